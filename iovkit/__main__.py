@@ -1,0 +1,3 @@
+from iovkit.cli.main import run
+
+run()

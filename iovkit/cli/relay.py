@@ -1,0 +1,9 @@
+"""CLI for the 'relay' command group (being written)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the app."""

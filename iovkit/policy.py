@@ -1,0 +1,119 @@
+"""The SR-IOV policy: which VM adapters should get Virtual Functions, and how the switch-over may proceed.
+
+One model, read by `iovkit check` (to scope rules) and `iovkit plan` (to allocate VFs). Written in YAML:
+
+    version: 1
+    adapters:                       # in priority order: earlier entries get VFs first
+      - vm: "relay-*"               # fnmatch glob on the VM name
+        adapter: "*"                # glob on the adapter name
+        iov_weight: 100             # 1..100
+        queue_pairs: 1
+    nics: ["Ethernet 2"]            # physical NICs (names) the plan may use; empty = those under the switch
+    switches: ["External"]          # switches to convert; empty = every external switch in scope
+    allow_second_switch: true       # may create a second IOV switch on a spare port for what does not fit
+    second_switch_name: "SRIOV-2"
+    management_os: keep             # keep | move | drop : what happens to the host's vNIC on a rebuilt switch
+
+Without a policy every VM adapter on an external switch is in scope.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from iovkit.errors import InputError
+from iovkit.snapshot import HostSnapshot, VmAdapter
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AdapterSelector(_Model):
+    vm: str = Field("*", description="Glob on the VM name")
+    adapter: str = Field("*", description="Glob on the adapter name")
+    iov_weight: int = Field(100, ge=1, le=100)
+    queue_pairs: int = Field(1, ge=1, le=4096)
+
+    def matches(self, adapter: VmAdapter) -> bool:
+        return (
+            adapter.vm_name is not None
+            and fnmatch.fnmatchcase(adapter.vm_name, self.vm)
+            and fnmatch.fnmatchcase(adapter.name, self.adapter)
+        )
+
+
+class Policy(_Model):
+    version: Literal[1] = 1
+    adapters: list[AdapterSelector] = Field(default_factory=lambda: [AdapterSelector()])
+    nics: list[str] = Field(default_factory=list)
+    switches: list[str] = Field(default_factory=list)
+    allow_second_switch: bool = False
+    second_switch_name: str = "SRIOV-2"
+    management_os: Literal["keep", "move", "drop"] = "keep"
+
+    def selector_for(self, adapter: VmAdapter) -> AdapterSelector | None:
+        """The first selector that names this adapter (its position is the adapter's priority)."""
+        return next((s for s in self.adapters if s.matches(adapter)), None)
+
+
+def default_policy() -> Policy:
+    return Policy()
+
+
+def in_scope(snapshot: HostSnapshot, adapter: VmAdapter, policy: Policy | None) -> bool:
+    """Is this adapter meant for SR-IOV? Without a policy: every VM adapter on an external switch."""
+    if adapter.is_management_os or adapter.vm_name is None:
+        return False
+    if policy is None:
+        sw = snapshot.switch(adapter.switch_name) if adapter.switch_name else None
+        return sw is not None and sw.switch_type == "External"
+    if policy.switches and adapter.switch_name not in policy.switches:
+        # An adapter not on a named switch is still in scope when a selector names it explicitly.
+        return any(s.vm != "*" and s.matches(adapter) for s in policy.adapters)
+    return policy.selector_for(adapter) is not None
+
+
+def adapters_in_scope(snapshot: HostSnapshot, policy: Policy | None) -> list[VmAdapter]:
+    """In-scope adapters in priority order (policy selector order, then VM and adapter name)."""
+    chosen = [a for a in snapshot.vm_adapters if in_scope(snapshot, a, policy)]
+
+    def rank(a: VmAdapter) -> tuple[int, str, str]:
+        if policy is None:
+            return (0, a.vm_name or "", a.name)
+        sel = policy.selector_for(a)
+        return (policy.adapters.index(sel) if sel else len(policy.adapters), a.vm_name or "", a.name)
+
+    return sorted(chosen, key=rank)
+
+
+def policy_from_dict(data: Any, origin: str) -> Policy:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError("a policy must be a YAML mapping", path=origin)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise InputError(f"{first['msg']} (value {first.get('input')!r})", path=origin, field=loc) from err
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"not valid YAML{where}: {getattr(err, 'problem', err)}", path=str(path)) from err
+    return policy_from_dict(data, str(path))

@@ -1,0 +1,299 @@
+"""The host snapshot: one typed, versioned record of a host's virtualization and network facts.
+
+Every stage reads this and nothing else (checks, diagnose, plan, apply's staleness test). Sources fill it;
+they never invent their own shapes. A fact that was not collected stays None: it is never guessed, so a
+rule can tell "absent" (None) from "false".
+
+Bump SCHEMA_VERSION's minor for added optional fields, its major for anything a reader must handle.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from iovkit.errors import InputError
+
+SCHEMA_VERSION = "1.0"
+
+Platform = Literal["hyperv", "linux"]
+
+
+class _Model(BaseModel):
+    """Strict base: unknown fields are an error, so a typo in a hand-edited snapshot is caught."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SourceInfo(_Model):
+    """Where the snapshot came from."""
+
+    kind: Literal[
+        "hyperv-bundle",  # the collector script's raw JSON bundle (local, WinRM or offline)
+        "hyperv-formatlist",  # pasted `| Format-List` text
+        "hyperv-netview",  # a Get-NetView folder or .zip
+        "linux-live",  # this Linux host, read from / or --root
+        "linux-archive",  # an `iovkit collect --archive` tarball
+        "example",  # an example shipped in the package
+        "snapshot",  # a snapshot JSON file read back
+    ]
+    origin: str | None = Field(None, description="Path, host name or example name")
+    collector_version: str | None = None
+    powershell_version: str | None = Field(None, description="e.g. '5.1.20348.2400' or '7.4.6'")
+
+
+class HostInfo(_Model):
+    name: str | None = None
+    platform: Platform
+    os_caption: str | None = Field(None, description="e.g. 'Microsoft Windows Server 2022 Datacenter'")
+    os_version: str | None = Field(None, description="e.g. '10.0.20348' or a kernel release")
+    os_build: str | None = None
+    edition: Literal["server", "client"] | None = Field(
+        None, description="Win32_OperatingSystem.ProductType 1 = client, 2/3 = server"
+    )
+    hypervisor_present: bool | None = Field(None, description="A hypervisor runs under this OS")
+    is_vm_guest: bool | None = Field(None, description="This host is itself a virtual machine")
+    guest_of: str | None = Field(None, description="The hypervisor this host runs under, when a guest")
+
+
+class CpuInfo(_Model):
+    model: str | None = None
+    vendor: str | None = None
+    sockets: int | None = None
+    cores: int | None = None
+    logical_processors: int | None = None
+    slat: bool | None = Field(None, description="EPT/NPT (RVI); None when it cannot be read")
+    virtualization_extensions: bool | None = Field(None, description="VT-x/AMD-V (vmx/svm)")
+    firmware_virtualization: bool | None = Field(None, description="Virtualization enabled in firmware")
+
+
+class HostIov(_Model):
+    """Host-wide IOV support as the hypervisor reports it (Get-VMHost IovSupport)."""
+
+    supported: bool | None = None
+    reasons: list[str] = Field(default_factory=list, description="Verbatim IovSupportReasons strings")
+
+
+class IommuInfo(_Model):
+    """Linux IOMMU facts (on Hyper-V these surface as IovSupportReasons instead)."""
+
+    active: bool | None = Field(None, description="IOMMU groups exist")
+    kind: Literal["dmar", "amd-vi", "other"] | None = None
+    groups: int | None = None
+    kernel_cmdline: str | None = None
+    cmdline_options: dict[str, str] = Field(
+        default_factory=dict, description="intel_iommu=, amd_iommu=, iommu= options from the kernel command line"
+    )
+    kvm_device: bool | None = Field(None, description="/dev/kvm exists")
+
+
+class PhysicalNic(_Model):
+    name: str
+    description: str | None = None
+    driver: str | None = None
+    pci_address: str | None = None
+    mac: str | None = None
+    link_speed_bps: int | None = None
+    status: str | None = Field(None, description="Up, Down, Disconnected, ...")
+    sriov_support: str | None = Field(
+        None,
+        description="Hyper-V SriovSupport name (Supported, MissingAcs, ...); on Linux 'Supported' when "
+        "sriov_totalvfs > 0, 'NotSupported' when the device has no SR-IOV capability",
+    )
+    sriov_enabled: bool | None = None
+    vfs_total: int | None = Field(None, description="VFs the device offers (NumVFs / sriov_totalvfs)")
+    vfs_configured: int | None = Field(None, description="VFs created (sriov_numvfs)")
+    vfs_allocated: int | None = Field(None, description="VFs in use by VMs (NumAllocatedVFs)")
+    team: str | None = Field(None, description="Team or bond this NIC is a member of")
+    vmq_enabled: bool | None = None
+    rss_enabled: bool | None = None
+    rss_base_processor: int | None = None
+    rss_queues: int | None = None
+    numa_node: int | None = None
+    iommu_group: int | None = None
+
+
+class Team(_Model):
+    name: str
+    kind: Literal["lbfo", "set", "bond"]
+    members: list[str] = Field(default_factory=list)
+    mode: str | None = None
+    load_balancing: str | None = None
+    status: str | None = None
+
+
+class VSwitch(_Model):
+    name: str
+    id: str | None = None
+    switch_type: Literal["External", "Internal", "Private"] | None = None
+    net_adapters: list[str] = Field(default_factory=list, description="Bound NICs' interface descriptions")
+    net_adapter_names: list[str] = Field(default_factory=list, description="Bound NICs' names, when resolved")
+    iov_enabled: bool | None = None
+    iov_support: bool | None = None
+    iov_support_reasons: list[str] = Field(default_factory=list)
+    vf_count: int | None = Field(None, description="IovVirtualFunctionCount (0 when not IOV)")
+    vfs_in_use: int | None = None
+    queue_pairs: int | None = None
+    queue_pairs_in_use: int | None = None
+    allow_management_os: bool | None = None
+    embedded_teaming: bool | None = None
+    allow_lbfo_teams: bool | None = None
+    bandwidth_mode: str | None = None
+
+
+class VM(_Model):
+    name: str
+    id: str | None = None
+    state: str | None = Field(None, description="Running, Off, Saved, ...; libvirt: running, shut off")
+    operational_status: list[str] = Field(default_factory=list)
+    generation: int | None = None
+
+
+class VmAdapter(_Model):
+    """A VM's (or the management OS's) virtual network adapter."""
+
+    vm_name: str | None = Field(None, description="None for management-OS adapters")
+    name: str
+    is_management_os: bool = False
+    kind: Literal["synthetic", "legacy", "hostdev", "bridge", "network", "direct", "other"] | None = None
+    switch_name: str | None = None
+    connected: bool | None = None
+    mac: str | None = None
+    # Iov* members: None means "not applicable" (management-OS adapters have none) or not collected.
+    iov_weight: int | None = None
+    iov_queue_pairs_requested: int | None = None
+    iov_queue_pairs_assigned: int | None = None
+    iov_usage: int | None = None
+    vf_data_path_active: bool | None = None
+    vmq_weight: int | None = None
+    vrss_enabled: bool | None = None
+    status: list[str] = Field(default_factory=list)
+    status_description: list[str] = Field(default_factory=list)
+    vf_pci_address: str | None = Field(None, description="libvirt hostdev: the VF's PCI address")
+
+
+class VirtualFunction(_Model):
+    pf: str = Field(description="Physical function's NIC name")
+    index: int
+    mac: str | None = None
+    vm: str | None = Field(None, description="VM the VF is assigned to, when known")
+    vm_nic_id: str | None = None
+    vlan: int | None = None
+    qos: int | None = None
+    spoof_check: bool | None = None
+    trust: bool | None = None
+    link_state: Literal["auto", "enable", "disable"] | None = None
+    pci_address: str | None = None
+    driver: str | None = Field(None, description="Host driver the VF is bound to (iavf, mlx5_core, vfio-pci)")
+    netdev: str | None = None
+
+
+class GuestNic(_Model):
+    """Inside a VM: a synthetic adapter and the VF paired with it (hv_netvsc + VF, or Windows VF adapter)."""
+
+    name: str
+    driver: str | None = None
+    is_vf: bool = False
+    paired_with: str | None = Field(None, description="Synthetic NIC <-> VF netdev name")
+    vf_rx_packets: int | None = None
+    vf_tx_packets: int | None = None
+
+
+class CollectionError(_Model):
+    """A source that could not be read: recorded, never fatal to the whole snapshot."""
+
+    source: str = Field(description="Cmdlet, file or command, e.g. 'Get-NetAdapterSriov'")
+    error: str
+
+
+class HostSnapshot(_Model):
+    schema_version: str = SCHEMA_VERSION
+    collected_at: datetime | None = None
+    source: SourceInfo
+    host: HostInfo
+    cpu: CpuInfo = Field(default_factory=CpuInfo)
+    iov: HostIov = Field(default_factory=HostIov)
+    iommu: IommuInfo | None = None
+    nics: list[PhysicalNic] = Field(default_factory=list)
+    teams: list[Team] = Field(default_factory=list)
+    switches: list[VSwitch] = Field(default_factory=list)
+    vms: list[VM] = Field(default_factory=list)
+    vm_adapters: list[VmAdapter] = Field(default_factory=list)
+    vfs: list[VirtualFunction] = Field(default_factory=list)
+    guest_nics: list[GuestNic] = Field(default_factory=list)
+    errors: list[CollectionError] = Field(default_factory=list)
+
+    # -- small lookups every stage needs -----------------------------------------------------------
+    def switch(self, name: str) -> VSwitch | None:
+        return next((s for s in self.switches if s.name == name), None)
+
+    def nic(self, name_or_description: str) -> PhysicalNic | None:
+        return next(
+            (n for n in self.nics if name_or_description in (n.name, n.description)),
+            None,
+        )
+
+    def vm(self, name: str) -> VM | None:
+        return next((v for v in self.vms if v.name == name), None)
+
+    def switch_nics(self, switch: VSwitch) -> list[PhysicalNic]:
+        """The physical NICs bound to a switch, matched by name or interface description."""
+        keys = set(switch.net_adapters) | set(switch.net_adapter_names)
+        found = [n for n in self.nics if n.name in keys or (n.description and n.description in keys)]
+        # A SET switch reports members through its team; an LBFO switch binds the team's virtual NIC.
+        for team in self.teams:
+            if team.name in keys:
+                found.extend(n for n in self.nics if n.name in team.members and n not in found)
+        return found
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of HostSnapshot, as printed by `iovkit schema`."""
+    schema = HostSnapshot.model_json_schema()
+    schema["$id"] = f"https://iovkit.invalid/schema/host-snapshot-{SCHEMA_VERSION}.json"
+    schema["title"] = "iovkit HostSnapshot"
+    return schema
+
+
+def _loc(err: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in err.get("loc", ()))
+
+
+def snapshot_from_dict(data: Any, origin: str) -> HostSnapshot:
+    """Validate a decoded snapshot; the error names the file, the field path and the offending value."""
+    if not isinstance(data, dict):
+        raise InputError("a snapshot must be a JSON object", path=origin)
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(
+            f"schema_version {version!r} is not supported (this iovkit reads {SCHEMA_VERSION})",
+            path=origin,
+            field="schema_version",
+        )
+    try:
+        return HostSnapshot.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        value = first.get("input")
+        shown = json.dumps(value)[:60] if not isinstance(value, dict) else "{...}"
+        raise InputError(f"{first['msg']} (value {shown})", path=origin, field=_loc(first)) from err
+
+
+def load_snapshot(path: Path) -> HostSnapshot:
+    """Read a snapshot JSON file written by `iovkit collect`."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", path=str(path)) from err
+    return snapshot_from_dict(data, str(path))

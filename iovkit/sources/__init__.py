@@ -1,0 +1,139 @@
+"""One public face for every snapshot source; the platform backends sit side by side below it.
+
+`take_snapshot()` is what every command calls: a snapshot file, anything `--from` accepts, a shipped
+example, a remote Hyper-V host, or this host. Backends are imported lazily so that a Linux run never
+loads WinRM code and start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from iovkit.errors import InputError
+from iovkit.snapshot import HostSnapshot, snapshot_from_dict
+
+InputKind = Literal["snapshot", "hyperv-bundle", "hyperv-formatlist", "hyperv-netview", "linux-archive"]
+
+BUNDLE_FORMAT = "iovkit-hyperv-bundle"
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """A Hyper-V host reached over WinRM; the password never travels through argv."""
+
+    host: str
+    user: str | None = None
+    auth: Literal["negotiate", "kerberos", "ntlm", "credssp"] = "negotiate"
+    port: int | None = None
+    ssl: bool = False
+
+
+def detect(path: Path) -> InputKind:
+    """Tell which kind of input a path is, from its content rather than its name where possible."""
+    if not path.exists():
+        raise InputError("no such file or directory", path=str(path))
+    if path.is_dir():
+        return "hyperv-netview"
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        return "linux-archive"
+    if head[:4] == b"PK\x03\x04" or zipfile.is_zipfile(path):
+        return "hyperv-netview"
+    text = head.decode("utf-8-sig", errors="replace").lstrip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"truncated or invalid JSON: {err.msg} at line {err.lineno} column {err.colno}", path=str(path)
+            ) from err
+        if isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT:
+            return "hyperv-bundle"
+        if isinstance(data, dict) and "schema_version" in data and "host" in data:
+            return "snapshot"
+        raise InputError(
+            "JSON is neither an iovkit snapshot (schema_version, host) nor a collector bundle "
+            f"(format: {BUNDLE_FORMAT})",
+            path=str(path),
+        )
+    if text.startswith("["):
+        raise InputError("a JSON array is not a snapshot or bundle; run `iovkit script collect` on the host",
+                         path=str(path))
+    from iovkit.sources.hyperv.formatlist import looks_like_formatlist
+
+    if looks_like_formatlist(text):
+        return "hyperv-formatlist"
+    raise InputError(
+        "not a format iovkit reads (snapshot JSON, collector bundle, Format-List text, Get-NetView "
+        "folder/.zip, or a Linux .tar.gz archive)",
+        path=str(path),
+    )
+
+
+def load_input(path: Path) -> HostSnapshot:
+    """Turn anything `collect --from` accepts into a snapshot."""
+    kind = detect(path)
+    if kind == "snapshot":
+        return snapshot_from_dict(json.loads(path.read_text(encoding="utf-8-sig")), str(path))
+    if kind == "hyperv-bundle":
+        from iovkit.sources.hyperv.bundle import snapshot_from_bundle_file
+
+        return snapshot_from_bundle_file(path)
+    if kind == "hyperv-formatlist":
+        from iovkit.sources.hyperv.formatlist import snapshot_from_formatlist_file
+
+        return snapshot_from_formatlist_file(path)
+    if kind == "hyperv-netview":
+        from iovkit.sources.hyperv.netview import snapshot_from_netview
+
+        return snapshot_from_netview(path)
+    from iovkit.sources.linux.archive import snapshot_from_archive
+
+    return snapshot_from_archive(path)
+
+
+def collect_here(root: Path | None = None) -> HostSnapshot:
+    """Collect this host: the one platform switch."""
+    if sys.platform.startswith("linux"):
+        from iovkit.sources.linux import collect
+
+        return collect(root or Path("/"))
+    if sys.platform == "win32":
+        from iovkit.sources.hyperv.local import collect_local
+
+        return collect_local()
+    raise InputError(f"collecting this host is not supported on {sys.platform}; use --from or --example")
+
+
+def collect_remote(target: RemoteTarget, password: str | None) -> HostSnapshot:
+    from iovkit.sources.hyperv.winrm import collect_remote as _remote
+
+    return _remote(target, password)
+
+
+def take_snapshot(
+    snapshot: Path | None = None,
+    from_path: Path | None = None,
+    example: str | None = None,
+    remote: RemoteTarget | None = None,
+    password: str | None = None,
+) -> HostSnapshot:
+    """The snapshot a command works on, from whichever input the user named (at most one)."""
+    given = [x for x in (snapshot, from_path, example, remote) if x is not None]
+    if len(given) > 1:
+        raise InputError("give only one of SNAPSHOT, --from, --example or --host")
+    if example is not None:
+        from iovkit.examples import load_example
+
+        return load_example(example)
+    if snapshot is not None or from_path is not None:
+        return load_input(snapshot or from_path)  # type: ignore[arg-type]
+    if remote is not None:
+        return collect_remote(remote, password)
+    return collect_here()
