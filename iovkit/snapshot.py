@@ -262,7 +262,7 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def _loc(err: dict[str, Any]) -> str:
+def _loc(err: Any) -> str:
     return ".".join(str(p) for p in err.get("loc", ()))
 
 

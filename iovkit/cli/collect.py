@@ -43,11 +43,15 @@ def collect_cmd(
     auth: AuthOpt = "negotiate",
     port: PortOpt = None,
     ssl: SslOpt = False,
-    root: Annotated[Path | None, typer.Option("--root", help="Read a Linux host's files under DIR instead of /")] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Read a Linux host's files under DIR instead of /")
+    ] = None,
     archive: Annotated[
         Path | None, typer.Option("--archive", help="Also save exactly the files read to FILE.tar.gz (Linux)")
     ] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the snapshot here (default stdout)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the snapshot here (default stdout)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary on stderr")] = False,
     list_examples: Annotated[bool, typer.Option("--list-examples", help="List the shipped examples")] = False,
 ) -> None:
