@@ -1,9 +1,244 @@
-"""CLI for the 'bench' command group (being written)."""
+"""`iovkit bench` (sweep the offered UDP rate, find the knee) and `iovkit compare` (before vs after)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from iovkit.cli.common import err, out
+from iovkit.errors import ExitCode, InputError
+from iovkit.traffic.results import BenchSettings, Objective, StepResult, SweepResult
+
+BENCH_HELP = """Sweep the offered UDP rate until loss or p99 breaks the objective, and report the knee.
+
+Open loop: datagrams leave on schedule whatever the target does, and latency counts from the scheduled send
+time. --local (the default without --target) starts an iovkit relay on 127.0.0.1 and sweeps it.
+Writes the result JSON (settings, host, every step with percentiles, loss, reordering, duplicates, jitter,
+per-core CPU and the encoded HDR histograms) and PNG + SVG plots beside it.
+
+Examples: iovkit bench --local --rate 5000 --steps 6;  iovkit bench --target 10.0.0.4:7777 -o before.json;
+iovkit bench --local --mode relay --clients 32 --sessions 8 --tick 64
+
+Exit 0 when a knee was found, 1 when even the first step broke the objective, 2 bad input, 3 target unreachable.
+"""
+
+COMPARE_HELP = """Compare bench runs before and after a change: knee, p50/p99/p99.9 at matched rates, loss, CPU/packet.
+
+Give several runs per side for a noise-aware call (a difference inside the run-to-run spread, or inside
+--noise %, is called "within noise"):  iovkit compare b1.json b2.json --after a1.json --after a2.json.
+With exactly two files and no --after, the first is BEFORE and the second AFTER.
+The verdict is set against the guide's SR-IOV figures (up to 50% less CPU, 50% less latency, 30% more rate).
+
+Exit 0 when AFTER is better, the same within noise, or mixed; 1 when AFTER is worse; 2 bad input.
+"""
+
+
+def _now_stem() -> str:
+    return datetime.now().strftime("iovkit-bench-%Y%m%d-%H%M%S")
+
+
+def _step_table(result: SweepResult) -> Table:
+    t = Table(title=f"iovkit bench {result.settings.mode} -> {result.settings.target}", show_lines=False)
+    kind = result.steps[0].latency_kind if result.steps else "rtt"
+    for col in ("offered/s", "sent/s", "recv/s", "loss %", "reord", "dup", f"p50 us ({kind})", "p99 us",
+                "p99.9 us", "max us", "jitter us", "cpu us/pkt", "ok"):
+        t.add_column(col, justify="right")
+    for s in result.steps:
+        lat = s.latency_us
+        t.add_row(
+            f"{s.offered_pps:,.0f}", f"{s.achieved_pps:,.0f}", f"{s.received_pps:,.0f}", f"{s.loss_pct:.3f}",
+            str(s.reordered), str(s.duplicates), _us(lat.p50), _us(lat.p99), _us(lat.p99_9), _us(lat.max),
+            _us(s.jitter_us), _us(s.cpu_us_per_packet), "yes" if s.within_objective else f"no: {s.failed_because}",
+        )
+    return t
+
+
+def _us(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.1f}"
+
+
+def bench_cmd(
+    local: Annotated[bool, typer.Option("--local", help="Start a relay on 127.0.0.1 and sweep it (default)")] = False,
+    target: Annotated[str | None, typer.Option("--target", help="HOST:PORT of a UDP reflector or iovkit relay",
+                                               show_default=False)] = None,
+    mode: Annotated[str, typer.Option("--mode", help="echo (round trip via any reflector) or relay (clients in "
+                                      "sessions, one-way latency)")] = "echo",
+    rate: Annotated[float, typer.Option("--rate", help="Offered datagrams/s of the first step")] = 2000.0,
+    step_factor: Annotated[float, typer.Option("--step-factor", help="Each step offers this times the last")] = 1.5,
+    steps: Annotated[int, typer.Option("--steps", help="At most this many steps")] = 12,
+    max_rate: Annotated[float | None, typer.Option("--max-rate", help="Do not offer more than this",
+                                                   show_default=False)] = None,
+    seconds: Annotated[float, typer.Option("--seconds", help="Measured seconds per step")] = 1.0,
+    warmup: Annotated[float, typer.Option("--warmup", help="Unmeasured seconds before each step")] = 0.2,
+    payload: Annotated[int, typer.Option("--payload", help="UDP payload bytes")] = 64,
+    senders: Annotated[int, typer.Option("--senders", help="Sender processes (histograms merge exactly)")] = 1,
+    flows: Annotated[int, typer.Option("--flows", help="echo: source sockets (5-tuples) per sender")] = 4,
+    batch: Annotated[int, typer.Option("--batch", help="Datagrams per sendmmsg/recvmmsg")] = 64,
+    poisson: Annotated[bool, typer.Option("--poisson", help="Poisson arrivals instead of constant spacing")] = False,
+    clients: Annotated[int, typer.Option("--clients", help="relay: clients in all sessions")] = 8,
+    sessions: Annotated[int, typer.Option("--sessions", help="relay: sessions")] = 2,
+    tick: Annotated[float | None, typer.Option("--tick", help="relay: per-client tick rate (Hz); sets the first "
+                                               "step to clients x tick", show_default=False)] = None,
+    max_loss: Annotated[float, typer.Option("--max-loss", help="Objective: loss above this % fails a step")] = 1.0,
+    max_p99: Annotated[float, typer.Option("--max-p99", help="Objective: p99 above this (us) fails a step")] = 2000.0,
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="relay mode with --target: relay key file "
+                                                  "(else IOVKIT_RELAY_KEY)", show_default=False)] = None,
+    relay_workers: Annotated[int, typer.Option("--relay-workers", help="--local: relay worker processes")] = 1,
+    kernel_ts: Annotated[bool, typer.Option("--kernel-ts/--no-kernel-ts", help="Use kernel receive timestamps "
+                                            "where the kernel gives them")] = True,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result JSON (plots beside it); default "
+                                                "./iovkit-bench-<time>.json", show_default=False)] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG and SVG plots")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> int:
+    from iovkit.traffic.relay import load_key
+    from iovkit.traffic.sweep import run_bench
+
+    if mode not in ("echo", "relay"):
+        raise InputError(f"unknown mode {mode!r}; choose echo or relay", field="--mode")
+    if local and target:
+        raise InputError("give either --local or --target, not both", field="--target")
+    if tick is not None:
+        if tick <= 0:
+            raise InputError(f"the tick rate must be above 0 Hz (got {tick:g})", field="--tick")
+        rate = clients * tick
+    relay_key = None
+    if mode == "relay" and target is not None:
+        relay_key = load_key("IOVKIT_RELAY_KEY", key_file, "relay key")
+        if relay_key is None:
+            raise InputError("relay mode against --target needs the relay key: set IOVKIT_RELAY_KEY or pass "
+                             "--key-file", field="--key-file")
+    settings = BenchSettings(
+        mode=mode,  # type: ignore[arg-type]
+        target=target or "127.0.0.1:0",
+        payload=payload, step_seconds=seconds, warmup_seconds=warmup, start_rate=rate, step_factor=step_factor,
+        max_rate=max_rate, max_steps=steps, senders=senders, flows=flows, batch=batch, poisson=poisson,
+        clients=clients if mode == "relay" else None, sessions=sessions if mode == "relay" else None,
+        tick_hz=tick, objective=Objective(max_loss_pct=max_loss, max_p99_us=max_p99),
+    )
+    show = not quiet and err.is_terminal
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[live]}"),
+                        TimeElapsedColumn(), console=err, transient=True, disable=not show)
+    task = progress.add_task("starting", total=None, live="")
+    step_total = seconds + warmup
+
+    def on_start(r: float) -> None:
+        progress.update(task, description=f"offering {r:,.0f}/s", completed=0, total=step_total, live="")
+
+    def live(sent: int, received: int, p99: float | None) -> None:
+        p = "-" if p99 is None else f"{p99:,.0f}"
+        progress.update(task, advance=0.25, live=f"sent {sent:,} recv {received:,} p99 {p} us")
+
+    def on_step(s: StepResult) -> None:
+        if not quiet:
+            verdict = "ok" if s.within_objective else f"stop: {s.failed_because}"
+            err.print(f"{s.offered_pps:>10,.0f}/s  recv {s.received_pps:>10,.0f}/s  loss {s.loss_pct:6.2f}%  "
+                      f"p99 {_us(s.latency_us.p99):>9} us  {verdict}")
+
+    with progress:
+        result = run_bench(
+            settings, kernel_timestamps=kernel_ts, relay_key=relay_key,
+            local_workers=relay_workers if target is None else None,
+            on_step=on_step, on_start=on_start if show else None, live=live if show else None,
+        )
+    path = output or Path(_now_stem() + ".json")
+    result.write(path)
+    written = [path]
+    if plots and result.steps:
+        from iovkit.traffic.plots import plot_sweep
+
+        written += plot_sweep(result, path.with_suffix(""))
+    if as_json:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        out.print(_step_table(result))
+        knee = "none (the first step already broke the objective)" if result.knee_pps is None else \
+            f"{result.knee_pps:,.0f} datagrams/s"
+        out.print(f"knee: {knee}; stopped: {result.stopped_because}")
+        out.print("wrote " + ", ".join(str(p) for p in written))
+    return int(ExitCode.OK if result.knee_pps is not None else ExitCode.FINDINGS)
+
+
+def compare_cmd(
+    before: Annotated[list[Path], typer.Argument(help="BEFORE result JSON(s)", show_default=False)],
+    after: Annotated[list[Path] | None, typer.Option("--after", "-a", help="AFTER result JSON (repeat)",
+                                                     show_default=False)] = None,
+    noise: Annotated[float, typer.Option("--noise", help="Noise floor, % (differences inside are not called)")]
+    = 5.0,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Plot file stem (PNG + SVG); default beside the "
+                                              "first AFTER file", show_default=False)] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the comparison plot")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON")] = False,
+) -> int:
+    from iovkit.traffic.compare import compare
+    from iovkit.traffic.results import load_result
+
+    if not after:
+        if len(before) != 2:
+            raise InputError("give AFTER runs with --after (or exactly two files: BEFORE AFTER)", field="--after")
+        before, after = before[:1], before[1:]
+    if noise < 0:
+        raise InputError(f"the noise floor cannot be negative (got {noise:g})", field="--noise")
+    b_runs = [load_result(p) for p in before]
+    a_runs = [load_result(p) for p in after]
+    cmp = compare(b_runs, a_runs, noise_floor_pct=noise)
+    written: list[Path] = []
+    if plots:
+        from iovkit.traffic.plots import plot_compare
+
+        stem = plot or after[0].with_name(after[0].stem + "-compare")
+        written = plot_compare(b_runs, a_runs, stem)
+    if as_json:
+        sys.stdout.write(json.dumps(cmp.as_dict(), indent=2) + "\n")
+    else:
+        _render_compare(cmp)
+        if written:
+            out.print("wrote " + ", ".join(str(p) for p in written))
+    return int(ExitCode.FINDINGS if cmp.worse else ExitCode.OK)
+
+
+def _render_compare(cmp: object) -> None:
+    from iovkit.traffic.compare import Comparison
+
+    assert isinstance(cmp, Comparison)
+    for w in cmp.warnings:
+        err.print(f"warning: {w}")
+    t = Table(title=f"before ({cmp.before_runs} run(s)) vs after ({cmp.after_runs} run(s))")
+    for col in ("metric", "rate/s", "before", "after", "change", "noise", "call", "guide"):
+        t.add_column(col, justify="right" if col not in ("metric", "call") else "left")
+
+    def row(m: object, rate: str) -> None:
+        from iovkit.traffic.compare import Metric
+
+        assert isinstance(m, Metric)
+        unit = " pts" if m.unit == "pct-points" else "%"
+        change = "-" if m.delta_pct is None else f"{m.delta_pct:+.2f}{unit}"
+        guide = "" if m.guide_pct is None else f"{m.guide_pct:+.0f}%: {'met' if m.meets_guide else 'not met'}"
+        t.add_row(m.name, rate, _num(m.before), _num(m.after), change, f"±{m.noise_pct:.1f}", m.call, guide)
+
+    row(cmp.knee, "-")
+    for p in cmp.rates:
+        for m in p.metrics:
+            row(m, f"{p.offered_pps:,.0f}")
+    for m in cmp.summary[1:]:
+        row(m, "all ok")
+    out.print(t)
+    out.print(f"verdict: after is {cmp.overall}" + (" than before" if cmp.overall in ("better", "worse") else ""))
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.2f}"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add `bench` and `compare` to the app."""
+    app.command("bench", help=BENCH_HELP)(bench_cmd)
+    app.command("compare", help=COMPARE_HELP)(compare_cmd)

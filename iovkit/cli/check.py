@@ -1,9 +1,139 @@
-"""CLI for the 'check' command group (being written)."""
+"""`iovkit check` and `iovkit doctor`: parse, call iovkit.checks / iovkit.doctor, render."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.text import Text
+
+from iovkit.cli.common import (
+    AuthOpt,
+    ExampleOpt,
+    FromOpt,
+    HostOpt,
+    PortOpt,
+    SnapshotArg,
+    SslOpt,
+    UserOpt,
+    out,
+    resolve_snapshot,
+)
+from iovkit.errors import ExitCode, InputError
+from iovkit.policy import Policy, load_policy
+
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", help="SR-IOV policy YAML naming the VMs/adapters in scope",
+                              show_default=False)
+]
+OnlyOpt = Annotated[
+    list[str] | None, typer.Option("--only", help="Run only these check IDs (repeat or comma-separate)",
+                                   show_default=False)
+]
+SkipOpt = Annotated[
+    list[str] | None, typer.Option("--skip", help="Skip these check IDs (repeat or comma-separate)",
+                                   show_default=False)
+]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or junit")]
+
+
+def _policy(path: Path | None) -> Policy | None:
+    return load_policy(path) if path is not None else None
+
+
+def _fmt(value: str, allowed: tuple[str, ...]) -> str:
+    v = value.lower()
+    if v not in allowed:
+        raise InputError(f"unknown format {value!r}; choose one of {', '.join(allowed)}", field="--format")
+    return v
+
+
+def check_cmd(
+    snapshot: SnapshotArg = None,
+    from_path: FromOpt = None,
+    example: ExampleOpt = None,
+    host: HostOpt = None,
+    user: UserOpt = None,
+    auth: AuthOpt = "negotiate",
+    port: PortOpt = None,
+    ssl: SslOpt = False,
+    policy: PolicyOpt = None,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    fmt: FormatOpt = "table",
+    list_rules: Annotated[bool, typer.Option("--list", help="List the check IDs and exit")] = False,
+) -> int:
+    """SR-IOV readiness: each check's status, evidence and exact fix. Exit 0 ready, 1 partial/not-ready."""
+    from iovkit.checks import render
+    from iovkit.checks.catalog import all_rules, run_checks
+
+    if list_rules:
+        for r in all_rules().values():
+            typer.echo(f"{r.id:18} {r.platform:7} {r.severity:9} {r.title}")
+        return int(ExitCode.OK)
+    form = _fmt(fmt, render.FORMATS)
+    pol = _policy(policy)
+    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
+    result = run_checks(snap, pol, only, skip)
+    if form == "json":
+        typer.echo(render.to_json(result))
+    elif form == "markdown":
+        typer.echo(render.to_markdown(result), nl=False)
+    elif form == "junit":
+        typer.echo(render.to_junit(result), nl=False)
+    else:
+        render.render_table(result, out)
+    return int(ExitCode.OK if result.verdict == "ready" else ExitCode.FINDINGS)
+
+
+def doctor_cmd(
+    snapshot: SnapshotArg = None,
+    from_path: FromOpt = None,
+    example: ExampleOpt = None,
+    host: HostOpt = None,
+    user: UserOpt = None,
+    auth: AuthOpt = "negotiate",
+    port: PortOpt = None,
+    ssl: SslOpt = False,
+    policy: PolicyOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    seconds: Annotated[float, typer.Option("--seconds", help="Live counter sample length (this Linux host)",
+                                           min=0.1, max=10.0)] = 1.0,
+) -> int:
+    """One page: ready / not ready / bottleneck, the three most important fixes, then the details."""
+    from iovkit.checks import render
+    from iovkit.doctor import run_doctor
+
+    form = _fmt(fmt, ("table", "json"))
+    pol = _policy(policy)
+    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
+    report = run_doctor(snap, pol, seconds=seconds)
+    if form == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        return report.exit_code
+    label = {"ready": ("READY", "bold green"), "partial": ("PARTIAL", "bold yellow"),
+             "not-ready": ("NOT READY", "bold red"), "bottleneck": ("BOTTLENECK", "bold red")}[report.verdict]
+    name = snap.host.name or "this host"
+    out.print(Text.assemble(("iovkit doctor: ", "bold"), (label[0], label[1]), f"  {name} ({snap.host.platform}, "
+                            f"source {snap.source.kind})"))
+    out.print(Text(report.headline))
+    if report.top:
+        out.print(Text("\nMost important fixes", "bold"))
+        for i, f in enumerate(report.top, 1):
+            out.print(Text.assemble(f"{i}. ", (f"[{f.id}] ", "bold"), f"{f.scope}: {f.message}"))
+            out.print(Text.assemble("   ", (f.fix or "", "cyan")))
+    if report.diagnose_note:
+        out.print(Text(f"\nCounters: {report.diagnose_note}", "dim" if report.diagnose is None else ""))
+    for d in report.diagnose_findings[:3]:
+        out.print(Text(f"  [{d['id']}] {d['summary']}"))
+    out.print(Text("\nDetails", "bold"))
+    render.render_table(report.check, out, fixes=False)
+    return report.exit_code
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add `check` and `doctor` to the app."""
+    app.command("check")(check_cmd)
+    app.command("doctor")(doctor_cmd)

@@ -1,9 +1,110 @@
-"""CLI for the 'diagnose' command group (being written)."""
+"""CLI for `iovkit diagnose` and `iovkit monitor`: parse options, call iovkit.diagnose, render.
+
+Exit codes of diagnose: 1 = bottleneck (SINGLE-CORE-SWITCH or a saturated vhost worker), 0 = ok,
+2 = bad input, and also 2 = insufficient-data (the report is still printed, and stderr names the counters the
+recording lacks): a recording that cannot answer the question must not look like a clean bill of health to a script.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from iovkit.cli.common import err, out
+from iovkit.errors import ExitCode, InputError
+
+FORMATS = ("rich", "json")
+
+
+def diagnose_cmd(
+    file: Annotated[Path | None, typer.Argument(help="typeperf/logman/relog CSV, Get-NetView output, Get-Counter "
+                                                "JSON or an iovkit recording", show_default=False)] = None,
+    live: Annotated[bool, typer.Option("--live", help="Sample this Linux host's /proc counters")] = False,
+    seconds: Annotated[float, typer.Option("--seconds", help="How long to sample with --live", min=0.1)] = 10.0,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between live samples", min=0.05)] = 1.0,
+    record: Annotated[Path | None, typer.Option("--record", help="Save the samples as an iovkit recording",
+                                                show_default=False)] = None,
+    from_path: Annotated[Path | None, typer.Option("--from", help="Replay a recording (same as FILE)",
+                                                   show_default=False)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json")] = "rich",
+) -> None:
+    """Prove or clear the single-core virtual-switch bottleneck from recorded or live counters.
+
+    Exit 1 on a bottleneck, 0 when ok, 2 on bad input or when the recording lacks the counters needed
+    (verdict insufficient-data; stderr names them). Record on Windows with `iovkit script counters`.
+    """
+    from iovkit import diagnose as dg
+    from iovkit.diagnose.render import render, to_json
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", field="--format")
+    sources = [s for s in (file, from_path) if s is not None]
+    if len(sources) + int(live) != 1:
+        raise InputError("give exactly one of FILE, --from FILE or --live", field="diagnose")
+    if live:
+        if not dg.live_available():
+            raise InputError("no live counters here (needs Linux /proc/stat and /proc/net/softnet_stat)",
+                             field="--live")
+        if interval > seconds:
+            raise InputError(f"--interval {interval} is longer than --seconds {seconds}", field="--interval")
+        err.print(f"sampling /proc for {seconds:g} s every {interval:g} s ...")
+        rec = dg.live_recording(seconds, interval)
+    else:
+        rec = dg.load_recording(sources[0])
+    if record is not None:
+        try:
+            rec.save(record)
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}", path=str(record)) from None
+        err.print(f"recording saved to {record}")
+    report = dg.diagnose(rec)
+    if fmt == "json":
+        out.print(to_json(report), markup=False, highlight=False)
+    else:
+        render(report, out)
+    if report.verdict == "insufficient-data":
+        need = "; ".join(report.missing) or "per-core CPU counters"
+        raise InputError(f"insufficient data: the recording lacks {need}", path=rec.path)
+    if report.verdict == "bottleneck":
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def monitor_cmd(
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT for the Prometheus /metrics endpoint")]
+    = "127.0.0.1:9464",
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between samples", min=0.05)] = 1.0,
+    view: Annotated[bool, typer.Option("--view", help="Also show a live per-core view in the terminal")] = False,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds",
+                                                   min=0.1, show_default=False)] = None,
+) -> None:
+    """Serve live per-CPU, per-NIC and UDP counters and a SINGLE-CORE-SWITCH gauge to Prometheus."""
+    from iovkit.diagnose.monitor import parse_listen, run
+
+    addr, port = parse_listen(listen)
+    err.print(f"serving metrics on http://{addr}:{port}/metrics (interval {interval:g} s)")
+    if not view:
+        run(addr, port, interval, duration)
+        return
+    from rich.live import Live
+
+    from iovkit.diagnose.detect import DiagnoseReport
+    from iovkit.diagnose.model import Recording
+    from iovkit.diagnose.render import cores_table
+
+    with Live(console=out, auto_refresh=False) as screen:
+
+        def show(rec: Recording, report: DiagnoseReport) -> None:
+            table = cores_table(report)
+            hot = report.finding("SINGLE-CORE-SWITCH")
+            table.caption = hot.summary if hot else "no single-core switch bottleneck"
+            screen.update(table, refresh=True)
+
+        run(addr, port, interval, duration, on_sample=show)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add `diagnose` and `monitor` to the app."""
+    app.command("diagnose")(diagnose_cmd)
+    app.command("monitor")(monitor_cmd)

@@ -1,9 +1,184 @@
-"""CLI for the 'plan' command group (being written)."""
+"""`iovkit plan`, `iovkit apply`, `iovkit rollback`: parse, call iovkit.plan / iovkit.apply, render."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from iovkit.cli.common import (
+    AuthOpt,
+    ExampleOpt,
+    FromOpt,
+    HostOpt,
+    PortOpt,
+    SnapshotArg,
+    SslOpt,
+    UserOpt,
+    err,
+    out,
+    remote_target,
+    resolve_snapshot,
+    winrm_password,
+)
+from iovkit.errors import ExitCode, InputError
+
+EXECUTORS = ("local", "winrm", "shell", "simulator")
+
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", help="SR-IOV policy YAML (adapters, weights, NICs, second switch)",
+                              show_default=False)
+]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (PowerShell here), winrm (--host), shell "
+                                                             "(Linux), or simulator (--sim-state)")]
+JournalOpt = Annotated[Path | None, typer.Option("--journal", help="Journal file (default: beside the plan)",
+                                                 show_default=False)]
+SimStateOpt = Annotated[Path | None, typer.Option("--sim-state", help="Simulator state JSON; created from the "
+                                                  "plan's snapshot when missing", show_default=False)]
+RootOpt = Annotated[Path, typer.Option("--root", help="Linux: sysfs root for the shell executor (a test tree)")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="Really change the host (otherwise a dry run)")]
+
+
+def plan_cmd(
+    snapshot: SnapshotArg = None,
+    from_path: FromOpt = None,
+    example: ExampleOpt = None,
+    host: HostOpt = None,
+    user: UserOpt = None,
+    auth: AuthOpt = "negotiate",
+    port: PortOpt = None,
+    ssl: SslOpt = False,
+    policy: PolicyOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write plan.json here (else to stdout)",
+                                                show_default=False)] = None,
+) -> int:
+    """VF allocation and an ordered, reversible runbook for this host; a human summary beside it."""
+    from iovkit.plan import make_plan, plan_summary
+    from iovkit.policy import load_policy
+
+    pol = load_policy(policy) if policy is not None else None
+    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
+    plan = make_plan(snap, pol)
+    summary = plan_summary(plan)
+    if output is None:
+        typer.echo(plan.to_json())
+        err.print(summary, end="", markup=False)
+    else:
+        try:
+            output.write_text(plan.to_json() + "\n", encoding="utf-8")
+        except OSError as ex:
+            raise InputError(f"cannot write: {ex.strerror}", path=str(output)) from ex
+        out.print(summary, end="", markup=False)
+        out.print(f"Plan written to {output}; review it with `iovkit script plan {output}`", markup=False)
+    return int(ExitCode.FINDINGS if plan.blockers else ExitCode.OK)
+
+
+def _executor(kind: str, plan_host: str | None, snapshot: object, sim_state: Path | None, root: Path,
+              host: str | None, user: str | None, auth: str, port: int | None, ssl: bool) -> object:
+    from iovkit.apply import executors
+
+    if kind not in EXECUTORS:
+        raise InputError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}", field="--executor")
+    if kind == "simulator":
+        from iovkit.apply.simulator import Simulator
+        from iovkit.snapshot import HostSnapshot
+
+        if sim_state is None:
+            raise InputError("--executor simulator needs --sim-state FILE", field="--sim-state")
+        if sim_state.exists():
+            sim = Simulator.load(sim_state)
+        elif isinstance(snapshot, HostSnapshot):
+            sim = Simulator.from_snapshot(snapshot)
+            sim.save(sim_state)
+        else:
+            raise InputError("no such simulator state (it is created by `apply`)", path=str(sim_state))
+        return executors.SimulatorExecutor(sim, sim_state)
+    if kind == "shell":
+        return executors.ShellExecutor(root)
+    if kind == "winrm":
+        target = remote_target(host, user, auth, port, ssl)
+        if target is None:
+            raise InputError("--executor winrm needs --host", field="--host")
+        return executors.WinRMExecutor(target, winrm_password(user))
+    return executors.LocalPowerShellExecutor()
+
+
+def _report(result: object) -> None:
+    from iovkit.apply.engine import ApplyResult
+
+    assert isinstance(result, ApplyResult)
+    if result.status == "dry-run":
+        if result.resumed_after:
+            out.print(f"Resuming after step {result.resumed_after}.", markup=False)
+        what = "undo(s) would run" if result.undo else "step(s) would run"
+        out.print(f"Dry run: {len(result.steps)} {what} (pass --yes to run them):", markup=False)
+        for s in result.steps:
+            out.print(f"  {s.id:>3}. {s.title}", markup=False)
+            for line in s.command.splitlines():
+                out.print(f"         {line}", markup=False)
+        if result.needs_console:
+            out.print("NOTE: this plan rebuilds the management OS's switch: --yes also needs --console", markup=False)
+    elif result.status == "already-applied":
+        out.print(f"Already applied ({len(result.done)} steps); journal: {result.journal}", markup=False)
+    elif result.status == "nothing-to-undo":
+        out.print(f"Nothing to undo; journal: {result.journal}", markup=False)
+    elif result.status == "completed":
+        out.print(f"Completed {len(result.done)} step(s), every one verified; journal: {result.journal}",
+                  markup=False)
+    else:
+        out.print(f"Rolled back {len(result.undone)} step(s); journal: {result.journal}", markup=False)
+
+
+def apply_cmd(
+    plan_path: Annotated[Path, typer.Argument(help="plan.json written by `iovkit plan`")],
+    yes: YesOpt = False,
+    console: Annotated[bool, typer.Option("--console", help="I am on the host console: a switch carrying "
+                                                            "the management OS may be rebuilt")] = False,
+    executor: ExecutorOpt = "local",
+    journal: JournalOpt = None,
+    sim_state: SimStateOpt = None,
+    root: RootOpt = Path("/"),
+    host: HostOpt = None,
+    user: UserOpt = None,
+    auth: AuthOpt = "negotiate",
+    port: PortOpt = None,
+    ssl: SslOpt = False,
+) -> int:
+    """Run the plan's steps (a dry run unless --yes), verified one by one, journaled, rolled back on failure."""
+    from iovkit.apply.engine import apply_plan, default_journal
+    from iovkit.plan import load_plan
+
+    plan = load_plan(plan_path)
+    ex = _executor(executor, plan.host, plan.snapshot, sim_state, root, host, user, auth, port, ssl)
+    result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console)  # type: ignore[arg-type]
+    _report(result)
+    return int(ExitCode.OK)
+
+
+def rollback_cmd(
+    journal: Annotated[Path, typer.Argument(help="The journal an `iovkit apply` run wrote")],
+    yes: YesOpt = False,
+    executor: ExecutorOpt = "local",
+    sim_state: SimStateOpt = None,
+    root: RootOpt = Path("/"),
+    host: HostOpt = None,
+    user: UserOpt = None,
+    auth: AuthOpt = "negotiate",
+    port: PortOpt = None,
+    ssl: SslOpt = False,
+) -> int:
+    """Undo a finished or broken apply run from its journal, last step first (a dry run unless --yes)."""
+    from iovkit.apply.engine import rollback_journal
+
+    ex = _executor(executor, None, None, sim_state, root, host, user, auth, port, ssl)
+    result = rollback_journal(journal, ex, yes=yes)  # type: ignore[arg-type]
+    _report(result)
+    return int(ExitCode.OK)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    app.command("plan")(plan_cmd)
+    app.command("apply")(apply_cmd)
+    app.command("rollback")(rollback_cmd)

@@ -1,9 +1,135 @@
-"""CLI for the 'relay' command group (being written)."""
+"""CLI for `iovkit relay`: parse, start the relay workers, log one line per interval, print final stats."""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from iovkit.errors import InputError
+from iovkit.traffic.relay import RelayHandle, RelaySettings, load_key, serve_metrics, start_relay
+from iovkit.traffic.relaystats import final_lines, log_line
+
+
+def parse_hostport(text: str, field: str) -> tuple[str, int]:
+    """'127.0.0.1:7777', '[::1]:7777' or ':7777' -> (host, port); a one-line InputError otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError(f"expected HOST:PORT, got {text!r}", field=field)
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def parse_cpus(text: str | None) -> list[int] | None:
+    """'0,2-3' -> [0, 2, 3]."""
+    if not text:
+        return None
+    cpus: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cpus.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise InputError(f"expected a CPU list like 0,2-3, got {text!r}", field="--pin") from None
+    return cpus
+
+
+def parse_size(text: str | None, field: str) -> int | None:
+    """'4194304', '4M', '512k' -> bytes."""
+    if not text:
+        return None
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1].lower(), 1)
+    digits = text[:-1] if mult != 1 else text
+    if not digits.isdigit():
+        raise InputError(f"expected a size in bytes (e.g. 4M), got {text!r}", field=field)
+    return int(digits) * mult
+
+
+def relay(
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on, e.g. 127.0.0.1:7777")] = (
+        "127.0.0.1:7777"),
+    mode: Annotated[str, typer.Option("--mode", help="relay (sessions, tokens) or echo (reflect every datagram)")] = (
+        "relay"),
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes sharing the port (SO_REUSEPORT)")] = 1,
+    pin: Annotated[str | None, typer.Option("--pin", help="CPUs to pin workers to, e.g. 0,1 or 2-5")] = None,
+    rcvbuf: Annotated[str | None, typer.Option("--rcvbuf", help="Socket receive buffer per worker, e.g. 4M")] = None,
+    sndbuf: Annotated[str | None, typer.Option("--sndbuf", help="Socket send buffer per worker, e.g. 4M")] = None,
+    metrics: Annotated[str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT")] = None,
+    log_interval: Annotated[float, typer.Option("--log-interval", help="Seconds between log lines; 0: none")] = 10.0,
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="Relay key file (else IOVKIT_RELAY_KEY)")] = None,
+    admission_key_file: Annotated[
+        Path | None, typer.Option("--admission-key-file", help="Allocation key file (else IOVKIT_RELAY_ADMISSION_KEY; "
+                                  "none: any address-proven client may allocate)")] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Datagrams per recvmmsg/sendmmsg")] = 64,
+    peer_idle: Annotated[float, typer.Option("--peer-idle", help="Seconds before an idle peer is dropped")] = 30.0,
+    rate: Annotated[float, typer.Option("--rate", help="Datagrams per second allowed per source address")] = 5000.0,
+    duration: Annotated[float, typer.Option("--duration", help="Stop after this many seconds; 0: run until "
+                                            "SIGTERM/SIGINT")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Final stats as JSON on stdout")] = False,
+) -> None:
+    """Run a UDP relay (sessions of peers, HMAC join tokens) or a reflector (--mode echo) to load the data path.
+
+    Keys come from files or the environment, never from the command line. Example:
+    IOVKIT_RELAY_KEY=$(head -c 32 /dev/urandom | base64) iovkit relay --listen 0.0.0.0:7777 --workers 2
+    """
+    host, port = parse_hostport(listen, "--listen")
+    settings = RelaySettings(
+        host=host, port=port, mode=mode, workers=workers, pin=parse_cpus(pin),  # type: ignore[arg-type]
+        rcvbuf=parse_size(rcvbuf, "--rcvbuf"), sndbuf=parse_size(sndbuf, "--sndbuf"), batch=batch,
+        peer_idle=peer_idle, rate_pps=rate, rate_burst=max(1.0, rate / 10),
+        key=load_key("IOVKIT_RELAY_KEY", key_file, "relay key") if mode == "relay" else None,
+        admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key"),
+    )
+    metrics_at = parse_hostport(metrics, "--metrics") if metrics else None
+    done = [False]
+
+    def on_signal(signum: int, frame: object) -> None:
+        done[0] = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        handle = start_relay(settings)
+        try:
+            where = f"{handle.address[0]}:{handle.address[1]}"
+            print(f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids})", file=sys.stderr,
+                  flush=True)
+            if metrics_at:
+                mh, mp = serve_metrics(handle, *metrics_at)
+                print(f"iovkit relay: metrics on http://{mh}:{mp}/metrics", file=sys.stderr, flush=True)
+            _wait(handle, done, log_interval, duration)
+        finally:
+            stats = handle.stop(timeout=1.0)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if as_json:
+        print(json.dumps(stats.to_dict(), indent=2))
+    else:
+        for line in final_lines(stats):
+            print(line)
+    sys.stdout.flush()
+
+
+def _wait(handle: RelayHandle, done: list[bool], log_interval: float, duration: float) -> None:
+    """Sleep in short steps (a signal sets done[0]) and print a log line every `log_interval` seconds."""
+    start = last = time.monotonic()
+    before = None
+    while not done[0] and handle.alive():
+        time.sleep(0.05)
+        now = time.monotonic()
+        if duration > 0 and now - start >= duration:
+            break
+        if log_interval > 0 and now - last >= log_interval:
+            current = handle.stats()
+            print(log_line(current, before, now - last), file=sys.stderr, flush=True)
+            before, last = current, now
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add `relay` to the app."""
+    app.command("relay")(relay)

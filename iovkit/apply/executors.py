@@ -1,0 +1,197 @@
+"""Executors run one phase of one typed step: local PowerShell, WinRM (pypsrp), local shell, or the simulator.
+
+All share one small interface, so the engine, the journal and rollback do not care where a step runs.
+The command text an executor reports is the rendered script from `iovkit.plan.render`, which is also what
+`iovkit script plan` prints for review.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from iovkit.apply.simulator import SimError, Simulator
+from iovkit.errors import InputError, UnreachableError
+from iovkit.plan.model import Plan, SetNumVfsStep, Step
+from iovkit.plan.render import Phase, ps_phase, sh_phase
+from iovkit.snapshot import HostSnapshot
+
+PS_PRELUDE = "$ErrorActionPreference = 'Stop'\n$ProgressPreference = 'SilentlyContinue'\n"
+TIMEOUT = 600  # New-VMSwitch on a busy host can take minutes; a hung cmdlet must not hang apply forever
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    output: str
+
+
+class Executor(Protocol):
+    name: str
+
+    def command(self, step: Step, phase: Phase) -> str:
+        """The exact text that will run (journaled before it runs)."""
+        ...
+
+    def run(self, step: Step, phase: Phase) -> Outcome: ...
+
+    def stale_reason(self, plan: Plan) -> str | None:
+        """None when the live host still matches the plan's snapshot; else a one-line reason."""
+        ...
+
+
+def _compare(plan: Plan, live: HostSnapshot) -> str | None:
+    from iovkit.apply.fingerprint import fingerprint, first_difference
+
+    if (live.host.name or "").lower() != (plan.host or "").lower():
+        return f"plan is for host {plan.host!r}, but the live host is {live.host.name!r}"
+    if fingerprint(live) != plan.fingerprint:
+        diff = first_difference(plan.snapshot, live) or "facts differ"
+        return f"stale snapshot: the live host changed since the plan was made ({diff}); re-collect and re-plan"
+    return None
+
+
+class SimulatorExecutor:
+    """Runs steps on the Hyper-V simulator; with a state file, saves after every change."""
+
+    name = "simulator"
+
+    def __init__(self, sim: Simulator, state_path: Path | None = None) -> None:
+        self.sim = sim
+        self.state_path = state_path
+
+    def command(self, step: Step, phase: Phase) -> str:
+        return ps_phase(step, phase)
+
+    def run(self, step: Step, phase: Phase) -> Outcome:
+        try:
+            out = self.sim.execute(step, phase)
+            ok = True
+        except SimError as err:
+            out, ok = str(err), False
+        if self.state_path is not None and phase != "verify":
+            self.sim.save(self.state_path)
+        return Outcome(ok, out)
+
+    def stale_reason(self, plan: Plan) -> str | None:
+        return _compare(plan, self.sim.to_snapshot())
+
+
+class LocalPowerShellExecutor:
+    """powershell.exe (5.1) or pwsh (7) on this Windows host, one process per phase."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        exe = shutil.which("powershell.exe") or shutil.which("pwsh")
+        if exe is None:
+            raise UnreachableError("neither powershell.exe nor pwsh is on PATH; use --executor winrm or simulator")
+        self.exe = exe
+
+    def command(self, step: Step, phase: Phase) -> str:
+        return ps_phase(step, phase)
+
+    def run(self, step: Step, phase: Phase) -> Outcome:
+        script = PS_PRELUDE + ps_phase(step, phase)
+        try:
+            proc = subprocess.run([self.exe, "-NoProfile", "-NonInteractive", "-Command", "-"], input=script,
+                                  capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return Outcome(False, f"{self.exe}: {err}")
+        return Outcome(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
+
+    def stale_reason(self, plan: Plan) -> str | None:
+        from iovkit.sources import collect_here
+
+        return _compare(plan, collect_here())
+
+
+class WinRMExecutor:
+    """The same PowerShell over WinRM (pypsrp); the password comes from the caller, never argv."""
+
+    name = "winrm"
+
+    def __init__(self, target: object, password: str | None) -> None:
+        from iovkit.sources import RemoteTarget
+
+        if not isinstance(target, RemoteTarget):
+            raise InputError("--executor winrm needs --host", field="--host")
+        self.target = target
+        self.password = password
+        self._client: object | None = None
+
+    def _connect(self) -> object:
+        if self._client is None:
+            try:
+                from pypsrp.client import Client
+            except ImportError as err:  # pragma: no cover - pypsrp is a dependency
+                raise UnreachableError("pypsrp is not installed") from err
+            t = self.target
+            self._client = Client(t.host, username=t.user, password=self.password, ssl=t.ssl,
+                                  port=t.port or (5986 if t.ssl else 5985), auth=t.auth,
+                                  cert_validation=t.ssl, operation_timeout=TIMEOUT)
+        return self._client
+
+    def command(self, step: Step, phase: Phase) -> str:
+        return ps_phase(step, phase)
+
+    def run(self, step: Step, phase: Phase) -> Outcome:
+        client = self._connect()
+        try:
+            output, streams, had_errors = client.execute_ps(PS_PRELUDE + ps_phase(step, phase))  # type: ignore[attr-defined]
+        except Exception as err:  # pypsrp raises transport, auth and WSMan errors of many types
+            raise UnreachableError(f"{self.target.host}: {type(err).__name__}: {err}") from err
+        errors = "\n".join(str(e) for e in getattr(streams, "error", []))
+        return Outcome(not had_errors, (str(output) + ("\n" + errors if errors else "")).strip())
+
+    def stale_reason(self, plan: Plan) -> str | None:
+        from iovkit.sources import collect_remote
+
+        return _compare(plan, collect_remote(self.target, self.password))
+
+
+class ShellExecutor:
+    """Linux steps through bash; `root` prefixes sysfs paths so a test tree can stand in for /sys.
+
+    `ip link` and `virsh` steps only run against the real root: a --root tree has no devices to set.
+    """
+
+    name = "shell"
+
+    def __init__(self, root: Path = Path("/")) -> None:
+        self.root = root
+        self.prefix = "" if str(root) == "/" else str(root)
+
+    def command(self, step: Step, phase: Phase) -> str:
+        return sh_phase(step, phase, self.prefix)
+
+    def run(self, step: Step, phase: Phase) -> Outcome:
+        if self.prefix and not isinstance(step, SetNumVfsStep):
+            return Outcome(False, f"step {step.id} ({step.kind}) runs ip/virsh, which cannot act on --root {self.root}")
+        try:
+            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", sh_phase(step, phase, self.prefix)],
+                                  capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return Outcome(False, f"bash: {err}")
+        return Outcome(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
+
+    def stale_reason(self, plan: Plan) -> str | None:
+        """Compare what the steps depend on: each PF's sriov_numvfs still reads what the snapshot said."""
+        import socket
+
+        if self.prefix == "" and (plan.host or "") != socket.gethostname():
+            return f"plan is for host {plan.host!r}, but this host is {socket.gethostname()!r}"
+        for step in plan.steps:
+            if isinstance(step, SetNumVfsStep):
+                f = self.root / "sys/class/net" / step.pf / "device/sriov_numvfs"
+                try:
+                    now = int(f.read_text().strip() or "0")
+                except (OSError, ValueError) as err:
+                    return f"cannot read {f}: {err}"
+                if now != step.old_num_vfs:
+                    return (f"stale snapshot: {step.pf} sriov_numvfs is {now}, the plan expected "
+                            f"{step.old_num_vfs}; re-collect and re-plan")
+        return None

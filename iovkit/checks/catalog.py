@@ -1,0 +1,317 @@
+"""The rule catalog: rules, findings, the registry, filtering and the verdict.
+
+A rule is a small pure function over (HostSnapshot, Policy | None) registered with a stable ID, a title, a
+platform, a severity and a rationale (kube-bench style). It yields Findings; it never reads the system. A fact
+the snapshot lacks gives `skip` (naming the missing facts) or `warn`, never `pass`.
+
+Verdict (one of three, computed from the findings only):
+
+- **ready**: no finding failed, and every prerequisite rule (severity "critical") that applies had the facts it
+  needs (none of them skipped for a missing fact).
+- **partial**: something failed, no failure is host-wide, and at least one in-scope *unit* has no failure
+  against it or anything it depends on. Units: on Hyper-V the in-scope VM adapters (policy scope); a unit
+  depends on its switch, the NICs under that switch and the host. On Linux the SR-IOV capable NICs (PFs);
+  a PF depends on the host.
+- **not-ready**: anything else: a host-wide failure, every in-scope unit blocked, no unit at all, or a
+  prerequisite that could not be confirmed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from iovkit.errors import InputError
+from iovkit.policy import Policy, adapters_in_scope
+from iovkit.snapshot import HostSnapshot
+
+Status = Literal["pass", "warn", "fail", "skip"]
+Severity = Literal["critical", "high", "medium", "low"]
+RulePlatform = Literal["hyperv", "linux", "guest", "any"]
+ScopeKind = Literal["host", "nic", "switch", "vm-adapter", "vf", "guest-nic"]
+Verdict = Literal["ready", "partial", "not-ready"]
+
+SEVERITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+STATUS_RANK: dict[str, int] = {"fail": 0, "warn": 1, "skip": 2, "pass": 3}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a finding is about: the host, a NIC, a switch, a VM adapter ("vm/adapter") or a VF ("pf/vfN")."""
+
+    kind: ScopeKind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+@dataclass
+class Finding:
+    """One result of one rule for one scope. `fix` is a command that runs as written, or a named setting."""
+
+    id: str
+    status: Status
+    scope: Scope
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: str | None = None
+    missing: list[str] = field(default_factory=list)  # facts the snapshot lacks (skip/warn)
+    title: str = ""
+    severity: Severity = "medium"
+    # Units (vm adapter keys / PF names) this failure blocks; None = derive from the scope.
+    affects: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "severity": self.severity,
+            "scope": {"kind": self.scope.kind, "name": self.scope.name},
+            "message": self.message,
+            "evidence": self.evidence,
+            "fix": self.fix,
+            "missing": self.missing,
+        }
+
+
+RuleFunc = Callable[[HostSnapshot, Policy | None], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    platform: RulePlatform
+    severity: Severity
+    rationale: str
+    func: RuleFunc
+
+    def evaluate(self, snap: HostSnapshot, policy: Policy | None) -> list[Finding]:
+        found = list(self.func(snap, policy))
+        for f in found:
+            f.title = self.title
+            f.severity = self.severity
+        return found
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(
+    rule_id: str, title: str, *, platform: RulePlatform, severity: Severity, rationale: str
+) -> Callable[[RuleFunc], RuleFunc]:
+    """Register a rule function under a stable ID (registration order is report order)."""
+
+    def wrap(func: RuleFunc) -> RuleFunc:
+        if rule_id in REGISTRY:
+            raise ValueError(f"duplicate rule id {rule_id}")
+        REGISTRY[rule_id] = Rule(rule_id, title, platform, severity, rationale, func)
+        return func
+
+    return wrap
+
+
+def all_rules() -> dict[str, Rule]:
+    """Every registered rule (importing the platform modules registers them)."""
+    from iovkit.checks import guest, hyperv, linux  # noqa: F401
+
+    if not getattr(all_rules, "_sorted", False):
+        # Report order: host platform rules first, then the in-guest rule; registration order within a platform.
+        rank = {"any": 0, "hyperv": 1, "linux": 2, "guest": 3}
+        items = sorted(REGISTRY.items(), key=lambda kv: rank[kv[1].platform])
+        REGISTRY.clear()
+        REGISTRY.update(items)
+        all_rules._sorted = True  # type: ignore[attr-defined]
+    return REGISTRY
+
+
+# -- helpers rules use -------------------------------------------------------------------------------------
+
+
+def ps(value: str) -> str:
+    """Quote for PowerShell: a single-quoted literal ('' escapes a quote)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sh(value: str) -> str:
+    """Quote for a POSIX shell."""
+    return shlex.quote(value)
+
+
+def skip(rule_id: str, scope: Scope, missing: list[str], why: str | None = None) -> Finding:
+    """A skip that names the facts the snapshot lacks."""
+    msg = why or f"not collected: {', '.join(missing)}"
+    return Finding(rule_id, "skip", scope, msg, evidence=dict.fromkeys(missing), missing=missing)
+
+
+def not_applicable(rule_id: str, scope: Scope, why: str) -> Finding:
+    """A skip because the rule does not apply here (no fact is missing)."""
+    return Finding(rule_id, "skip", scope, why)
+
+
+HOST = "host"
+
+
+def host_scope(snap: HostSnapshot) -> Scope:
+    return Scope("host", snap.host.name or "this host")
+
+
+def adapter_key(vm_name: str | None, name: str) -> str:
+    return f"{vm_name or 'ManagementOS'}/{name}"
+
+
+# -- selection, running, verdict ---------------------------------------------------------------------------
+
+
+def is_guest(snap: HostSnapshot) -> bool:
+    """The snapshot says this host is itself a VM (GUEST-VF applies)."""
+    return bool(snap.host.is_vm_guest) or bool(snap.guest_nics)
+
+
+def applicable(r: Rule, snap: HostSnapshot) -> bool:
+    if r.platform == "any":
+        return True
+    if r.platform == "guest":
+        return is_guest(snap)
+    return r.platform == snap.host.platform
+
+
+def parse_ids(values: list[str] | None, known: Iterable[str], option: str) -> list[str]:
+    """`--only A --only B,C` -> [A, B, C]; an unknown ID is an error naming it."""
+    ids: list[str] = []
+    known_set = set(known)
+    for v in values or []:
+        for part in v.split(","):
+            p = part.strip().upper()
+            if not p:
+                continue
+            if p not in known_set:
+                raise InputError(f"unknown check ID {part.strip()!r} (see `iovkit check --list`)", field=option)
+            if p not in ids:
+                ids.append(p)
+    return ids
+
+
+@dataclass
+class CheckResult:
+    verdict: Verdict
+    reason: str
+    findings: list[Finding]
+    units_total: int = 0
+    units_clear: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
+        for f in self.findings:
+            out[f.status] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "counts": self.counts(),
+            "units": {"total": self.units_total, "clear": self.units_clear},
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def run_checks(
+    snap: HostSnapshot,
+    policy: Policy | None = None,
+    only: list[str] | None = None,
+    skip_ids: list[str] | None = None,
+) -> CheckResult:
+    """Evaluate every applicable rule (filtered by --only/--skip) and compute the verdict."""
+    rules = all_rules()
+    only_ids = parse_ids(only, rules, "--only")
+    skip_set = set(parse_ids(skip_ids, rules, "--skip"))
+    findings: list[Finding] = []
+    for rid, r in rules.items():
+        if (only_ids and rid not in only_ids) or rid in skip_set or not applicable(r, snap):
+            continue
+        findings.extend(r.evaluate(snap, policy))
+    return verdict_for(snap, policy, findings)
+
+
+def _units(snap: HostSnapshot, policy: Policy | None) -> list[str]:
+    if snap.host.platform == "hyperv":
+        return [adapter_key(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)]
+    return [n.name for n in snap.nics if (n.vfs_total or 0) > 0 or n.sriov_support == "Supported"]
+
+
+def _blocked(f: Finding, snap: HostSnapshot, units: list[str]) -> set[str]:
+    """Which units a failed finding blocks."""
+    if f.affects is not None:
+        return set(f.affects) & set(units)
+    kind, name = f.scope.kind, f.scope.name
+    if kind == "host":
+        return set(units)
+    if snap.host.platform != "hyperv":
+        return {name} & set(units) if kind == "nic" else set()
+    by_switch: dict[str, set[str]] = {}
+    for a in snap.vm_adapters:
+        if a.switch_name:
+            by_switch.setdefault(a.switch_name, set()).add(adapter_key(a.vm_name, a.name))
+    if kind == "switch":
+        return by_switch.get(name, set()) & set(units)
+    if kind == "nic":
+        hit: set[str] = set()
+        for sw in snap.switches:
+            if any(n.name == name for n in snap.switch_nics(sw)):
+                hit |= by_switch.get(sw.name, set())
+        return hit & set(units)
+    if kind == "vm-adapter":
+        return {name} & set(units)
+    return set()
+
+
+def verdict_for(snap: HostSnapshot, policy: Policy | None, findings: list[Finding]) -> CheckResult:
+    units = _units(snap, policy)
+    fails = [f for f in findings if f.status == "fail"]
+    blocked: set[str] = set()
+    for f in fails:
+        blocked |= _blocked(f, snap, units)
+    clear = [u for u in units if u not in blocked]
+    host_fails = [f for f in fails if f.scope.kind == "host"]
+    unconfirmed = [f for f in findings if f.status == "skip" and f.severity == "critical" and f.missing]
+    if not fails and not unconfirmed:
+        return CheckResult("ready", "no check failed", findings, len(units), len(clear))
+    if not fails:
+        ids = ", ".join(sorted({f.id for f in unconfirmed}))
+        return CheckResult("not-ready", f"could not confirm prerequisites ({ids}): facts not collected",
+                           findings, len(units), len(clear))
+    if host_fails:
+        ids = ", ".join(dict.fromkeys(f.id for f in host_fails))
+        return CheckResult("not-ready", f"host-wide failure: {ids}", findings, len(units), len(clear))
+    if clear:
+        return CheckResult("partial", f"{len(clear)} of {len(units)} in-scope unit(s) could use SR-IOV; "
+                           f"{len(fails)} check(s) failed", findings, len(units), len(clear))
+    what = "no in-scope unit" if not units else f"all {len(units)} in-scope unit(s) blocked"
+    return CheckResult("not-ready", f"{what}; {len(fails)} check(s) failed", findings, len(units), len(clear))
+
+
+def top_fixes(findings: list[Finding], n: int = 3) -> list[Finding]:
+    """The most important findings that carry a fix: fails before warns, by severity, then catalog order."""
+    order = {rid: i for i, rid in enumerate(REGISTRY)}
+    cands = [f for f in findings if f.status in ("fail", "warn") and f.fix]
+    cands.sort(key=lambda f: (STATUS_RANK[f.status], SEVERITY_RANK[f.severity], order.get(f.id, 999)))
+    seen: set[str] = set()
+    out: list[Finding] = []
+    for f in cands:
+        if f.fix in seen:
+            continue
+        seen.add(f.fix or "")
+        out.append(f)
+        if len(out) == n:
+            break
+    return out
+
+
+def iter_findings(*groups: Iterable[Finding]) -> Iterator[Finding]:
+    for g in groups:
+        yield from g

@@ -1,0 +1,100 @@
+"""Render one CheckResult as a table (grouped by scope), JSON, Markdown or JUnit XML.
+
+All four read the same findings list, so a finding never says one thing in the table and another in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from iovkit.checks.catalog import CheckResult, Finding, top_fixes
+
+FORMATS = ("table", "json", "markdown", "junit")
+SCOPE_ORDER = {"host": 0, "switch": 1, "nic": 2, "vm-adapter": 3, "vf": 4, "guest-nic": 5}
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+VERDICT_TEXT = {"ready": "READY", "partial": "PARTIAL", "not-ready": "NOT READY"}
+
+
+def grouped(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]]]:
+    """Findings grouped by scope ("switch External"), host first, in catalog order within a group."""
+    groups: dict[tuple[int, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((SCOPE_ORDER.get(f.scope.kind, 9), str(f.scope)), []).append(f)
+    return [(name, fs) for (_, name), fs in sorted(groups.items(), key=lambda kv: kv[0])]
+
+
+def to_json(result: CheckResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, default=str)
+
+
+def render_table(result: CheckResult, console: Console, *, fixes: bool = True) -> None:
+    style = "green" if result.verdict == "ready" else ("yellow" if result.verdict == "partial" else "bold red")
+    console.print(Text.assemble(("Verdict: ", "bold"), (VERDICT_TEXT[result.verdict], style), f"  ({result.reason})"))
+    for name, fs in grouped(result.findings):
+        t = Table(title=name, title_justify="left", show_edge=False, expand=False, show_header=False)
+        t.add_column("status", no_wrap=True)
+        t.add_column("id", no_wrap=True)
+        t.add_column("finding")
+        for f in fs:
+            t.add_row(Text(f.status.upper(), STYLE[f.status]), Text(f.id), Text(f.message))
+        console.print(t)
+    if fixes:
+        todo = [f for f in result.findings if f.status in ("fail", "warn") and f.fix]
+        if todo:
+            console.print(Text("Fixes", "bold"))
+            seen: set[tuple[str, str]] = set()
+            for f in todo:
+                key = (f.id, f.fix or "")
+                if key in seen:
+                    continue
+                seen.add(key)
+                console.print(Text.assemble((f"[{f.id}] ", STYLE[f.status]), f"{f.scope}: ", (f.fix or "", "cyan")))
+    c = result.counts()
+    console.print(Text(f"{c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip"))
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(result: CheckResult) -> str:
+    lines = [f"# iovkit check: {VERDICT_TEXT[result.verdict]}", "", f"{result.reason}", ""]
+    top = top_fixes(result.findings)
+    if top:
+        lines += ["## Most important fixes", ""]
+        lines += [f"{i}. **{f.id}** ({f.scope}): `{f.fix}`" for i, f in enumerate(top, 1)]
+        lines.append("")
+    for name, fs in grouped(result.findings):
+        lines += [f"## {name}", "", "| status | id | finding | fix |", "|---|---|---|---|"]
+        for f in fs:
+            fix = f"`{_md(f.fix)}`" if f.fix and f.status in ("fail", "warn") else ""
+            lines.append(f"| {f.status} | {f.id} | {_md(f.message)} | {fix} |")
+        lines.append("")
+    c = result.counts()
+    lines.append(f"{c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip")
+    return "\n".join(lines) + "\n"
+
+
+def to_junit(result: CheckResult) -> str:
+    """One testcase per finding; a failure's message is the fix; system-out holds the finding as JSON."""
+    c = result.counts()
+    suite = ET.Element("testsuite", name="iovkit-check", tests=str(len(result.findings)),
+                       failures=str(c["fail"]), errors="0", skipped=str(c["skip"]))
+    suite.set("verdict", result.verdict)
+    for f in result.findings:
+        case = ET.SubElement(suite, "testcase", classname=f"iovkit.{f.id}", name=f"{f.id} {f.scope}")
+        if f.status == "fail":
+            el = ET.SubElement(case, "failure", message=f.fix or f.message, type=f.severity)
+            el.text = f.message
+        elif f.status == "skip":
+            ET.SubElement(case, "skipped", message=f.message)
+        out = ET.SubElement(case, "system-out")
+        out.text = json.dumps(f.to_dict(), default=str)
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -1,0 +1,141 @@
+"""`iovkit monitor`: the live /proc sampler as a Prometheus exporter, with an optional live terminal view.
+
+Each interval the sampler's rates update the gauges; SINGLE-CORE-SWITCH is evaluated over a rolling window of the
+last samples (about 10 s) so one noisy interval neither raises nor clears it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from iovkit.diagnose import procfs
+from iovkit.diagnose.detect import (
+    L_BUSY,
+    L_PROCESSED,
+    L_SOFTIRQ,
+    L_UDP_INERR,
+    L_UDP_RCVBUF,
+    L_UDP_SNDBUF,
+    NIC_RX,
+    NIC_TX,
+    DiagnoseReport,
+    diagnose,
+)
+from iovkit.diagnose.model import Recording
+from iovkit.errors import InputError
+
+WINDOW_SECONDS = 10.0
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`127.0.0.1:9464`, `[::1]:9464` or `:9464` (all addresses) -> (addr, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError(f"expected HOST:PORT, got {value!r}", field="--listen")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    busy: Gauge
+    softirq: Gauge
+    cpu_pps: Gauge
+    nic_pps: Gauge
+    udp: Gauge
+    single: Gauge
+    single_core: Gauge
+
+    @classmethod
+    def create(cls) -> Metrics:
+        r = CollectorRegistry()
+        return cls(
+            registry=r,
+            busy=Gauge("iovkit_cpu_busy_percent", "CPU busy (not idle/iowait) over the last interval", ["cpu"],
+                       registry=r),
+            softirq=Gauge("iovkit_cpu_softirq_percent", "CPU time in softirq over the last interval", ["cpu"],
+                          registry=r),
+            cpu_pps=Gauge("iovkit_cpu_packets_per_second", "Packets processed by NET_RX on this CPU (softnet)",
+                          ["cpu"], registry=r),
+            nic_pps=Gauge("iovkit_nic_packets_per_second", "Packets per second per interface",
+                          ["nic", "direction"], registry=r),
+            udp=Gauge("iovkit_udp_errors_per_second", "UDP error counters from /proc/net/snmp", ["kind"], registry=r),
+            single=Gauge("iovkit_single_core_switch", "1 while SINGLE-CORE-SWITCH holds over the window", registry=r),
+            single_core=Gauge("iovkit_single_core_switch_cpu", "The hot CPU while SINGLE-CORE-SWITCH holds, else -1",
+                              registry=r),
+        )
+
+    def __post_init__(self) -> None:
+        self.single_core.set(-1)
+
+    def update(self, rec: Recording, report: DiagnoseReport) -> None:
+        """Set every gauge from the newest sample and the window's report."""
+        last = len(rec.timestamps) - 1
+        if last < 0:
+            return
+        for gauge, ck in ((self.busy, L_BUSY), (self.softirq, L_SOFTIRQ), (self.cpu_pps, L_PROCESSED)):
+            for cpu, vals in rec.series(ck).items():
+                if vals[last] is not None:
+                    gauge.labels(cpu=cpu).set(vals[last] or 0.0)
+        for direction, ck in (("rx", NIC_RX), ("tx", NIC_TX)):
+            for nic, vals in rec.series(ck).items():
+                if vals[last] is not None:
+                    self.nic_pps.labels(nic=nic, direction=direction).set(vals[last] or 0.0)
+        for kind, ck in (("in_errors", L_UDP_INERR), ("rcvbuf_errors", L_UDP_RCVBUF), ("sndbuf_errors", L_UDP_SNDBUF)):
+            uvals = rec.series(ck).get("")
+            if uvals and uvals[last] is not None:
+                self.udp.labels(kind=kind).set(uvals[last] or 0.0)
+        hot = report.finding("SINGLE-CORE-SWITCH")
+        self.single.set(1 if hot else 0)
+        self.single_core.set(int(hot.core) if hot and hot.core and hot.core.isdigit() else -1)
+
+
+def run(addr: str, port: int, interval: float, duration: float | None = None,
+        on_sample: Callable[[Recording, DiagnoseReport], None] | None = None) -> int:
+    """Serve metrics on addr:port, sampling every `interval` s until `duration` (None = until interrupted).
+
+    Returns the number of samples taken.
+    """
+    if not procfs.available():
+        raise InputError("no live counters here (needs Linux /proc/stat and /proc/net/softnet_stat)")
+    metrics = Metrics.create()
+    try:
+        server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
+    except OSError as e:
+        raise InputError(f"cannot listen on {addr}:{port}: {e.strerror or e}", field="--listen") from None
+    keep = max(2, round(WINDOW_SECONDS / interval))
+    rec = Recording(source="procfs")
+    n = 0
+    end = None if duration is None else time.monotonic() + duration
+    try:
+        prev = procfs.read_raw()
+        while end is None or time.monotonic() < end:
+            time.sleep(interval if end is None else max(0.0, min(interval, end - time.monotonic())))
+            cur = procfs.read_raw()
+            procfs.add_delta(rec, prev, cur, time.time())
+            prev = cur
+            _trim(rec, keep)
+            report = diagnose(rec)
+            metrics.update(rec, report)
+            n += 1
+            if on_sample is not None:
+                on_sample(rec, report)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2)
+    return n
+
+
+def _trim(rec: Recording, keep: int) -> None:
+    drop = len(rec.timestamps) - keep
+    if drop > 0:
+        del rec.timestamps[:drop]
+        for insts in rec.counters.values():
+            for vals in insts.values():
+                del vals[:drop]

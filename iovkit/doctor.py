@@ -1,0 +1,118 @@
+"""`iovkit doctor`: one page that says whether SR-IOV is ready here, the three fixes that matter most, and why.
+
+It runs `check` on a snapshot and, only when the snapshot is of this very Linux host (source linux-live from /),
+takes a short live diagnose sample through `iovkit.diagnose.doctor_sample(seconds)`. The sampler is passed in
+(default: that function, or none when the diagnose package is not importable) so the no-sampler path is explicit.
+
+Verdict: "bottleneck" when the live sample finds one, else the check verdict (ready / partial / not-ready).
+Exit code: 0 only for ready; 1 otherwise (as check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from iovkit.checks.catalog import CheckResult, Finding, run_checks, top_fixes
+from iovkit.errors import ExitCode
+from iovkit.policy import Policy
+from iovkit.snapshot import HostSnapshot
+
+DoctorVerdict = Literal["ready", "partial", "not-ready", "bottleneck"]
+Sampler = Callable[[float], Any]
+
+
+def default_sampler() -> Sampler | None:
+    """`iovkit.diagnose.doctor_sample`, or None when the diagnose package (or the function) is absent."""
+    try:
+        from iovkit.diagnose import doctor_sample
+    except ImportError:
+        return None
+    return doctor_sample  # type: ignore[no-any-return]
+
+
+def is_this_host(snap: HostSnapshot) -> bool:
+    """Live counters describe this host only when the snapshot was collected live from /."""
+    return snap.source.kind == "linux-live" and snap.source.origin in (None, "", "/")
+
+
+@dataclass
+class DoctorReport:
+    verdict: DoctorVerdict
+    headline: str
+    check: CheckResult
+    top: list[Finding]
+    diagnose: Any | None = None
+    diagnose_note: str = ""
+    diagnose_findings: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.OK if self.verdict == "ready" else ExitCode.FINDINGS)
+
+    def to_dict(self) -> dict[str, Any]:
+        diag: dict[str, Any] | None = None
+        if self.diagnose is not None:
+            to_json = getattr(self.diagnose, "to_json", None)
+            diag = to_json() if callable(to_json) else {"verdict": self.diagnose.verdict,
+                                                         "findings": self.diagnose_findings}
+        return {
+            "verdict": self.verdict,
+            "headline": self.headline,
+            "check_verdict": self.check.verdict,
+            "top_fixes": [{"id": f.id, "scope": str(f.scope), "status": f.status, "message": f.message,
+                           "fix": f.fix} for f in self.top],
+            "diagnose": diag,
+            "diagnose_note": self.diagnose_note,
+            "findings": [f.to_dict() for f in self.check.findings],
+        }
+
+
+def _headline(check: CheckResult) -> str:
+    if check.verdict == "ready":
+        return "SR-IOV is ready: every check passed."
+    host_fails = [f for f in check.findings if f.status == "fail" and f.scope.kind == "host"]
+    guest = next((f for f in host_fails if f.id == "LX-GUEST"), None)
+    if guest is not None:
+        return ("This machine is itself a VM guest: host-side SR-IOV cannot be set up inside a guest, and no VF "
+                "carries its traffic. Run iovkit doctor on the hypervisor host.")
+    if host_fails:
+        return f"SR-IOV cannot work on this host: {host_fails[0].message}."
+    if check.verdict == "partial":
+        return (f"SR-IOV can work for {check.units_clear} of {check.units_total} in-scope adapter(s); "
+                "the rest need the fixes below.")
+    return f"Not ready: {check.reason}."
+
+
+def run_doctor(
+    snap: HostSnapshot,
+    policy: Policy | None = None,
+    *,
+    sampler: Sampler | None = None,
+    use_default_sampler: bool = True,
+    seconds: float = 1.0,
+) -> DoctorReport:
+    """Check the snapshot; sample live counters when it is this host and a sampler exists."""
+    check = run_checks(snap, policy)
+    report = DoctorReport(check.verdict, _headline(check), check, top_fixes(check.findings))
+    if sampler is None and use_default_sampler:
+        sampler = default_sampler()
+    if not is_this_host(snap):
+        report.diagnose_note = f"no live sample: the snapshot is not of this host (source {snap.source.kind})"
+        return report
+    if sampler is None:
+        report.diagnose_note = "no live sample: the diagnose module is not available"
+        return report
+    diag = sampler(seconds)
+    if diag is None:
+        report.diagnose_note = "no live counters on this host"
+        return report
+    report.diagnose = diag
+    report.diagnose_findings = [{"id": str(f.id), "summary": str(f.summary)} for f in getattr(diag, "findings", [])]
+    report.diagnose_note = f"live sample {seconds:g} s: {diag.verdict}"
+    if diag.verdict == "bottleneck":
+        report.verdict = "bottleneck"
+        first = report.diagnose_findings[0]["summary"] if report.diagnose_findings else "a core is saturated"
+        report.headline = f"Bottleneck now: {first}. " + report.headline
+    return report

@@ -1,0 +1,263 @@
+"""The plan: VF allocation, what does not fit, warnings, and an ordered runbook of typed steps.
+
+A step is data (kind + names + the values it changes and the values it restores). Rendering (PowerShell,
+shell), executing (local, WinRM, shell, simulator) and undoing all read the same step, so the reviewed
+script and what `apply` runs cannot drift apart. Every undo is idempotent: rollback may run twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from iovkit.errors import InputError
+from iovkit.snapshot import HostSnapshot, Platform
+
+PLAN_FORMAT = "iovkit-plan"
+PLAN_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SwitchSpec(_Model):
+    """The settings of a Hyper-V external switch that a rebuild must keep (or restore on undo)."""
+
+    name: str
+    nics: list[str] = Field(description="NetAdapterName of every bound NIC (SET members in order)")
+    iov: bool
+    allow_management_os: bool = False
+    embedded_teaming: bool = False
+
+
+class _Step(_Model):
+    id: int = 0
+    precondition: str = ""
+    verification: str = ""
+
+
+class RecordStep(_Step):
+    """Record every VM adapter's switch and IOV settings before anything changes."""
+
+    kind: Literal["record"] = "record"
+
+
+class EnableSriovStep(_Step):
+    kind: Literal["enable-sriov"] = "enable-sriov"
+    nic: str
+    num_vfs: int | None = None
+    was_enabled: bool = False
+    old_num_vfs: int | None = None
+
+
+class DisconnectStep(_Step):
+    kind: Literal["disconnect"] = "disconnect"
+    vm: str
+    adapter: str
+    switch: str = Field(description="The switch it was on (undo reconnects it there)")
+
+
+class RemoveSwitchStep(_Step):
+    kind: Literal["remove-switch"] = "remove-switch"
+    switch: SwitchSpec = Field(description="The switch as it was (undo recreates it)")
+
+
+class CreateSwitchStep(_Step):
+    kind: Literal["create-switch"] = "create-switch"
+    switch: SwitchSpec
+
+
+class ConnectStep(_Step):
+    kind: Literal["connect"] = "connect"
+    vm: str
+    adapter: str
+    switch: str
+
+
+class SetIovStep(_Step):
+    kind: Literal["set-iov"] = "set-iov"
+    vm: str
+    adapter: str
+    iov_weight: int
+    queue_pairs: int
+    old_iov_weight: int
+    old_queue_pairs: int
+
+
+class VerifyVfStep(_Step):
+    kind: Literal["verify-vf"] = "verify-vf"
+    vm: str
+    adapter: str
+    switch: str
+
+
+class SetNumVfsStep(_Step):
+    """Linux: sriov_numvfs goes through 0 whenever it changes (the kernel refuses N -> M)."""
+
+    kind: Literal["set-numvfs"] = "set-numvfs"
+    pf: str
+    num_vfs: int
+    old_num_vfs: int
+
+
+class VfSettingsStep(_Step):
+    kind: Literal["vf-settings"] = "vf-settings"
+    pf: str
+    vf: int
+    mac: str | None = None
+    vlan: int | None = None
+    spoofchk: bool = True
+    trust: bool = False
+    state: Literal["auto", "enable", "disable"] = "auto"
+
+
+class AttachHostdevStep(_Step):
+    """Linux/libvirt: give a VF to a domain as <interface type='hostdev'> (live and persistent)."""
+
+    kind: Literal["attach-hostdev"] = "attach-hostdev"
+    domain: str
+    pf: str
+    vf: int
+    mac: str
+
+
+Step = Annotated[
+    RecordStep
+    | EnableSriovStep
+    | DisconnectStep
+    | RemoveSwitchStep
+    | CreateSwitchStep
+    | ConnectStep
+    | SetIovStep
+    | VerifyVfStep
+    | SetNumVfsStep
+    | VfSettingsStep
+    | AttachHostdevStep,
+    Field(discriminator="kind"),
+]
+
+
+def step_title(step: Step) -> str:
+    """One line naming what the step does, with real names."""
+    match step:
+        case RecordStep():
+            return "record every VM adapter's switch and IOV settings"
+        case EnableSriovStep(nic=nic, num_vfs=n):
+            return f"enable SR-IOV on NIC {nic!r}" + (f" with {n} VFs" if n else "")
+        case DisconnectStep(vm=vm, adapter=a, switch=sw):
+            return f"disconnect {vm}/{a} from {sw!r}"
+        case RemoveSwitchStep(switch=sw):
+            return f"remove switch {sw.name!r} (IOV {sw.iov}, NICs {', '.join(sw.nics)})"
+        case CreateSwitchStep(switch=sw):
+            return (
+                f"create switch {sw.name!r} on {', '.join(sw.nics)} with IOV {sw.iov}, "
+                f"management OS {sw.allow_management_os}" + (", SET" if sw.embedded_teaming else "")
+            )
+        case ConnectStep(vm=vm, adapter=a, switch=sw):
+            return f"connect {vm}/{a} to {sw!r}"
+        case SetIovStep(vm=vm, adapter=a, iov_weight=w, queue_pairs=qp):
+            return f"set {vm}/{a} IovWeight {w}, IovQueuePairsRequested {qp}"
+        case VerifyVfStep(vm=vm, adapter=a):
+            return f"verify {vm}/{a} has an active VF"
+        case SetNumVfsStep(pf=pf, num_vfs=n, old_num_vfs=old):
+            return f"set {pf} sriov_numvfs {old} -> {n}" + (" (through 0)" if old and n != old else "")
+        case VfSettingsStep(pf=pf, vf=vf, mac=mac):
+            return f"set {pf} vf {vf}" + (f" mac {mac}" if mac else "") + " spoofchk/trust/state"
+        case AttachHostdevStep(domain=d, pf=pf, vf=vf):
+            return f"attach {pf} vf {vf} to domain {d!r} as a hostdev interface"
+    raise AssertionError(step)  # pragma: no cover
+
+
+class PortCapacity(_Model):
+    nic: str
+    switch: str | None = None
+    vfs: int
+    estimate: bool = Field(False, description="From the NIC catalog, not from the host (NumVFs unknown)")
+    source: str = Field(description="NumVFs, IovVirtualFunctionCount, sriov_totalvfs or catalog:<model>")
+
+
+class Allocation(_Model):
+    vm: str
+    adapter: str
+    switch: str | None = Field(None, description="Hyper-V: the switch the adapter ends up on")
+    nic: str = Field(description="Physical port whose VF it gets")
+    vf: int | None = Field(None, description="Linux: the VF index")
+    iov_weight: int
+    queue_pairs: int
+    priority: int
+
+
+class Unfit(_Model):
+    vm: str
+    adapter: str
+    reason: str
+    moved_to: str | None = Field(None, description="The second switch that takes it instead, when planned")
+
+
+class Alternative(_Model):
+    kind: Literal["second-switch", "vmq-vrss", "more-vfs"]
+    text: str
+    planned: bool = False
+
+
+class Plan(_Model):
+    format: Literal["iovkit-plan"] = "iovkit-plan"
+    version: Literal[1] = 1
+    plan_id: str = ""
+    created_at: datetime | None = None
+    platform: Platform
+    host: str | None
+    fingerprint: str = Field(description="Hash of the snapshot facts the plan depends on (see apply.fingerprint)")
+    snapshot_collected_at: datetime | None = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+    capacity: list[PortCapacity] = Field(default_factory=list)
+    allocations: list[Allocation] = Field(default_factory=list)
+    unfit: list[Unfit] = Field(default_factory=list)
+    alternatives: list[Alternative] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    blockers: list[str] = Field(default_factory=list)
+    requires_console: bool = Field(False, description="A rebuilt switch carries the management OS")
+    steps: list[Step] = Field(default_factory=list)
+    snapshot: HostSnapshot
+
+    def compute_id(self) -> str:
+        body = json.dumps(
+            [self.fingerprint, [s.model_dump(mode="json") for s in self.steps]], sort_keys=True
+        ).encode()
+        return hashlib.sha256(body).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def plan_from_dict(data: Any, origin: str) -> Plan:
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise InputError(f"not an iovkit plan (format: {PLAN_FORMAT})", path=origin)
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise InputError(f"{first['msg']}", path=origin, field=loc) from err
+    if plan.plan_id and plan.plan_id != plan.compute_id():
+        raise InputError("plan_id does not match its steps (the plan was edited after `iovkit plan`)",
+                         path=origin, field="plan_id")
+    return plan
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON: {err.msg} at line {err.lineno}", path=str(path)) from err
+    return plan_from_dict(data, str(path))

@@ -1,0 +1,661 @@
+"""Open-loop UDP load generator: scheduled sends, latency from the intended send time, exact counters.
+
+Why open loop: a sender that waits for replies sends less while the target stalls and so under-samples the
+slow periods (coordinated omission). Here every datagram has a scheduled time (constant rate, or Poisson),
+carries that time and a per-flow sequence number, and is sent when due however late the target is; latency
+is arrival minus *scheduled* time, so a stalled sender or target is charged in full.
+
+Two traffic modes:
+- echo: datagrams to any UDP reflector (`iovkit relay --mode echo`, `sockperf server`); round-trip latency.
+  The datagram starts with a sockperf header (seq u64, flags u16 = client|pong-request, length u32, network
+  order), so `sockperf server` reflects it too, followed by our magic, flow index and scheduled time (ns).
+- relay: C clients in S sessions speak the relay protocol (join with a token, then DATA_ALL); each datagram
+  reaches every other member of its session; latency is one way (sender and receivers share this host's clock).
+
+Kernel receive timestamps (SO_TIMESTAMPNS) are used where the kernel gives them, so Python's own receive delay
+is not charged to the network. Counters: loss (expected - distinct received), reordering (arrivals whose
+sequence number is below one already seen on that flow: sockperf's out-of-order), duplicates (exact, by a
+per-flow bitmap), RFC 3550 interarrival jitter (A.8: J += (|D| - J) / 16). Several sender processes each keep
+their own HDR histogram; the encoded histograms merge exactly.
+
+Only `iovkit.traffic.mmsg` touches sockets in batches; this module schedules, stamps and counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import random
+import secrets
+import select
+import socket
+import statistics
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from iovkit.errors import InputError, IovkitError, UnreachableError
+from iovkit.traffic import histo
+from iovkit.traffic import protocol as proto
+from iovkit.traffic.mmsg import BatchSocket, set_buffers
+from iovkit.traffic.sweep import StepMeasurement
+
+ECHO_HDR = struct.Struct("!QHIIIQ")  # sockperf seq | flags | length || magic | flow | scheduled ns
+ECHO_MAGIC = 0x494F564B  # "IOVK"
+SOCKPERF_CLIENT_PONG = 0x0003  # MASK_CLIENT | MASK_PONG: sockperf server answers these
+ECHO_MIN_PAYLOAD = ECHO_HDR.size  # 30
+RELAY_MIN_PAYLOAD = proto.HEADER_SIZE  # 32
+WARM_BASE = 1 << 62  # warm-up datagrams use sequence numbers from here: reflected, never counted
+_NS = 1_000_000_000
+_SOCKBUF = 4 * 1024 * 1024
+
+Mode = Literal["echo", "relay"]
+Progress = Callable[[int, int, float | None], None]
+"""progress(sent, received, recent p99 us): called about 4 times a second by the first sender."""
+
+
+@dataclass
+class LoadSpec:
+    """One load step: where, how fast, how long, in what shape."""
+
+    target: tuple[str, int]
+    rate: float
+    mode: Mode = "echo"
+    seconds: float = 1.0
+    warmup: float = 0.2
+    drain: float = 0.3
+    payload: int = 64
+    flows: int = 4  # echo: source sockets per sender process
+    senders: int = 1
+    batch: int = 64
+    poisson: bool = False
+    seed: int | None = None
+    kernel_timestamps: bool = True
+    clients: int = 8  # relay mode
+    sessions: int = 2
+    relay_key: bytes | None = field(default=None, repr=False)
+    join_timeout: float = 2.0
+
+    def check(self) -> None:
+        """Reject impossible settings with one line naming the option."""
+        if not self.rate > 0:
+            raise InputError(f"the rate must be above 0 datagrams/s (got {self.rate:g})", field="--rate")
+        if not self.seconds > 0:
+            raise InputError(f"a step must last more than 0 s (got {self.seconds:g})", field="--seconds")
+        if self.senders < 1 or self.senders > 64:
+            raise InputError(f"senders must be 1..64 (got {self.senders})", field="--senders")
+        if self.flows < 1 or self.flows > 4096:
+            raise InputError(f"flows must be 1..4096 (got {self.flows})", field="--flows")
+        if not 1 <= self.batch <= 1024:
+            raise InputError(f"batch must be 1..1024 (got {self.batch})", field="--batch")
+        low = ECHO_MIN_PAYLOAD if self.mode == "echo" else RELAY_MIN_PAYLOAD
+        if not low <= self.payload <= 1472 * 44:
+            raise InputError(f"payload must be {low}..65000 bytes in {self.mode} mode (got {self.payload})",
+                             field="--payload")
+        if not 0 < self.target[1] < 65536:
+            raise InputError(f"port must be 1..65535 (got {self.target[1]})", field="--target")
+        if self.mode == "relay":
+            if self.sessions < 1 or self.clients < 2 * self.sessions:
+                raise InputError(f"relay mode needs at least 2 clients per session ({self.clients} clients, "
+                                 f"{self.sessions} sessions)", field="--clients")
+            if self.relay_key is None:
+                raise InputError("relay mode needs the relay key (IOVKIT_RELAY_KEY or --key-file)", field="--key-file")
+            if self.senders > self.sessions:
+                raise InputError(f"relay mode: senders ({self.senders}) cannot exceed sessions ({self.sessions})",
+                                 field="--senders")
+
+
+# -- pure counters ---------------------------------------------------------------------------------------------
+class FlowTracker:
+    """Per-flow receive counters: distinct, duplicates, reordered, RFC 3550 jitter. No I/O, no clock."""
+
+    __slots__ = ("duplicates", "jitter_ns", "max_seq", "prev_transit", "received", "reordered", "seen")
+
+    def __init__(self) -> None:
+        self.seen = bytearray(1024)
+        self.max_seq = -1
+        self.received = 0
+        self.duplicates = 0
+        self.reordered = 0
+        self.jitter_ns = 0.0
+        self.prev_transit: int | None = None
+
+    def on(self, seq: int, transit_ns: int) -> bool:
+        """Count one arrival; True when it is the first copy of `seq` (its latency should be recorded)."""
+        byte, bit = seq >> 3, 1 << (seq & 7)
+        seen = self.seen
+        if byte >= len(seen):
+            seen.extend(bytes(max(len(seen), byte + 1 - len(seen))))
+        if seen[byte] & bit:
+            self.duplicates += 1
+            return False
+        seen[byte] |= bit
+        self.received += 1
+        if seq < self.max_seq:
+            self.reordered += 1
+        else:
+            self.max_seq = seq
+        prev = self.prev_transit
+        if prev is not None:
+            d = transit_ns - prev
+            self.jitter_ns += ((d if d >= 0 else -d) - self.jitter_ns) / 16.0
+        self.prev_transit = transit_ns
+        return True
+
+
+class Schedule:
+    """Intended send times in monotonic ns: constant spacing or Poisson (exponential gaps) at `rate`/s."""
+
+    def __init__(self, rate: float, start_ns: int, poisson: bool = False, seed: int | None = None) -> None:
+        self.interval = _NS / rate
+        self.poisson = poisson
+        self.rng = random.Random(seed)
+        self._t = float(start_ns)
+        self.next_ns = start_ns
+
+    def pop(self) -> int:
+        """The next intended send time; advances the schedule."""
+        t = self.next_ns
+        self._t += self.rng.expovariate(1.0) * self.interval if self.poisson else self.interval
+        self.next_ns = int(self._t)
+        return t
+
+
+@dataclass
+class WorkerResult:
+    """What one sender process measured; several merge by summing and merging histograms."""
+
+    sent: int = 0
+    expected: int = 0
+    received: int = 0
+    reordered: int = 0
+    duplicates: int = 0
+    jitters_ns: list[float] = field(default_factory=list)
+    histogram: str = ""
+    out_of_range: int = 0
+    kernel_ts: bool = False
+    send_lag_max_ns: int = 0
+    not_sent: int = 0
+    stray: int = 0
+
+
+# -- sockets ---------------------------------------------------------------------------------------------------
+def resolve(target: tuple[str, int]) -> tuple[int, tuple[Any, ...]]:
+    """(family, sockaddr) for host:port; an unknown name is an InputError naming it."""
+    host, port = target
+    try:
+        info = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM, socket.IPPROTO_UDP)[0]
+    except socket.gaierror as err:
+        raise InputError(f"cannot resolve {host!r}: {err.strerror}", field="--target") from err
+    return info[0], info[4]
+
+
+def _connected(family: int, addr: tuple[Any, ...], target: tuple[str, int]) -> socket.socket:
+    """A non-blocking UDP socket connected to the target, so ICMP port-unreachable comes back as ECONNREFUSED."""
+    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        set_buffers(sock, _SOCKBUF, _SOCKBUF)
+        sock.connect(addr)
+    except OSError as err:
+        sock.close()
+        raise UnreachableError(f"{target[0]}:{target[1]}: cannot reach ({err.strerror or err})") from err
+    sock.setblocking(False)
+    return sock
+
+
+def _refused(target: tuple[str, int]) -> UnreachableError:
+    return UnreachableError(f"{target[0]}:{target[1]}: nothing listens on that UDP port (ICMP port unreachable)")
+
+
+def _silent(target: tuple[str, int], seconds: float, what: str) -> UnreachableError:
+    return UnreachableError(f"{target[0]}:{target[1]}: no reply within {seconds:g} s ({what})")
+
+
+def probe_echo(target: tuple[str, int], timeout: float = 1.0) -> float:
+    """Send a few datagrams to a reflector and wait for one back; the round trip in us.
+
+    Ends the run early, with one line, when nothing listens (ECONNREFUSED) or nothing answers.
+    """
+    family, addr = resolve(target)
+    sock = _connected(family, addr, target)
+    try:
+        deadline = time.monotonic() + timeout
+        seq = WARM_BASE
+        while True:
+            t0 = time.monotonic_ns()
+            with contextlib.suppress(BlockingIOError):
+                sock.send(ECHO_HDR.pack(seq, SOCKPERF_CLIENT_PONG, ECHO_HDR.size, ECHO_MAGIC, 0, t0))
+            seq += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _silent(target, timeout, "is a UDP reflector running there?")
+            ready, _, _ = select.select([sock], [], [], min(0.1, left))
+            if ready:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionRefusedError as err:
+                    raise _refused(target) from err
+                except OSError as err:
+                    raise UnreachableError(f"{target[0]}:{target[1]}: {err.strerror or err}") from err
+                if len(data) >= ECHO_HDR.size and ECHO_HDR.unpack_from(data)[3] == ECHO_MAGIC:
+                    return (time.monotonic_ns() - t0) / 1000.0
+    except ConnectionRefusedError as err:
+        raise _refused(target) from err
+    finally:
+        sock.close()
+
+
+# -- one sender process ----------------------------------------------------------------------------------------
+class _Sender:
+    """One process's share: its sockets, schedule and counters. prepare() (join), then run(t0)."""
+
+    def __init__(self, spec: LoadSpec, index: int, progress: Progress | None = None) -> None:
+        self.spec = spec
+        self.index = index
+        self.progress = progress
+        self.family, self.addr = resolve(spec.target)
+        self.socks: list[socket.socket] = []
+        self.bsocks: list[BatchSocket] = []
+        self.templates: list[bytearray] = []
+        self.seq: list[int] = []
+        self.wseq: list[int] = []
+        self.sent_by: list[int] = []
+        self.fanout: list[int] = []  # receivers per datagram from each flow
+        self.trackers: dict[tuple[int, int], FlowTracker] = {}
+        self.lat: list[int] = []
+        self.res = WorkerResult()
+        self.rate = spec.rate / spec.senders
+        self.peer_of: list[int] = []
+        self.session_of: list[int] = []
+        self.kernel_ts_seen = False
+
+    # setup
+    def prepare(self) -> None:
+        spec = self.spec
+        if spec.mode == "echo":
+            for i in range(spec.flows):
+                self._add_socket()
+                tpl = bytearray(spec.payload)
+                ECHO_HDR.pack_into(tpl, 0, 0, SOCKPERF_CLIENT_PONG, spec.payload, ECHO_MAGIC, i, 0)
+                self.templates.append(tpl)
+                self.fanout.append(1)
+        else:
+            self._prepare_relay()
+        n = len(self.socks)
+        self.seq, self.wseq, self.sent_by = [0] * n, [0] * n, [0] * n
+
+    def _add_socket(self) -> BatchSocket:
+        sock = _connected(self.family, self.addr, self.spec.target)
+        bs = BatchSocket(sock, batch=self.spec.batch, bufsize=max(2048, self.spec.payload),
+                         timestamps=self.spec.kernel_timestamps)
+        self.socks.append(sock)
+        self.bsocks.append(bs)
+        return bs
+
+    def _prepare_relay(self) -> None:
+        spec = self.spec
+        assert spec.relay_key is not None
+        my_sessions = [s for s in range(spec.sessions) if s % spec.senders == self.index]
+        share = sum(_members(spec, s) for s in my_sessions)
+        self.rate = spec.rate * share / spec.clients
+        base = secrets.randbits(31) + 1  # fresh session ids each step: old bindings cannot clash
+        expiry = int(time.time()) + 3600
+        joiners: list[proto.Joiner] = []
+        for s in my_sessions:
+            sid = (base + s * 7919) & 0xFFFFFFFF or 1
+            members = _members(spec, s)
+            for peer in range(1, members + 1):
+                self._add_socket()
+                token = proto.mint_token(spec.relay_key, sid, peer, expiry)
+                joiners.append(proto.Joiner(sid, peer, token))
+                tpl = bytearray(spec.payload)
+                proto.HEADER.pack_into(tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0, sid, peer, 0, 0)
+                self.templates.append(tpl)
+                self.fanout.append(members - 1)
+                self.peer_of.append(peer)
+                self.session_of.append(sid)
+        self._join_all(joiners)
+
+    def _join_all(self, joiners: list[proto.Joiner]) -> None:
+        spec = self.spec
+        pending = set(range(len(joiners)))
+        deadline = time.monotonic() + spec.join_timeout
+        answered = False
+        last_sent = 0.0
+        while pending:
+            now = time.monotonic()
+            if now >= deadline:
+                if not answered:
+                    raise _silent(spec.target, spec.join_timeout, "is an iovkit relay in relay mode running there?")
+                raise UnreachableError(f"{spec.target[0]}:{spec.target[1]}: {len(pending)} of {len(joiners)} "
+                                       f"clients could not join within {spec.join_timeout:g} s")
+            if now - last_sent > 0.25:
+                for i in pending:
+                    self._send_one(i, joiners[i].first())
+                last_sent = now
+            for i in list(pending):
+                for data, _addr in self._recv_one(i):
+                    answered = True
+                    nxt = joiners[i].on_reply(data)
+                    if nxt is not None:
+                        self._send_one(i, nxt)
+                    j = joiners[i]
+                    if j.rejected is not None:
+                        raise InputError(f"the relay refused the join: {j.rejected.name} (is the relay key the same "
+                                         "as the relay's?)", field="relay key")
+                    if j.joined:
+                        pending.discard(i)
+            if pending:
+                select.select(self.socks, [], [], 0.02)
+
+    def _send_one(self, i: int, data: bytes) -> None:
+        try:
+            self.socks[i].send(data)
+        except ConnectionRefusedError as err:
+            raise _refused(self.spec.target) from err
+        except BlockingIOError:
+            pass
+
+    def _recv_one(self, i: int) -> list[tuple[bytes, Any]]:
+        try:
+            return self.bsocks[i].recv()
+        except ConnectionRefusedError as err:
+            raise _refused(self.spec.target) from err
+
+    def close(self) -> None:
+        if self.spec.mode == "relay":
+            for i in range(len(self.socks)):
+                with contextlib.suppress(OSError):
+                    self.socks[i].send(proto.encode_leave(self.session_of[i], self.peer_of[i]))
+        for s in self.socks:
+            s.close()
+
+    # the run
+    def run(self, t0: int) -> WorkerResult:
+        spec = self.spec
+        sched = Schedule(self.rate, t0, spec.poisson, None if spec.seed is None else spec.seed + self.index)
+        measure_from = t0 + int(spec.warmup * _NS)
+        end = measure_from + int(spec.seconds * _NS)
+        poller = select.epoll()
+        fd_index = {s.fileno(): i for i, s in enumerate(self.socks)}
+        for fd in fd_index:
+            poller.register(fd, select.EPOLLIN)
+        self.offset = time.time_ns() - time.monotonic_ns()
+        nflows = len(self.socks)
+        cap = spec.batch * max(4, nflows)
+        relay = spec.mode == "relay"
+        pack_echo = ECHO_HDR.pack_into
+        pack_relay = proto.HEADER.pack_into
+        templates, seqs, wseqs, bsocks = self.templates, self.seq, self.wseq, self.bsocks
+        outq: list[list[tuple[bytes, None]]] = [[] for _ in range(nflows)]
+        measured_in: list[int] = [0] * nflows
+        k = 0
+        next_tick = time.monotonic() + 0.25
+        mono = time.monotonic_ns
+        lag_max = 0
+        try:
+            while True:
+                now = mono()
+                if now >= end:
+                    break
+                if sched.next_ns <= now:
+                    n = 0
+                    first = sched.next_ns
+                    while sched.next_ns <= now and n < cap:
+                        t = sched.pop()
+                        if t >= end:
+                            break
+                        f = k % nflows
+                        k += 1
+                        tpl = templates[f]
+                        if t >= measure_from:
+                            seq = seqs[f]
+                            seqs[f] = seq + 1
+                            measured_in[f] += 1
+                        else:
+                            seq = WARM_BASE + wseqs[f]
+                            wseqs[f] += 1
+                        if relay:
+                            pack_relay(tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0,
+                                       self.session_of[f], self.peer_of[f], seq, t)
+                        else:
+                            pack_echo(tpl, 0, seq, SOCKPERF_CLIENT_PONG, spec.payload, ECHO_MAGIC, f, t)
+                        outq[f].append((bytes(tpl), None))
+                        n += 1
+                    if first >= measure_from and now - first > lag_max:
+                        lag_max = now - first
+                    for f in range(nflows):
+                        q = outq[f]
+                        if q:
+                            done = self._send(f, q)
+                            m = measured_in[f]
+                            self.sent_by[f] += max(0, done - (len(q) - m))
+                            self.res.not_sent += len(q) - done
+                            q.clear()
+                            measured_in[f] = 0
+                    self._receive(poller, fd_index, 0)
+                else:
+                    wait = (sched.next_ns - now) / _NS
+                    self._receive(poller, fd_index, min(wait, 0.05))
+                if self.progress is not None and time.monotonic() >= next_tick:
+                    next_tick += 0.25
+                    self.progress(sum(self.sent_by), self._received(), _recent_p99(self.lat))
+            self._drain(poller, fd_index, spec.drain)
+        finally:
+            poller.close()
+        self.res.send_lag_max_ns = lag_max
+        return self._finish()
+
+    def _send(self, f: int, q: list[tuple[bytes, None]]) -> int:
+        try:
+            return self.bsocks[f].send(q)
+        except ConnectionRefusedError as err:
+            raise _refused(self.spec.target) from err
+
+    def _expected(self) -> int:
+        return sum(s * fo for s, fo in zip(self.sent_by, self.fanout, strict=True))
+
+    def _received(self) -> int:
+        return sum(t.received for t in self.trackers.values())
+
+    def _drain(self, poller: Any, fd_index: dict[int, int], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        want = self._expected()
+        while self._received() < want:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._receive(poller, fd_index, min(left, 0.02))
+
+    def _receive(self, poller: Any, fd_index: dict[int, int], timeout: float) -> None:
+        events = poller.poll(timeout)
+        if not events:
+            return
+        relay = self.spec.mode == "relay"
+        ts = self.spec.kernel_timestamps
+        trackers, lat, offset = self.trackers, self.lat, self.offset
+        unpack_echo, unpack_relay = ECHO_HDR.unpack_from, proto.HEADER.unpack_from
+        nflows = len(self.socks)
+        for fd, _ev in events:
+            i = fd_index[fd]
+            bs = self.bsocks[i]
+            while True:
+                try:
+                    got = bs.recv_ts() if ts else [(d, a, 0) for d, a in bs.recv()]
+                except ConnectionRefusedError as err:
+                    raise _refused(self.spec.target) from err
+                if not got:
+                    break
+                now_rx = time.monotonic_ns()
+                for data, _addr, kts in got:
+                    if kts:
+                        rx = kts - offset
+                        self.kernel_ts_seen = True
+                    else:
+                        rx = now_rx
+                    if relay:
+                        if len(data) < RELAY_MIN_PAYLOAD:
+                            self.res.stray += 1
+                            continue
+                        magic, _v, kind, _fl, _r, _sid, peer, seq, sched = unpack_relay(data)
+                        if magic != proto.MAGIC or kind != proto.MsgType.DATA_ALL:
+                            if magic != proto.MAGIC:
+                                self.res.stray += 1
+                            continue  # keepalive/ack echoes are not traffic
+                        key = (i, peer)
+                    else:
+                        if len(data) < ECHO_MIN_PAYLOAD:
+                            self.res.stray += 1
+                            continue
+                        seq, _fl, _ln, magic, flow, sched = unpack_echo(data)
+                        if magic != ECHO_MAGIC or flow >= nflows:
+                            self.res.stray += 1
+                            continue
+                        key = (flow, 0)
+                    if seq >= WARM_BASE:
+                        continue
+                    tr = trackers.get(key)
+                    if tr is None:
+                        tr = trackers[key] = FlowTracker()
+                    transit = rx - sched
+                    if tr.on(seq, transit):
+                        lat.append(transit)
+                if len(got) < bs.batch:
+                    break
+
+    def _finish(self) -> WorkerResult:
+        h = histo.new()
+        h.record_many(self.lat)
+        r = self.res
+        r.sent = sum(self.sent_by)
+        r.expected = self._expected()
+        r.received = self._received()
+        r.reordered = sum(t.reordered for t in self.trackers.values())
+        r.duplicates = sum(t.duplicates for t in self.trackers.values())
+        r.jitters_ns = [t.jitter_ns for t in self.trackers.values() if t.prev_transit is not None]
+        r.histogram = h.encode()
+        r.out_of_range = h.out_of_range
+        r.kernel_ts = self.kernel_ts_seen
+        return r
+
+
+def _members(spec: LoadSpec, session: int) -> int:
+    """Clients in session `session` (clients spread evenly, the first sessions take the remainder)."""
+    base, extra = divmod(spec.clients, spec.sessions)
+    return base + (1 if session < extra else 0)
+
+
+def _recent_p99(lat: list[int]) -> float | None:
+    tail = lat[-2000:]
+    if len(tail) < 10:
+        return None
+    return statistics.quantiles(tail, n=100)[98] / 1000.0
+
+
+# -- several processes -----------------------------------------------------------------------------------------
+def _child(conn: Any, spec: LoadSpec, index: int) -> None:
+    """A forked sender: prepare, report ready, wait for the start time, run, send back the result."""
+    sender: _Sender | None = None
+    try:
+        sender = _Sender(spec, index)
+        sender.prepare()
+        conn.send(("ready", None))
+        kind, t0 = conn.recv()
+        if kind != "go":
+            return
+        conn.send(("done", sender.run(t0)))
+    except IovkitError as err:
+        conn.send(("error", (type(err).__name__, str(err))))
+    except Exception as err:  # report, never hang the parent
+        conn.send(("error", ("Exception", f"sender {index}: {type(err).__name__}: {err}")))
+    finally:
+        if sender is not None:
+            sender.close()
+        conn.close()
+
+
+def _raise_child(kind: str, message: str) -> None:
+    if kind == "UnreachableError":
+        raise UnreachableError(message)
+    if kind == "InputError":
+        raise InputError(message)
+    raise IovkitError(message)
+
+
+def run_load(spec: LoadSpec, progress: Progress | None = None) -> StepMeasurement:
+    """Run one step (warm-up, measured window, drain) with spec.senders processes; merged measurement."""
+    spec.check()
+    ctx = multiprocessing.get_context("fork")
+    children: list[tuple[Any, Any]] = []
+    main = _Sender(spec, 0, progress)
+    try:
+        for index in range(1, spec.senders):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(target=_child, args=(child_end, spec, index), daemon=True)
+            proc.start()
+            child_end.close()
+            children.append((proc, parent_end))
+        main.prepare()
+        for _proc, conn in children:
+            kind, payload = _recv_child(conn, spec.join_timeout + 5.0)
+            if kind == "error":
+                _raise_child(*payload)
+        t0 = time.monotonic_ns() + 20_000_000  # CLOCK_MONOTONIC is one clock for every process on a host
+        for _proc, conn in children:
+            conn.send(("go", t0))
+        results = [main.run(t0)]
+        for _proc, conn in children:
+            kind, payload = _recv_child(conn, spec.warmup + spec.seconds + spec.drain + 10.0)
+            if kind == "error":
+                _raise_child(*payload)
+            results.append(payload)
+    finally:
+        main.close()
+        for proc, conn in children:
+            with contextlib.suppress(OSError):
+                conn.send(("stop", None))
+            conn.close()
+            proc.join(timeout=2.0)
+            if proc.is_alive():
+                proc.kill()
+    return merge(spec, results)
+
+
+def _recv_child(conn: Any, timeout: float) -> tuple[str, Any]:
+    if not conn.poll(timeout):
+        raise IovkitError(f"a sender process did not answer within {timeout:g} s")
+    try:
+        msg: tuple[str, Any] = conn.recv()
+    except EOFError as err:
+        raise IovkitError("a sender process ended without a result") from err
+    return msg
+
+
+def merge(spec: LoadSpec, results: list[WorkerResult]) -> StepMeasurement:
+    """Sum the counters and merge the histograms of several senders (exact)."""
+    h = histo.merge_encoded([r.histogram for r in results], where="sender histogram")
+    jit = [j for r in results for j in r.jitters_ns]
+    return StepMeasurement(
+        offered_pps=spec.rate,
+        sent=sum(r.sent for r in results),
+        expected=sum(r.expected for r in results),
+        received=sum(r.received for r in results),
+        reordered=sum(r.reordered for r in results),
+        duplicates=sum(r.duplicates for r in results),
+        jitter_us=round(statistics.fmean(jit) / 1000.0, 3) if jit else None,
+        latency_kind="one-way" if spec.mode == "relay" else "rtt",
+        latency_us=h.percentiles_us(),
+        histogram=h.encode(),
+        duration_s=spec.seconds,
+        latency_out_of_range=h.out_of_range + sum(r.out_of_range for r in results),
+        kernel_timestamps=any(r.kernel_ts for r in results),
+        send_lag_max_us=max((r.send_lag_max_ns for r in results), default=0) / 1000.0,
+        extra={"not_sent": float(sum(r.not_sent for r in results)), "stray": float(sum(r.stray for r in results))},
+    )
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,185 @@
+"""The bench result JSON: settings, host facts, one record per sweep step, and the knee.
+
+Why a model and not a dict: `compare` reads files written on other machines and days, so the shape is
+versioned and validated; a hand-edited or truncated file fails with one line naming file and field.
+Histograms travel encoded (HDR histoblob), so steps from several processes or runs merge exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from iovkit.errors import InputError
+
+RESULT_SCHEMA = "iovkit.bench/1"
+
+Mode = Literal["echo", "relay"]
+LatencyKind = Literal["rtt", "one-way"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Objective(_Model):
+    """What "within the objective" means for a step: the knee is the highest rate that meets it."""
+
+    max_loss_pct: float = Field(1.0, ge=0, le=100, description="Loss above this share fails the step")
+    max_p99_us: float = Field(1000.0, gt=0, description="p99 latency above this fails the step")
+    min_achieved_ratio: float = Field(
+        0.95, ge=0, le=1, description="Sender reaching less than this share of the offered rate fails the step"
+    )
+
+
+class BenchSettings(_Model):
+    """Everything that shaped the traffic, so a run can be repeated and two runs can be told comparable."""
+
+    mode: Mode = "echo"
+    target: str = Field(..., description="host:port the traffic went to")
+    payload: int = Field(64, description="UDP payload bytes per datagram")
+    step_seconds: float = 1.0
+    warmup_seconds: float = 0.2
+    drain_seconds: float = 0.2
+    start_rate: float = Field(..., description="Offered datagrams/s of the first step")
+    step_factor: float = 1.5
+    max_rate: float | None = None
+    max_steps: int = 12
+    senders: int = 1
+    flows: int = Field(1, description="Source sockets (5-tuples) per sender")
+    batch: int = 64
+    poisson: bool = False
+    clients: int | None = Field(None, description="relay mode: clients in all sessions")
+    sessions: int | None = None
+    tick_hz: float | None = None
+    objective: Objective = Field(default_factory=Objective)
+
+
+class HostFacts(_Model):
+    hostname: str
+    kernel: str
+    os: str
+    cpu_model: str | None = None
+    cores: int | None = None
+    logical_cpus: int | None = None
+    python: str
+
+
+class Latency(_Model):
+    """Percentiles in microseconds (None when nothing came back)."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    p99_9: float | None = Field(None, alias="p99.9")
+    max: float | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StepResult(_Model):
+    offered_pps: float
+    achieved_pps: float = Field(..., description="Datagrams actually sent per second")
+    received_pps: float
+    sent: int
+    received: int = Field(..., description="Distinct datagrams received (duplicates not counted)")
+    expected: int = Field(..., description="Datagrams that should come back (sent x fan-out)")
+    lost: int
+    loss_pct: float
+    reordered: int
+    duplicates: int
+    jitter_us: float | None = Field(None, description="RFC 3550 interarrival jitter (A.8), mean over flows")
+    latency_kind: LatencyKind
+    latency_us: Latency
+    latency_out_of_range: int = 0
+    kernel_timestamps: bool = False
+    send_lag_max_us: float = Field(0.0, description="Worst lateness of the sender behind its schedule")
+    duration_s: float
+    cpu_per_core_pct: list[float] = Field(default_factory=list)
+    cpu_busy_seconds: float | None = Field(None, description="CPU seconds spent (all cores, whole host)")
+    cpu_us_per_packet: float | None = Field(None, description="Host CPU microseconds per datagram handled")
+    histogram: str = Field(..., description="HDR histoblob of latency in ns (merges exactly)")
+    within_objective: bool
+    failed_because: str | None = None
+
+
+class SweepResult(_Model):
+    schema_: str = Field(RESULT_SCHEMA, alias="schema")
+    tool_version: str
+    started: datetime
+    settings: BenchSettings
+    host: HostFacts
+    steps: list[StepResult] = Field(default_factory=list)
+    knee_pps: float | None = Field(None, description="Highest offered rate within the objective")
+    stopped_because: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+
+
+def host_facts() -> HostFacts:
+    """Facts that decide whether two runs are comparable (same box, same kernel)."""
+    uname = platform.uname()
+    return HostFacts(
+        hostname=socket.gethostname(),
+        kernel=uname.release,
+        os=uname.system,
+        cpu_model=_cpu_model(),
+        cores=psutil.cpu_count(logical=False),
+        logical_cpus=psutil.cpu_count(logical=True),
+        python=platform.python_version(),
+    )
+
+
+def _cpu_model(procfs: str = "/proc") -> str | None:
+    try:
+        with open(os.path.join(procfs, "cpuinfo"), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Processor", "cpu model"):
+                    return value.strip() or None
+    except OSError:
+        return None
+    return platform.processor() or None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_result(path: Path) -> SweepResult:
+    """Read a result JSON; any defect is one InputError line naming the file and the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise InputError("no such file", path=str(path)) from err
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"not JSON (line {err.lineno}: {err.msg})", path=str(path)) from err
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(f"not an iovkit bench result (schema {found!r}, expected {RESULT_SCHEMA!r})",
+                         path=str(path), field="schema")
+    try:
+        return SweepResult.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise InputError(first["msg"], path=str(path), field=loc) from err

@@ -1,0 +1,267 @@
+"""Sweep: raise the offered rate step by step until the objective breaks, and name the knee.
+
+Why separate from the generator: the stepping and judging are pure (rates in, verdicts out) and tested
+without sockets; `run_sweep` composes them with any step runner (the load generator, or a fake in tests).
+The knee is the highest offered rate whose step met the objective (loss, p99 and "the sender kept up"),
+below the first step that did not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import psutil
+
+from iovkit import __version__
+from iovkit.errors import InputError
+from iovkit.traffic.results import (
+    BenchSettings,
+    HostFacts,
+    Latency,
+    Objective,
+    StepResult,
+    SweepResult,
+    host_facts,
+    now,
+)
+
+
+@dataclass
+class StepMeasurement:
+    """What a step runner reports for one offered rate (before CPU and judging are added)."""
+
+    offered_pps: float
+    sent: int
+    expected: int
+    received: int
+    reordered: int
+    duplicates: int
+    jitter_us: float | None
+    latency_kind: str
+    latency_us: dict[str, float | None]
+    histogram: str
+    duration_s: float
+    latency_out_of_range: int = 0
+    kernel_timestamps: bool = False
+    send_lag_max_us: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.expected - self.received)
+
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * self.lost / self.expected if self.expected else 0.0
+
+
+StepRunner = Callable[[float], StepMeasurement]
+"""Runs one step at the given offered rate (datagrams/s) and returns what it measured."""
+
+
+def rates(start: float, factor: float, max_rate: float | None, max_steps: int) -> Iterator[float]:
+    """Geometric offered rates: start, start*factor, ... up to max_rate (included once) and max_steps."""
+    if start <= 0:
+        raise InputError(f"the rate must be above 0 datagrams/s (got {start:g})", field="--rate")
+    if factor <= 1.0:
+        raise InputError(f"the step factor must be above 1 (got {factor:g})", field="--step-factor")
+    if max_steps < 1:
+        raise InputError(f"at least one step is needed (got {max_steps})", field="--steps")
+    if max_rate is not None and max_rate < start:
+        raise InputError(f"--max-rate {max_rate:g} is below the start rate {start:g}", field="--max-rate")
+    rate = start
+    for _ in range(max_steps):
+        if max_rate is not None and rate >= max_rate:
+            yield float(max_rate)
+            return
+        yield float(round(rate))
+        rate *= factor
+
+
+def judge(m: StepMeasurement, objective: Objective) -> str | None:
+    """None when the step met the objective, else the reason it did not (one short phrase)."""
+    if m.sent == 0:
+        return "nothing was sent"
+    achieved = m.sent / m.duration_s if m.duration_s > 0 else 0.0
+    if achieved < objective.min_achieved_ratio * m.offered_pps:
+        return f"sender reached only {achieved:,.0f} of {m.offered_pps:,.0f}/s"
+    if m.loss_pct > objective.max_loss_pct:
+        return f"loss {m.loss_pct:.2f}% > {objective.max_loss_pct:g}%"
+    p99 = m.latency_us.get("p99")
+    if p99 is None:
+        return "no latency samples"
+    if p99 > objective.max_p99_us:
+        return f"p99 {p99:,.0f} us > {objective.max_p99_us:,.0f} us"
+    return None
+
+
+def knee(steps: list[StepResult]) -> float | None:
+    """Highest offered rate within the objective, below the first failing step."""
+    best: float | None = None
+    for s in steps:
+        if not s.within_objective:
+            break
+        best = s.offered_pps if best is None else max(best, s.offered_pps)
+    return best
+
+
+class CpuMeter:
+    """Per-core CPU use between start() and stop(), from psutil (host-wide: generator and target alike)."""
+
+    def __init__(self) -> None:
+        self._t0: list | None = None
+
+    def start(self) -> None:
+        self._t0 = psutil.cpu_times(percpu=True)
+        self._w0 = time.monotonic()
+
+    def stop(self) -> tuple[list[float], float]:
+        """(busy % per core, busy CPU seconds over all cores)."""
+        t1 = psutil.cpu_times(percpu=True)
+        wall = max(time.monotonic() - self._w0, 1e-9)
+        assert self._t0 is not None
+        per_core: list[float] = []
+        busy_total = 0.0
+        for a, b in zip(self._t0, t1, strict=False):
+            idle = (b.idle - a.idle) + (getattr(b, "iowait", 0.0) - getattr(a, "iowait", 0.0))
+            total = sum(b) - sum(a)
+            busy = max(0.0, total - idle)
+            busy_total += busy
+            per_core.append(round(min(100.0, 100.0 * busy / wall), 1))
+        return per_core, busy_total
+
+
+def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], float] | None) -> StepResult:
+    """A judged StepResult from a measurement and the CPU it cost."""
+    reason = judge(m, objective)
+    per_core, busy = cpu if cpu is not None else ([], None)
+    handled = m.sent + m.received
+    return StepResult(
+        offered_pps=m.offered_pps,
+        achieved_pps=round(m.sent / m.duration_s, 1) if m.duration_s > 0 else 0.0,
+        received_pps=round(m.received / m.duration_s, 1) if m.duration_s > 0 else 0.0,
+        sent=m.sent,
+        received=m.received,
+        expected=m.expected,
+        lost=m.lost,
+        loss_pct=round(m.loss_pct, 4),
+        reordered=m.reordered,
+        duplicates=m.duplicates,
+        jitter_us=m.jitter_us,
+        latency_kind="one-way" if m.latency_kind == "one-way" else "rtt",
+        latency_us=Latency.model_validate(m.latency_us),
+        latency_out_of_range=m.latency_out_of_range,
+        kernel_timestamps=m.kernel_timestamps,
+        send_lag_max_us=round(m.send_lag_max_us, 1),
+        duration_s=round(m.duration_s, 4),
+        cpu_per_core_pct=per_core,
+        cpu_busy_seconds=None if busy is None else round(busy, 4),
+        cpu_us_per_packet=None if busy is None or handled == 0 else round(busy * 1e6 / handled, 3),
+        histogram=m.histogram,
+        within_objective=reason is None,
+        failed_because=reason,
+    )
+
+
+def run_sweep(
+    settings: BenchSettings,
+    run_step: StepRunner,
+    *,
+    on_step: Callable[[StepResult], None] | None = None,
+    host: HostFacts | None = None,
+    stop_after_failures: int = 1,
+) -> SweepResult:
+    """Step the offered rate until the objective breaks (or the rates run out) and record every step."""
+    result = SweepResult(
+        tool_version=__version__,
+        started=now(),
+        settings=settings,
+        host=host or host_facts(),
+    )
+    failures = 0
+    result.stopped_because = "reached the last step"
+    for rate in rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps):
+        meter = CpuMeter()
+        meter.start()
+        m = run_step(rate)
+        step = to_step(m, settings.objective, meter.stop())
+        result.steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        if not step.within_objective:
+            failures += 1
+            if failures >= stop_after_failures:
+                result.stopped_because = f"{rate:,.0f}/s: {step.failed_because}"
+                break
+    result.knee_pps = knee(result.steps)
+    return result
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port); anything else is an InputError naming --target."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise InputError(f"expected HOST:PORT (or [IPv6]:PORT), got {text!r}", field="--target")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    p = int(port)
+    if not 0 < p < 65536:
+        raise InputError(f"port must be 1..65535, got {p}", field="--target")
+    return host, p
+
+
+def run_bench(
+    settings: BenchSettings,
+    *,
+    kernel_timestamps: bool = True,
+    relay_key: bytes | None = None,
+    local_workers: int | None = None,
+    seed: int | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+    on_start: Callable[[float], object] | None = None,
+    live: Callable[[int, int, float | None], None] | None = None,
+) -> SweepResult:
+    """A whole bench: optionally start a relay on loopback (`local_workers`), check the target answers, sweep.
+
+    With `local_workers` the relay runs in `settings.mode` on 127.0.0.1 with a fresh random key and no
+    per-source rate limit, and `settings.target` is replaced by its address. Bad settings raise before any
+    traffic; a silent or closed target raises UnreachableError within about a second.
+    """
+    import secrets
+    from contextlib import ExitStack
+
+    from iovkit.traffic import loadgen
+    from iovkit.traffic.relay import RelaySettings, start_relay
+
+    list(rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps))  # validate early
+    with ExitStack() as stack:
+        if local_workers is not None:
+            key = secrets.token_bytes(32)
+            relay_key = key
+            handle = stack.enter_context(start_relay(RelaySettings(
+                host="127.0.0.1", port=0, mode=settings.mode, workers=local_workers, key=key,
+                rate_pps=1e9, rate_burst=1e9, rcvbuf=4 << 20, sndbuf=4 << 20,
+            )))
+            settings = settings.model_copy(update={"target": f"127.0.0.1:{handle.address[1]}"})
+        target = parse_target(settings.target)
+
+        def spec(rate: float) -> loadgen.LoadSpec:
+            return loadgen.LoadSpec(
+                target=target, rate=rate, mode=settings.mode, seconds=settings.step_seconds,
+                warmup=settings.warmup_seconds, drain=settings.drain_seconds, payload=settings.payload,
+                flows=settings.flows, senders=settings.senders, batch=settings.batch, poisson=settings.poisson,
+                seed=seed, kernel_timestamps=kernel_timestamps, clients=settings.clients or 8,
+                sessions=settings.sessions or 2, relay_key=relay_key,
+            )
+
+        spec(settings.start_rate).check()
+        if settings.mode == "echo":
+            loadgen.probe_echo(target)
+
+        def step(rate: float) -> StepMeasurement:
+            if on_start is not None:
+                on_start(rate)
+            return loadgen.run_load(spec(rate), progress=live)
+
+        return run_sweep(settings, step, on_step=on_step)

@@ -1,0 +1,1 @@
+"""Plan tests: the I350 host and friends (see hosts.py)."""

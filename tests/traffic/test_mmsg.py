@@ -1,0 +1,142 @@
+"""BatchSocket on real loopback sockets (IPv4 and IPv6), native recvmmsg/sendmmsg and the recvfrom/sendto fallback."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from iovkit.traffic.mmsg import HAVE_MMSG, BatchSocket, decode_sockaddr, encode_sockaddr, open_udp
+
+FAMILIES = ["127.0.0.1", "::1"]
+MODES = [pytest.param(True, id="native"), pytest.param(False, id="fallback")]
+
+
+def _has_ipv6() -> bool:
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(params=FAMILIES)
+def host(request: pytest.FixtureRequest) -> str:
+    if ":" in request.param and not _has_ipv6():
+        pytest.skip("no IPv6 loopback")
+    return str(request.param)
+
+
+@pytest.fixture
+def pair(host: str) -> Iterator[tuple[socket.socket, socket.socket]]:
+    a = open_udp(host, 0, rcvtimeo=0.5)
+    b = open_udp(host, 0, rcvtimeo=0.5)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def drain(bs: BatchSocket, want: int) -> list[tuple[bytes, tuple]]:
+    got: list[tuple[bytes, tuple]] = []
+    while len(got) < want:
+        chunk = bs.recv(timeout=2.0)
+        if not chunk:
+            break
+        got.extend(chunk)
+    return got
+
+
+def test_libc_has_mmsg_on_linux() -> None:
+    assert HAVE_MMSG
+
+
+@pytest.mark.parametrize("native", MODES)
+def test_batches_arrive_whole_in_order_with_source_address(pair, native: bool) -> None:
+    a, b = pair
+    rx, tx = BatchSocket(a, batch=16, native=native), BatchSocket(b, batch=16, native=native)
+    items = [(f"msg-{i}".encode() * (i % 7 + 1), a.getsockname()) for i in range(100)]
+    assert tx.send(items) == 100  # more than one batch: the sender loops
+    first = rx.recv(timeout=2.0)
+    assert 1 <= len(first) <= 16  # one call never returns more than the batch
+    got = first + drain(rx, 100 - len(first))
+    assert [d for d, _ in got] == [d for d, _ in items]
+    assert {addr[:2] for _, addr in got} == {b.getsockname()[:2]}
+
+
+@pytest.mark.parametrize("native", MODES)
+def test_kernel_receive_timestamps_are_wall_clock_ns(pair, native: bool) -> None:
+    a, b = pair
+    rx, tx = BatchSocket(a, timestamps=True, native=native), BatchSocket(b, native=native)
+    before = time.time_ns()
+    tx.send([(b"t", a.getsockname())])
+    (data, _addr, ts), = rx.recv_ts(timeout=2.0)
+    assert data == b"t"
+    assert ts >= before - 1_000_000_000 and ts <= time.time_ns() + 1_000_000_000
+
+
+@pytest.mark.parametrize("native", MODES)
+def test_datagram_longer_than_the_buffer_is_dropped_and_counted(pair, native: bool) -> None:
+    a, b = pair
+    rx, tx = BatchSocket(a, bufsize=512, native=native), BatchSocket(b, bufsize=512, native=native)
+    assert tx.send([(b"x" * 2000, a.getsockname()), (b"small", a.getsockname())]) == 2
+    got = drain(rx, 1)
+    assert [d for d, _ in got] == [b"small"]
+    assert rx.truncated == 1
+
+
+@pytest.mark.parametrize("native", MODES)
+def test_echo_returns_each_datagram_to_its_sender(pair, native: bool) -> None:
+    a, b = pair
+    host = a.getsockname()[0]
+    c = open_udp(host, 0, rcvtimeo=0.5)
+    refl = BatchSocket(a, native=native)
+    tb, tc = BatchSocket(b), BatchSocket(c)
+    tb.send([(b"from-b-%d" % i, a.getsockname()) for i in range(5)])
+    tc.send([(b"from-c", a.getsockname())])
+    seen = 0
+    while seen < 6:
+        n, sent, _ = refl.echo(timeout=2.0)
+        assert n == sent
+        assert n
+        seen += n
+    assert sorted(d for d, _ in drain(tb, 5)) == sorted(b"from-b-%d" % i for i in range(5))
+    assert [d for d, _ in drain(tc, 1)] == [b"from-c"]
+    c.close()
+
+
+def test_nonblocking_and_timeout_receive_return_empty(pair) -> None:
+    a, _b = pair
+    blocking = BatchSocket(a)
+    assert blocking.recv() == []  # SO_RCVTIMEO ends the wait
+    assert blocking.recv(timeout=0.01) == []
+    a.setblocking(False)
+    assert BatchSocket(a).recv() == []
+
+
+def test_connected_socket_reports_port_unreachable(host: str) -> None:
+    dead = open_udp(host, 0)
+    port = dead.getsockname()[1]
+    dead.close()
+    s = open_udp(host, 0, rcvtimeo=0.5)
+    s.connect((host, port))
+    bs = BatchSocket(s)
+    bs.send([(b"anyone?", None)])
+    with pytest.raises(ConnectionRefusedError):
+        for _ in range(3):
+            bs.recv(timeout=1.0)
+            bs.send([(b"anyone?", None)])
+    s.close()
+
+
+def test_sockaddr_round_trip() -> None:
+    for addr, fam in ((("10.1.2.3", 4242), socket.AF_INET), (("fe80::1", 53, 0, 3), socket.AF_INET6),
+                      (("::ffff:10.0.0.1", 9, 0, 0), socket.AF_INET6)):
+        assert decode_sockaddr(encode_sockaddr(addr, fam)) == addr
+    assert decode_sockaddr(encode_sockaddr(("10.0.0.1", 9), socket.AF_INET6)) == ("::ffff:10.0.0.1", 9, 0, 0)
+
+
+def test_batch_bounds_are_checked(pair) -> None:
+    with pytest.raises(ValueError, match="batch"):
+        BatchSocket(pair[0], batch=0)
