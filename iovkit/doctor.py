@@ -4,7 +4,8 @@ It runs `check` on a snapshot and, only when the snapshot is of this very Linux 
 takes a short live diagnose sample through `iovkit.diagnose.doctor_sample(seconds)`. The sampler is passed in
 (default: that function, or none when the diagnose package is not importable) so the no-sampler path is explicit.
 
-Verdict: "bottleneck" when the live sample finds one, else the check verdict (ready / partial / not-ready).
+Verdict: the check verdict (ready / partial / not-ready), except that a bottleneck found by the live sample
+turns ready/partial into "bottleneck" (a not-ready host stays not-ready; the bottleneck is named in the headline).
 Exit code: 0 only for ready; 1 otherwise (as check).
 """
 
@@ -29,7 +30,7 @@ def default_sampler() -> Sampler | None:
         from iovkit.diagnose import doctor_sample
     except ImportError:
         return None
-    return doctor_sample  # type: ignore[no-any-return]
+    return doctor_sample
 
 
 def is_this_host(snap: HostSnapshot) -> bool:
@@ -78,11 +79,11 @@ def _headline(check: CheckResult) -> str:
         return ("This machine is itself a VM guest: host-side SR-IOV cannot be set up inside a guest, and no VF "
                 "carries its traffic. Run iovkit doctor on the hypervisor host.")
     if host_fails:
-        return f"SR-IOV cannot work on this host: {host_fails[0].message}."
+        return f"SR-IOV cannot work on this host: {host_fails[0].message.rstrip('.')}."
     if check.verdict == "partial":
         return (f"SR-IOV can work for {check.units_clear} of {check.units_total} in-scope adapter(s); "
                 "the rest need the fixes below.")
-    return f"Not ready: {check.reason}."
+    return f"Not ready: {check.reason.rstrip('.')}."
 
 
 def run_doctor(
@@ -112,7 +113,9 @@ def run_doctor(
     report.diagnose_findings = [{"id": str(f.id), "summary": str(f.summary)} for f in getattr(diag, "findings", [])]
     report.diagnose_note = f"live sample {seconds:g} s: {diag.verdict}"
     if diag.verdict == "bottleneck":
-        report.verdict = "bottleneck"
+        # Not-ready stays the verdict (SR-IOV, the usual cure, is not available); the bottleneck is still said.
+        if check.verdict != "not-ready":
+            report.verdict = "bottleneck"
         first = report.diagnose_findings[0]["summary"] if report.diagnose_findings else "a core is saturated"
-        report.headline = f"Bottleneck now: {first}. " + report.headline
+        report.headline = report.headline + f" Bottleneck now: {first.rstrip('.')}."
     return report

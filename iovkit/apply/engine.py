@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from iovkit.apply.executors import Executor
 from iovkit.apply.journal import Journal, JournalState, journal_state
-from iovkit.errors import ApplyError, InputError
+from iovkit.errors import ApplyError, InputError, IovkitError
 from iovkit.plan.model import Plan, Step, step_title
 
 Status = Literal["dry-run", "completed", "already-applied", "rolled-back", "rollback-failed", "nothing-to-undo"]
@@ -103,6 +103,22 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
     result = ApplyResult(status="completed", journal=journal_path, done=list(st.done),
                          resumed_after=max(done) if resuming and done else None)
     touched = list(st.touched)
+    try:
+        _run_steps(plan, executor, journal, result, st, todo, touched, resuming)
+    except (IovkitError, KeyboardInterrupt) as err:
+        if isinstance(err, StepFailed):
+            raise
+        # The executor lost the host (or the operator pressed Ctrl-C): nothing more can run safely here.
+        journal.append("interrupted", reason=f"{type(err).__name__}: {err}", done=len(result.done))
+        if isinstance(err, IovkitError):
+            raise type(err)(f"{err}; {len(result.done)} step(s) done: re-run apply with the same --journal "
+                             f"to resume, or `iovkit rollback {journal.path}`") from err
+        raise
+    return result
+
+
+def _run_steps(plan: Plan, executor: Executor, journal: Journal, result: ApplyResult, st: JournalState,
+               todo: list[Step], touched: list[int], resuming: bool) -> None:
     for step in todo:
         if resuming and step.id == st.interrupted:
             # Interrupted mid-step: if its verification already passes, the action took effect.
@@ -117,21 +133,20 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
         act = executor.run(step, "action")
         if not act.ok:
             journal.append("step-end", step=step.id, phase="action", result="failed", output=act.output)
-            return _fail(plan, executor, journal, result, touched, step, f"action failed: {act.output}")
+            _fail(plan, executor, journal, result, touched, step, f"action failed: {act.output}")
         touched.append(step.id)
         ver = executor.run(step, "verify")
         if not ver.ok:
             journal.append("step-end", step=step.id, phase="verify", result="failed", output=act.output,
                            verification=ver.output)
-            return _fail(plan, executor, journal, result, touched, step, f"verification failed: {ver.output}")
+            _fail(plan, executor, journal, result, touched, step, f"verification failed: {ver.output}")
         journal.append("step-end", step=step.id, phase="verify", result="ok", output=act.output)
         result.done.append(step.id)
     journal.append("end", status="completed", done=len(result.done))
-    return result
 
 
 def _fail(plan: Plan, executor: Executor, journal: Journal, result: ApplyResult, touched: list[int], step: Step,
-          why: str) -> ApplyResult:
+          why: str) -> NoReturn:
     result.failed_step, result.failure = step.id, why
     by_id = {s.id: s for s in plan.steps}
     undone, failed = _rollback(executor, journal, [by_id[i] for i in reversed(touched)])
@@ -165,6 +180,10 @@ def rollback_journal(journal_path: Path, executor: Executor, *, yes: bool) -> Ap
     st: JournalState = journal_state(journal_path)
     if st.plan_id is None:
         raise InputError("not an iovkit apply journal (no begin event)", path=str(journal_path))
+    here = executor.host_name()
+    if here and st.host and here.split(".")[0].lower() != st.host.split(".")[0].lower():
+        raise InputError(f"journal is for host {st.host!r}, but the executor runs on {here!r}",
+                         path=str(journal_path))
     by_id = {s.id: s for s in st.steps}
     ids = st.to_undo
     if not ids:

@@ -42,6 +42,10 @@ class Executor(Protocol):
         """None when the live host still matches the plan's snapshot; else a one-line reason."""
         ...
 
+    def host_name(self) -> str | None:
+        """The name of the host steps run on, when the executor knows it cheaply (rollback checks it)."""
+        ...
+
 
 def _compare(plan: Plan, live: HostSnapshot) -> str | None:
     from iovkit.apply.fingerprint import fingerprint, first_difference
@@ -79,11 +83,19 @@ class SimulatorExecutor:
     def stale_reason(self, plan: Plan) -> str | None:
         return _compare(plan, self.sim.to_snapshot())
 
+    def host_name(self) -> str | None:
+        return self.sim.s.host
+
 
 class LocalPowerShellExecutor:
     """powershell.exe (5.1) or pwsh (7) on this Windows host, one process per phase."""
 
     name = "local"
+
+    def host_name(self) -> str | None:
+        import socket
+
+        return socket.gethostname()
 
     def __init__(self) -> None:
         exe = shutil.which("powershell.exe") or shutil.which("pwsh")
@@ -106,13 +118,20 @@ class LocalPowerShellExecutor:
     def stale_reason(self, plan: Plan) -> str | None:
         from iovkit.sources import collect_here
 
-        return _compare(plan, collect_here())
+        try:
+            live = collect_here()
+        except ImportError as err:
+            raise UnreachableError(f"cannot collect this host: {err}") from err
+        return _compare(plan, live)
 
 
 class WinRMExecutor:
     """The same PowerShell over WinRM (pypsrp); the password comes from the caller, never argv."""
 
     name = "winrm"
+
+    def host_name(self) -> str | None:
+        return None  # --host may be an address or an alias: the host's own name is not known here
 
     def __init__(self, target: object, password: str | None) -> None:
         from iovkit.sources import RemoteTarget
@@ -130,9 +149,9 @@ class WinRMExecutor:
             except ImportError as err:  # pragma: no cover - pypsrp is a dependency
                 raise UnreachableError("pypsrp is not installed") from err
             t = self.target
+            # WSMan polls a long cmdlet (New-VMSwitch) in operation_timeout slices, so defaults are fine.
             self._client = Client(t.host, username=t.user, password=self.password, ssl=t.ssl,
-                                  port=t.port or (5986 if t.ssl else 5985), auth=t.auth,
-                                  cert_validation=t.ssl, operation_timeout=TIMEOUT)
+                                  port=t.port or (5986 if t.ssl else 5985), auth=t.auth)
         return self._client
 
     def command(self, step: Step, phase: Phase) -> str:
@@ -143,14 +162,19 @@ class WinRMExecutor:
         try:
             output, streams, had_errors = client.execute_ps(PS_PRELUDE + ps_phase(step, phase))  # type: ignore[attr-defined]
         except Exception as err:  # pypsrp raises transport, auth and WSMan errors of many types
-            raise UnreachableError(f"{self.target.host}: {type(err).__name__}: {err}") from err
+            detail = " ".join(str(err).split())[:300]
+            raise UnreachableError(f"{self.target.host}: {type(err).__name__}: {detail}") from err
         errors = "\n".join(str(e) for e in getattr(streams, "error", []))
         return Outcome(not had_errors, (str(output) + ("\n" + errors if errors else "")).strip())
 
     def stale_reason(self, plan: Plan) -> str | None:
         from iovkit.sources import collect_remote
 
-        return _compare(plan, collect_remote(self.target, self.password))
+        try:
+            live = collect_remote(self.target, self.password)
+        except ImportError as err:
+            raise UnreachableError(f"cannot collect {self.target.host} over WinRM: {err}") from err
+        return _compare(plan, live)
 
 
 class ShellExecutor:
@@ -160,6 +184,11 @@ class ShellExecutor:
     """
 
     name = "shell"
+
+    def host_name(self) -> str | None:
+        import socket
+
+        return socket.gethostname() if self.prefix == "" else None
 
     def __init__(self, root: Path = Path("/")) -> None:
         self.root = root

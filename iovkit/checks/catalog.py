@@ -32,6 +32,7 @@ Severity = Literal["critical", "high", "medium", "low"]
 RulePlatform = Literal["hyperv", "linux", "guest", "any"]
 ScopeKind = Literal["host", "nic", "switch", "vm-adapter", "vf", "guest-nic"]
 Verdict = Literal["ready", "partial", "not-ready"]
+Ev = dict[str, Any]  # evidence: snapshot field path -> value
 
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 STATUS_RANK: dict[str, int] = {"fail": 0, "warn": 1, "skip": 2, "pass": 3}
@@ -279,6 +280,9 @@ def verdict_for(snap: HostSnapshot, policy: Policy | None, findings: list[Findin
     clear = [u for u in units if u not in blocked]
     host_fails = [f for f in fails if f.scope.kind == "host"]
     unconfirmed = [f for f in findings if f.status == "skip" and f.severity == "critical" and f.missing]
+    if not findings:
+        return CheckResult("not-ready", "no check applies to this snapshot (see --only/--skip)", findings,
+                           len(units), len(clear))
     if not fails and not unconfirmed:
         return CheckResult("ready", "no check failed", findings, len(units), len(clear))
     if not fails:
@@ -302,13 +306,15 @@ def top_fixes(findings: list[Finding], n: int = 3) -> list[Finding]:
     cands.sort(key=lambda f: (STATUS_RANK[f.status], SEVERITY_RANK[f.severity], order.get(f.id, 999)))
     seen: set[str] = set()
     out: list[Finding] = []
-    for f in cands:
-        if f.fix in seen:
-            continue
-        seen.add(f.fix or "")
-        out.append(f)
-        if len(out) == n:
-            break
+    # First pass: one per rule (eight VMs with IovWeight 0 should not fill every slot); then fill up.
+    for one_per_rule in (True, False):
+        for f in cands:
+            if len(out) == n:
+                return out
+            if f.fix in seen or (one_per_rule and any(o.id == f.id for o in out)):
+                continue
+            seen.add(f.fix or "")
+            out.append(f)
     return out
 
 

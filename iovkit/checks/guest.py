@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Finding, Scope, host_scope, rule, skip
+from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, rule, skip
 from iovkit.policy import Policy
 from iovkit.snapshot import GuestNic, HostSnapshot
 
 # Drivers that only ever drive a VF (a passthrough VF shows as a PCI NIC inside a guest).
 VF_DRIVERS = frozenset({"iavf", "i40evf", "ixgbevf", "igbvf", "ice_vf", "bnxt_en_vf", "mlx4_vf", "mana"})
 
-HOST_FIX = ("Run `iovkit doctor` on the hypervisor host (HV-VF-ACTIVE says why this VM gets no VF), then inside "
-            "this VM: `iovkit check --only GUEST-VF`")
+HOST_FIX = "iovkit doctor   # run on the hypervisor host: HV-VF-ACTIVE says why this VM gets no VF"
 
 
 def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
@@ -47,7 +46,7 @@ def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     for i, s in syn:
         scope = Scope("guest-nic", s.name)
         vf = _pair(s, vfs)
-        ev: dict[str, object] = {f"guest_nics[{i}].driver": s.driver, f"guest_nics[{i}].paired_with": s.paired_with,
+        ev: Ev = {f"guest_nics[{i}].driver": s.driver, f"guest_nics[{i}].paired_with": s.paired_with,
                                  f"guest_nics[{i}].vf_rx_packets": s.vf_rx_packets,
                                  f"guest_nics[{i}].vf_tx_packets": s.vf_tx_packets}
         if vf is None:

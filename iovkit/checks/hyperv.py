@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from iovkit.checks.catalog import (
+    Ev,
     Finding,
     Scope,
     adapter_key,
@@ -66,7 +67,7 @@ def plan_command(snap: HostSnapshot) -> str:
         return f"iovkit plan --example {sh(src.origin)} -o plan.json"
     if src.kind == "snapshot" and src.origin:
         return f"iovkit plan {sh(src.origin)} -o plan.json"
-    if src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive") or (
+    if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive")) or (
         src.kind == "hyperv-bundle" and src.origin and ("/" in src.origin or "\\" in src.origin)
     ):
         return f"iovkit plan --from {sh(src.origin)} -o plan.json"
@@ -130,7 +131,7 @@ def _set_adapter(a: VmAdapter, args: str) -> str:
 def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = "HV-OS-EDITION", host_scope(snap), snap.host
     ver = _version(snap)
-    ev = {"host.edition": h.edition, "host.os_caption": h.os_caption, "host.os_version": h.os_version}
+    ev: Ev = {"host.edition": h.edition, "host.os_caption": h.os_caption, "host.os_version": h.os_version}
     if h.edition is None and ver is None:
         yield skip(rid, scope, ["host.edition", "host.os_version"])
         return
@@ -180,7 +181,7 @@ def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-SLAT", host_scope(snap)
     hv = snap.host.hypervisor_present
-    ev = {"cpu.slat": snap.cpu.slat, "host.hypervisor_present": hv, "iov.supported": snap.iov.supported}
+    ev: Ev = {"cpu.slat": snap.cpu.slat, "host.hypervisor_present": hv, "iov.supported": snap.iov.supported}
     no_slat = [r for r in snap.iov.reasons if classify_reason(r).category == "NO_SLAT"]
     if no_slat:
         ev["iov.reasons"] = no_slat
@@ -229,7 +230,7 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     bound = bound_nic_names(snap, policy)
     collect_failed = any("sriov" in e.source.lower() for e in snap.errors)
     for i, n in enumerate(snap.nics):
-        ev = {f"nics[{i}].sriov_support": n.sriov_support, f"nics[{i}].description": n.description}
+        ev: Ev = {f"nics[{i}].sriov_support": n.sriov_support, f"nics[{i}].description": n.description}
         if n.sriov_support is None:
             if n.name in bound and not collect_failed:
                 yield Finding(rid, "warn", _nic_scope(n), "not listed by Get-NetAdapterSriov: the NIC or its "
@@ -269,7 +270,7 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     bound = bound_nic_names(snap, policy)
     for i, n in capable:
-        ev = {f"nics[{i}].sriov_enabled": n.sriov_enabled, f"nics[{i}].vfs_total": n.vfs_total,
+        ev: Ev = {f"nics[{i}].sriov_enabled": n.sriov_enabled, f"nics[{i}].vfs_total": n.vfs_total,
               f"nics[{i}].vfs_allocated": n.vfs_allocated}
         if n.sriov_enabled is None:
             yield skip(rid, _nic_scope(n), [f"nics[{i}].sriov_enabled"])
@@ -301,7 +302,8 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     for i, sw in enumerate(snap.switches):
         if sw not in switches:
             continue
-        ev = {f"switches[{i}].net_adapters": sw.net_adapters, f"switches[{i}].embedded_teaming": sw.embedded_teaming}
+        ev: Ev = {f"switches[{i}].net_adapters": sw.net_adapters,
+                  f"switches[{i}].embedded_teaming": sw.embedded_teaming}
         lbfo = _lbfo_team(snap, sw)
         if lbfo:
             ev["teams"] = [t.name for t in snap.teams if t.kind == "lbfo"]
@@ -344,7 +346,7 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     for i, sw in enumerate(snap.switches):
         if sw not in switches:
             continue
-        ev = {f"switches[{i}].iov_enabled": sw.iov_enabled, f"switches[{i}].iov_support": sw.iov_support,
+        ev: Ev = {f"switches[{i}].iov_enabled": sw.iov_enabled, f"switches[{i}].iov_support": sw.iov_support,
               f"switches[{i}].vf_count": sw.vf_count}
         if sw.iov_enabled is None:
             yield skip(rid, _sw_scope(sw), [f"switches[{i}].iov_enabled"])
@@ -378,7 +380,7 @@ def vnic_weight(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     for a in adapters:
         i = _idx(snap, a)
-        ev = {f"vm_adapters[{i}].iov_weight": a.iov_weight, f"vm_adapters[{i}].switch_name": a.switch_name}
+        ev: Ev = {f"vm_adapters[{i}].iov_weight": a.iov_weight, f"vm_adapters[{i}].switch_name": a.switch_name}
         if a.iov_weight is None:
             yield skip(rid, _a_scope(a), [f"vm_adapters[{i}].iov_weight"])
         elif a.iov_weight == 0:
@@ -413,7 +415,7 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if not want:
             yield not_applicable(rid, _sw_scope(sw), "no adapter on this switch asks for a VF")
             continue
-        ev: dict[str, object] = {"adapters_asking": len(want)}
+        ev: Ev = {"adapters_asking": len(want)}
         if sw.iov_enabled and sw.vf_count is not None:
             cap, src = sw.vf_count, f"switches[{i}].vf_count"
             ev[src] = cap
@@ -457,7 +459,7 @@ def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     for a in asking:
         i = _idx(snap, a)
-        ev: dict[str, object] = {f"vm_adapters[{i}].iov_weight": a.iov_weight,
+        ev: Ev = {f"vm_adapters[{i}].iov_weight": a.iov_weight,
                                  f"vm_adapters[{i}].vf_data_path_active": a.vf_data_path_active,
                                  f"vm_adapters[{i}].iov_usage": a.iov_usage}
         if a.vf_data_path_active is None:
@@ -470,7 +472,7 @@ def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield Finding(rid, "fail", _a_scope(a), f"no VF data path: {cause}", ev, fix=fix)
 
 
-def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: dict[str, object]) -> tuple[str, str]:
+def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     sw = snap.switch(a.switch_name) if a.switch_name else None
     vm = snap.vm(a.vm_name) if a.vm_name else None
     statuses = set(a.status) | set(a.status_description) | set(vm.operational_status if vm else [])
@@ -518,7 +520,7 @@ def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if sw not in switches:
             continue
         mgmt = [a.name for a in snap.vm_adapters if a.is_management_os and a.switch_name == sw.name]
-        ev = {f"switches[{i}].allow_management_os": sw.allow_management_os, "management_os_adapters": mgmt}
+        ev: Ev = {f"switches[{i}].allow_management_os": sw.allow_management_os, "management_os_adapters": mgmt}
         rebuild = _needs_rebuild(snap, sw)
         if rebuild is None:
             yield skip(rid, _sw_scope(sw), [f"switches[{i}].iov_enabled"])
@@ -550,7 +552,7 @@ def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             continue
         for n in snap.switch_nics(sw):
             j = snap.nics.index(n)
-            ev = {f"nics[{j}].vmq_enabled": n.vmq_enabled, "adapters_on_switch": len(staying)}
+            ev: Ev = {f"nics[{j}].vmq_enabled": n.vmq_enabled, "adapters_on_switch": len(staying)}
             if n.vmq_enabled is None:
                 yield skip(rid, _nic_scope(n), [f"nics[{j}].vmq_enabled"])
             elif not n.vmq_enabled:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Finding, Scope, host_scope, not_applicable, rule, sh, skip
+from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, not_applicable, rule, sh, skip
 from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot, PhysicalNic, VirtualFunction
 
@@ -61,7 +61,7 @@ def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     vx = snap.cpu.virtualization_extensions
     kvm = snap.iommu.kvm_device if snap.iommu else None
-    ev = {"cpu.virtualization_extensions": vx, "iommu.kvm_device": kvm}
+    ev: Ev = {"cpu.virtualization_extensions": vx, "iommu.kvm_device": kvm}
     if vx is False:
         yield Finding(rid, "fail", scope, "the CPU shows no vmx/svm flag", ev, fix="Firmware setting: enable "
                       + ("Intel Virtualization Technology (VT-x)" if _vendor(snap) != "amd" else "SVM Mode (AMD-V)"))
@@ -90,7 +90,7 @@ def guest_vf_active(snap: HostSnapshot) -> bool:
       "only the guest side (GUEST-VF) can be checked.")
 def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = "LX-GUEST", host_scope(snap), snap.host
-    ev = {"host.is_vm_guest": h.is_vm_guest, "host.guest_of": h.guest_of}
+    ev: Ev = {"host.is_vm_guest": h.is_vm_guest, "host.guest_of": h.guest_of}
     if h.is_vm_guest is None:
         yield skip(rid, scope, ["host.is_vm_guest"])
     elif not h.is_vm_guest:
@@ -102,8 +102,8 @@ def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         on = f" on {h.guest_of}" if h.guest_of else ""
         yield Finding(rid, "fail", scope, f"this machine is itself a VM guest{on}: host-side SR-IOV cannot be set "
                       "up here, and no VF carries this guest's traffic", ev,
-                      fix="Run `iovkit doctor` on the hypervisor host (a Hyper-V host: `iovkit doctor --host "
-                      "<host>`), then give this VM a VF there")
+                      fix="iovkit doctor   # run on the hypervisor host (or from here: iovkit doctor --host "
+                      "<hyper-v host>)")
 
 
 @rule("LX-IOMMU", "IOMMU active (groups present, DMAR/AMD-Vi)", platform="linux", severity="critical",
@@ -117,7 +117,7 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if io is None or io.active is None:
         yield skip(rid, scope, ["iommu.active"])
         return
-    ev = {"iommu.active": io.active, "iommu.kind": io.kind, "iommu.groups": io.groups}
+    ev: Ev = {"iommu.active": io.active, "iommu.kind": io.kind, "iommu.groups": io.groups}
     if io.active:
         yield Finding(rid, "pass", scope, f"IOMMU active ({io.kind or 'kind unknown'}, {io.groups} groups)", ev)
         return
@@ -150,7 +150,7 @@ def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding
         yield skip(rid, scope, ["cpu.vendor"])
         return
     opts = io.cmdline_options
-    ev = {"iommu.kernel_cmdline": io.kernel_cmdline, "iommu.cmdline_options": opts, "iommu.active": io.active}
+    ev: Ev = {"iommu.kernel_cmdline": io.kernel_cmdline, "iommu.cmdline_options": opts, "iommu.active": io.active}
     if vendor == "intel":
         val = opts.get("intel_iommu")
         on = val is not None and val.split(",")[0] == "on"
@@ -215,7 +215,7 @@ def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     any_vfs = any((n.vfs_configured or 0) > 0 for _, n in capable)
     for i, n in capable:
-        ev = {f"nics[{i}].vfs_configured": n.vfs_configured, f"nics[{i}].vfs_total": n.vfs_total}
+        ev: Ev = {f"nics[{i}].vfs_configured": n.vfs_configured, f"nics[{i}].vfs_total": n.vfs_total}
         if n.vfs_configured is None:
             yield skip(rid, Scope("nic", n.name), [f"nics[{i}].vfs_configured"])
         elif n.vfs_configured > 0:
@@ -238,7 +238,7 @@ def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield not_applicable(rid, host_scope(snap), "no VFs (see LX-VFS)")
         return
     for i, v in enumerate(snap.vfs):
-        ev = {f"vfs[{i}].driver": v.driver, f"vfs[{i}].pci_address": v.pci_address, f"vfs[{i}].vm": v.vm}
+        ev: Ev = {f"vfs[{i}].driver": v.driver, f"vfs[{i}].pci_address": v.pci_address, f"vfs[{i}].vm": v.vm}
         if v.driver:
             what = "vfio-pci (ready for passthrough)" if v.driver == "vfio-pci" else f"host driver {v.driver}"
             yield Finding(rid, "pass", _vf_scope(v), f"bound to {what}", ev)
@@ -264,11 +264,8 @@ def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield not_applicable(rid, host_scope(snap), "no SR-IOV capable NIC (see LX-NIC-SRIOV)")
         return
     for i, n in capable:
-        ev = {f"nics[{i}].team": n.team, f"nics[{i}].driver": n.driver}
-        if n.team is None and any(n.name in t.members for t in snap.teams):
-            n_team = next(t.name for t in snap.teams if n.name in t.members)
-        else:
-            n_team = n.team
+        ev: Ev = {f"nics[{i}].team": n.team, f"nics[{i}].driver": n.driver}
+        n_team: str | None = n.team or next((t.name for t in snap.teams if n.name in t.members), None)
         if n_team is None:
             if n.driver is None and any("bond" in e.source for e in snap.errors):
                 yield skip(rid, Scope("nic", n.name), [f"nics[{i}].team"])
@@ -298,7 +295,7 @@ def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield not_applicable(rid, host_scope(snap), "no VF is given to a VM")
         return
     for i, v in given:
-        ev = {f"vfs[{i}].spoof_check": v.spoof_check, f"vfs[{i}].trust": v.trust, f"vfs[{i}].mac": v.mac,
+        ev: Ev = {f"vfs[{i}].spoof_check": v.spoof_check, f"vfs[{i}].trust": v.trust, f"vfs[{i}].mac": v.mac,
               f"vfs[{i}].vlan": v.vlan, f"vfs[{i}].vm": v.vm}
         if v.spoof_check is None and v.trust is None and v.mac is None:
             yield skip(rid, _vf_scope(v), [f"vfs[{i}].spoof_check", f"vfs[{i}].trust", f"vfs[{i}].mac"])

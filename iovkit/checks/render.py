@@ -33,10 +33,16 @@ def to_json(result: CheckResult) -> str:
     return json.dumps(result.to_dict(), indent=2, default=str)
 
 
-def render_table(result: CheckResult, console: Console, *, fixes: bool = True) -> None:
+def render_table(result: CheckResult, console: Console, *, fixes: bool = True, passes: bool = True) -> None:
+    """The verdict, one table per scope, the fixes, the totals.
+
+    `passes=False` (doctor's one page) leaves out passing rows and skips that only say "does not apply".
+    """
     style = "green" if result.verdict == "ready" else ("yellow" if result.verdict == "partial" else "bold red")
     console.print(Text.assemble(("Verdict: ", "bold"), (VERDICT_TEXT[result.verdict], style), f"  ({result.reason})"))
-    for name, fs in grouped(result.findings):
+    shown = result.findings if passes else [
+        f for f in result.findings if f.status in ("fail", "warn") or (f.status == "skip" and f.missing)]
+    for name, fs in grouped(shown):
         t = Table(title=name, title_justify="left", show_edge=False, expand=False, show_header=False)
         t.add_column("status", no_wrap=True)
         t.add_column("id", no_wrap=True)
@@ -56,11 +62,17 @@ def render_table(result: CheckResult, console: Console, *, fixes: bool = True) -
                 seen.add(key)
                 console.print(Text.assemble((f"[{f.id}] ", STYLE[f.status]), f"{f.scope}: ", (f.fix or "", "cyan")))
     c = result.counts()
-    console.print(Text(f"{c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip"))
+    hidden = "" if passes else " (passing and not-applicable checks not shown: `iovkit check` lists them)"
+    console.print(Text(f"{c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip{hidden}"))
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """An inline code span that survives backticks inside the command."""
+    return f"`` {_md(text)} ``" if "`" in text else f"`{_md(text)}`"
 
 
 def to_markdown(result: CheckResult) -> str:
@@ -68,12 +80,12 @@ def to_markdown(result: CheckResult) -> str:
     top = top_fixes(result.findings)
     if top:
         lines += ["## Most important fixes", ""]
-        lines += [f"{i}. **{f.id}** ({f.scope}): `{f.fix}`" for i, f in enumerate(top, 1)]
+        lines += [f"{i}. **{f.id}** ({f.scope}): {_code(f.fix or '')}" for i, f in enumerate(top, 1)]
         lines.append("")
     for name, fs in grouped(result.findings):
         lines += [f"## {name}", "", "| status | id | finding | fix |", "|---|---|---|---|"]
         for f in fs:
-            fix = f"`{_md(f.fix)}`" if f.fix and f.status in ("fail", "warn") else ""
+            fix = _code(f.fix) if f.fix and f.status in ("fail", "warn") else ""
             lines.append(f"| {f.status} | {f.id} | {_md(f.message)} | {fix} |")
         lines.append("")
     c = result.counts()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -58,6 +59,14 @@ def _step_table(result: SweepResult) -> Table:
             _us(s.jitter_us), _us(s.cpu_us_per_packet), "yes" if s.within_objective else f"no: {s.failed_because}",
         )
     return t
+
+
+def _print_wide(table: Table) -> None:
+    """Tables at full width even into a pipe or file (rich would squeeze them to 80 columns)."""
+    if out.is_terminal:
+        out.print(table)
+    else:
+        Console(file=sys.stdout, width=200, highlight=False).print(table)
 
 
 def _us(v: float | None) -> str:
@@ -117,7 +126,7 @@ def bench_cmd(
             raise InputError("relay mode against --target needs the relay key: set IOVKIT_RELAY_KEY or pass "
                              "--key-file", field="--key-file")
     settings = BenchSettings(
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         target=target or "127.0.0.1:0",
         payload=payload, step_seconds=seconds, warmup_seconds=warmup, start_rate=rate, step_factor=step_factor,
         max_rate=max_rate, max_steps=steps, senders=senders, flows=flows, batch=batch, poisson=poisson,
@@ -159,7 +168,7 @@ def bench_cmd(
     if as_json:
         sys.stdout.write(result.to_json() + "\n")
     else:
-        out.print(_step_table(result))
+        _print_wide(_step_table(result))
         knee = "none (the first step already broke the objective)" if result.knee_pps is None else \
             f"{result.knee_pps:,.0f} datagrams/s"
         out.print(f"knee: {knee}; stopped: {result.stopped_because}")
@@ -230,7 +239,7 @@ def _render_compare(cmp: object) -> None:
             row(m, f"{p.offered_pps:,.0f}")
     for m in cmp.summary[1:]:
         row(m, "all ok")
-    out.print(t)
+    _print_wide(t)
     out.print(f"verdict: after is {cmp.overall}" + (" than before" if cmp.overall in ("better", "worse") else ""))
 
 

@@ -65,7 +65,12 @@ def check_cmd(
     fmt: FormatOpt = "table",
     list_rules: Annotated[bool, typer.Option("--list", help="List the check IDs and exit")] = False,
 ) -> int:
-    """SR-IOV readiness: each check's status, evidence and exact fix. Exit 0 ready, 1 partial/not-ready."""
+    """SR-IOV readiness: each check's status, evidence and exact fix.
+
+    Verdict: ready = no check failed and every prerequisite was confirmed; partial = some in-scope VM adapters
+    (Linux: SR-IOV NICs) could use SR-IOV while others are blocked; not-ready = anything else. Exit code 0
+    ready, 1 partial or not-ready, 2 bad input.
+    """
     from iovkit.checks import render
     from iovkit.checks.catalog import all_rules, run_checks
 
@@ -129,7 +134,7 @@ def doctor_cmd(
     for d in report.diagnose_findings[:3]:
         out.print(Text(f"  [{d['id']}] {d['summary']}"))
     out.print(Text("\nDetails", "bold"))
-    render.render_table(report.check, out, fixes=False)
+    render.render_table(report.check, out, fixes=False, passes=False)
     return report.exit_code
 
 

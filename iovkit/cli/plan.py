@@ -74,7 +74,7 @@ def plan_cmd(
     return int(ExitCode.FINDINGS if plan.blockers else ExitCode.OK)
 
 
-def _executor(kind: str, plan_host: str | None, snapshot: object, sim_state: Path | None, root: Path,
+def _executor(kind: str, snapshot: object, sim_state: Path | None, root: Path,
               host: str | None, user: str | None, auth: str, port: int | None, ssl: bool) -> object:
     from iovkit.apply import executors
 
@@ -150,7 +150,7 @@ def apply_cmd(
     from iovkit.plan import load_plan
 
     plan = load_plan(plan_path)
-    ex = _executor(executor, plan.host, plan.snapshot, sim_state, root, host, user, auth, port, ssl)
+    ex = _executor(executor, plan.snapshot, sim_state, root, host, user, auth, port, ssl)
     result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console)  # type: ignore[arg-type]
     _report(result)
     return int(ExitCode.OK)
@@ -171,7 +171,7 @@ def rollback_cmd(
     """Undo a finished or broken apply run from its journal, last step first (a dry run unless --yes)."""
     from iovkit.apply.engine import rollback_journal
 
-    ex = _executor(executor, None, None, sim_state, root, host, user, auth, port, ssl)
+    ex = _executor(executor, None, sim_state, root, host, user, auth, port, ssl)
     result = rollback_journal(journal, ex, yes=yes)  # type: ignore[arg-type]
     _report(result)
     return int(ExitCode.OK)

@@ -53,8 +53,9 @@ def parse_size(text: str | None, field: str) -> int | None:
 def relay(
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on, e.g. 127.0.0.1:7777")] = (
         "127.0.0.1:7777"),
-    mode: Annotated[str, typer.Option("--mode", help="relay (sessions, tokens) or echo (reflect every datagram)")] = (
-        "relay"),
+    mode: Annotated[str, typer.Option(
+        "--mode", help="relay (sessions, tokens), echo (every datagram back unchanged) or sockperf (reply like "
+        "`sockperf server`, for the sockperf client)")] = "relay",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes sharing the port (SO_REUSEPORT)")] = 1,
     pin: Annotated[str | None, typer.Option("--pin", help="CPUs to pin workers to, e.g. 0,1 or 2-5")] = None,
     rcvbuf: Annotated[str | None, typer.Option("--rcvbuf", help="Socket receive buffer per worker, e.g. 4M")] = None,

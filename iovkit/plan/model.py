@@ -245,7 +245,7 @@ def plan_from_dict(data: Any, origin: str) -> Plan:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first.get("loc", ()))
         raise InputError(f"{first['msg']}", path=origin, field=loc) from err
-    if plan.plan_id and plan.plan_id != plan.compute_id():
+    if plan.plan_id != plan.compute_id():
         raise InputError("plan_id does not match its steps (the plan was edited after `iovkit plan`)",
                          path=origin, field="plan_id")
     return plan

@@ -150,6 +150,10 @@ def ps_phase(step: Step, phase: Phase) -> str:
     raise InputError(f"step {step.id} ({step.kind}) is not a Hyper-V step")
 
 
+def _shmsg(text: str) -> str:
+    return shlex.quote(text)
+
+
 def _sysfs(root: str, pf: str, name: str) -> str:
     return shlex.quote(f"{root.rstrip('/')}/sys/class/net/{pf}/device/{name}")
 
@@ -160,7 +164,7 @@ def _numvfs(root: str, pf: str, n: int) -> str:
             f'if [ "$cur" != {n} ]; then\n'
             f'  if [ "$cur" != 0 ]; then echo 0 > {f}; fi\n'
             f"  echo {n} > {f}\n"
-            f'  echo "sriov_numvfs {shlex.quote(pf)}: $cur -> 0 -> {n}"\n'
+            f'  echo "sriov_numvfs "{shlex.quote(pf)}": $cur -> 0 -> {n}"\n'
             "fi")
 
 
@@ -190,7 +194,7 @@ def sh_phase(step: Step, phase: Phase, root: str = "") -> str:
                 return _numvfs(root, pf, n)
             if phase == "verify":
                 f = _sysfs(root, pf, "sriov_numvfs")
-                return f'[ "$(cat {f})" = {n} ] || {{ echo "sriov_numvfs of {pf} is not {n}" >&2; exit 1; }}'
+                return f'[ "$(cat {f})" = {n} ] || {{ echo {_shmsg(f"sriov_numvfs of {pf} is not {n}")} >&2; exit 1; }}'
             return _numvfs(root, pf, old)
         case VfSettingsStep(pf=pf, vf=vf, mac=mac, vlan=vlan, spoofchk=sc, trust=tr, state=st):
             base = f"ip link set dev {shlex.quote(pf)} vf {vf}"
@@ -205,7 +209,7 @@ def sh_phase(step: Step, phase: Phase, root: str = "") -> str:
             if phase == "verify":
                 want = f"vf {vf} .*{mac}" if mac else f"vf {vf} "
                 return (f"ip link show dev {shlex.quote(pf)} | grep -qi -- {shlex.quote(want)} || "
-                        f"{{ echo 'vf {vf} of {pf} not set' >&2; exit 1; }}")
+                        f"{{ echo {_shmsg(f'vf {vf} of {pf} is not set')} >&2; exit 1; }}")
             return f"{base} mac 00:00:00:00:00:00 vlan 0 spoofchk on trust off state auto || true"
         case AttachHostdevStep(domain=dom, pf=pf, vf=vf, mac=mac):
             has = f"virsh domiflist {shlex.quote(dom)} | grep -qi -- {shlex.quote(mac)}"
@@ -213,7 +217,7 @@ def sh_phase(step: Step, phase: Phase, root: str = "") -> str:
                 return (_hostdev_xml(root, pf, vf, mac)
                         + f"\nvirsh attach-device {shlex.quote(dom)} \"$xml\" --live --config\nrm -f \"$xml\"")
             if phase == "verify":
-                return f"{has} || {{ echo 'no hostdev interface with {mac} in {dom}' >&2; exit 1; }}"
+                return f"{has} || {{ echo {_shmsg(f'no hostdev interface with {mac} in {dom}')} >&2; exit 1; }}"
             return (f"if {has}; then virsh detach-interface {shlex.quote(dom)} hostdev --mac {shlex.quote(mac)} "
                     "--live --config; fi")
     raise InputError(f"step {step.id} ({step.kind}) is not a Linux step")

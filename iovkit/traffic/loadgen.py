@@ -46,6 +46,7 @@ from iovkit.traffic.sweep import StepMeasurement
 ECHO_HDR = struct.Struct("!QHIIIQ")  # sockperf seq | flags | length || magic | flow | scheduled ns
 ECHO_MAGIC = 0x494F564B  # "IOVK"
 SOCKPERF_CLIENT_PONG = 0x0003  # MASK_CLIENT | MASK_PONG: sockperf server answers these
+SOCKPERF_CLIENT = 0x0001  # no pong request: sockperf server counts it and stays silent
 ECHO_MIN_PAYLOAD = ECHO_HDR.size  # 30
 RELAY_MIN_PAYLOAD = proto.HEADER_SIZE  # 32
 WARM_BASE = 1 << 62  # warm-up datagrams use sequence numbers from here: reflected, never counted
@@ -78,6 +79,7 @@ class LoadSpec:
     sessions: int = 2
     relay_key: bytes | None = field(default=None, repr=False)
     join_timeout: float = 2.0
+    replies: bool = True  # echo: False asks nothing back (sockperf server then only counts): a pure send test
 
     def check(self) -> None:
         """Reject impossible settings with one line naming the option."""
@@ -155,6 +157,22 @@ class Schedule:
         self.rng = random.Random(seed)
         self._t = float(start_ns)
         self.next_ns = start_ns
+
+    def due(self, now_ns: int, cap: int) -> list[int]:
+        """Every intended send time up to now (at most `cap`), advancing the schedule past them."""
+        if self.next_ns > now_ns:
+            return []
+        if self.poisson:
+            out = []
+            while self.next_ns <= now_ns and len(out) < cap:
+                out.append(self.pop())
+            return out
+        iv, t0 = self.interval, self._t
+        n = min(cap, int((now_ns - t0) // iv) + 1)
+        times = [int(t0 + i * iv) for i in range(n)]
+        self._t = t0 + n * iv
+        self.next_ns = int(self._t)
+        return times
 
     def pop(self) -> int:
         """The next intended send time; advances the schedule."""
@@ -240,8 +258,10 @@ def probe_echo(target: tuple[str, int], timeout: float = 1.0) -> float:
                     raise _refused(target) from err
                 except OSError as err:
                     raise UnreachableError(f"{target[0]}:{target[1]}: {err.strerror or err}") from err
-                if len(data) >= ECHO_HDR.size and ECHO_HDR.unpack_from(data)[3] == ECHO_MAGIC:
-                    return (time.monotonic_ns() - t0) / 1000.0
+                if len(data) >= ECHO_HDR.size:
+                    fields = ECHO_HDR.unpack_from(data)
+                    if fields[3] == ECHO_MAGIC:
+                        return (time.monotonic_ns() - fields[5]) / 1000.0
     except ConnectionRefusedError as err:
         raise _refused(target) from err
     finally:
@@ -271,17 +291,19 @@ class _Sender:
         self.peer_of: list[int] = []
         self.session_of: list[int] = []
         self.kernel_ts_seen = False
+        self.flags = SOCKPERF_CLIENT_PONG
 
     # setup
     def prepare(self) -> None:
         spec = self.spec
         if spec.mode == "echo":
+            self.flags = SOCKPERF_CLIENT_PONG if spec.replies else SOCKPERF_CLIENT
             for i in range(spec.flows):
                 self._add_socket()
                 tpl = bytearray(spec.payload)
-                ECHO_HDR.pack_into(tpl, 0, 0, SOCKPERF_CLIENT_PONG, spec.payload, ECHO_MAGIC, i, 0)
+                ECHO_HDR.pack_into(tpl, 0, 0, self.flags, spec.payload, ECHO_MAGIC, i, 0)
                 self.templates.append(tpl)
-                self.fanout.append(1)
+                self.fanout.append(1 if spec.replies else 0)
         else:
             self._prepare_relay()
         n = len(self.socks)
@@ -312,7 +334,8 @@ class _Sender:
                 token = proto.mint_token(spec.relay_key, sid, peer, expiry)
                 joiners.append(proto.Joiner(sid, peer, token))
                 tpl = bytearray(spec.payload)
-                proto.HEADER.pack_into(tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0, sid, peer, 0, 0)
+                proto.HEADER.pack_into(tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0, sid, peer,
+                                       0, 0)
                 self.templates.append(tpl)
                 self.fanout.append(members - 1)
                 self.peer_of.append(peer)
@@ -387,9 +410,10 @@ class _Sender:
         nflows = len(self.socks)
         cap = spec.batch * max(4, nflows)
         relay = spec.mode == "relay"
+        flags = self.flags
         pack_echo = ECHO_HDR.pack_into
         pack_relay = proto.HEADER.pack_into
-        templates, seqs, wseqs, bsocks = self.templates, self.seq, self.wseq, self.bsocks
+        templates, seqs, wseqs = self.templates, self.seq, self.wseq
         outq: list[list[tuple[bytes, None]]] = [[] for _ in range(nflows)]
         measured_in: list[int] = [0] * nflows
         k = 0
@@ -402,10 +426,9 @@ class _Sender:
                 if now >= end:
                     break
                 if sched.next_ns <= now:
-                    n = 0
-                    first = sched.next_ns
-                    while sched.next_ns <= now and n < cap:
-                        t = sched.pop()
+                    due = sched.due(now, cap)
+                    first = due[0]
+                    for t in due:
                         if t >= end:
                             break
                         f = k % nflows
@@ -422,9 +445,8 @@ class _Sender:
                             pack_relay(tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0,
                                        self.session_of[f], self.peer_of[f], seq, t)
                         else:
-                            pack_echo(tpl, 0, seq, SOCKPERF_CLIENT_PONG, spec.payload, ECHO_MAGIC, f, t)
+                            pack_echo(tpl, 0, seq, flags, spec.payload, ECHO_MAGIC, f, t)
                         outq[f].append((bytes(tpl), None))
-                        n += 1
                     if first >= measure_from and now - first > lag_max:
                         lag_max = now - first
                     for f in range(nflows):

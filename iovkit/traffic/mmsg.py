@@ -16,7 +16,8 @@ Stable API (the load generator depends on it; additive changes only):
         .recv(timeout=None)    -> list[(payload: bytes, addr: Address)]
         .recv_ts(timeout=None) -> list[(payload, addr, kernel_rx_ns: int)]   needs timestamps=True; 0 if unknown
         .send(items, timeout=None) -> int    items: Sequence[(payload, addr or None)]; returns datagrams sent
-        .echo(timeout=None)    -> (received, sent, bytes)  each datagram goes back to its sender unchanged
+        .echo(timeout=None, match=None) -> (received, sent, bytes)  datagrams go back to their senders unchanged
+                                   (or, with match, only those with given flag bits, some bits cleared: sockperf)
         counters: .truncated (datagrams longer than bufsize, dropped), .send_errors (datagrams the kernel refused)
     encode_sockaddr(addr, family) -> bytes;  decode_sockaddr(raw) -> Address
 
@@ -450,35 +451,47 @@ class BatchSocket:
         return sent
 
     # -- echo ----------------------------------------------------------------------------------------------
-    def echo(self, timeout: float | None = None) -> tuple[int, int, int]:
-        """Receive a batch and send each datagram back to its sender unchanged; (received, sent, bytes received).
+    def echo(self, timeout: float | None = None, match: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+        """Receive a batch and send each datagram back to its sender; (received, sent, bytes received).
 
-        Natively the received mmsghdr array is handed straight to sendmmsg: no payload copy in Python.
+        Unchanged by default. With `match=(index, require, clear)` only datagrams whose byte `index` has all the
+        `require` bits go back, with the `clear` bits cleared first: (9, 2, 1) is sockperf's server rule (reply to
+        pong requests only, as a server, i.e. client flag cleared; the sockperf client ignores its own flag).
+        Natively the received mmsghdr entries are compacted in place and handed to sendmmsg: no payload copy.
         """
         if not self.native:
             got = self.recv(timeout)
+            if match is not None:
+                idx, req, clr = match
+                got = [(d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1:], a) for d, a in got
+                       if len(d) > idx and d[idx] & req == req]
             return len(got), self.send(got), sum(len(d) for d, _ in got)
         n = self._recv_native(timeout)
         if not n:
             return 0, 0, 0
         ring = self._rx
-        u32, iov_len, stride = ring.u32, ring.iov_len, _HDR // 4
+        u32, iov_len, stride, data, bs = ring.u32, ring.iov_len, _HDR // 4, ring.data, self.bufsize
         total = 0
+        j = 0  # entries kept so far, compacted to the front
         for i in range(n):
             b = i * stride
+            ln = u32[b + _OFF_LEN]
+            total += ln
             if u32[b + _OFF_FLAGS] & MSG_TRUNC:
                 self.truncated += 1
-                u32[b + _OFF_NAMELEN] = 0  # no destination: the kernel refuses it and we skip it
-                self.send_errors -= 1
                 continue
-            ln = u32[b + _OFF_LEN]
+            if match is not None:
+                idx, req, clr = match
+                if ln <= idx or data[i * bs + idx] & req != req:
+                    continue
+                data[i * bs + idx] &= ~clr & 0xFF
             iov_len[i * 2 + 1] = ln
-            total += ln
+            if j != i:
+                ring.hdr_ba[j * _HDR:(j + 1) * _HDR] = ring.hdr_ba[i * _HDR:(i + 1) * _HDR]
+            j += 1
         if self.timestamps:
-            for i in range(n):
-                u32[i * stride + _OFF_FLAGS] = 0
-            for i in range(n):
-                ring.szt[(i * _HDR) // ctypes.sizeof(ctypes.c_size_t) + _OFF_CTRLLEN] = 0
-        sent, _ = self._sendmmsg(ring, n, None)
+            for k in range(j):
+                ring.szt[(k * _HDR) // ctypes.sizeof(ctypes.c_size_t) + _OFF_CTRLLEN] = 0
+        sent = self._sendmmsg(ring, j, None)[0] if j else 0
         ring.reset()
         return n, sent, total

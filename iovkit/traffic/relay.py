@@ -3,9 +3,9 @@ behind a BatchSocket. The parent only starts, watches, reports and stops them.
 
 Stable API (the load generator and tests depend on it):
 
-    RelaySettings(host="127.0.0.1", port=0, mode="relay"|"echo", workers=1, pin=None, rcvbuf=None, sndbuf=None,
-                  key=None, admission_key=None, batch=64, peer_idle=30.0, rate_pps=5000.0, rate_burst=500.0,
-                  max_sessions=10000, max_peers=100000, max_members=64, max_datagram=1500)
+    RelaySettings(host="127.0.0.1", port=0, mode="relay"|"echo"|"sockperf", workers=1, pin=None, rcvbuf=None,
+                  sndbuf=None, key=None, admission_key=None, batch=64, peer_idle=30.0, rate_pps=5000.0,
+                  rate_burst=500.0, max_sessions=10000, max_peers=100000, max_members=64, max_datagram=1500)
     start_relay(settings) -> RelayHandle      sockets are bound before it returns: send at once
     RelayHandle.address -> (host, port); .stats() -> RelayStats; .stop(timeout=1.0) -> RelayStats (final);
                .pids; context manager (stops on exit)
@@ -43,13 +43,18 @@ SO_ATTACH_REUSEPORT_CBPF = 51
 PUBLISH_EVERY = 0.1  # seconds between a worker's stats updates
 RCV_TIMEOUT = 0.1  # SO_RCVTIMEO: the longest a worker sleeps in recvmmsg before checking its stop flag
 MIN_KEY = 16
+MODES = ("relay", "echo", "sockperf")
+# sockperf's wire header: seq u64 | flags u16 | len u32 (network order); flags byte 9: 1 = from client, 2 = pong
+# request. Its server replies to pong requests only, with the client bit cleared; its client ignores replies that
+# still carry the client bit, so a byte-for-byte echo never counts as a reply.
+SOCKPERF_MATCH = (9, 2, 1)
 
 
 @dataclass
 class RelaySettings:
     host: str = "127.0.0.1"
     port: int = 0
-    mode: Literal["relay", "echo"] = "relay"
+    mode: Literal["relay", "echo", "sockperf"] = "relay"
     workers: int = 1
     pin: list[int] | None = None
     rcvbuf: int | None = None
@@ -84,8 +89,8 @@ def load_key(env: str, path: Path | None, what: str) -> bytes | None:
 
 
 def _check(settings: RelaySettings) -> None:
-    if settings.mode not in ("relay", "echo"):
-        raise InputError(f"unknown mode {settings.mode!r}; choose relay or echo", field="--mode")
+    if settings.mode not in MODES:
+        raise InputError(f"unknown mode {settings.mode!r}; choose {', '.join(MODES)}", field="--mode")
     if settings.mode == "relay" and not settings.key:
         raise InputError("relay mode needs a key: set IOVKIT_RELAY_KEY or pass --key-file", field="--key-file")
     if not 1 <= settings.workers <= 256:
@@ -232,13 +237,6 @@ def serve_metrics(handle: RelayHandle, host: str, port: int) -> tuple[str, int]:
 
 
 # -- worker side ---------------------------------------------------------------------------------------------
-def _die_with_parent() -> None:
-    """PR_SET_PDEATHSIG: a worker whose parent vanished (killed test runner) stops instead of leaking."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)
-
-
 def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, salt: bytes, array: Any, stop_flag: Any,
             ready: Any) -> None:
     stopping = False
@@ -253,36 +251,41 @@ def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, sal
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    _die_with_parent()
+
+    def should_stop() -> bool:
+        # A worker whose parent vanished (killed test runner) stops instead of leaking. Not PR_SET_PDEATHSIG:
+        # that fires when the forking *thread* ends, and start_relay may be called from a short-lived thread.
+        return stopping or os.getppid() != parent
+    parent = os.getppid()
     if settings.pin:
         os.sched_setaffinity(0, {settings.pin[index % len(settings.pin)]})
     bs = BatchSocket(sock, batch=settings.batch, bufsize=max(2048, settings.max_datagram + 1))
     row = memoryview(array).cast("B").cast("q")[index * WIDTH:(index + 1) * WIDTH]
     ready.wait(10.0)
-    if settings.mode == "echo":
-        _echo_loop(bs, row, stop_flag, lambda: stopping)
+    if settings.mode in ("echo", "sockperf"):
+        _echo_loop(bs, row, stop_flag, should_stop, SOCKPERF_MATCH if settings.mode == "sockperf" else None)
     else:
-        _relay_loop(bs, settings, salt, row, stop_flag, lambda: stopping)
+        _relay_loop(bs, settings, salt, row, stop_flag, should_stop)
 
 
-def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any) -> None:
+def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None) -> None:
     pin = pout = bin_ = bout = 0
     i_pin, i_pout, i_bin, i_bout = INDEX["pkts_in"], INDEX["pkts_out"], INDEX["bytes_in"], INDEX["bytes_out"]
     i_fail, i_big = INDEX["drop_send_failed"], INDEX["drop_oversized"]
     next_pub = time.monotonic() + PUBLISH_EVERY
     echo = bs.echo
     while True:
-        n, sent, nbytes = echo()
+        n, sent, nbytes = echo(None, match)
         if n:
             pin += n
             pout += sent
             bin_ += nbytes
             bout += nbytes if sent == n else nbytes * sent // n
         now = time.monotonic()
-        stop = stopping() or stop_flag.value
+        stop = stop_flag.value or (now >= next_pub and stopping())
         if now >= next_pub or stop:
             row[i_pin], row[i_pout], row[i_bin], row[i_bout] = pin, pout, bin_, bout
-            row[i_fail], row[i_big] = pin - pout - bs.truncated, bs.truncated
+            row[i_fail], row[i_big] = bs.send_errors, bs.truncated
             next_pub = now + PUBLISH_EVERY
             if stop:
                 return
@@ -312,7 +315,7 @@ def _relay_loop(bs: BatchSocket, settings: RelaySettings, salt: bytes, row: Any,
         if deadline is not None and now >= deadline:
             core.on_timer(now)
         mono = time.monotonic()
-        stop = stopping() or stop_flag.value
+        stop = stop_flag.value or (mono >= next_pub and stopping())
         if mono >= next_pub or stop:
             _publish(row, core, failed, bs.truncated)
             next_pub = mono + PUBLISH_EVERY

@@ -105,7 +105,11 @@ class StepResult(_Model):
     duration_s: float
     cpu_per_core_pct: list[float] = Field(default_factory=list)
     cpu_busy_seconds: float | None = Field(None, description="CPU seconds spent (all cores, whole host)")
-    cpu_us_per_packet: float | None = Field(None, description="Host CPU microseconds per datagram handled")
+    cpu_us_per_packet: float | None = Field(
+        None, description="Host-wide busy CPU microseconds per datagram handled (sent + received)"
+    )
+    process_cpu_seconds: float | None = Field(None, description="CPU seconds of the generator (and a --local relay)")
+    process_cpu_us_per_packet: float | None = None
     histogram: str = Field(..., description="HDR histoblob of latency in ns (merges exactly)")
     within_objective: bool
     failed_because: str | None = None

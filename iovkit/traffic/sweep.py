@@ -8,9 +8,12 @@ below the first step that did not.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -108,20 +111,34 @@ def knee(steps: list[StepResult]) -> float | None:
 
 
 class CpuMeter:
-    """Per-core CPU use between start() and stop(), from psutil (host-wide: generator and target alike)."""
+    """CPU use between start() and stop(), from psutil: per core (host-wide, generator and target alike) and
+    of our own processes (this one, its reaped sender children, and `pids`, e.g. a local relay's workers)."""
 
-    def __init__(self) -> None:
-        self._t0: list | None = None
+    def __init__(self, pids: list[int] | None = None) -> None:
+        self.pids = pids or []
+        self._t0: list[Any] = []
+        self._w0 = 0.0
+        self._p0 = 0.0
+
+    def _proc_seconds(self) -> float:
+        t = os.times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for pid in self.pids:
+            with contextlib.suppress(psutil.Error):
+                c = psutil.Process(pid).cpu_times()
+                total += c.user + c.system
+        return total
 
     def start(self) -> None:
         self._t0 = psutil.cpu_times(percpu=True)
         self._w0 = time.monotonic()
+        self._p0 = self._proc_seconds()
 
-    def stop(self) -> tuple[list[float], float]:
-        """(busy % per core, busy CPU seconds over all cores)."""
+    def stop(self) -> tuple[list[float], float, float]:
+        """(busy % per core, busy CPU seconds over all cores, CPU seconds of our processes)."""
         t1 = psutil.cpu_times(percpu=True)
+        proc = max(0.0, self._proc_seconds() - self._p0)
         wall = max(time.monotonic() - self._w0, 1e-9)
-        assert self._t0 is not None
         per_core: list[float] = []
         busy_total = 0.0
         for a, b in zip(self._t0, t1, strict=False):
@@ -130,13 +147,13 @@ class CpuMeter:
             busy = max(0.0, total - idle)
             busy_total += busy
             per_core.append(round(min(100.0, 100.0 * busy / wall), 1))
-        return per_core, busy_total
+        return per_core, busy_total, proc
 
 
-def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], float] | None) -> StepResult:
+def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], float, float] | None) -> StepResult:
     """A judged StepResult from a measurement and the CPU it cost."""
     reason = judge(m, objective)
-    per_core, busy = cpu if cpu is not None else ([], None)
+    per_core, busy, proc = cpu if cpu is not None else ([], None, None)
     handled = m.sent + m.received
     return StepResult(
         offered_pps=m.offered_pps,
@@ -159,6 +176,8 @@ def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], fl
         cpu_per_core_pct=per_core,
         cpu_busy_seconds=None if busy is None else round(busy, 4),
         cpu_us_per_packet=None if busy is None or handled == 0 else round(busy * 1e6 / handled, 3),
+        process_cpu_seconds=None if proc is None else round(proc, 4),
+        process_cpu_us_per_packet=None if proc is None or handled == 0 else round(proc * 1e6 / handled, 3),
         histogram=m.histogram,
         within_objective=reason is None,
         failed_because=reason,
@@ -172,6 +191,7 @@ def run_sweep(
     on_step: Callable[[StepResult], None] | None = None,
     host: HostFacts | None = None,
     stop_after_failures: int = 1,
+    pids: list[int] | None = None,
 ) -> SweepResult:
     """Step the offered rate until the objective breaks (or the rates run out) and record every step."""
     result = SweepResult(
@@ -183,7 +203,7 @@ def run_sweep(
     failures = 0
     result.stopped_because = "reached the last step"
     for rate in rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps):
-        meter = CpuMeter()
+        meter = CpuMeter(pids)
         meter.start()
         m = run_step(rate)
         step = to_step(m, settings.objective, meter.stop())
@@ -235,6 +255,7 @@ def run_bench(
     from iovkit.traffic.relay import RelaySettings, start_relay
 
     list(rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps))  # validate early
+    pids: list[int] = []
     with ExitStack() as stack:
         if local_workers is not None:
             key = secrets.token_bytes(32)
@@ -243,6 +264,7 @@ def run_bench(
                 host="127.0.0.1", port=0, mode=settings.mode, workers=local_workers, key=key,
                 rate_pps=1e9, rate_burst=1e9, rcvbuf=4 << 20, sndbuf=4 << 20,
             )))
+            pids = list(handle.pids)
             settings = settings.model_copy(update={"target": f"127.0.0.1:{handle.address[1]}"})
         target = parse_target(settings.target)
 
@@ -264,4 +286,4 @@ def run_bench(
                 on_start(rate)
             return loadgen.run_load(spec(rate), progress=live)
 
-        return run_sweep(settings, step, on_step=on_step)
+        return run_sweep(settings, step, on_step=on_step, pids=pids)

@@ -53,7 +53,8 @@ def test_each_documented_reason_is_classified_with_a_fix(category):
 
 
 def test_reason_classifier_survives_wrapping_and_truncation():
-    wrapped = "To use SR-IOV on this system, the system BIOS\n   must be updated to allow Windows to control\n PCI Express. Contact your sys..."
+    wrapped = ("To use SR-IOV on this system, the system BIOS\n   must be updated to allow Windows to control\n"
+               " PCI Express. Contact your sys...")
     assert classify_reason(wrapped).category == "NO_OSC_CONTROL"
 
 

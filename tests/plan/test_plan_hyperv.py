@@ -135,3 +135,51 @@ def test_plan_file_round_trip_and_edited_plan_is_refused(tmp_path: Path) -> None
     path.write_text('{"format": "something-else"}')
     with pytest.raises(InputError, match="not an iovkit plan"):
         load_plan(path)
+
+
+def test_a_vm_that_is_off_gets_its_weight_but_no_vf_verification() -> None:
+    snap = i350_host(vms=3)
+    snap.vms[1].state = "Off"
+    plan = make_plan(snap, None)
+    verified = [s.vm for s in plan.steps if isinstance(s, VerifyVfStep)]
+    weighted = [s.vm for s in plan.steps if isinstance(s, SetIovStep)]
+    assert verified == ["relay-01", "relay-03"] and weighted == ["relay-01", "relay-02", "relay-03"]
+    assert any("relay-02" in w and "Off" in w for w in plan.warnings)
+
+
+def test_shipped_example_plans_like_the_built_host() -> None:
+    """The shipped example `hyperv-i350-no-iov` is the same host as hosts.i350_host()."""
+    from iovkit.examples import example_path, load_example
+
+    if not example_path("hyperv-i350-no-iov").exists():
+        pytest.skip("example hyperv-i350-no-iov is not shipped yet")
+    plan = make_plan(load_example("hyperv-i350-no-iov"), Policy(allow_second_switch=True))
+    assert len([a for a in plan.allocations if a.switch == "External"]) == 6
+    assert {u.vm for u in plan.unfit} == {"relay-07", "relay-08"}
+    assert plan.requires_console
+
+
+def test_set_switch_is_rebuilt_with_its_members_and_their_vfs() -> None:
+    from iovkit.snapshot import Team
+
+    snap = i350_host()
+    sw = snap.switches[0]
+    sw.embedded_teaming = True
+    sw.net_adapter_names = ["Ethernet", "Ethernet 2"]
+    sw.net_adapters = [n.description or "" for n in snap.nics]
+    snap.teams = [Team(name="External", kind="set", members=["Ethernet", "Ethernet 2"])]
+    plan = make_plan(snap, None)
+    new = next(s.switch for s in plan.steps if isinstance(s, CreateSwitchStep))
+    assert (new.nics, new.embedded_teaming, new.iov) == (["Ethernet", "Ethernet 2"], True, True)
+    assert sum(c.vfs for c in plan.capacity) == 12 and len(plan.allocations) == 8 and plan.unfit == []
+
+
+def test_plan_without_output_prints_json_and_summary_to_stderr(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    snap = tmp_path / "snap.json"
+    snap.write_text(i350_host().to_json())
+    r = cli("plan", str(snap))
+    assert r.code == 0
+    assert json.loads(r.out)["format"] == "iovkit-plan"
+    assert "VFs for 6 adapters" in r.err and "BLOCKER" not in r.err

@@ -1,0 +1,593 @@
+"""The one Hyper-V normaliser: per-cmdlet records in, a HostSnapshot out.
+
+The three Hyper-V inputs (collector bundle, pasted Format-List text, Get-NetView capture) differ only in how
+they spell a value: PowerShell 5.1's ConvertTo-Json writes enums as numbers and dates as `/Date(ms)/`,
+PowerShell 7 (with -EnumsAsStrings) writes names and ISO dates, and Format-List text is all strings
+("True", "{a, b}", "1 Gbps"). Each reader only turns its input into `RawHost` (cmdlet name -> list of
+records); every coercion and every mapping rule lives here, so the same host gives the same snapshot
+whichever way it was captured. A fact that is absent stays None: it is never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from iovkit.snapshot import (
+    VM,
+    CollectionError,
+    CpuInfo,
+    HostInfo,
+    HostIov,
+    HostSnapshot,
+    PhysicalNic,
+    SourceInfo,
+    Team,
+    VirtualFunction,
+    VmAdapter,
+    VSwitch,
+)
+
+# The sources the collector gathers, under the names the bundle uses (issue 2, item 3a).
+SOURCES: tuple[str, ...] = (
+    "Get-VMHost",
+    "Get-VMSwitch",
+    "Get-VMSwitchTeam",
+    "Get-VM",
+    "Get-VMNetworkAdapter",  # collected with -All: VM and management-OS adapters
+    "Get-NetAdapter",
+    "Get-NetAdapterSriov",
+    "Get-NetAdapterSriovVf",
+    "Get-NetAdapterVmq",
+    "Get-NetAdapterRss",
+    "Get-NetLbfoTeam",
+    "Win32_OperatingSystem",
+    "Win32_Processor",
+    "Win32_ComputerSystem",
+    "Get-ComputerInfo",  # HyperVisorPresent and HyperVRequirement* only
+)
+
+# -- enum tables (hyperv.md §1; numbers are what PowerShell 5.1's ConvertTo-Json writes) ---------------------
+SRIOV_SUPPORT = {0: "Unknown", 1: "Supported", 2: "MissingAcs", 3: "MissingPfDriver", 4: "NoBusResources",
+                 5: "NoIoMmuSupport", 6: "NoVfBarSpace", 7: "NoOscSupport"}
+SWITCH_TYPE = {0: "Private", 1: "Internal", 2: "External"}
+BANDWIDTH_MODE = {0: "Default", 1: "Weight", 2: "Absolute", 3: "None"}
+ADAPTER_STATUS = {0: "Unknown", 1: "Other", 2: "Ok", 3: "Degraded", 4: "Stressed", 5: "PredictiveFailure",
+                  6: "Error", 7: "NonRecoverableError", 8: "Starting", 9: "Stopping", 10: "Stopped",
+                  11: "InService", 12: "NoContact", 13: "LostCommunication", 14: "Aborted", 15: "Dormant",
+                  16: "SupportingEntity", 17: "Completed", 18: "PowerMode", 32775: "ProtocolVersion"}
+VM_STATE = {1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 6: "Saved", 9: "Paused", 10: "Starting",
+            11: "Reset", 32773: "Saving", 32776: "Pausing", 32777: "Resuming", 32779: "FastSaved",
+            32780: "FastSaving", 32781: "ForceShutdown", 32782: "ForceReboot"}
+VM_OPERATIONAL_STATUS = {**ADAPTER_STATUS, 32783: "CommunicationTimedOut", 32784: "CommunicationFailed",
+                         32785: "NoIommu", 32786: "NoIovSupportInNic", 32787: "SwitchNotInIovMode",
+                         32788: "IovBlockedByPolicy", 32789: "IovNoAvailResources", 32790: "IovGuestDriversNeeded",
+                         32795: "CriticalIoError"}
+LBFO_MODE = {0: "Static", 1: "SwitchIndependent", 2: "Lacp"}
+LBFO_ALGORITHM = {0: "TransportPorts", 2: "IPAddresses", 3: "MacAddresses", 4: "HyperVPort", 5: "Dynamic"}
+LBFO_STATUS = {0: "Up", 1: "Degraded", 2: "Down"}
+SET_MODE = {1: "SwitchIndependent"}
+SET_ALGORITHM = {4: "HyperVPort", 5: "Dynamic"}
+
+# Adapters Get-NetAdapter lists that are not physical NICs.
+_VIRTUAL_DESCRIPTIONS = ("Hyper-V Virtual Ethernet Adapter", "Microsoft Network Adapter Multiplexor Driver",
+                         "Microsoft Kernel Debug Network Adapter", "WAN Miniport", "Microsoft Hyper-V Network Adapter")
+_NO_SLAT_REASON = "second level address translation"
+UNNAMED_SWITCH = "(unnamed)"  # a switch record without its Name (e.g. `Get-VMSwitch | fl *iov*` pasted alone)
+
+Record = dict[str, Any]
+
+
+@dataclass
+class RawHost:
+    """What a reader found: records per cmdlet, with keys kept as PowerShell spelled them."""
+
+    kind: str  # SourceInfo.kind
+    origin: str
+    records: dict[str, list[Record]] = field(default_factory=dict)
+    computer_name: str | None = None
+    collected_at: datetime | None = None
+    powershell_version: str | None = None
+    collector_version: str | None = None
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, cmdlet: str, rec: Mapping[str, Any]) -> None:
+        self.records.setdefault(cmdlet, []).append(dict(rec))
+
+
+# -- value coercion: JSON values and Format-List strings alike ------------------------------------------------
+class _R:
+    """Case-insensitive view of one record: PowerShell property names are case-insensitive."""
+
+    def __init__(self, rec: Mapping[str, Any]) -> None:
+        self._d = {str(k).lower(): v for k, v in rec.items()}
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._d
+
+    def raw(self, *names: str) -> Any:
+        for n in names:
+            v = self._d.get(n.lower())
+            if v is not None and v != "":
+                return v
+        return None
+
+    def s(self, *names: str) -> str | None:
+        v = self.raw(*names)
+        if v is None:
+            return None
+        if isinstance(v, list):
+            return ", ".join(str(x) for x in v) or None
+        s = str(v).strip()
+        # Format-List of a CIM string property sometimes keeps its quotes ("Default Switch").
+        return s or None
+
+    def b(self, *names: str) -> bool | None:
+        return as_bool(self.raw(*names))
+
+    def i(self, *names: str) -> int | None:
+        return as_int(self.raw(*names))
+
+    def lst(self, *names: str) -> list[str]:
+        return as_list(self.raw(*names))
+
+    def enum(self, table: Mapping[int, str], *names: str) -> str | None:
+        return as_enum(self.raw(*names), table)
+
+
+def as_bool(v: Any) -> bool | None:
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, int | float):
+        return bool(v)
+    s = str(v).strip().lower()
+    if s in ("true", "$true", "yes", "on", "1"):
+        return True
+    if s in ("false", "$false", "no", "off", "0"):
+        return False
+    return None
+
+
+def as_int(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else None
+    s = str(v).strip().replace(",", "")
+    return int(s) if re.fullmatch(r"-?\d+", s) else None
+
+
+def as_list(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, list):
+        return [str(x) for x in v if x is not None and str(x) != ""]
+    s = str(v).strip()
+    return [s] if s else []
+
+
+def as_enum(v: Any, table: Mapping[int, str]) -> str | None:
+    """A numeric enum (5.1) becomes its name; a name (7, Format-List) is kept, with the table's spelling."""
+    if v is None or v == "":
+        return None
+    n = as_int(v)
+    if n is not None:
+        return table.get(n, str(n))
+    s = str(v).strip()
+    by_lower = {name.lower(): name for name in table.values()}
+    return by_lower.get(s.lower(), s)
+
+
+def as_enum_list(v: Any, table: Mapping[int, str]) -> list[str]:
+    items = v if isinstance(v, list) else ([] if v is None or v == "" else [v])
+    return [e for e in (as_enum(x, table) for x in items) if e is not None]
+
+
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def as_datetime(v: Any) -> datetime | None:
+    """`/Date(1732780800000)/` (5.1) or an ISO string (7); naive times are taken as UTC."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, dict):  # 5.1 DateTime wrapped with DisplayHint: {"value": "/Date(..)/", "DateTime": ...}
+        return as_datetime(v.get("value") or v.get("DateTime"))
+    s = str(v).strip()
+    m = _MS_DATE.match(s)
+    if m:
+        return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+_SPEED = re.compile(r"^\s*([\d.]+)\s*([kKmMgGtT]?)(?:bps|b/s)\s*$")
+_SPEED_MULT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def link_speed_bps(r: _R) -> int | None:
+    """Get-NetAdapter: ReceiveLinkSpeed/Speed in bits/s, or the LinkSpeed text ("1 Gbps", "10 Gbps")."""
+    n = r.i("ReceiveLinkSpeed", "Speed", "TransmitLinkSpeed")
+    if n is not None:
+        return n
+    text = r.s("LinkSpeed")
+    m = _SPEED.match(text or "")
+    if not m:
+        return None
+    return int(float(m.group(1)) * _SPEED_MULT[m.group(2).lower()])
+
+
+def normalize_mac(v: str | None) -> str | None:
+    """PowerShell prints MACs as 00155D010101 (Hyper-V) or 00-15-5D-01-01-01 (NetAdapter); the snapshot keeps
+    Hyper-V's own spelling, 12 upper-case hex digits, so a VF's MAC matches its VM adapter's."""
+    if not v:
+        return None
+    hexes = re.sub(r"[^0-9A-Fa-f]", "", v)
+    if len(hexes) != 12:
+        return v
+    return hexes.upper()
+
+
+def _unquote(s: str | None) -> str | None:
+    if s and len(s) >= 2 and s[0] == s[-1] == '"':
+        return s[1:-1]
+    return s
+
+
+# -- record merging -------------------------------------------------------------------------------------------
+_KEYS: dict[str, tuple[str, ...]] = {
+    "Get-VMHost": (),
+    "Get-VMSwitch": ("Name",),
+    "Get-VMSwitchTeam": ("Name",),
+    "Get-VM": ("Name", "VMName"),
+    "Get-VMNetworkAdapter": ("Id", "VMName", "Name"),
+    "Get-NetAdapter": ("Name",),
+    "Get-NetAdapterSriov": ("Name",),
+    "Get-NetAdapterSriovVf": ("Name", "FunctionID"),
+    "Get-NetAdapterVmq": ("Name",),
+    "Get-NetAdapterRss": ("Name",),
+    "Get-NetLbfoTeam": ("Name",),
+    "Win32_OperatingSystem": (),
+    "Win32_Processor": ("DeviceID", "SocketDesignation"),
+    "Win32_ComputerSystem": (),
+    "Get-ComputerInfo": (),
+}
+
+
+def merged(cmdlet: str, records: Iterable[Record]) -> list[_R]:
+    """Merge records that describe the same object (Get-NetView prints most objects twice, and reports some
+    NICs and teams in two folders); the first non-empty value of a property wins."""
+    keys = _KEYS.get(cmdlet, ("Name",))
+    out: dict[Any, Record] = {}
+    anon = 0
+    for rec in records:
+        r = _R(rec)
+        if cmdlet == "Get-VMNetworkAdapter" and r.s("Id"):
+            ident: Any = ("id", r.s("Id"))
+        elif keys:
+            parts = tuple(r.s(k) for k in keys if k != "Id")
+            if all(p is None for p in parts):
+                anon += 1
+                ident = ("anon", anon)
+            else:
+                ident = parts
+        else:
+            ident = ()
+        if cmdlet == "Get-VMNetworkAdapter" and ident[0] == "id":
+            # the same adapter may also have been seen without its Id: fold by (VMName, Name) too
+            alt = (r.s("VMName"), r.s("Name"))
+            if alt in out and ident not in out:
+                ident = alt
+        base = out.setdefault(ident, {})
+        low = {k.lower() for k in base}
+        for k, v in rec.items():
+            if k.lower() not in low or (v not in (None, "", []) and _R(base).raw(k) is None):
+                base[k] = v
+    anon_ids = [i for i in out if isinstance(i, tuple) and i[:1] == ("anon",)]
+    named = [i for i in out if i not in anon_ids]
+    if anon_ids and len(named) == 1:
+        # `Get-VMSwitch | fl Name, SwitchType` and `Get-VMSwitch | fl *iov*` of a one-switch host: one object
+        base = out[named[0]]
+        for i in anon_ids:
+            for k, v in out.pop(i).items():
+                if _R(base).raw(k) is None:
+                    base[k] = v
+    return [_R(v) for v in out.values()]
+
+
+# -- the normaliser -------------------------------------------------------------------------------------------
+def build_snapshot(raw: RawHost) -> HostSnapshot:
+    """Map the per-cmdlet records of one host onto the snapshot model."""
+    recs = {c: merged(c, rs) for c, rs in raw.records.items()}
+
+    def one(cmdlet: str) -> _R | None:
+        rs = recs.get(cmdlet) or []
+        return rs[0] if rs else None
+
+    os_ = one("Win32_OperatingSystem")
+    cs = one("Win32_ComputerSystem")
+    ci = one("Get-ComputerInfo")
+    vmhost = one("Get-VMHost")
+    procs = recs.get("Win32_Processor", [])
+
+    host = _host(raw, os_, cs, ci, vmhost)
+    cpu = _cpu(procs, ci, host.hypervisor_present, vmhost)
+    iov = HostIov()
+    if vmhost is not None:
+        iov = HostIov(supported=vmhost.b("IovSupport"), reasons=_reasons(vmhost))
+
+    # Every adapter Get-NetAdapter knows, physical or not, resolves interface descriptions to names.
+    desc_to_name: dict[str, str] = {}
+    for src in ("Get-NetAdapter", "Get-NetAdapterSriov", "Get-NetAdapterVmq", "Get-NetAdapterRss"):
+        for r in recs.get(src, []):
+            desc, nm = r.s("InterfaceDescription", "ifDesc", "DriverDescription"), r.s("Name", "ifAlias")
+            if desc and nm:
+                desc_to_name.setdefault(desc, nm)
+
+    nics = _nics(recs)
+    teams = _teams(recs, nics, desc_to_name)
+    for t in teams:
+        for n in nics:
+            if n.name in t.members and n.team is None:
+                n.team = t.name
+    switches = _switches(recs, desc_to_name, teams)
+    for t in teams:  # a LBFO team NIC carries the team's name; make the switch binding resolve to it
+        if t.kind == "lbfo":
+            for s in switches:
+                if "Microsoft Network Adapter Multiplexor Driver" in " ".join(s.net_adapters) and \
+                        t.name not in s.net_adapter_names and len([x for x in teams if x.kind == "lbfo"]) == 1:
+                    s.net_adapter_names.append(t.name)
+    vms = [_vm(r) for r in recs.get("Get-VM", []) if r.s("Name", "VMName")]
+    adapters = [a for a in (_adapter(r) for r in recs.get("Get-VMNetworkAdapter", [])) if a is not None]
+    vfs = [v for v in (_vf(r) for r in recs.get("Get-NetAdapterSriovVf", [])) if v is not None]
+
+    errors = [CollectionError(source=s, error=e) for s, e in raw.errors]
+    return HostSnapshot(
+        collected_at=raw.collected_at,
+        source=SourceInfo(kind=raw.kind, origin=raw.origin, collector_version=raw.collector_version,
+                          powershell_version=raw.powershell_version),
+        host=host, cpu=cpu, iov=iov, nics=nics, teams=teams, switches=switches, vms=vms,
+        vm_adapters=adapters, vfs=vfs, errors=errors,
+    )
+
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s*,\s+(?=[A-Z])")
+
+
+def _reasons(r: _R) -> list[str]:
+    """IovSupportReasons: a string[] from JSON; from Format-List text a `{a, b}` already split by sentences."""
+    return [x.strip() for x in r.lst("IovSupportReasons") if x.strip()]
+
+
+def _host(raw: RawHost, os_: _R | None, cs: _R | None, ci: _R | None, vmhost: _R | None) -> HostInfo:
+    name = raw.computer_name
+    for r, keys in ((cs, ("Name", "DNSHostName")), (os_, ("CSName",)), (ci, ("CsName", "CsDNSHostName")),
+                    (vmhost, ("ComputerName", "Name"))):
+        if name is None and r is not None:
+            name = r.s(*keys)
+    edition: Any = None
+    ptype = os_.i("ProductType") if os_ else None
+    if ptype is None and ci is not None:
+        ptype = {"workstation": 1, "domaincontroller": 2, "server": 3}.get((ci.s("OsProductType") or "").lower())
+        if ptype is None:
+            ptype = ci.i("OsProductType")
+    if ptype == 1:
+        edition = "client"
+    elif ptype in (2, 3):
+        edition = "server"
+    present = ci.b("HyperVisorPresent") if ci else None
+    if present is None and cs is not None:
+        present = cs.b("HypervisorPresent")
+    guest: bool | None = None
+    guest_of: str | None = None
+    model = (cs.s("Model") if cs else None) or (ci.s("CsModel") if ci else None)
+    maker = (cs.s("Manufacturer") if cs else None) or (ci.s("CsManufacturer") if ci else None)
+    if model is not None:
+        text = f"{maker or ''} {model}".lower()
+        for needle, hv in (("microsoft corporation virtual machine", "hyperv"), ("vmware", "vmware"),
+                           ("kvm", "kvm"), ("qemu", "kvm"), ("virtualbox", "virtualbox"), ("xen", "xen")):
+            if needle in text:
+                guest, guest_of = True, hv
+                break
+        else:
+            guest = False
+    return HostInfo(
+        name=name, platform="hyperv",
+        os_caption=(os_.s("Caption") if os_ else None) or (ci.s("OsName", "WindowsProductName") if ci else None),
+        os_version=(os_.s("Version") if os_ else None) or (ci.s("OsVersion") if ci else None),
+        os_build=(os_.s("BuildNumber") if os_ else None) or (ci.s("OsBuildNumber") if ci else None),
+        edition=edition, hypervisor_present=present, is_vm_guest=guest, guest_of=guest_of,
+    )
+
+
+def _cpu(procs: list[_R], ci: _R | None, hv_present: bool | None, vmhost: _R | None) -> CpuInfo:
+    """SLAT and friends: Win32_Processor reads False once the hypervisor runs, so under a hypervisor they stay
+    None unless IovSupportReasons prove there is no SLAT; without one, Get-ComputerInfo's HyperVRequirement*
+    fields are preferred (hyperv.md §1.8)."""
+    p = procs[0] if procs else None
+
+    def requirement(ci_key: str, proc_key: str) -> bool | None:
+        if hv_present:
+            return None
+        v = ci.b(ci_key) if ci else None
+        if v is None and hv_present is False and p is not None:
+            v = p.b(proc_key)
+        return v
+
+    slat = requirement("HyperVRequirementSecondLevelAddressTranslation", "SecondLevelAddressTranslationExtensions")
+    if vmhost is not None and any(_NO_SLAT_REASON in x.lower() for x in _reasons(vmhost)):
+        slat = False
+    cores = [r.i("NumberOfCores") for r in procs]
+    lps = [r.i("NumberOfLogicalProcessors") for r in procs]
+    return CpuInfo(
+        model=p.s("Name") if p else None,
+        vendor=p.s("Manufacturer") if p else None,
+        sockets=len(procs) or None,
+        cores=sum(c for c in cores if c is not None) if procs and None not in cores else None,
+        logical_processors=sum(c for c in lps if c is not None) if procs and None not in lps else None,
+        slat=slat,
+        virtualization_extensions=requirement("HyperVRequirementVMMonitorModeExtensions", "VMMonitorModeExtensions"),
+        firmware_virtualization=requirement("HyperVRequirementVirtualizationFirmwareEnabled",
+                                            "VirtualizationFirmwareEnabled"),
+    )
+
+
+def _is_virtual(r: _R) -> bool:
+    if r.b("Virtual") is True or r.b("HardwareInterface") is False:
+        return True
+    d = r.s("InterfaceDescription", "ifDesc") or ""
+    return any(d.startswith(v) for v in _VIRTUAL_DESCRIPTIONS)
+
+
+def _nics(recs: dict[str, list[_R]]) -> list[PhysicalNic]:
+    by_name: dict[str, PhysicalNic] = {}
+    virtual: set[str] = set()
+    for r in recs.get("Get-NetAdapter", []):
+        name = r.s("Name", "ifAlias")
+        if not name:
+            continue
+        if _is_virtual(r):
+            virtual.add(name)
+            continue
+        driver = r.s("DriverFileName") or (r.s("DriverName") or "").rsplit("\\", 1)[-1] or None
+        by_name[name] = PhysicalNic(
+            name=name, description=r.s("InterfaceDescription", "ifDesc"), driver=driver,
+            mac=normalize_mac(r.s("MacAddress", "PermanentAddress")), link_speed_bps=link_speed_bps(r),
+            status=r.s("Status", "MediaConnectionState"),
+        )
+
+    def nic_for(r: _R) -> PhysicalNic | None:
+        name = r.s("Name")
+        if not name or name in virtual or _is_virtual(r):
+            return None
+        if name not in by_name:
+            by_name[name] = PhysicalNic(name=name, description=r.s("InterfaceDescription"))
+        nic = by_name[name]
+        if nic.description is None:
+            nic.description = r.s("InterfaceDescription")
+        return nic
+
+    for r in recs.get("Get-NetAdapterSriov", []):
+        nic = nic_for(r)
+        if nic is None:
+            continue
+        nic.sriov_support = r.enum(SRIOV_SUPPORT, "SriovSupport")
+        nic.sriov_enabled = r.b("Enabled")
+        nic.vfs_total = r.i("NumVFs")
+        nic.vfs_allocated = r.i("NumAllocatedVFs")
+    for r in recs.get("Get-NetAdapterVmq", []):
+        nic = nic_for(r)
+        if nic is not None:
+            nic.vmq_enabled = r.b("Enabled")
+    for r in recs.get("Get-NetAdapterRss", []):
+        nic = nic_for(r)
+        if nic is not None:
+            nic.rss_enabled = r.b("Enabled")
+            nic.rss_base_processor = r.i("BaseProcessorNumber")
+            nic.rss_queues = r.i("NumberOfReceiveQueues")
+            nic.numa_node = r.i("NumaNode")
+    return list(by_name.values())
+
+
+def _names(descs: list[str], desc_to_name: Mapping[str, str]) -> list[str]:
+    return [desc_to_name[d] for d in descs if d in desc_to_name]
+
+
+def _teams(recs: dict[str, list[_R]], nics: list[PhysicalNic], desc_to_name: Mapping[str, str]) -> list[Team]:
+    teams: list[Team] = []
+    for r in recs.get("Get-NetLbfoTeam", []):
+        name = r.s("Name")
+        if name:
+            teams.append(Team(name=name, kind="lbfo", members=r.lst("Members"),
+                              mode=r.enum(LBFO_MODE, "TeamingMode"),
+                              load_balancing=r.enum(LBFO_ALGORITHM, "LoadBalancingAlgorithm"),
+                              status=r.enum(LBFO_STATUS, "Status")))
+    seen = {t.name for t in teams}
+    for r in recs.get("Get-VMSwitchTeam", []):
+        name = r.s("Name")
+        if not name or name in seen:
+            continue
+        descs = r.lst("NetAdapterInterfaceDescription", "NetAdapterInterfaceDescriptions")
+        teams.append(Team(name=name, kind="set", members=_names(descs, desc_to_name) or descs,
+                          mode=r.enum(SET_MODE, "TeamingMode"),
+                          load_balancing=r.enum(SET_ALGORITHM, "LoadBalancingAlgorithm")))
+        seen.add(name)
+    # A SET switch whose Get-VMSwitchTeam was not captured still names its members.
+    for r in recs.get("Get-VMSwitch", []):
+        name = r.s("Name")
+        if name and name not in seen and r.b("EmbeddedTeamingEnabled"):
+            descs = r.lst("NetAdapterInterfaceDescriptions")
+            teams.append(Team(name=name, kind="set", members=_names(descs, desc_to_name) or descs))
+            seen.add(name)
+    return teams
+
+
+def _switches(recs: dict[str, list[_R]], desc_to_name: Mapping[str, str], teams: list[Team]) -> list[VSwitch]:
+    out: list[VSwitch] = []
+    for r in recs.get("Get-VMSwitch", []):
+        # `Get-VMSwitch | fl *iov*` pasted alone has no Name; its IOV facts still matter.
+        name = r.s("Name") or UNNAMED_SWITCH
+        descs = r.lst("NetAdapterInterfaceDescriptions") or r.lst("NetAdapterInterfaceDescription")
+        embedded = r.b("EmbeddedTeamingEnabled")
+        names = _names(descs, desc_to_name)
+        stype = r.enum(SWITCH_TYPE, "SwitchType")
+        out.append(VSwitch(
+            name=name, id=r.s("Id"),
+            switch_type=stype if stype in ("External", "Internal", "Private") else None,
+            net_adapters=descs, net_adapter_names=names,
+            iov_enabled=r.b("IovEnabled"), iov_support=r.b("IovSupport"),
+            iov_support_reasons=_reasons(r),
+            vf_count=r.i("IovVirtualFunctionCount"), vfs_in_use=r.i("IovVirtualFunctionsInUse"),
+            queue_pairs=r.i("IovQueuePairCount"), queue_pairs_in_use=r.i("IovQueuePairsInUse"),
+            allow_management_os=r.b("AllowManagementOS"), embedded_teaming=embedded,
+            allow_lbfo_teams=r.b("AllowNetLbfoTeams"),
+            bandwidth_mode=r.enum(BANDWIDTH_MODE, "BandwidthReservationMode"),
+        ))
+    return out
+
+
+def _vm(r: _R) -> VM:
+    return VM(name=r.s("Name", "VMName") or "", id=r.s("Id", "VMId"), state=r.enum(VM_STATE, "State"),
+              operational_status=as_enum_list(r.raw("OperationalStatus"), VM_OPERATIONAL_STATUS),
+              generation=r.i("Generation"))
+
+
+def _adapter(r: _R) -> VmAdapter | None:
+    if r.b("IsExternalAdapter"):
+        return None  # the switch's port on the physical NIC, not a virtual adapter
+    name = r.s("Name")
+    if not name:
+        return None
+    mgmt = bool(r.b("IsManagementOs"))
+    legacy = r.b("IsLegacy")
+    kind: Any = None if mgmt or legacy is None else ("legacy" if legacy else "synthetic")
+    return VmAdapter(
+        vm_name=None if mgmt else r.s("VMName"), name=name, is_management_os=mgmt, kind=kind,
+        switch_name=r.s("SwitchName"), connected=r.b("Connected"), mac=normalize_mac(r.s("MacAddress")),
+        # Absent on management-OS adapters (VMInternalNetworkAdapter): None means "not applicable".
+        iov_weight=None if mgmt else r.i("IovWeight"),
+        iov_queue_pairs_requested=None if mgmt else r.i("IovQueuePairsRequested"),
+        iov_queue_pairs_assigned=None if mgmt else r.i("IovQueuePairsAssigned"),
+        iov_usage=None if mgmt else r.i("IovUsage"),
+        vf_data_path_active=r.b("VFDataPathActive"),
+        vmq_weight=r.i("VMQWeight", "VmqWeight"),
+        vrss_enabled=r.b("VrssEnabled"),
+        status=as_enum_list(r.raw("Status"), ADAPTER_STATUS),
+        status_description=r.lst("StatusDescription"),
+    )
+
+
+def _vf(r: _R) -> VirtualFunction | None:
+    pf, idx = r.s("Name"), r.i("FunctionID")
+    if pf is None or idx is None:
+        return None
+    return VirtualFunction(pf=pf, index=idx, mac=normalize_mac(r.s("CurrentMacAddress")),
+                           vm=r.s("VmFriendlyName"), vm_nic_id=r.s("VmNicID"))

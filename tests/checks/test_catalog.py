@@ -1,0 +1,85 @@
+"""Catalog conformance and the verdict definition (kube-bench style: every check is data with a stable ID)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from iovkit.checks.catalog import Finding, Scope, all_rules, parse_ids, top_fixes, verdict_for
+from iovkit.errors import InputError
+from tests.checks.builders import hv_ready, lx_ready
+
+ISSUE_IDS = {
+    "HV-OS-EDITION", "HV-HOST-IOV", "HV-SLAT", "HV-NIC-SRIOV", "HV-NIC-ENABLED", "HV-TEAM", "HV-SWITCH-IOV",
+    "HV-VNIC-WEIGHT", "HV-VF-CAPACITY", "HV-VF-ACTIVE", "HV-MGMT-OS", "HV-VMQ", "LX-VIRT", "LX-GUEST", "LX-IOMMU",
+    "LX-IOMMU-CMDLINE", "LX-NIC-SRIOV", "LX-VFS", "LX-VF-BOUND", "LX-BOND", "LX-VF-POLICY", "GUEST-VF",
+}
+
+
+def test_every_issue_rule_exists_with_metadata():
+    rules = all_rules()
+    assert set(rules) == ISSUE_IDS
+    for rid, r in rules.items():
+        assert re.fullmatch(r"(HV|LX|GUEST)(-[A-Z]+)+", rid)
+        assert r.title and r.rationale and r.platform in ("hyperv", "linux", "guest", "any")
+        assert r.severity in ("critical", "high", "medium", "low")
+
+
+def test_report_order_is_host_platform_rules_then_guest():
+    order = list(all_rules())
+    assert order.index("GUEST-VF") == len(order) - 1
+    assert order.index("HV-OS-EDITION") < order.index("HV-VMQ") < order.index("LX-VIRT")
+
+
+@pytest.mark.parametrize("snap", [hv_ready(), lx_ready()], ids=["hyperv", "linux"])
+def test_no_rule_passes_on_an_empty_snapshot(snap):
+    """A missing fact is skip or warn, never pass: strip every fact and run every rule."""
+    from iovkit.checks import run_checks
+    from iovkit.snapshot import HostInfo, HostSnapshot
+
+    empty = HostSnapshot(source=snap.source, host=HostInfo(platform=snap.host.platform))
+    r = run_checks(empty)
+    assert r.findings and all(f.status != "pass" for f in r.findings), [
+        (f.id, f.status) for f in r.findings if f.status == "pass"]
+    assert r.verdict == "not-ready"
+    assert all(f.missing or f.message for f in r.findings if f.status == "skip")
+
+
+def test_parse_ids_splits_dedupes_and_names_unknown():
+    known = ["HV-TEAM", "HV-SLAT"]
+    assert parse_ids(["hv-team, HV-SLAT", "HV-TEAM"], known, "--only") == ["HV-TEAM", "HV-SLAT"]
+    with pytest.raises(InputError, match="'HV-X'") as ei:
+        parse_ids(["HV-TEAM,HV-X"], known, "--only")
+    assert "--only" in str(ei.value)
+
+
+def _f(rid: str, status: str, kind: str, name: str, sev: str = "high", fix: str | None = "x") -> Finding:
+    return Finding(rid, status, Scope(kind, name), "m", fix=fix, severity=sev)  # type: ignore[arg-type]
+
+
+def test_verdict_partial_needs_a_clear_unit():
+    s = hv_ready(n_vms=2)
+    one_adapter = [_f("HV-VNIC-WEIGHT", "fail", "vm-adapter", "relay-01/Network Adapter")]
+    r = verdict_for(s, None, one_adapter)
+    assert r.verdict == "partial" and (r.units_clear, r.units_total) == (1, 2)
+    both = [*one_adapter, _f("HV-VNIC-WEIGHT", "fail", "vm-adapter", "relay-02/Network Adapter")]
+    assert verdict_for(s, None, both).verdict == "not-ready"
+    # a NIC failure blocks every adapter on the switch bound to it
+    assert verdict_for(s, None, [_f("HV-NIC-ENABLED", "fail", "nic", "Ethernet")]).verdict == "not-ready"
+    # a failure on an unbound NIC blocks nobody
+    assert verdict_for(s, None, [_f("HV-NIC-ENABLED", "fail", "nic", "Ethernet 2")]).verdict == "partial"
+
+
+def test_top_fixes_orders_fail_before_warn_and_dedupes():
+    fs = [_f("HV-VMQ", "warn", "nic", "a", "low", "w"), _f("HV-TEAM", "fail", "switch", "s", "high", "p"),
+          _f("HV-SWITCH-IOV", "fail", "switch", "s", "high", "p"), _f("HV-HOST-IOV", "fail", "host", "h", "critical",
+                                                                      "bios"), _f("HV-SLAT", "pass", "host", "h")]
+    assert [f.id for f in top_fixes(fs)] == ["HV-HOST-IOV", "HV-TEAM", "HV-VMQ"]
+
+
+def test_top_fixes_gives_other_rules_a_slot_before_repeating_one():
+    fs = [_f("HV-VNIC-WEIGHT", "fail", "vm-adapter", f"vm{i}/n", "high", f"Set {i}") for i in range(3)]
+    fs.append(_f("HV-MGMT-OS", "warn", "switch", "s", "medium", "console"))
+    assert [(f.id, f.fix) for f in top_fixes(fs)] == [("HV-VNIC-WEIGHT", "Set 0"), ("HV-MGMT-OS", "console"),
+                                                      ("HV-VNIC-WEIGHT", "Set 1")]

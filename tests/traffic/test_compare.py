@@ -1,0 +1,94 @@
+"""compare: noise-aware verdicts on synthetic runs, and a slow target that moves the knee and is called worse."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from iovkit.traffic import histo
+from iovkit.traffic.compare import compare
+from iovkit.traffic.forwarder import start_forwarder
+from iovkit.traffic.results import BenchSettings, HostFacts, Latency, Objective, StepResult, SweepResult, now
+
+
+def _run(knee: float, p99_us: float, *, seed: int, cpu: float = 2.0) -> SweepResult:
+    rng = random.Random(seed)
+    steps = []
+    for rate in (1000.0, 2000.0, 4000.0, 8000.0):
+        h = histo.new()
+        h.record_many(int(rng.gauss(p99_us * 0.6, p99_us * 0.15) * 1000) for _ in range(2000))
+        ok = rate <= knee
+        lat = h.percentiles_us()
+        steps.append(StepResult(
+            offered_pps=rate, achieved_pps=rate, received_pps=rate, sent=2000, received=2000, expected=2000, lost=0,
+            loss_pct=0.0, reordered=0, duplicates=0, latency_kind="rtt",
+            latency_us=Latency.model_validate(lat), histogram=h.encode(), duration_s=1.0,
+            cpu_us_per_packet=cpu, within_objective=ok, failed_because=None if ok else "p99",
+        ))
+        if not ok:
+            break
+    return SweepResult(tool_version="t", started=now(), host=HostFacts(hostname="h", kernel="k", os="Linux",
+                                                                       python="3"),
+                       settings=BenchSettings(target="127.0.0.1:1", start_rate=1000, objective=Objective()),
+                       steps=steps, knee_pps=knee)
+
+
+def test_same_runs_are_within_noise() -> None:
+    c = compare([_run(4000, 100, seed=1), _run(4000, 100, seed=2)], [_run(4000, 100, seed=3), _run(4000, 100, seed=4)])
+    assert c.knee.call == "within noise"
+    assert c.overall == "within noise"
+
+
+def test_sr_iov_like_gain_is_better_and_meets_the_guide() -> None:
+    c = compare([_run(2000, 200, seed=1, cpu=4.0)], [_run(4000, 90, seed=2, cpu=1.8)])
+    assert c.overall == "better"
+    assert c.knee.delta_pct == 100.0 and c.knee.meets_guide
+    p99 = next(m for m in c.summary if m.name.startswith("p99"))
+    assert p99.call == "better" and p99.meets_guide
+    cpu = next(m for m in c.summary if m.name.startswith("cpu"))
+    assert cpu.meets_guide
+
+
+def test_a_small_difference_inside_the_spread_of_repeats_is_not_called() -> None:
+    before = [_run(4000, 100, seed=1), _run(2000, 100, seed=2)]  # knees 4000 and 2000: +-33 % spread
+    after = [_run(4000, 100, seed=3), _run(4000, 100, seed=4)]
+    c = compare(before, after)
+    assert c.knee.noise_pct >= 33
+    assert c.knee.call == "within noise"
+
+
+def test_cli_compare_two_files_and_bad_file(cli, tmp_path: Path) -> None:
+    b, a = tmp_path / "b.json", tmp_path / "a.json"
+    _run(4000, 100, seed=1).write(b)
+    _run(1000, 400, seed=2).write(a)
+    r = cli("compare", str(b), str(a), "--no-plots")
+    assert r.code == 1
+    assert "verdict: after is worse" in r.out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "iovkit.bench/1", "steps": "x"}))
+    r = cli("compare", str(b), "--after", str(bad))
+    assert r.code == 2 and r.err.count("\n") == 1 and str(bad) in r.err
+    r = cli("compare", str(b), "--after", str(tmp_path / "missing.json"))
+    assert r.code == 2 and "no such file" in r.err
+
+
+def _sweep(cli, target: tuple[str, int], out: Path) -> None:
+    r = cli("bench", "--target", f"{target[0]}:{target[1]}", "--rate", "500", "--step-factor", "2", "--steps", "4",
+            "--seconds", "0.4", "--warmup", "0.1", "--max-p99", "20000", "--max-loss", "1", "--flows", "1", "-q",
+            "--no-plots", "-o", str(out))
+    assert r.code in (0, 1), r.err
+
+
+def test_slow_target_moves_the_knee_and_compare_calls_it_worse(cli, tmp_path: Path) -> None:
+    fast, slow = tmp_path / "fast.json", tmp_path / "slow.json"
+    with start_forwarder() as fw:
+        _sweep(cli, fw.address, fast)
+    with start_forwarder(delay_us=1500) as fw:  # at most ~650 datagrams/s
+        _sweep(cli, fw.address, slow)
+    r = cli("compare", str(fast), "--after", str(slow), "--plot", str(tmp_path / "cmp"))
+    assert r.code == 1, r.out + r.err
+    assert "verdict: after is worse" in r.out
+    data = json.loads(fast.read_text()), json.loads(slow.read_text())
+    assert (data[1]["knee_pps"] or 0) < data[0]["knee_pps"]
+    assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.svg").exists()

@@ -1,0 +1,95 @@
+"""Sweep: stepping and judging (pure), and real sweeps on loopback that find a knee and write JSON and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iovkit.errors import InputError
+from iovkit.traffic import histo
+from iovkit.traffic.results import BenchSettings, Objective, load_result
+from iovkit.traffic.sweep import StepMeasurement, judge, knee, parse_target, rates, run_sweep
+
+
+def _measure(rate: float, *, lost: int = 0, p99: float = 100.0, sent_share: float = 1.0) -> StepMeasurement:
+    sent = int(rate * sent_share)
+    h = histo.new()
+    h.record_many([int(p99 * 1000)] * 10)
+    return StepMeasurement(
+        offered_pps=rate, sent=sent, expected=sent, received=sent - lost, reordered=0, duplicates=0, jitter_us=1.0,
+        latency_kind="rtt", latency_us={"p50": p99 / 2, "p90": p99, "p99": p99, "p99.9": p99, "max": p99},
+        histogram=h.encode(), duration_s=1.0,
+    )
+
+
+def test_rates_are_geometric_and_capped() -> None:
+    assert list(rates(1000, 2, None, 4)) == [1000, 2000, 4000, 8000]
+    assert list(rates(1000, 2, 5000, 10)) == [1000, 2000, 4000, 5000]
+
+
+@pytest.mark.parametrize(("args", "field"), [((0, 2, None, 3), "--rate"), ((10, 1.0, None, 3), "--step-factor"),
+                                             ((10, 2, None, 0), "--steps"), ((10, 2, 5, 3), "--max-rate")])
+def test_bad_sweep_settings_name_the_option(args: tuple, field: str) -> None:
+    with pytest.raises(InputError) as exc:
+        list(rates(*args))
+    assert field in str(exc.value)
+
+
+def test_judge_names_what_broke() -> None:
+    obj = Objective(max_loss_pct=1.0, max_p99_us=500.0)
+    assert judge(_measure(1000), obj) is None
+    assert "loss" in (judge(_measure(1000, lost=20), obj) or "")
+    assert "p99" in (judge(_measure(1000, p99=900), obj) or "")
+    assert "sender reached only" in (judge(_measure(1000, sent_share=0.5), obj) or "")
+
+
+def test_knee_is_the_last_rate_within_objective_before_the_first_failure() -> None:
+    settings = BenchSettings(target="127.0.0.1:1", start_rate=1000, step_factor=2, max_steps=6,
+                             objective=Objective(max_p99_us=500))
+
+    def fake(rate: float) -> StepMeasurement:
+        return _measure(rate, p99=100 if rate <= 4000 else 5000)
+
+    result = run_sweep(settings, fake)
+    assert [s.offered_pps for s in result.steps] == [1000, 2000, 4000, 8000]  # stops at the first failure
+    assert result.knee_pps == 4000 == knee(result.steps)
+    assert "p99" in (result.stopped_because or "")
+    assert result.steps[0].cpu_per_core_pct  # per-core CPU recorded for every step
+
+
+def test_parse_target_forms() -> None:
+    assert parse_target("127.0.0.1:7777") == ("127.0.0.1", 7777)
+    assert parse_target("[::1]:7777") == ("::1", 7777)
+
+
+def test_local_sweep_finds_a_knee_and_writes_json_and_plots(cli, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    r = cli("bench", "--local", "--rate", "1000", "--steps", "3", "--step-factor", "2", "--seconds", "0.4",
+            "--warmup", "0.1", "--max-p99", "200000", "--max-loss", "5", "-q", "-o", str(out))
+    assert r.code == 0, r.err
+    assert "knee:" in r.out
+    result = load_result(out)
+    assert result.knee_pps is not None and result.knee_pps >= 1000
+    assert len(result.steps) >= 1
+    step = result.steps[0]
+    assert step.latency_kind == "rtt" and step.latency_us.p99 is not None
+    assert step.histogram and histo.decode(step.histogram).count == step.received
+    assert result.host.hostname and result.host.kernel
+    data = json.loads(out.read_text())
+    assert {"p50", "p90", "p99", "p99.9", "max"} <= set(data["steps"][0]["latency_us"])
+    for ext in (".png", ".svg"):
+        assert out.with_suffix(ext).stat().st_size > 1000
+
+
+def test_local_relay_mode_sweep(cli, tmp_path: Path) -> None:
+    out = tmp_path / "relay.json"
+    r = cli("bench", "--local", "--mode", "relay", "--clients", "4", "--sessions", "2", "--tick", "200",
+            "--steps", "2", "--seconds", "0.3", "--warmup", "0.1", "--max-p99", "200000", "--no-plots", "-q",
+            "-o", str(out))
+    assert r.code == 0, r.err
+    result = load_result(out)
+    assert result.steps[0].offered_pps == 800  # 4 clients x 200 Hz
+    assert result.steps[0].latency_kind == "one-way"
+    assert result.steps[0].expected == result.steps[0].sent  # 2 members per session: fan-out 1
