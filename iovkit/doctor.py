@@ -72,7 +72,8 @@ class DoctorReport:
 
 def _headline(check: CheckResult) -> str:
     if check.verdict == "ready":
-        return "SR-IOV is ready: every check passed."
+        warns = check.counts()["warn"]
+        return "SR-IOV is ready: no check failed" + (f" ({warns} warning(s) below)." if warns else ".")
     host_fails = [f for f in check.findings if f.status == "fail" and f.scope.kind == "host"]
     guest = next((f for f in host_fails if f.id == "LX-GUEST"), None)
     if guest is not None:
@@ -93,9 +94,10 @@ def run_doctor(
     sampler: Sampler | None = None,
     use_default_sampler: bool = True,
     seconds: float = 1.0,
+    plan_cmd: str | None = None,
 ) -> DoctorReport:
     """Check the snapshot; sample live counters when it is this host and a sampler exists."""
-    check = run_checks(snap, policy)
+    check = run_checks(snap, policy, plan_cmd=plan_cmd)
     report = DoctorReport(check.verdict, _headline(check), check, top_fixes(check.findings))
     if sampler is None and use_default_sampler:
         sampler = default_sampler()

@@ -226,17 +226,42 @@ def run_checks(
     policy: Policy | None = None,
     only: list[str] | None = None,
     skip_ids: list[str] | None = None,
+    plan_cmd: str | None = None,
 ) -> CheckResult:
-    """Evaluate every applicable rule (filtered by --only/--skip) and compute the verdict."""
+    """Evaluate every applicable rule (filtered by --only/--skip) and compute the verdict.
+
+    `plan_cmd`: the `iovkit plan ...` command for the input the user actually gave (the CLI knows it); fixes
+    that point at `iovkit plan` use it instead of the one derived from the snapshot's recorded source.
+    """
     rules = all_rules()
     only_ids = parse_ids(only, rules, "--only")
     skip_set = set(parse_ids(skip_ids, rules, "--skip"))
     findings: list[Finding] = []
+    windows_guest = windows_guest_only(snap)
     for rid, r in rules.items():
         if (only_ids and rid not in only_ids) or rid in skip_set or not applicable(r, snap):
             continue
+        if windows_guest and r.platform == "hyperv":
+            f = not_applicable(rid, host_scope(snap), "this machine is a VM guest, not a Hyper-V host: host-side "
+                               "SR-IOV is checked on the hypervisor host (GUEST-VF checks this guest)")
+            f.title, f.severity = r.title, r.severity
+            findings.append(f)
+            continue
         findings.extend(r.evaluate(snap, policy))
+    if plan_cmd:
+        from iovkit.checks.hyperv import plan_command
+
+        derived = plan_command(snap)
+        for f in findings:
+            if f.fix == derived:
+                f.fix = plan_cmd
     return verdict_for(snap, policy, findings)
+
+
+def windows_guest_only(snap: HostSnapshot) -> bool:
+    """A Windows VM (not itself a Hyper-V host): the host-side Hyper-V rules do not apply to it."""
+    return (snap.host.platform == "hyperv" and bool(snap.host.is_vm_guest) and not snap.switches
+            and not snap.vms and snap.iov.supported is None)
 
 
 def _units(snap: HostSnapshot, policy: Policy | None) -> list[str]:

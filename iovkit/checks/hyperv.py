@@ -68,7 +68,8 @@ def plan_command(snap: HostSnapshot) -> str:
     if src.kind == "snapshot" and src.origin:
         return f"iovkit plan {sh(src.origin)} -o plan.json"
     if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive")) or (
-        src.kind == "hyperv-bundle" and src.origin and ("/" in src.origin or "\\" in src.origin)
+        src.kind == "hyperv-bundle" and src.origin
+        and ("/" in src.origin or "\\" in src.origin or src.origin.lower().endswith(".json"))
     ):
         return f"iovkit plan --from {sh(src.origin)} -o plan.json"
     if src.kind == "hyperv-bundle" and src.origin:
@@ -351,10 +352,16 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if sw.iov_enabled is None:
             yield skip(rid, _sw_scope(sw), [f"switches[{i}].iov_enabled"])
         elif not sw.iov_enabled:
-            nics = ", ".join(ps(n.name) for n in snap.switch_nics(sw)) or "<nic>"
+            members = snap.switch_nics(sw)
+            nics = ", ".join(ps(n.name) for n in members) or "<nic>"
+            if len(members) > 1:  # an LBFO or SET switch: rebuilt as SET, which works with SR-IOV
+                nics += " -EnableEmbeddedTeaming $true"
+            lbfo = next((t.name for t in snap.teams if t.kind == "lbfo" and t.name == _lbfo_team(snap, sw)), None)
+            unteam = f" Remove-NetLbfoTeam -Name {ps(lbfo)} -Confirm:$false;" if lbfo else ""
             yield Finding(rid, "fail", _sw_scope(sw), "switch is not in IOV mode; IOV can only be chosen when a "
                           "switch is created, so it must be recreated (`iovkit plan` builds the journaled "
-                          f"switch-over; by hand: Remove-VMSwitch -Name {ps(sw.name)} -Force; New-VMSwitch -Name "
+                          f"switch-over; by hand: Remove-VMSwitch -Name {ps(sw.name)} -Force;{unteam} "
+                          "New-VMSwitch -Name "
                           f"{ps(sw.name)} -NetAdapterName {nics} -EnableIov $true)", ev, fix=plan_command(snap))
         elif sw.iov_support is False:
             ev[f"switches[{i}].iov_support_reasons"] = sw.iov_support_reasons
@@ -483,6 +490,20 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     ev["switch.iov_enabled"] = sw.iov_enabled
     if sw.iov_enabled is False or "SwitchNotInIovMode" in statuses:
         return f"switch {sw.name!r} is not in IOV mode", plan_command(snap)
+    if snap.iov.supported is False:
+        cls = [classify_reason(r) for r in snap.iov.reasons]
+        return "the host cannot do SR-IOV (IovSupport False, see HV-HOST-IOV)", (
+            cls[0].fix if cls else "Get-VMHost | Format-List IovSupport, IovSupportReasons")
+    if sw.iov_support is False:
+        ev["switch.iov_support_reasons"] = sw.iov_support_reasons
+        cls = [classify_reason(r) for r in sw.iov_support_reasons]
+        return f"switch {sw.name!r} reports IovSupport False", (
+            cls[0].fix if cls else "Get-VMSwitch | Format-List *iov*")
+    if sw.vf_count == 0:
+        nic = next(iter(snap.switch_nics(sw)), None)
+        ev["switch.vf_count"] = 0
+        return f"switch {sw.name!r} offers no VFs (SR-IOV off on its NIC?)", (
+            f"Enable-NetAdapterSriov -Name {ps(nic.name)}" if nic else "Get-NetAdapterSriov")
     if vm is not None:
         ev["vm.state"] = vm.state
         if vm.state and vm.state.lower() not in ("running",):

@@ -102,6 +102,8 @@ def bench_cmd(
     relay_workers: Annotated[int, typer.Option("--relay-workers", help="--local: relay worker processes")] = 1,
     kernel_ts: Annotated[bool, typer.Option("--kernel-ts/--no-kernel-ts", help="Use kernel receive timestamps "
                                             "where the kernel gives them")] = True,
+    spin: Annotated[bool, typer.Option("--spin", help="Busy-poll waits under 1 ms for sharper send times (keeps "
+                                       "a core busy, as sockperf does)")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result JSON (plots beside it); default "
                                                 "./iovkit-bench-<time>.json", show_default=False)] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG and SVG plots")] = True,
@@ -154,7 +156,7 @@ def bench_cmd(
 
     with progress:
         result = run_bench(
-            settings, kernel_timestamps=kernel_ts, relay_key=relay_key,
+            settings, kernel_timestamps=kernel_ts, spin=spin, relay_key=relay_key,
             local_workers=relay_workers if target is None else None,
             on_step=on_step, on_start=on_start if show else None, live=live if show else None,
         )

@@ -43,6 +43,26 @@ def _policy(path: Path | None) -> Policy | None:
     return load_policy(path) if path is not None else None
 
 
+def plan_for_input(snapshot: Path | None, from_path: Path | None, example: str | None, host: str | None,
+                   policy: Path | None) -> str | None:
+    """The `iovkit plan` command for the very input given here (fixes point at it)."""
+    import shlex
+
+    if snapshot is not None:
+        cmd = f"iovkit plan {shlex.quote(str(snapshot))}"
+    elif from_path is not None:
+        cmd = f"iovkit plan --from {shlex.quote(str(from_path))}"
+    elif example is not None:
+        cmd = f"iovkit plan --example {shlex.quote(example)}"
+    elif host is not None:
+        cmd = f"iovkit plan --host {shlex.quote(host)}"
+    else:
+        return None
+    if policy is not None:
+        cmd += f" --policy {shlex.quote(str(policy))}"
+    return cmd + " -o plan.json"
+
+
 def _fmt(value: str, allowed: tuple[str, ...]) -> str:
     v = value.lower()
     if v not in allowed:
@@ -81,7 +101,7 @@ def check_cmd(
     form = _fmt(fmt, render.FORMATS)
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
-    result = run_checks(snap, pol, only, skip)
+    result = run_checks(snap, pol, only, skip, plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
     if form == "json":
         typer.echo(render.to_json(result))
     elif form == "markdown":
@@ -114,7 +134,8 @@ def doctor_cmd(
     form = _fmt(fmt, ("table", "json"))
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
-    report = run_doctor(snap, pol, seconds=seconds)
+    report = run_doctor(snap, pol, seconds=seconds,
+                        plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
     if form == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return report.exit_code

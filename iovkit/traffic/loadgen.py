@@ -80,6 +80,7 @@ class LoadSpec:
     relay_key: bytes | None = field(default=None, repr=False)
     join_timeout: float = 2.0
     replies: bool = True  # echo: False asks nothing back (sockperf server then only counts): a pure send test
+    spin: bool = False  # busy-poll sub-millisecond waits (as sockperf does): sharper send times, one core busy
 
     def check(self) -> None:
         """Reject impossible settings with one line naming the option."""
@@ -163,12 +164,12 @@ class Schedule:
         if self.next_ns > now_ns:
             return []
         if self.poisson:
-            out = []
+            out: list[int] = []
             while self.next_ns <= now_ns and len(out) < cap:
                 out.append(self.pop())
             return out
         iv, t0 = self.interval, self._t
-        n = min(cap, int((now_ns - t0) // iv) + 1)
+        n = min(cap, max(1, int((now_ns - t0) // iv) + 1))  # next_ns = int(t0) <= now: at least one is due
         times = [int(t0 + i * iv) for i in range(n)]
         self._t = t0 + n * iv
         self.next_ns = int(self._t)
@@ -410,6 +411,7 @@ class _Sender:
         nflows = len(self.socks)
         cap = spec.batch * max(4, nflows)
         relay = spec.mode == "relay"
+        spin = spec.spin
         flags = self.flags
         pack_echo = ECHO_HDR.pack_into
         pack_relay = proto.HEADER.pack_into
@@ -461,7 +463,13 @@ class _Sender:
                     self._receive(poller, fd_index, 0)
                 else:
                     wait = (sched.next_ns - now) / _NS
-                    self._receive(poller, fd_index, min(wait, 0.05))
+                    if wait >= 0.0015:  # epoll sleeps whole milliseconds (rounded up): only for long waits
+                        self._receive(poller, fd_index, min(wait - 0.001, 0.05))
+                    elif spin:
+                        self._receive(poller, fd_index, 0)
+                    else:
+                        time.sleep(wait)  # sub-ms, timer slack ~50 us; kernel rx stamps make late reads harmless
+                        self._receive(poller, fd_index, 0)
                 if self.progress is not None and time.monotonic() >= next_tick:
                     next_tick += 0.25
                     self.progress(sum(self.sent_by), self._received(), _recent_p99(self.lat))

@@ -461,11 +461,12 @@ class BatchSocket:
         """
         if not self.native:
             got = self.recv(timeout)
+            back = got
             if match is not None:
                 idx, req, clr = match
-                got = [(d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1:], a) for d, a in got
-                       if len(d) > idx and d[idx] & req == req]
-            return len(got), self.send(got), sum(len(d) for d, _ in got)
+                back = [(d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1:], a) for d, a in got
+                        if len(d) > idx and d[idx] & req == req]
+            return len(got), self.send(back), sum(len(d) for d, _ in got)
         n = self._recv_native(timeout)
         if not n:
             return 0, 0, 0

@@ -235,6 +235,7 @@ def run_bench(
     settings: BenchSettings,
     *,
     kernel_timestamps: bool = True,
+    spin: bool = False,
     relay_key: bytes | None = None,
     local_workers: int | None = None,
     seed: int | None = None,
@@ -274,7 +275,7 @@ def run_bench(
                 warmup=settings.warmup_seconds, drain=settings.drain_seconds, payload=settings.payload,
                 flows=settings.flows, senders=settings.senders, batch=settings.batch, poisson=settings.poisson,
                 seed=seed, kernel_timestamps=kernel_timestamps, clients=settings.clients or 8,
-                sessions=settings.sessions or 2, relay_key=relay_key,
+                sessions=settings.sessions or 2, relay_key=relay_key, spin=spin,
             )
 
         spec(settings.start_rate).check()

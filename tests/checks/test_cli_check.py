@@ -150,7 +150,7 @@ def test_doctor_page_puts_verdict_then_three_fixes_then_details(cli, tmp_path):
     assert fixes < details
     block = r.out[fixes:details]
     assert "1. " in block and "3. " in block and "4. " not in block
-    assert "iovkit plan --example hyperv-test -o plan.json" in block
+    assert f"iovkit plan {tmp_path / 'snap.json'} -o plan.json" in block  # the input the user gave
 
 
 def test_doctor_json(cli, tmp_path):
@@ -187,3 +187,15 @@ def test_doctor_example_verdicts(cli, name):
     assert doc["verdict"] == EXPECTED[name], [(f["id"], f["status"], f["message"]) for f in doc["findings"]
                                               if f["status"] in ("fail", "skip")]
     assert r.code == (0 if EXPECTED[name] == "ready" else 1)
+
+
+def test_plan_fix_follows_the_given_input_and_policy(cli, tmp_path):
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: 1\n")
+    path = write(tmp_path, not_iov(2))
+    doc = json.loads(cli("check", path, "--policy", str(pol), "-f", "json").out)
+    fix = next(f["fix"] for f in doc["findings"] if f["id"] == "HV-SWITCH-IOV")
+    assert fix == f"iovkit plan {path} --policy {pol} -o plan.json"
+    doc = json.loads(cli("check", "--from", path, "-f", "json").out)
+    assert next(f["fix"] for f in doc["findings"] if f["id"] == "HV-SWITCH-IOV") == (
+        f"iovkit plan --from {path} -o plan.json")

@@ -366,3 +366,17 @@ def test_i350_case_switch_not_iov_is_not_ready():
     assert r.verdict == "not-ready"
     ids = {f.id for f in r.findings if f.status == "fail"}
     assert {"HV-SWITCH-IOV", "HV-VNIC-WEIGHT", "HV-VF-CAPACITY"} <= ids
+
+
+def test_vf_inactive_host_or_switch_without_iov_support_names_that_not_capacity():
+    s = _inactive()
+    s.iov.supported, s.iov.reasons = False, [REASONS["NO_OSC_CONTROL"]]
+    f = _cause(s)
+    assert "host cannot do SR-IOV" in f.message and "_OSC" in (f.fix or "")
+    s = _inactive()
+    s.switches[0].iov_support, s.switches[0].vf_count = False, 0
+    assert "IovSupport False" in _cause(s).message
+    s = _inactive()
+    s.switches[0].vf_count = 0
+    f = _cause(s)
+    assert "offers no VFs" in f.message and f.fix == "Enable-NetAdapterSriov -Name 'Ethernet'"

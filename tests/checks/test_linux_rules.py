@@ -199,3 +199,24 @@ def test_guest_vf_passthrough_vf_counts():
 def test_guest_vf_not_applied_to_bare_metal():
     r = run_checks(lx_ready(), only=["GUEST-VF"])
     assert not r.findings and r.verdict == "not-ready"  # nothing checked is never "ready"
+
+
+def test_windows_guest_gets_guest_vf_only():
+    from iovkit.snapshot import GuestNic, HostInfo, HostSnapshot, SourceInfo
+
+    def win(vf: bool) -> HostSnapshot:
+        nics = [GuestNic(name="Ethernet", driver="netvsc")]
+        if vf:
+            nics = [GuestNic(name="Ethernet", driver="netvsc", paired_with="Ethernet 2", vf_rx_packets=10),
+                    GuestNic(name="Ethernet 2", driver="mlx5", is_vf=True, paired_with="Ethernet")]
+        return HostSnapshot(source=SourceInfo(kind="hyperv-bundle", origin="C:/t/b.json"),
+                            host=HostInfo(name="relay-01", platform="hyperv", is_vm_guest=True, edition="server",
+                                          os_version="10.0.20348"),
+                            guest_nics=nics)
+
+    r = run_checks(win(vf=True))
+    assert r.verdict == "ready"
+    assert {f.status for f in r.findings if f.id.startswith("HV-")} == {"skip"}
+    r = run_checks(win(vf=False))
+    assert r.verdict == "not-ready"
+    assert next(f for f in r.findings if f.id == "GUEST-VF").status == "fail"

@@ -48,8 +48,8 @@ class Tree:
 
     # -- host files ----------------------------------------------------------------------------------------
     def host(self, *, hostname: str, pretty: str, os_id: str, version_id: str, kernel: str, cmdline: str,
-             cpu_model: str, vendor: str, cores: int, threads: int, flags: list[str], vmx_flags: list[str] | None = None,
-             kvm: bool = True) -> None:
+             cpu_model: str, vendor: str, cores: int, threads: int, flags: list[str],
+             vmx_flags: list[str] | None = None, kvm: bool = True) -> None:
         self.write("proc/sys/kernel/hostname", hostname + "\n")
         self.write("proc/sys/kernel/osrelease", kernel + "\n")
         self.write("proc/sys/kernel/version", "#115-Ubuntu SMP Mon Apr 15 09:52:04 UTC 2024\n")
@@ -144,7 +144,8 @@ class Tree:
 CX5_PF0, CX5_PF1 = "0000:3b:00.0", "0000:3b:00.1"
 CX5_VFS = ["0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4", "0000:3b:00.5"]
 CX5_VF_MACS = ["52:54:00:6d:90:02", "52:54:00:6d:90:03", "00:00:00:00:00:00", "00:00:00:00:00:00"]
-XEON_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr sse "
+_XEON_FLAGS_TEXT = (
+    "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr sse "
               "sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc arch_perfmon pebs bts rep_good nopl "
               "xtopology nonstop_tsc cpuid aperfmperf pni pclmulqdq dtes64 monitor ds_cpl vmx smx est tm2 ssse3 "
               "sdbg fma cx16 xtpr pdcm pcid dca sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx "
@@ -153,7 +154,8 @@ XEON_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat
               "avx2 smep bmi2 erms invpcid cqm rdt_a avx512f avx512dq rdseed adx smap avx512ifma clflushopt clwb "
               "intel_pt avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves wbnoinvd dtherm ida arat "
               "pln pts avx512vbmi umip pku ospke avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg "
-              "tme avx512_vpopcntdq la57 rdpid fsrm md_clear pconfig flush_l1d arch_capabilities").split()
+              "tme avx512_vpopcntdq la57 rdpid fsrm md_clear pconfig flush_l1d arch_capabilities")
+XEON_FLAGS = _XEON_FLAGS_TEXT.split()
 
 
 def domain_xml(name: str, uuid: str, running: bool, interfaces: str) -> str:

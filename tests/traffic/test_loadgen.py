@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -49,8 +50,20 @@ def test_constant_schedule_is_exact_and_poisson_keeps_the_mean_rate() -> None:
     p = Schedule(1000.0, 0, poisson=True, seed=1)
     last = [p.pop() for _ in range(20_001)][-1]
     assert 19.0e9 < last < 21.0e9  # 20 s of gaps at 1000/s, within 5 %
-    gaps = {b - a for a, b in zip(times, times[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(times)}
     assert gaps == {1_000_000}
+
+
+def test_due_returns_every_late_send_time_once() -> None:
+    s = Schedule(1000.0, 0)
+    assert s.due(-1, 100) == []
+    assert s.due(3_500_000, 100) == [0, 1_000_000, 2_000_000, 3_000_000]
+    assert s.due(3_900_000, 100) == []
+    assert s.due(10_000_000, 2) == [4_000_000, 5_000_000]  # capped; the rest stays due
+    assert s.next_ns == 6_000_000
+    odd = Schedule(3.0, 0)  # 333,333,333.33 ns gaps: next_ns is truncated below the exact time
+    odd.due(0, 10)
+    assert odd.due(odd.next_ns, 10) == [333_333_333]
 
 
 def test_shaper_swaps_within_a_client_and_duplicates() -> None:

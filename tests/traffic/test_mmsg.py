@@ -140,3 +140,19 @@ def test_sockaddr_round_trip() -> None:
 def test_batch_bounds_are_checked(pair) -> None:
     with pytest.raises(ValueError, match="batch"):
         BatchSocket(pair[0], batch=0)
+
+
+@pytest.mark.parametrize("native", MODES)
+def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, native: bool) -> None:
+    a, b = pair
+    refl, tb = BatchSocket(a, native=native), BatchSocket(b)
+    head = bytes(8)
+    tb.send([(head + b"\x00\x03" + b"ping", a.getsockname()),  # client + pong request: answered, client bit cleared
+             (head + b"\x00\x01" + b"load", a.getsockname()),  # client, no pong request: not answered
+             (b"short", a.getsockname())])
+    seen = 0
+    while seen < 3:
+        n, _sent, _ = refl.echo(timeout=2.0, match=(9, 2, 1))
+        assert n
+        seen += n
+    assert [d for d, _ in drain(tb, 2)] == [head + b"\x00\x02" + b"ping"]

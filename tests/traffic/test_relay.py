@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +106,19 @@ def test_forged_join_over_sockets_is_rejected_and_counted(relay2: RelayHandle) -
     time.sleep(0.3)
     drops = relay2.stats().drops()
     assert drops["bad_token"] == 1 and drops["malformed"] == 1 and drops["unknown_source"] == 1
+
+
+@pytest.mark.skipif(shutil.which("sockperf") is None, reason="sockperf not installed")
+def test_sockperf_client_counts_replies_from_sockperf_mode() -> None:
+    with start_relay(RelaySettings(mode="sockperf")) as h:
+        run = subprocess.run(["sockperf", "ping-pong", "-i", "127.0.0.1", "-p", str(h.address[1]), "-t", "1",
+                              "-m", "64", "--mps", "2000"], capture_output=True, text=True, timeout=30)
+    out = run.stdout + run.stderr
+    found = re.search(r"\[Valid Duration\].*SentMessages=(\d+); ReceivedMessages=(\d+)", out)
+    assert found, out
+    sent, received = int(found[1]), int(found[2])
+    assert received == sent > 0
+    assert "# dropped messages = 0" in out
 
 
 def test_stop_returns_final_stats_and_ends_workers(echo_relay: RelayHandle) -> None:

@@ -153,7 +153,8 @@ def load_record(path: Path) -> tuple[Record, dict[str, Any]]:
         rec = Record(
             files={str(p): _text(members, m, archive) for p, m in manifest.get("files", {}).items()},
             links={str(k): (str(v) if v is not None else None) for k, v in manifest.get("links", {}).items()},
-            dirs={str(k): ([str(x) for x in v] if v is not None else None) for k, v in manifest.get("dirs", {}).items()},
+            dirs={str(k): ([str(x) for x in v] if v is not None else None)
+                  for k, v in manifest.get("dirs", {}).items()},
             exists={str(k): bool(v) for k, v in manifest.get("exists", {}).items()},
             captures={str(n): _text(members, m, archive) for n, m in manifest.get("captures", {}).items()},
             errors={str(k): str(v) for k, v in manifest.get("errors", {}).items()},

@@ -155,7 +155,7 @@ class LinuxCollector:
         self.errors.append(CollectionError(source=source, error=error))
 
     # -- host, CPU, IOMMU --------------------------------------------------------------------------------
-    def host_cpu(self) -> tuple[HostInfo, CpuInfo, bool | None]:
+    def host_cpu(self) -> tuple[HostInfo, CpuInfo, bool]:
         r = self.r
         cpu = CpuInfo()
         guest: bool | None = None
@@ -363,7 +363,7 @@ class LinuxCollector:
             for i, iface in enumerate(dom.interfaces):
                 kind = iface.kind if iface.kind in ("hostdev", "bridge", "network", "direct") else "other"
                 snap.vm_adapters.append(VmAdapter(
-                    vm_name=dom.name, name=iface.name or f"{dom.name}-nic{i}", kind=kind,  # type: ignore[arg-type]
+                    vm_name=dom.name, name=iface.name or f"{dom.name}-nic{i}", kind=kind,
                     switch_name=iface.source, mac=iface.mac, connected=iface.link_up,
                     vf_pci_address=iface.pci_address,
                 ))
@@ -389,7 +389,7 @@ class LinuxCollector:
                     vm=vf_owner.get(vf_addr),
                     mac=d.mac if d else None, vlan=d.vlan if d else None, qos=d.qos if d else None,
                     spoof_check=d.spoof_check if d else None, trust=d.trust if d else None,
-                    link_state=d.link_state if d else None,  # type: ignore[arg-type]
+                    link_state=d.link_state if d else None,
                 ))
             snap.vfs.extend(vfs)
             allocated: int | None = sum(1 for v in vfs if v.vm) if (domains or not vfs) else None

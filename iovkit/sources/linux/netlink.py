@@ -41,8 +41,8 @@ def vf_entries(msg: Any) -> list[dict[str, Any]]:
         if state is not None and state["link_state"] in LINK_STATES:
             entry["link_state"] = LINK_STATES[state["link_state"]]
         trust = info.get_attr("IFLA_VF_TRUST")
-        if trust is not None and trust["setting"] != _UNSET:
-            entry["trust"] = bool(trust["setting"])
+        if trust is not None and trust["trust"] != _UNSET:
+            entry["trust"] = bool(trust["trust"])
         out.append(entry)
     return out
 

@@ -192,7 +192,7 @@ def parse_virsh_list(text: str) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for line in text.splitlines():
         row = line.strip()
-        if not row or row.startswith("-") and set(row) == {"-"} or row.split()[:2] == ["Id", "Name"]:
+        if not row or set(row) == {"-"} or row.split()[:2] == ["Id", "Name"]:
             continue
         parts = row.split(None, 1)
         if len(parts) < 2:
@@ -285,4 +285,4 @@ def parse_domain_xml(text: str) -> DomainFacts:
 def capture_name(argv: list[str] | tuple[str, ...]) -> str:
     """A predictable file name for a command's output, sos-style: `virsh -r list --all` -> virsh_-r_list_--all."""
     name = "_".join(argv)
-    return re.sub(r"[^A-Za-z0-9._+=:@-]", "_", name).replace("/", ".")[:200]
+    return re.sub(r"[^A-Za-z0-9._+=:@-]", "_", name)[:200]

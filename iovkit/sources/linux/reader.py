@@ -132,7 +132,9 @@ class Reader:
         return out
 
 
-class _Replayed(Exception):  # noqa: N818 - internal signal: a recorded error is replayed
+class _Replayed(Exception):
+    """Internal signal: an error recorded in the archive is replayed as the same snapshot error."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -144,14 +146,22 @@ class FsReader(Reader):
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
-        self.live = root.resolve() == Path("/")
+        self.real_root = root.resolve()
+        self.live = self.real_root == Path("/")
 
     def _p(self, path: str) -> Path:
         return self.root / path
 
+    def _inside(self, p: Path) -> bool:
+        """Under a root tree, a symlink must not lead out of it (an absolute link would read this host)."""
+        return self.live or p.resolve().is_relative_to(self.real_root)
+
     def _raw_read(self, path: str) -> str | None:
+        p = self._p(path)
+        if not self._inside(p):
+            raise OSError(errno.EXDEV, f"resolves outside the root {self.root}")
         try:
-            with open(self._p(path), "rb", buffering=0) as fh:
+            with open(p, "rb", buffering=0) as fh:
                 chunks: list[bytes] = []
                 size = 0
                 # Small reads: procfs sysctl files allocate the whole requested size (4 MiB -> ENOMEM).
