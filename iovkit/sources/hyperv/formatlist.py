@@ -122,11 +122,17 @@ def parse_records(lines: list[str]) -> list[ListRecord]:
         body = [ln[base:] if _indent(ln) >= base else ln.lstrip() for ln in group]
         pairs: list[list[str]] = []
         matched = 0
+        # A line filled to the console's edge was cut inside a word (no space lost); a shorter one at a space.
+        edge = max(len(ln) for ln in body)
+        prev_len = 0
         for ln in body:
             if ln[:1] in (" ", "\t"):
                 if pairs:
-                    pairs[-1][1] = (pairs[-1][1] + " " + ln.strip()).strip()
+                    glue = "" if prev_len >= edge and pairs[-1][1] and len(body) > 1 else " "
+                    pairs[-1][1] = (pairs[-1][1] + glue + ln.strip()).strip()
+                prev_len = len(ln)
                 continue
+            prev_len = len(ln)
             m = _LABEL.match(ln)
             if m:
                 matched += 1

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Benchmark (not a test): the sockperf client against `iovkit relay --mode sockperf` and `sockperf server`.
+
+Everything runs on loopback. The two servers alternate within each round (A/B, then B/A) so that drift on a
+shared machine hits both. For each server and message size (64 and 512 bytes) it runs:
+  * ping-pong: p50/p99/p99.9 latency (sockperf reports RTT/2, in usec);
+  * under-load: the same percentiles at --mps (default 10,000; sockperf's default reply-every 100);
+  * throughput: the client sends as fast as it can, and the server counts what it received. The maximum message
+    rate is received / run time, taken from the server side: the client's send rate only says how fast the
+    client is.
+The numbers are medians over the rounds. Ratios are iovkit / sockperf server, and the targets are: rate >= 1.0,
+p50 and p99 <= 1.1. Results go to bench/RESULTS.md between the relay markers, and the raw data to
+bench/relay/last-run.json.
+
+Usage: python3 bench/relay/run.py [--duration 2] [--rounds 2] [--sizes 64,512] [--server-cpu 0 --client-cpu 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BEGIN, END = "<!-- relay:begin -->", "<!-- relay:end -->"
+PCT = re.compile(r"---> percentile\s+([\d.]+) =\s+([\d.]+)")
+VALID = re.compile(r"\[Valid Duration\] RunTime=([\d.]+) sec; SentMessages=(\d+); ReceivedMessages=(\d+)")
+TP_SENT = re.compile(r"Total of (\d+) messages sent in ([\d.]+) sec")
+SP_TOTAL = re.compile(r"Total (\d+) messages received and handled")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def taskset(cpu: str | None) -> list[str]:
+    return ["taskset", "-c", cpu] if cpu else []
+
+
+class Server:
+    """One server process on loopback; stop() returns how many messages it received."""
+
+    def __init__(self, kind: str, port: int, cpu: str | None) -> None:
+        self.kind, self.port = kind, port
+        if kind == "iovkit":
+            self.cmd = [sys.executable, "-m", "iovkit", "relay", "--mode", "sockperf", "--listen",
+                        f"127.0.0.1:{port}", "--log-interval", "0", "--json", "--rcvbuf", "208k"]
+            if cpu:
+                self.cmd += ["--pin", cpu]
+        else:
+            self.cmd = [*taskset(cpu), "sockperf", "server", "-i", "127.0.0.1", "-p", str(port)]
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     cwd=ROOT)
+        time.sleep(1.0 if kind == "iovkit" else 0.3)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM if self.kind == "iovkit" else signal.SIGINT)
+        out, err = self.proc.communicate(timeout=15)
+        if self.kind == "iovkit":
+            return int(json.loads(out)["total"]["pkts_in"])
+        m = SP_TOTAL.search(out + err)
+        return int(m[1]) if m else 0
+
+
+def client(mode: str, port: int, size: int, duration: float, cpu: str | None, mps: int) -> tuple[list[str], str]:
+    cmd = [*taskset(cpu), "sockperf", mode, "-i", "127.0.0.1", "-p", str(port), "-t", str(duration), "-m", str(size)]
+    if mode == "under-load":
+        cmd += ["--mps", str(mps)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 5 + 30)
+    return cmd, run.stdout + run.stderr
+
+
+def latency(text: str) -> dict[str, float]:
+    pct = {float(p): float(v) for p, v in PCT.findall(text)}
+    valid = VALID.search(text)
+    return {"p50": pct.get(50.0, float("nan")), "p99": pct.get(99.0, float("nan")),
+            "p99.9": pct.get(99.9, float("nan")), "sent": int(valid[2]) if valid else 0,
+            "received": int(valid[3]) if valid else 0}
+
+
+def one(kind: str, size: int, args: argparse.Namespace, commands: dict[str, str]) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    port = free_port()
+    srv = Server(kind, port, args.server_cpu)
+    commands[f"{kind} server"] = shlex.join(srv.cmd).replace(str(port), "PORT")
+    try:
+        for mode in ("ping-pong", "under-load"):
+            cmd, text = client(mode, port, size, args.duration, args.client_cpu, args.mps)
+            commands[f"client {mode}"] = shlex.join(cmd).replace(str(port), "PORT").replace(f"-m {size}", "-m SIZE")
+            res[mode] = latency(text)
+    finally:
+        srv.stop()
+    port = free_port()
+    srv = Server(kind, port, args.server_cpu)
+    try:
+        cmd, text = client("throughput", port, size, args.duration, args.client_cpu, args.mps)
+        commands["client throughput"] = shlex.join(cmd).replace(str(port), "PORT").replace(f"-m {size}", "-m SIZE")
+    finally:
+        got = srv.stop()
+    m = TP_SENT.search(text)
+    sent, secs = (int(m[1]), float(m[2])) if m else (0, args.duration)
+    res["throughput"] = {"client_sent_rate": sent / secs, "server_received": got, "server_rate": got / secs}
+    return res
+
+
+def median(rows: list[dict[str, Any]], *path: str) -> float:
+    vals = []
+    for r in rows:
+        v: Any = r
+        for k in path:
+            v = v[k]
+        vals.append(float(v))
+    return statistics.median(vals)
+
+
+def render(data: dict[str, Any]) -> str:
+    out = [BEGIN, "## Relay: `iovkit relay --mode sockperf` vs `sockperf server` (loopback)", ""]
+    out.append(f"Run {data['date']} on {data['machine']}; {data['rounds']} rounds alternating the servers, "
+               f"{data['duration']} s per client run, server on CPU {data['server_cpu'] or 'any'}, client on CPU "
+               f"{data['client_cpu'] or 'any'}. Medians over rounds. Latency is sockperf's (RTT/2, usec). The rate "
+               "is the messages the server received per second while `sockperf throughput` sent at full speed.")
+    out += ["", "| size | metric | iovkit relay | sockperf server | ratio (iovkit/sockperf) | target | met |",
+            "|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for size in data["sizes"]:
+        rows = {k: [r[str(size)][k] for r in data["rounds_data"]] for k in ("iovkit", "sockperf")}
+        specs = [("max rate (msg/s)", ("throughput", "server_rate"), ">=", 1.0)]
+        for mode in ("ping-pong", "under-load"):
+            specs += [(f"{mode} p50 (us)", (mode, "p50"), "<=", 1.1), (f"{mode} p99 (us)", (mode, "p99"), "<=", 1.1),
+                      (f"{mode} p99.9 (us)", (mode, "p99.9"), None, None)]
+        for label, path, op, target in specs:
+            a, b = median(rows["iovkit"], *path), median(rows["sockperf"], *path)
+            ratio = a / b if b else float("nan")
+            met = "" if op is None else ("yes" if (ratio >= target if op == ">=" else ratio <= target) else "no")
+            if op is not None:
+                verdicts.append(met == "yes")
+            out.append(f"| {size} B | {label} | {a:,.1f} | {b:,.1f} | {ratio:.2f} | "
+                       f"{'' if op is None else f'{op} {target}'} | {met} |")
+    out += ["", f"Targets met: {sum(verdicts)} of {len(verdicts)}.", "", "Command lines (PORT and SIZE filled in "
+            "per run):", ""]
+    out += [f"- {k}: `{v}`" for k, v in data["commands"].items()]
+    out += ["", f"Reproduce: `{data['argv']}` (raw numbers: bench/relay/last-run.json).", END]
+    return "\n".join(out)
+
+
+def write_results(section: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.node()}, {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--sizes", default="64,512")
+    ap.add_argument("--mps", type=int, default=10_000)
+    ap.add_argument("--server-cpu", default="0")
+    ap.add_argument("--client-cpu", default="1")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    commands: dict[str, str] = {}
+    rounds = []
+    for r in range(args.rounds):
+        order = ("iovkit", "sockperf") if r % 2 == 0 else ("sockperf", "iovkit")
+        row: dict[str, Any] = {str(s): {} for s in sizes}
+        for size in sizes:
+            for kind in order:
+                row[str(size)][kind] = one(kind, size, args, commands)
+                res = row[str(size)][kind]
+                print(f"round {r + 1} {size:4d} B {kind:8s} pp p50 {res['ping-pong']['p50']:.2f} p99 "
+                      f"{res['ping-pong']['p99']:.2f}  ul p50 {res['under-load']['p50']:.2f} p99 "
+                      f"{res['under-load']['p99']:.2f}  rate {res['throughput']['server_rate']:,.0f}/s",
+                      file=sys.stderr, flush=True)
+        rounds.append(row)
+    data = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+            "rounds": args.rounds, "duration": args.duration, "sizes": sizes, "server_cpu": args.server_cpu,
+            "client_cpu": args.client_cpu, "commands": commands, "rounds_data": rounds,
+            "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]])}
+    (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))
+    section = render(data)
+    print(section)
+    if not args.no_write:
+        write_results(section)
+
+
+if __name__ == "__main__":
+    main()
