@@ -47,6 +47,7 @@ class DoctorReport:
     diagnose: Any | None = None
     diagnose_note: str = ""
     diagnose_findings: list[dict[str, str]] = field(default_factory=list)
+    examples: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +67,7 @@ class DoctorReport:
                            "fix": f.fix} for f in self.top],
             "diagnose": diag,
             "diagnose_note": self.diagnose_note,
+            "examples": self.examples,
             "findings": [f.to_dict() for f in self.check.findings],
         }
 
@@ -87,6 +89,30 @@ def _headline(check: CheckResult) -> str:
     return f"Not ready: {check.reason.rstrip('.')}."
 
 
+def has_sriov_hardware(snap: HostSnapshot) -> bool:
+    """Any physical NIC that offers SR-IOV (or any VF at all) on this host."""
+    return bool(snap.vfs) or any(n.sriov_support == "Supported" or (n.vfs_total or 0) > 0 for n in snap.nics)
+
+
+def example_verdicts(policy: Policy | None = None) -> list[dict[str, str]]:
+    """Doctor's verdict on each shipped example: what iovkit says about real SR-IOV hosts, on a machine without one."""
+    from iovkit.examples import EXAMPLES, load_example
+
+    rows: list[dict[str, str]] = []
+    for name, (_, description) in EXAMPLES.items():
+        snap = load_example(name)
+        check = run_checks(snap, policy, plan_cmd=f"iovkit plan --example {name} -o plan.json")
+        top = top_fixes(check.findings)
+        rows.append({
+            "example": name,
+            "description": description,
+            "verdict": check.verdict,
+            "headline": _headline(check),
+            "first_fix": f"[{top[0].id}] {top[0].message.split(' (')[0]}" if top else "",
+        })
+    return rows
+
+
 def run_doctor(
     snap: HostSnapshot,
     policy: Policy | None = None,
@@ -95,12 +121,19 @@ def run_doctor(
     use_default_sampler: bool = True,
     seconds: float = 1.0,
     plan_cmd: str | None = None,
+    with_examples: bool = True,
 ) -> DoctorReport:
-    """Check the snapshot; sample live counters when it is this host and a sampler exists."""
+    """Check the snapshot; sample live counters when it is this host and a sampler exists.
+
+    On a host with no SR-IOV hardware the shipped examples are checked too (the embedded default), so the
+    page shows what iovkit finds on real SR-IOV hosts next to this host's own verdict.
+    """
     check = run_checks(snap, policy, plan_cmd=plan_cmd)
     report = DoctorReport(check.verdict, _headline(check), check, top_fixes(check.findings))
     if sampler is None and use_default_sampler:
         sampler = default_sampler()
+    if is_this_host(snap) and with_examples and not has_sriov_hardware(snap):
+        report.examples = example_verdicts(policy)
     if not is_this_host(snap):
         report.diagnose_note = f"no live sample: the snapshot is not of this host (source {snap.source.kind})"
         return report

@@ -177,7 +177,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.node()}, {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}"
+    return (f"{platform.node()}, {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def main() -> None:

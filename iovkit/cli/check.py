@@ -126,6 +126,9 @@ def doctor_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
     seconds: Annotated[float, typer.Option("--seconds", help="Live counter sample length (this Linux host)",
                                            min=0.1, max=10.0)] = 1.0,
+    examples: Annotated[bool, typer.Option("--examples/--no-examples",
+                                           help="On a host without SR-IOV hardware, also check the shipped examples")]
+    = True,
 ) -> int:
     """One page: ready / not ready / bottleneck, the three most important fixes, then the details."""
     from iovkit.checks import render
@@ -134,7 +137,7 @@ def doctor_cmd(
     form = _fmt(fmt, ("table", "json"))
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
-    report = run_doctor(snap, pol, seconds=seconds,
+    report = run_doctor(snap, pol, seconds=seconds, with_examples=examples,
                         plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
     if form == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
@@ -156,7 +159,22 @@ def doctor_cmd(
         out.print(Text(f"  [{d['id']}] {d['summary']}"))
     out.print(Text("\nDetails", "bold"))
     render.render_table(report.check, out, fixes=False, passes=False)
+    if report.examples:
+        _render_examples(report.examples)
     return report.exit_code
+
+
+def _render_examples(rows: list[dict[str, str]]) -> None:
+    from rich.table import Table
+
+    out.print(Text("\nThis host has no SR-IOV hardware. The shipped example hosts, checked the same way:", "bold"))
+    table = Table(show_edge=False, show_header=True)
+    for col in ("example", "verdict", "what iovkit says first"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["example"], r["verdict"].upper(), r["first_fix"] or r["headline"])
+    out.print(table)
+    out.print(Text("Details of one: iovkit doctor --example NAME   (iovkit collect --list-examples)", "dim"))
 
 
 def register(app: typer.Typer) -> None:

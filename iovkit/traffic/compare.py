@@ -194,8 +194,11 @@ def compare(
     if len(payloads) > 1:
         warnings.append(f"runs use different payload sizes ({', '.join(map(str, sorted(payloads)))} B)")
 
+    # A run with no knee met the objective at no rate: its knee counts as 0 (worse than any found knee).
+    any_knee = any(r.knee_pps is not None for r in before + after)
     knee_m = metric(
-        "knee", "pps", [r.knee_pps for r in before], [r.knee_pps for r in after],
+        "knee", "pps", [r.knee_pps if r.knee_pps is not None or not any_knee else 0.0 for r in before],
+        [r.knee_pps if r.knee_pps is not None or not any_knee else 0.0 for r in after],
         lower_is_better=False, noise_floor=noise_floor_pct, guide_pct=GUIDE["rate_pct"],
     )
     if any(r.knee_pps is None for r in before + after):

@@ -92,3 +92,11 @@ def test_slow_target_moves_the_knee_and_compare_calls_it_worse(cli, tmp_path: Pa
     data = json.loads(fast.read_text()), json.loads(slow.read_text())
     assert (data[1]["knee_pps"] or 0) < data[0]["knee_pps"]
     assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.svg").exists()
+
+
+def test_after_without_a_knee_is_worse() -> None:
+    no_knee = _run(1000, 100, seed=5)
+    no_knee.knee_pps = None
+    c = compare([_run(4000, 100, seed=1)], [no_knee])
+    assert c.knee.after == 0.0 and c.knee.call == "worse"
+    assert c.worse

@@ -122,17 +122,19 @@ def parse_records(lines: list[str]) -> list[ListRecord]:
         body = [ln[base:] if _indent(ln) >= base else ln.lstrip() for ln in group]
         pairs: list[list[str]] = []
         matched = 0
-        # A line filled to the console's edge was cut inside a word (no space lost); a shorter one at a space.
+        # Values wrap at spaces; only a word longer than the column is cut, and then its line is filled to the
+        # console's edge with no space in it: join those pieces without a space.
         edge = max(len(ln) for ln in body)
-        prev_len = 0
+        prev_len, prev_piece = 0, ""
         for ln in body:
             if ln[:1] in (" ", "\t"):
                 if pairs:
-                    glue = "" if prev_len >= edge and pairs[-1][1] and len(body) > 1 else " "
+                    glue = "" if prev_len >= edge and " " not in prev_piece.strip() else " "
                     pairs[-1][1] = (pairs[-1][1] + glue + ln.strip()).strip()
-                prev_len = len(ln)
+                prev_len, prev_piece = len(ln), ln.strip()
                 continue
             prev_len = len(ln)
+            prev_piece = ln.split(" : ", 1)[1] if " : " in ln else ""
             m = _LABEL.match(ln)
             if m:
                 matched += 1

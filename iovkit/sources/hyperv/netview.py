@@ -56,7 +56,8 @@ def _host_from_name(name: str) -> str | None:
 
 
 def _folder_files(root: Path) -> Iterator[tuple[str, bytes]]:
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
         for f in sorted(files):
             if f.lower() in WANTED:
                 p = Path(dirpath) / f

@@ -348,6 +348,13 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     adapters = [a for a in (_adapter(r) for r in recs.get("Get-VMNetworkAdapter", [])) if a is not None]
     vfs = [v for v in (_vf(r) for r in recs.get("Get-NetAdapterSriovVf", [])) if v is not None]
 
+    # One order whatever the input's (Get-NetView's folder walk, pasted order): by name, management OS first.
+    nics.sort(key=lambda n: _natural(n.name))
+    teams.sort(key=lambda t: _natural(t.name))
+    switches.sort(key=lambda s: _natural(s.name))
+    vms.sort(key=lambda v: _natural(v.name))
+    adapters.sort(key=lambda a: (not a.is_management_os, _natural(a.vm_name or ""), _natural(a.name)))
+    vfs.sort(key=lambda v: (_natural(v.pf), v.index))
     errors = [CollectionError(source=s, error=e) for s, e in raw.errors]
     return HostSnapshot(
         collected_at=raw.collected_at,
@@ -359,7 +366,9 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
 
 
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s*,\s+(?=[A-Z])")
+def _natural(s: str) -> tuple[Any, ...]:
+    """"Ethernet 2" before "Ethernet 10"."""
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", s))
 
 
 def _reasons(r: _R) -> list[str]:
