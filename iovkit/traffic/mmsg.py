@@ -95,6 +95,7 @@ HAVE_MMSG = _recvmmsg is not None and ctypes.sizeof(ctypes.c_void_p) == 8
 
 _SIZE_FMT: Literal["Q", "I"] = "Q" if ctypes.sizeof(ctypes.c_size_t) == 8 else "I"
 _HDR = ctypes.sizeof(Mmsghdr)
+_IOV = ctypes.sizeof(Iovec)
 _OFF_NAMELEN = Msghdr.msg_namelen.offset // 4
 _OFF_FLAGS = Msghdr.msg_flags.offset // 4
 _OFF_LEN = Mmsghdr.msg_len.offset // 4
@@ -211,8 +212,10 @@ class _Ring:
             if ctrl:
                 h.msg_control = ctrl_at + i * ctrl
                 h.msg_controllen = ctrl
-        self.hdr_tpl = bytes(self.hdr_ba)
-        self.iov_tpl = bytes(self.iov_ba)
+        self.hdr_tpl = memoryview(bytes(self.hdr_ba))
+        self.iov_tpl = memoryview(bytes(self.iov_ba))
+        self.hdr_mv = memoryview(self.hdr_ba)
+        self.iov_mv = memoryview(self.iov_ba)
         self.at = ctypes.addressof(self.hdrs)
         self.u32 = memoryview(self.hdr_ba).cast("I")
         self.szt = memoryview(self.hdr_ba).cast(_SIZE_FMT)
@@ -220,16 +223,21 @@ class _Ring:
         self.data_mv = memoryview(self.data)
         self.names_mv = memoryview(self.names)
 
-    def reset(self) -> None:
-        """Restore lengths the kernel or a send overwrote (two memcpy's, no per-entry work)."""
-        self.hdr_ba[:] = self.hdr_tpl
-        self.iov_ba[:] = self.iov_tpl
+    def reset(self, n: int) -> None:
+        """Restore the first n entries' lengths the kernel or a send overwrote (two memcpy's, no per-entry work)."""
+        h, v = n * _HDR, n * _IOV
+        self.hdr_mv[:h] = self.hdr_tpl[:h]
+        self.iov_mv[:v] = self.iov_tpl[:v]
 
 
 class BatchSocket:
     """recvmmsg/sendmmsg over one UDP socket; see the module docstring for the contract."""
 
     _ADDR_CACHE_MAX = 65536
+    # After a receive that found at most one datagram, the next SINGLES receives use plain recvfrom/sendto: for
+    # one datagram the stdlib call costs about half of a ctypes recvmmsg, which is what ping-pong latency sees.
+    # Every SINGLES+1-th receive is batched again, so a queue that builds up is drained in batches.
+    SINGLES = 32
 
     def __init__(
         self, sock: socket.socket, batch: int = 64, bufsize: int = 2048, timestamps: bool = False,
@@ -246,6 +254,7 @@ class BatchSocket:
         self.native = HAVE_MMSG if native is None else (native and HAVE_MMSG)
         self.truncated = 0
         self.send_errors = 0
+        self._singles = 0
         self._rx_names: dict[bytes, Address] = {}
         self._tx_names: dict[Address, bytes] = {}
         if timestamps:
@@ -316,7 +325,7 @@ class BatchSocket:
                 out.append((payload, addr, self._ts(i)))
             else:
                 out.append((payload, addr))
-        ring.reset()
+        ring.reset(n)
         return out
 
     def _ts(self, i: int) -> int:
@@ -333,7 +342,13 @@ class BatchSocket:
     def recv(self, timeout: float | None = None) -> list[tuple[bytes, Address]]:
         """Up to `batch` datagrams as (payload, address); [] when nothing arrived in time."""
         if self.native:
+            if self._singles > 0 and self._plain_ok():
+                self._singles -= 1
+                one = self._recv_one(timeout)
+                return [] if one is None else [one]
             n = self._recv_native(timeout)
+            if n <= 1:
+                self._singles = self.SINGLES
             return self._collect(n, False) if n else []
         return [(d, a) for d, a, _ in self._recv_fallback(timeout, False)]
 
@@ -345,6 +360,27 @@ class BatchSocket:
             n = self._recv_native(timeout)
             return self._collect(n, True) if n else []
         return self._recv_fallback(timeout, True)
+
+    def _plain_ok(self) -> bool:
+        """The stdlib calls match recvmmsg semantics only when Python adds no timeout polling of its own."""
+        t = self.sock.gettimeout()
+        return (t is None or t == 0.0) and not self.timestamps
+
+    def _recv_one(self, timeout: float | None) -> tuple[bytes, Address] | None:
+        if timeout is not None:
+            if not self._wait_in(timeout):
+                return None
+            flags = MSG_DONTWAIT
+        else:
+            flags = 0
+        try:
+            data, addr = self.sock.recvfrom(self.bufsize + 1, flags)
+        except (BlockingIOError, InterruptedError, TimeoutError):
+            return None
+        if len(data) > self.bufsize:
+            self.truncated += 1
+            return None
+        return data, addr
 
     def _recv_fallback(self, timeout: float | None, with_ts: bool) -> list[tuple[bytes, Address, int]]:
         out: list[tuple[bytes, Address, int]] = []
@@ -372,8 +408,8 @@ class BatchSocket:
     # -- send ----------------------------------------------------------------------------------------------
     def send(self, items: Sequence[tuple[bytes, Address | None]], timeout: float | None = None) -> int:
         """Send every (payload, address) (address None on a connected socket); the count the kernel took."""
-        if not self.native:
-            return self._send_fallback(items, timeout)
+        if not self.native or len(items) == 1:
+            return self._send_fallback(items, timeout)  # one datagram: sendto is cheaper than ctypes sendmmsg
         ring, bs, sent, i, n = self._tx, self.bufsize, 0, 0, len(items)
         u32, iov_len, data, names = ring.u32, ring.iov_len, ring.data, ring.names
         stride = _HDR // 4
@@ -400,7 +436,7 @@ class BatchSocket:
             done, stop = self._sendmmsg(ring, k, timeout)
             sent += done
             i += k
-            ring.reset()
+            ring.reset(k)
             if stop:
                 break
         return sent
@@ -467,6 +503,9 @@ class BatchSocket:
                 back = [(d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1:], a) for d, a in got
                         if len(d) > idx and d[idx] & req == req]
             return len(got), self.send(back), sum(len(d) for d, _ in got)
+        if self._singles > 0 and self._plain_ok():
+            self._singles -= 1
+            return self._echo_one(timeout, match)
         n = self._recv_native(timeout)
         if not n:
             return 0, 0, 0
@@ -494,5 +533,20 @@ class BatchSocket:
             for k in range(j):
                 ring.szt[(k * _HDR) // ctypes.sizeof(ctypes.c_size_t) + _OFF_CTRLLEN] = 0
         sent = self._sendmmsg(ring, j, None)[0] if j else 0
-        ring.reset()
+        ring.reset(n)
+        if n <= 1:
+            self._singles = self.SINGLES
         return n, sent, total
+
+    def _echo_one(self, timeout: float | None, match: tuple[int, int, int] | None) -> tuple[int, int, int]:
+        one = self._recv_one(timeout)
+        if one is None:
+            return 0, 0, 0
+        data, addr = one
+        n = len(data)
+        if match is not None:
+            idx, req, clr = match
+            if n <= idx or data[idx] & req != req:
+                return 1, 0, n
+            data = data[:idx] + bytes([data[idx] & ~clr & 0xFF]) + data[idx + 1:]
+        return 1, self._send_fallback([(data, addr)], None), n

@@ -90,11 +90,11 @@ def _zip_files(path: Path) -> Iterator[tuple[str, bytes]]:
         total = 0
         for info in infos:
             if _unsafe(info.filename):
-                raise InputError(f"refusing zip member {info.filename!r}: absolute path or '..'", path=str(path))
+                raise InputError(f"refusing zip member '{info.filename}': absolute path or '..'", path=str(path))
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise InputError(f"zip unpacks to more than {MAX_TOTAL_BYTES // 2**20} MiB (at member "
-                                 f"{info.filename!r}); refusing to read it", path=str(path))
+                                 f"'{info.filename}'); refusing to read it", path=str(path))
         budget = MAX_TOTAL_BYTES
         for info in infos:
             base = PurePosixPath(info.filename.replace("\\", "/")).name.lower()
@@ -105,9 +105,9 @@ def _zip_files(path: Path) -> Iterator[tuple[str, bytes]]:
                 with zf.open(info) as fh:
                     data = fh.read(limit + 1)
             except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as err:
-                raise InputError(f"cannot read zip member {info.filename!r}: {err}", path=str(path)) from err
+                raise InputError(f"cannot read zip member '{info.filename}': {err}", path=str(path)) from err
             if len(data) > limit:
-                raise InputError(f"zip member {info.filename!r} unpacks past the size cap", path=str(path))
+                raise InputError(f"zip member '{info.filename}' unpacks past the size cap", path=str(path))
             budget -= len(data)
             yield info.filename, data
 
