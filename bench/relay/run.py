@@ -8,11 +8,12 @@ shared machine hits both. For each server and message size (64 and 512 bytes) it
   * throughput: the client sends as fast as it can, and the server counts what it received. The maximum message
     rate is received / run time, taken from the server side: the client's send rate only says how fast the
     client is.
-The numbers are medians over the rounds. Ratios are iovkit / sockperf server, and the targets are: rate >= 1.0,
+Latency runs alternate client runs between the two servers (both running); throughput runs alternate fresh
+servers. The numbers are medians over the rounds. Ratios are iovkit / sockperf server, and the targets are: rate >= 1.0,
 p50 and p99 <= 1.1. Results go to bench/RESULTS.md between the relay markers, and the raw data to
 bench/relay/last-run.json.
 
-Usage: python3 bench/relay/run.py [--duration 2] [--rounds 2] [--sizes 64,512] [--server-cpu 0 --client-cpu 1]
+Usage: python3 bench/relay/run.py [--duration 1] [--rounds 5] [--sizes 64,512] [--server-cpu 0 --client-cpu 1]
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ class Server:
 
 
 def client(mode: str, port: int, size: int, duration: float, cpu: str | None, mps: int) -> tuple[list[str], str]:
-    cmd = [*taskset(cpu), "sockperf", mode, "-i", "127.0.0.1", "-p", str(port), "-t", str(duration), "-m", str(size)]
+    secs = str(int(duration)) if float(duration).is_integer() else str(duration)
+    cmd = [*taskset(cpu), "sockperf", mode, "-i", "127.0.0.1", "-p", str(port), "-t", secs, "-m", str(size)]
     if mode == "under-load":
         cmd += ["--mps", str(mps)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 5 + 30)
@@ -93,28 +95,50 @@ def latency(text: str) -> dict[str, float]:
             "received": int(valid[3]) if valid else 0}
 
 
-def one(kind: str, size: int, args: argparse.Namespace, commands: dict[str, str]) -> dict[str, Any]:
-    res: dict[str, Any] = {}
-    port = free_port()
-    srv = Server(kind, port, args.server_cpu)
-    commands[f"{kind} server"] = shlex.join(srv.cmd).replace(str(port), "PORT")
+def run_size(size: int, args: argparse.Namespace, commands: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """All runs for one message size: latency against both servers (kept running, alternating client runs),
+    then throughput against fresh servers (so each one's received count covers exactly one run)."""
+    res: dict[str, list[dict[str, Any]]] = {"iovkit": [], "sockperf": []}
+    ports = {k: free_port() for k in res}
+    servers = {k: Server(k, ports[k], args.server_cpu) for k in res}
+    for k, srv in servers.items():
+        commands[f"{k} server"] = shlex.join(srv.cmd).replace(str(ports[k]), "PORT")
     try:
-        for mode in ("ping-pong", "under-load"):
-            cmd, text = client(mode, port, size, args.duration, args.client_cpu, args.mps)
-            commands[f"client {mode}"] = shlex.join(cmd).replace(str(port), "PORT").replace(f"-m {size}", "-m SIZE")
-            res[mode] = latency(text)
+        for r in range(args.rounds):
+            order = ("iovkit", "sockperf") if r % 2 == 0 else ("sockperf", "iovkit")
+            rows: dict[str, dict[str, Any]] = {k: {} for k in order}
+            for mode in ("ping-pong", "under-load"):
+                for k in order:
+                    cmd, text = client(mode, ports[k], size, args.duration, args.client_cpu, args.mps)
+                    commands[f"client {mode}"] = (shlex.join(cmd).replace(str(ports[k]), "PORT")
+                                                  .replace(f"-m {size}", "-m SIZE"))
+                    rows[k][mode] = latency(text)
+            for k in order:
+                res[k].append(rows[k])
     finally:
-        srv.stop()
-    port = free_port()
-    srv = Server(kind, port, args.server_cpu)
-    try:
-        cmd, text = client("throughput", port, size, args.duration, args.client_cpu, args.mps)
-        commands["client throughput"] = shlex.join(cmd).replace(str(port), "PORT").replace(f"-m {size}", "-m SIZE")
-    finally:
-        got = srv.stop()
-    m = TP_SENT.search(text)
-    sent, secs = (int(m[1]), float(m[2])) if m else (0, args.duration)
-    res["throughput"] = {"client_sent_rate": sent / secs, "server_received": got, "server_rate": got / secs}
+        for srv in servers.values():
+            srv.stop()
+    for r in range(args.rounds):
+        order = ("iovkit", "sockperf") if r % 2 == 0 else ("sockperf", "iovkit")
+        for k in order:
+            port = free_port()
+            srv = Server(k, port, args.server_cpu)
+            try:
+                cmd, text = client("throughput", port, size, args.duration, args.client_cpu, args.mps)
+                commands["client throughput"] = (shlex.join(cmd).replace(str(port), "PORT")
+                                                 .replace(f"-m {size}", "-m SIZE"))
+            finally:
+                got = srv.stop()
+            m = TP_SENT.search(text)
+            sent, secs = (int(m[1]), float(m[2])) if m else (0, args.duration)
+            res[k][r]["throughput"] = {"client_sent_rate": sent / secs, "server_received": got,
+                                       "server_rate": got / secs}
+        for k in order:
+            x = res[k][r]
+            print(f"round {r + 1} {size:4d} B {k:8s} pp p50 {x['ping-pong']['p50']:.2f} p99 "
+                  f"{x['ping-pong']['p99']:.2f}  ul p50 {x['under-load']['p50']:.2f} p99 "
+                  f"{x['under-load']['p99']:.2f}  rate {x['throughput']['server_rate']:,.0f}/s",
+                  file=sys.stderr, flush=True)
     return res
 
 
@@ -138,7 +162,7 @@ def render(data: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|"]
     verdicts = []
     for size in data["sizes"]:
-        rows = {k: [r[str(size)][k] for r in data["rounds_data"]] for k in ("iovkit", "sockperf")}
+        rows = data["results"][str(size)]
         specs = [("max rate (msg/s)", ("throughput", "server_rate"), ">=", 1.0)]
         for mode in ("ping-pong", "under-load"):
             specs += [(f"{mode} p50 (us)", (mode, "p50"), "<=", 1.1), (f"{mode} p99 (us)", (mode, "p99"), "<=", 1.1),
@@ -183,8 +207,8 @@ def machine() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=2.0)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--duration", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--sizes", default="64,512")
     ap.add_argument("--mps", type=int, default=10_000)
     ap.add_argument("--server-cpu", default="0")
@@ -193,22 +217,10 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     commands: dict[str, str] = {}
-    rounds = []
-    for r in range(args.rounds):
-        order = ("iovkit", "sockperf") if r % 2 == 0 else ("sockperf", "iovkit")
-        row: dict[str, Any] = {str(s): {} for s in sizes}
-        for size in sizes:
-            for kind in order:
-                row[str(size)][kind] = one(kind, size, args, commands)
-                res = row[str(size)][kind]
-                print(f"round {r + 1} {size:4d} B {kind:8s} pp p50 {res['ping-pong']['p50']:.2f} p99 "
-                      f"{res['ping-pong']['p99']:.2f}  ul p50 {res['under-load']['p50']:.2f} p99 "
-                      f"{res['under-load']['p99']:.2f}  rate {res['throughput']['server_rate']:,.0f}/s",
-                      file=sys.stderr, flush=True)
-        rounds.append(row)
+    results = {str(size): run_size(size, args, commands) for size in sizes}
     data = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
             "rounds": args.rounds, "duration": args.duration, "sizes": sizes, "server_cpu": args.server_cpu,
-            "client_cpu": args.client_cpu, "commands": commands, "rounds_data": rounds,
+            "client_cpu": args.client_cpu, "commands": commands, "results": results,
             "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]])}
     (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))
     section = render(data)

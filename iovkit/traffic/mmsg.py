@@ -539,14 +539,34 @@ class BatchSocket:
         return n, sent, total
 
     def _echo_one(self, timeout: float | None, match: tuple[int, int, int] | None) -> tuple[int, int, int]:
-        one = self._recv_one(timeout)
-        if one is None:
-            return 0, 0, 0
-        data, addr = one
+        if timeout is None:
+            try:
+                data, addr = self.sock.recvfrom(self.bufsize + 1)
+            except (BlockingIOError, InterruptedError, TimeoutError):
+                return 0, 0, 0
+        else:
+            one = self._recv_one(timeout)
+            if one is None:
+                return 0, 0, 0
+            data, addr = one
         n = len(data)
+        if n > self.bufsize:
+            self.truncated += 1
+            return 1, 0, n
         if match is not None:
             idx, req, clr = match
             if n <= idx or data[idx] & req != req:
                 return 1, 0, n
-            data = data[:idx] + bytes([data[idx] & ~clr & 0xFF]) + data[idx + 1:]
-        return 1, self._send_fallback([(data, addr)], None), n
+            buf = bytearray(data)
+            buf[idx] &= ~clr & 0xFF
+            data = bytes(buf)
+        try:
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            return 1, 0, n
+        except ConnectionRefusedError:
+            raise
+        except OSError:
+            self.send_errors += 1
+            return 1, 0, n
+        return 1, 1, n

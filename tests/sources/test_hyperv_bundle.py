@@ -190,7 +190,7 @@ def test_bad_bundles_via_cli(tmp_path: Path, cli: Any) -> None:
     good = json.dumps(B.to_ps51(B.i350_bundle()))
     trunc = tmp_path / "trunc.json"
     trunc.write_text(good[: len(good) // 2], encoding="utf-8")
-    with pytest.raises(InputError, match="trunc.json"):
+    with pytest.raises(InputError, match=r"trunc\.json"):
         snapshot_from_bundle_file(trunc)
     unknown = tmp_path / "unknown.json"
     b = B.i350_bundle()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import json
 import logging
-import os
 import re
 import shutil
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -171,4 +172,32 @@ def test_cli_remote_exit_code_and_no_password(cli: Any, monkeypatch: pytest.Monk
     assert r.code == 3, r.err
     assert len(r.err.strip().splitlines()) == 1 and "127.0.0.1" in r.err
     assert SECRET not in r.err + r.out
-    assert SECRET not in " ".join(os.environ.get("PYTEST_CURRENT_TEST", "").split())
+
+
+class _Refuse401(http.server.BaseHTTPRequestHandler):
+    """A WinRM endpoint that answers every request 401 without offering an authentication method."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_authentication_failure_names_the_host_not_the_password() -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse401)
+    port = srv.server_address[1]
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(UnreachableError) as ei:
+            winrm.collect_remote(RemoteTarget("127.0.0.1", user="ops", auth="ntlm", port=port), SECRET)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    msg = str(ei.value)
+    assert f"127.0.0.1:{port}" in msg and "(ntlm)" in msg and "AuthenticationError" in msg
+    assert SECRET not in msg

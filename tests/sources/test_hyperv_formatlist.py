@@ -87,12 +87,13 @@ def _paste(bundle: dict[str, Any], width: int, prompts: bool) -> str:
     """What an operator pastes: several cmdlets' `| fl *` output, at a console `width` wide."""
     src = bundle["sources"]
     parts = []
+    vmq = [{**r, "BaseVmqProcessor": "0:2"} for r in src["Get-NetAdapterVmq"]]
+    rss = [{**r, "Profile": "NUMAStatic"} for r in src["Get-NetAdapterRss"]]
     for cmd, recs in (("Get-VMHost | fl *", src["Get-VMHost"]), ("Get-VMSwitch | fl *", src["Get-VMSwitch"]),
                       ("Get-NetAdapter | fl *", src["Get-NetAdapter"]),
                       ("Get-NetAdapterSriov | fl", src["Get-NetAdapterSriov"]),
                       # the real list views carry view-only members that tell VMQ from RSS records
-                      ("Get-NetAdapterVmq | fl *", [{**r, "BaseVmqProcessor": "0:2"} for r in src["Get-NetAdapterVmq"]]),
-                      ("Get-NetAdapterRss | fl *", [{**r, "Profile": "NUMAStatic"} for r in src["Get-NetAdapterRss"]]),
+                      ("Get-NetAdapterVmq | fl *", vmq), ("Get-NetAdapterRss | fl *", rss),
                       ("Get-VM | fl *", src["Get-VM"]),
                       ("Get-VMNetworkAdapter -All | fl *", src["Get-VMNetworkAdapter"]),
                       ("Get-NetAdapterSriovVf | fl *", src["Get-NetAdapterSriovVf"]),
@@ -169,7 +170,8 @@ def test_value_with_colon_collections_and_enumeration_limit() -> None:
     rec = {"Name": "SETswitch", "SwitchType": "External", "Notes": "moved: rack 4 : port 7",
            "NetAdapterInterfaceDescription": "Teamed-Interface",
            "NetAdapterInterfaceDescriptions": ["NIC A", "NIC B", "NIC C", "NIC D", "NIC E"],
-           "EmbeddedTeamingEnabled": True, "IovEnabled": True, "IovSupportReasons": [], "IovQueuePairCount": 127}
+           "EmbeddedTeamingEnabled": True, "IovEnabled": True, "IovSupportReasons": [], "IovQueuePairCount": 127,
+           "ComputerName": "HV-LAB-07"}
     recs = parse_records(B.format_list([rec]).splitlines())
     assert recs[0].values["Notes"] == "moved: rack 4 : port 7"
     assert recs[0].values["NetAdapterInterfaceDescriptions"] == ["NIC A", "NIC B", "NIC C", "NIC D..."]
@@ -179,6 +181,7 @@ def test_value_with_colon_collections_and_enumeration_limit() -> None:
     sw = snap.switches[0]
     assert sw.net_adapters == ["NIC A", "NIC B", "NIC C", "NIC D..."] and sw.queue_pairs == 127
     assert sw.iov_support is None and sw.iov_support_reasons == []
+    assert snap.host.name == "HV-LAB-07"  # the only host name in a one-cmdlet paste
     assert [e.source for e in snap.errors] == ["Get-VMSwitch"]
 
 
@@ -201,6 +204,8 @@ def test_file_encodings_and_cli(tmp_path: Path, cli: Any) -> None:
     utf16 = tmp_path / "paste-utf16.txt"  # Windows PowerShell 5.1's `>` redirection
     utf16.write_bytes(b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le"))
     assert snapshot_from_formatlist_file(utf16).host.name == "HV-RELAY-01"
+    r = cli("collect", "--from", str(utf16), "-q")
+    assert r.code == 0 and '"HV-RELAY-01"' in r.out, r.err
     plain = tmp_path / "paste.txt"
     plain.write_text(text, encoding="utf-8")
     r = cli("collect", "--from", str(plain), "-q")

@@ -118,7 +118,7 @@ def test_member_that_lies_about_its_size_is_cut(tmp_path: Path, monkeypatch: pyt
     """The per-read budget holds even when the declared sizes pass the first check."""
     z = _bomb(tmp_path / "small-bomb.zip", 3)
     monkeypatch.setattr(netview, "MAX_FILE_BYTES", 1 << 20)
-    with pytest.raises(InputError, match="Get-NetAdapter.txt"):
+    with pytest.raises(InputError, match=r"Get-NetAdapter\.txt"):
         snapshot_from_netview(z)
 
 

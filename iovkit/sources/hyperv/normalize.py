@@ -318,6 +318,9 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     procs = recs.get("Win32_Processor", [])
 
     host = _host(raw, os_, cs, ci, vmhost)
+    if host.name is None:  # a paste of only `Get-VMSwitch | fl *` still names its host
+        host.name = next((cn for rs in recs.values() for r in rs
+                          if (cn := r.s("ComputerName", "PSComputerName", "SystemName"))), None)
     cpu = _cpu(procs, ci, host.hypervisor_present, vmhost)
     iov = HostIov()
     if vmhost is not None:
@@ -470,7 +473,7 @@ def _nics(recs: dict[str, list[_R]]) -> list[PhysicalNic]:
         by_name[name] = PhysicalNic(
             name=name, description=r.s("InterfaceDescription", "ifDesc"), driver=driver,
             mac=normalize_mac(r.s("MacAddress", "PermanentAddress")), link_speed_bps=link_speed_bps(r),
-            status=r.s("Status", "MediaConnectionState"),
+            status=r.s("Status"),
         )
 
     def nic_for(r: _R) -> PhysicalNic | None:
