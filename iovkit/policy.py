@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import InputError
+from iovkit.fileio import read_text
 from iovkit.snapshot import HostSnapshot, VmAdapter
 
 
@@ -106,10 +107,7 @@ def policy_from_dict(data: Any, origin: str) -> Policy:
 
 
 def load_policy(path: Path) -> Policy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -288,12 +288,6 @@ def snapshot_from_dict(data: Any, origin: str) -> HostSnapshot:
 
 def load_snapshot(path: Path) -> HostSnapshot:
     """Read a snapshot JSON file written by `iovkit collect`."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", path=str(path)) from err
-    return snapshot_from_dict(data, str(path))
+    from iovkit.fileio import read_json
+
+    return snapshot_from_dict(read_json(path), str(path))

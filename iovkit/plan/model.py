@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import InputError
+from iovkit.fileio import read_json
 from iovkit.snapshot import HostSnapshot, Platform
 
 PLAN_FORMAT = "iovkit-plan"
@@ -252,12 +253,4 @@ def plan_from_dict(data: Any, origin: str) -> Plan:
 
 
 def load_plan(path: Path) -> Plan:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON: {err.msg} at line {err.lineno}", path=str(path)) from err
-    return plan_from_dict(data, str(path))
+    return plan_from_dict(read_json(path), str(path))

@@ -7,7 +7,6 @@ loads WinRM code and start-up stays fast.
 
 from __future__ import annotations
 
-import json
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from iovkit.errors import InputError
+from iovkit.fileio import read_json
 from iovkit.snapshot import HostSnapshot, snapshot_from_dict
 
 InputKind = Literal["snapshot", "hyperv-bundle", "hyperv-formatlist", "hyperv-netview", "linux-archive"]
@@ -47,12 +47,7 @@ def detect(path: Path) -> InputKind:
         return "hyperv-netview"
     text = head.decode("utf-8-sig", errors="replace").lstrip()
     if text.startswith("{"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"truncated or invalid JSON: {err.msg} at line {err.lineno} column {err.colno}", path=str(path)
-            ) from err
+        data = read_json(path)
         if isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT:
             return "hyperv-bundle"
         if isinstance(data, dict) and "schema_version" in data and "host" in data:
@@ -80,7 +75,7 @@ def load_input(path: Path) -> HostSnapshot:
     """Turn anything `collect --from` accepts into a snapshot."""
     kind = detect(path)
     if kind == "snapshot":
-        return snapshot_from_dict(json.loads(path.read_text(encoding="utf-8-sig")), str(path))
+        return snapshot_from_dict(read_json(path), str(path))
     if kind == "hyperv-bundle":
         from iovkit.sources.hyperv.bundle import snapshot_from_bundle_file
 

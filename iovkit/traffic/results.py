@@ -7,7 +7,6 @@ Histograms travel encoded (HDR histoblob), so steps from several processes or ru
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -167,16 +166,9 @@ def now() -> datetime:
 
 def load_result(path: Path) -> SweepResult:
     """Read a result JSON; any defect is one InputError line naming the file and the field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise InputError("no such file", path=str(path)) from err
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"not JSON (line {err.lineno}: {err.msg})", path=str(path)) from err
+    from iovkit.fileio import read_json
+
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise InputError(f"not an iovkit bench result (schema {found!r}, expected {RESULT_SCHEMA!r})",

@@ -98,15 +98,6 @@ def snapshot_from_bundle(data: dict[str, Any], origin: str) -> HostSnapshot:
 
 def snapshot_from_bundle_file(path: Path) -> HostSnapshot:
     """Read a bundle file (the collector writes UTF-8, 5.1 with a BOM)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text (byte {err.start})", path=str(path)) from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"truncated or invalid JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                         path=str(path)) from err
-    return snapshot_from_bundle(data, str(path))
+    from iovkit.fileio import read_json
+
+    return snapshot_from_bundle(read_json(path), str(path))
