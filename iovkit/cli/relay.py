@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import sys
@@ -73,7 +74,7 @@ def relay(
                                             "SIGTERM/SIGINT")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Final stats as JSON on stdout")] = False,
 ) -> None:
-    """Run a UDP relay (sessions of peers, HMAC join tokens) or a reflector (--mode echo) to load the data path.
+    """Run a UDP relay (sessions of peers, HMAC join tokens) or a reflector (--mode echo|sockperf) to load a host.
 
     Keys come from files or the environment, never from the command line. Example:
     IOVKIT_RELAY_KEY=$(head -c 32 /dev/urandom | base64) iovkit relay --listen 0.0.0.0:7777 --workers 2
@@ -99,6 +100,9 @@ def relay(
             where = f"{handle.address[0]}:{handle.address[1]}"
             print(f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids})", file=sys.stderr,
                   flush=True)
+            if mode != "relay" and not ipaddress.ip_address(handle.address[0]).is_loopback:
+                print("iovkit relay: warning: a reflector answers any source, spoofed or not; use it on loopback or "
+                      "lab networks only", file=sys.stderr, flush=True)
             if metrics_at:
                 mh, mp = serve_metrics(handle, *metrics_at)
                 print(f"iovkit relay: metrics on http://{mh}:{mp}/metrics", file=sys.stderr, flush=True)

@@ -197,3 +197,40 @@ def test_signal_ends_the_relay_with_final_stats(tmp_path: Path, sig: int) -> Non
     assert proc.returncode == 0, err
     assert "relay stopped after" in out and "packets in 5 out 0" in out
     assert "malformed 5" in out and "worker 1:" in out
+
+
+def test_relay_over_ipv6_loopback() -> None:
+    try:
+        h = start_relay(RelaySettings(host="::1", mode="relay", key=KEY))
+    except Exception as err:  # no IPv6 in this environment
+        pytest.skip(f"no IPv6 loopback: {err}")
+    with h:
+        socks = [BatchSocket(open_udp("::1", 0, rcvtimeo=0.5)) for _ in range(2)]
+        for pid, bs in enumerate(socks, start=1):
+            j = p.Joiner(3, pid, p.mint_token(KEY, 3, pid, int(time.time()) + 60))
+            bs.send([(j.first(), h.address)])
+            nxt = j.on_reply(drain(bs, 1)[0][0])
+            assert nxt is not None
+            bs.send([(nxt, h.address)])
+            j.on_reply(drain(bs, 1)[0][0])
+            assert j.joined
+        socks[0].send([(p.encode_data(3, 1, 7, 0, b"v6"), h.address)])
+        (data, addr), = drain(socks[1], 1)
+        assert p.decode(data).payload == b"v6" and addr[:2] == h.address[:2]
+
+
+def test_periodic_log_line_and_final_stats(cli) -> None:
+    r = cli("relay", "--mode", "echo", "--listen", "127.0.0.1:0", "--duration", "0.7", "--log-interval", "0.2")
+    assert r.code == 0, r.err
+    lines = [line for line in r.err.splitlines() if line.startswith("relay: in ")]
+    assert lines and all("pps" in line and "drops" in line and "[w0=" in line for line in lines)
+    assert "relay stopped after" in r.out and "drops: none" in r.out
+
+
+def test_workers_are_pinned_to_the_given_cpus() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    with start_relay(RelaySettings(mode="echo", workers=2, pin=[cpus[-1]])) as h:
+        for pid in h.pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            allowed = next(line for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
+            assert allowed.split()[-1] == str(cpus[-1])
