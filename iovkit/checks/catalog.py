@@ -18,13 +18,13 @@ Verdict (one of three, computed from the findings only):
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from iovkit.errors import InputError
 from iovkit.policy import Policy, adapters_in_scope
+from iovkit.quoting import ps_quote, sh_quote
 from iovkit.snapshot import HostSnapshot
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -133,14 +133,8 @@ def all_rules() -> dict[str, Rule]:
 # -- helpers rules use -------------------------------------------------------------------------------------
 
 
-def ps(value: str) -> str:
-    """Quote for PowerShell: a single-quoted literal ('' escapes a quote)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sh(value: str) -> str:
-    """Quote for a POSIX shell."""
-    return shlex.quote(value)
+ps = ps_quote  # PowerShell single-quoted literal (typographic quotes doubled too)
+sh = sh_quote  # POSIX shell word
 
 
 def skip(rule_id: str, scope: Scope, missing: list[str], why: str | None = None) -> Finding:

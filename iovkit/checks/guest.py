@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, rule, skip
+from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, ps, rule, sh, skip
 from iovkit.policy import Policy
 from iovkit.snapshot import GuestNic, HostSnapshot
 
@@ -17,6 +17,13 @@ from iovkit.snapshot import GuestNic, HostSnapshot
 VF_DRIVERS = frozenset({"iavf", "i40evf", "ixgbevf", "igbvf", "ice_vf", "bnxt_en_vf", "mlx4_vf", "mana"})
 
 HOST_FIX = "iovkit doctor   # run on the hypervisor host: HV-VF-ACTIVE says why this VM gets no VF"
+
+
+def _counters_fix(snap: HostSnapshot, syn: GuestNic, vf: GuestNic) -> str:
+    """Where to see the VF's packet counters: ethtool on Linux (netvsc's vf_* stats), the VF adapter on Windows."""
+    if snap.host.platform == "hyperv":
+        return f"Get-NetAdapterStatistics -Name {ps(vf.name)} | Format-List Name, *UnicastPackets"
+    return f"ethtool -S {sh(syn.name)} | grep vf_"
 
 
 def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
@@ -59,10 +66,10 @@ def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if rx is None and tx is None:
             yield Finding(rid, "warn", scope, f"VF {vf.name} present; its traffic counters were not collected",
                           ev, missing=[f"guest_nics[{i}].vf_rx_packets", f"guest_nics[{i}].vf_tx_packets"],
-                          fix=f"ethtool -S {s.name} | grep vf_")
+                          fix=_counters_fix(snap, s, vf))
         elif (rx or 0) + (tx or 0) == 0:
             yield Finding(rid, "warn", scope, f"VF {vf.name} present but vf_rx_packets/vf_tx_packets are 0: no "
-                          "traffic has used it yet (send some, then re-run)", ev, fix=f"ethtool -S {s.name} | grep vf_")
+                          "traffic has used it yet (send some, then re-run)", ev, fix=_counters_fix(snap, s, vf))
         else:
             yield Finding(rid, "pass", scope, f"VF {vf.name} carries traffic (vf_rx_packets {rx}, vf_tx_packets {tx})",
                           ev)

@@ -32,15 +32,11 @@ from iovkit.plan.model import (
     load_plan,
     step_title,
 )
+from iovkit.quoting import ps_quote
 
 Phase = Literal["action", "verify", "undo"]
 
-_PS_QUOTES = re.compile("(['\u2018\u2019\u201a\u201b])")
-
-
-def psq(value: str) -> str:
-    """A PowerShell single-quoted string literal: nothing inside is expanded."""
-    return "'" + _PS_QUOTES.sub(r"\1\1", value) + "'"
+psq = ps_quote
 
 
 def psbool(value: bool) -> str:

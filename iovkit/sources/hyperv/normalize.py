@@ -20,6 +20,7 @@ from iovkit.snapshot import (
     VM,
     CollectionError,
     CpuInfo,
+    GuestNic,
     HostInfo,
     HostIov,
     HostSnapshot,
@@ -335,6 +336,10 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
                 desc_to_name.setdefault(desc, nm)
 
     nics = _nics(recs)
+    guest_nics: list[GuestNic] = []
+    if host.is_vm_guest:
+        guest_nics, vf_names = _guest_nics(recs)
+        nics = [n for n in nics if n.name not in vf_names]  # a VF inside a VM is not this machine's NIC
     teams = _teams(recs, nics, desc_to_name)
     for t in teams:
         for n in nics:
@@ -364,7 +369,7 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
         source=SourceInfo(kind=raw.kind, origin=raw.origin, collector_version=raw.collector_version,
                           powershell_version=raw.powershell_version),
         host=host, cpu=cpu, iov=iov, nics=nics, teams=teams, switches=switches, vms=vms,
-        vm_adapters=adapters, vfs=vfs, errors=errors,
+        vm_adapters=adapters, vfs=vfs, guest_nics=guest_nics, errors=errors,
     )
 
 
@@ -450,6 +455,37 @@ def _cpu(procs: list[_R], ci: _R | None, hv_present: bool | None, vmhost: _R | N
         firmware_virtualization=requirement("HyperVRequirementVirtualizationFirmwareEnabled",
                                             "VirtualizationFirmwareEnabled"),
     )
+
+
+_SYNTHETIC_GUEST_NIC = "Microsoft Hyper-V Network Adapter"
+# What a VF looks like from inside a Windows VM on Hyper-V: Intel "... Virtual Function ...", Mellanox/NVIDIA
+# "... Virtual Ethernet Adapter", Azure's "Microsoft Azure Network Adapter" (MANA).
+_GUEST_VF_NEEDLES = ("virtual function", "virtual ethernet adapter", "azure network adapter")
+
+
+def _guest_nics(recs: dict[str, list[_R]]) -> tuple[list[GuestNic], set[str]]:
+    """Inside a Windows VM: the synthetic adapters, and the VFs paired with them by MAC address.
+
+    Hyper-V gives a VF the same MAC as the synthetic adapter it backs; the guest shows both in Get-NetAdapter.
+    """
+    synthetic: list[tuple[GuestNic, str | None]] = []
+    vfs: list[tuple[GuestNic, str | None]] = []
+    for r in recs.get("Get-NetAdapter", []):
+        name = r.s("Name", "ifAlias")
+        desc = (r.s("InterfaceDescription", "ifDesc") or "")
+        if not name:
+            continue
+        mac = normalize_mac(r.s("MacAddress", "PermanentAddress"))
+        if desc.startswith(_SYNTHETIC_GUEST_NIC):
+            synthetic.append((GuestNic(name=name, driver="netvsc"), mac))
+        elif any(n in desc.lower() for n in _GUEST_VF_NEEDLES) and not desc.startswith("Hyper-V Virtual Ethernet"):
+            vfs.append((GuestNic(name=name, driver=r.s("DriverFileName") or desc, is_vf=True), mac))
+    for syn, mac in synthetic:
+        for vf, vf_mac in vfs:
+            if mac and vf_mac == mac and vf.paired_with is None:
+                syn.paired_with, vf.paired_with = vf.name, syn.name
+                break
+    return [g for g, _ in synthetic + vfs], {g.name for g, _ in vfs}
 
 
 def _is_virtual(r: _R) -> bool:
