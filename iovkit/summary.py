@@ -12,6 +12,21 @@ def _b(v: bool | None) -> str:
     return "?" if v is None else ("yes" if v else "no")
 
 
+def absent_facts(snap: HostSnapshot) -> list[str]:
+    """Hyper-V fact groups a partial input (a paste, a Get-NetView capture) did not contain, named by cmdlet."""
+    if snap.host.platform != "hyperv" or snap.host.is_vm_guest:
+        return []
+    failed = {e.source for e in snap.errors}
+    checks = [
+        ("Get-VMHost", snap.iov.supported is None),
+        ("Win32_OperatingSystem", snap.host.os_caption is None),
+        ("Get-NetAdapterSriov", not any(n.sriov_support for n in snap.nics)),
+        ("Get-VMSwitch", not snap.switches),
+        ("Get-VMNetworkAdapter", not snap.vm_adapters),
+    ]
+    return [name for name, missing in checks if missing and name not in failed]
+
+
 def render_summary(snap: HostSnapshot, console: Console) -> None:
     h = snap.host
     console.print(
@@ -55,9 +70,12 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
         weighted = sum(1 for a in vm_adapters if (a.iov_weight or 0) > 0)
         console.print(f"  VMs: {len(snap.vms)}  adapters: {len(vm_adapters)}  IOV weight > 0: {weighted}"
                       f"  VF data path active: {active}  VFs: {len(snap.vfs)}")
+    absent = absent_facts(snap)
+    if absent:
+        console.print(f"[yellow]  not in this input:[/] {', '.join(absent)}")
     if snap.errors:
         console.print(f"[yellow]  could not read {len(snap.errors)} source(s):[/]")
         for e in snap.errors:
             console.print(f"    {e.source}: {e.error}")
-    else:
+    elif not absent:
         console.print("  every source was read")
