@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from iovkit.plan.model import Allocation, Alternative, AttachHostdevStep, PortCapacity, SetNumVfsStep, Step, Unfit
 from iovkit.plan.model import VfSettingsStep as VfStep
 from iovkit.policy import Policy, adapters_in_scope
-from iovkit.snapshot import HostSnapshot
+from iovkit.snapshot import HostSnapshot, PhysicalNic
 
 
 @dataclass
@@ -30,13 +30,24 @@ class LinuxPlanParts:
 def plan_linux(snap: HostSnapshot, policy: Policy | None) -> LinuxPlanParts:
     res = LinuxPlanParts()
     pol = policy or Policy()
-    adapters = [a for a in adapters_in_scope(snap, pol) if a.kind != "hostdev"]
+    # A domain that already has a VF keeps it; its other (bridge/virtio) interfaces are not given a second one.
+    has_vf = {a.vm_name for a in snap.vm_adapters if a.kind == "hostdev"}
+    adapters = [a for a in adapters_in_scope(snap, pol) if a.kind != "hostdev" and a.vm_name not in has_vf]
     if not adapters:
         res.warnings.append("no VM interface is in scope (check the policy's adapters)")
     if snap.iommu is not None and snap.iommu.active is False:
         res.blockers.append("the IOMMU is not active (no IOMMU groups): VFs cannot be passed to guests")
     pfs = [n for n in snap.nics if (n.vfs_total or 0) > 0 and (not pol.nics or n.name in pol.nics)]
-    pfs.sort(key=lambda n: (pol.nics.index(n.name) if n.name in pol.nics else len(pol.nics), n.name))
+    assigned = {(v.pf, v.index) for v in snap.vfs if v.vm}
+
+    def preference(n: PhysicalNic) -> tuple[int, bool, int, int, int, str]:
+        """Policy order first; then PFs outside a bond, with VFs already created and free (no sriov_numvfs
+        change, which would destroy the VFs in use), on the fastest link, with the most VFs."""
+        free_now = (n.vfs_configured or 0) - sum(1 for pf, _ in assigned if pf == n.name)
+        return (pol.nics.index(n.name) if n.name in pol.nics else len(pol.nics), n.team is not None,
+                -free_now, -(n.link_speed_bps or 0), -(n.vfs_total or 0), n.name)
+
+    pfs.sort(key=preference)
     if not pfs:
         res.blockers.append("no SR-IOV physical function (sriov_totalvfs > 0) is in scope")
     queue = list(adapters)

@@ -41,3 +41,14 @@ def test_more_adapters_than_vfs_are_named() -> None:
     plan = make_plan(snap, Policy(adapters=[AdapterSelector(vm="relay-3"), AdapterSelector(vm="*")]))
     assert [a.vm for a in plan.allocations] == ["relay-3", "relay-1"]
     assert [u.vm for u in plan.unfit] == ["relay-2"]
+
+
+def test_example_host_uses_free_vfs_off_the_bond_and_keeps_existing_hostdevs() -> None:
+    from iovkit.examples import load_example
+
+    plan = make_plan(load_example("linux-cx5"), None)
+    # The ConnectX-5 port has created, unassigned VFs: use them rather than re-sizing a bonded I350 port.
+    assert {a.nic for a in plan.allocations} == {"ens1f0np0"}
+    assert not any(isinstance(s, SetNumVfsStep) for s in plan.steps)
+    # relay1 and relay2 already have a VF each; their other interfaces get no second one.
+    assert {a.vm for a in plan.allocations} == {"build-vm"}
