@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad input: a file, field, value or argument is wrong
     UNREACHABLE = 3  # a host, executor or target could not be reached
     FAILED = 4  # an apply step failed (and was rolled back)
+    INTERNAL = 70  # a bug in iovkit (sysexits EX_SOFTWARE); --debug shows the traceback
     INTERRUPTED = 130
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from iovkit.errors import InputError
 
@@ -20,7 +23,8 @@ def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
     except OSError as err:
         raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
     except UnicodeDecodeError as err:
-        raise InputError(f"not {encoding} text (byte {err.start})", path=str(path)) from err
+        name = "UTF-8" if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else encoding
+        raise InputError(f"not {name} text (byte {err.start}); is this the right file?", path=str(path)) from err
 
 
 def parse_json(text: str, origin: str) -> Any:
@@ -29,10 +33,40 @@ def parse_json(text: str, origin: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(
-            f"truncated or invalid JSON: {err.msg} at line {err.lineno} column {err.colno}", path=origin
+            f"truncated or invalid JSON: {err.msg} (line {err.lineno}, column {err.colno})", path=origin
         ) from err
 
 
 def read_json(path: Path) -> Any:
     """A JSON file (a UTF-8 BOM, as Windows PowerShell 5.1 writes, is accepted)."""
     return parse_json(read_text(path), str(path))
+
+
+def validation_line(err: ValidationError) -> tuple[str, str]:
+    """(field path, message) of a pydantic error's first problem, with the offending value cut to one short line.
+
+    Loaders share this so a wrong file (a whole snapshot where a name belongs) never floods the terminal.
+    """
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    value = first.get("input")
+    if isinstance(value, dict):
+        shown = "{...}"
+    elif isinstance(value, list):
+        shown = "[...]"
+    else:
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+    return loc, f"{first['msg']} (value {shown})"
+
+
+def ensure_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written before a long run starts, not after it ends."""
+    if path.is_dir():
+        raise InputError("cannot write: is a directory", path=str(path))
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write: no folder {str(parent)!r}", path=str(path))
+    if not os.access(parent, os.W_OK):
+        raise InputError("cannot write: permission denied", path=str(path))

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import InputError
-from iovkit.fileio import read_text
+from iovkit.fileio import read_text, validation_line
 from iovkit.snapshot import HostSnapshot, VmAdapter
 
 
@@ -98,12 +98,14 @@ def policy_from_dict(data: Any, origin: str) -> Policy:
         data = {}
     if not isinstance(data, dict):
         raise InputError("a policy must be a YAML mapping", path=origin)
+    if "schema_version" in data or "format" in data:  # a snapshot, bundle or plan handed over by mistake
+        raise InputError("this is an iovkit snapshot, bundle or plan, not a policy (expected `version: 1` and "
+                         "`adapters:`)", path=origin)
     try:
         return Policy.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise InputError(f"{first['msg']} (value {first.get('input')!r})", path=origin, field=loc) from err
+        loc, msg = validation_line(err)
+        raise InputError(msg, path=origin, field=loc) from err
 
 
 def load_policy(path: Path) -> Policy:
@@ -114,4 +116,6 @@ def load_policy(path: Path) -> Policy:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InputError(f"not valid YAML{where}: {getattr(err, 'problem', err)}", path=str(path)) from err
+    if data is None:  # an empty file is a failed copy far more often than a wish for the defaults
+        raise InputError("the policy file is empty (expected `version: 1` and `adapters:`)", path=str(path))
     return policy_from_dict(data, str(path))

@@ -162,8 +162,9 @@ class WinRMExecutor:
         try:
             output, streams, had_errors = client.execute_ps(PS_PRELUDE + ps_phase(step, phase))  # type: ignore[attr-defined]
         except Exception as err:  # pypsrp raises transport, auth and WSMan errors of many types
-            detail = " ".join(str(err).split())[:300]
-            raise UnreachableError(f"{self.target.host}: {type(err).__name__}: {detail}") from err
+            from iovkit.sources.hyperv.winrm import describe_failure
+
+            raise UnreachableError(f"{self.target.host}: {describe_failure(err, self.password)}") from None
         errors = "\n".join(str(e) for e in getattr(streams, "error", []))
         return Outcome(not had_errors, (str(output) + ("\n" + errors if errors else "")).strip())
 

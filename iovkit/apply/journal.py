@@ -21,6 +21,7 @@ from iovkit.plan.model import Step
 
 MAX_OUTPUT = 64 * 1024
 _STEPS: TypeAdapter[list[Step]] = TypeAdapter(list[Step])
+_STEP_EVENTS = frozenset({"step-start", "step-end", "undo-start", "undo-end"})
 
 
 class Journal:
@@ -51,6 +52,8 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         return []
     except OSError as err:
         raise InputError(f"cannot read the journal: {err.strerror}", path=str(path)) from err
+    except UnicodeDecodeError as err:
+        raise InputError(f"not an iovkit apply journal (not UTF-8 text at byte {err.start})", path=str(path)) from err
     events = []
     lines = text.splitlines()
     for no, line in enumerate(lines, start=1):
@@ -62,8 +65,10 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             if no == len(lines):
                 break
             raise InputError(f"line {no} is not JSON", path=str(path)) from err
-        if not isinstance(ev, dict) or "event" not in ev:
+        if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
             raise InputError(f"line {no} is not a journal event", path=str(path))
+        if ev["event"] in _STEP_EVENTS and (not isinstance(ev.get("step"), int) or isinstance(ev["step"], bool)):
+            raise InputError(f"line {no}: a {ev['event']} event without a step number", path=str(path))
         events.append(ev)
     return events
 

@@ -136,18 +136,22 @@ class Simulator:
 
     @classmethod
     def load(cls, path: Path) -> Simulator:
+        from iovkit.fileio import read_json, validation_line
+
+        data = read_json(path)  # missing, unreadable, binary or truncated: one line naming the file
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             return cls(SimState.model_validate(data))
-        except OSError as err:
-            raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
-        except (json.JSONDecodeError, ValidationError) as err:
-            raise InputError(f"not a simulator state file ({str(err).splitlines()[0]})", path=str(path)) from err
+        except ValidationError as err:
+            loc, msg = validation_line(err)
+            raise InputError(f"not a simulator state file ({loc}: {msg})", path=str(path)) from err
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.s.model_dump_json(indent=2), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(self.s.model_dump_json(indent=2), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as err:
+            raise InputError(f"cannot write the simulator state: {err.strerror}", path=str(path)) from err
 
     # -- lookups ------------------------------------------------------------------------------------
     def switch(self, name: str) -> SimSwitch | None:

@@ -35,7 +35,8 @@ UserOpt = Annotated[str | None, typer.Option("--user", help="WinRM user (passwor
 AuthOpt = Annotated[
     str, typer.Option("--auth", help="WinRM authentication: negotiate, kerberos, ntlm or credssp")
 ]
-PortOpt = Annotated[int | None, typer.Option("--port", help="WinRM port (default 5985, or 5986 with --ssl)")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="WinRM port (default 5985, or 5986 with --ssl)",
+                                             min=1, max=65535)]
 SslOpt = Annotated[bool, typer.Option("--ssl/--no-ssl", help="WinRM over HTTPS")]
 
 AUTHS = ("negotiate", "kerberos", "ntlm", "credssp")

@@ -49,6 +49,10 @@ def diagnose_cmd(
                              field="--live")
         if interval > seconds:
             raise InputError(f"--interval {interval} is longer than --seconds {seconds}", field="--interval")
+        if record is not None:
+            from iovkit.fileio import ensure_writable
+
+            ensure_writable(record)  # a sampling run is long: fail now, not after it
         err.print(f"sampling /proc for {seconds:g} s every {interval:g} s ...")
         rec = dg.live_recording(seconds, interval)
     else:

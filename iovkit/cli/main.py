@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
+import threading
+from types import FrameType
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from iovkit import __version__
 from iovkit.cli import bench, check, collect, diagnose, plan, relay, script
 from iovkit.errors import ExitCode, IovkitError
+from iovkit.fileio import validation_line
 
 app = typer.Typer(
     name="iovkit",
@@ -43,9 +50,47 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and exit with) the process exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("IOVKIT_DEBUG") == "1"
+    previous_term = _catch_sigterm()
+    try:
+        return _run(args, debug)
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _catch_sigterm() -> Any:
+    """Make SIGTERM (systemd stop, `timeout`, kill) end a run like Ctrl-C: one line, exit 130, no traceback.
+
+    Only where nothing else claimed SIGTERM and only in the main thread (tests call main() in-process);
+    returns the handler to restore, or None when nothing was installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous not in (signal.SIG_DFL, None):
+            return None
+        owner = os.getpid()
+
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            if os.getpid() != owner:  # a forked worker that kept this handler: die the default way
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_term)
+        return previous
+    except (ValueError, OSError):
+        return None
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         rv = app(args=args, prog_name="iovkit", standalone_mode=False)
         code = int(rv) if isinstance(rv, int) else 0
+        if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C (and our SIGTERM) into a silent exit 130
+            print("iovkit: interrupted", file=sys.stderr)
     except IovkitError as err:
         if debug:
             raise
@@ -60,14 +105,70 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         fmt = getattr(ex, "format_message", None)
-        msg = (fmt() if callable(fmt) else str(ex)).replace("\n", " ")
+        msg = (fmt() if callable(fmt) else str(ex)).replace("\n", " ").strip()
+        if not msg:  # `iovkit` or `iovkit script` alone: the help above lists what to run
+            msg = "missing command (the list is above)"
         print(f"iovkit: error: {msg}", file=sys.stderr)
         code = int(ExitCode.USAGE)
     except KeyboardInterrupt:
         print("iovkit: interrupted", file=sys.stderr)
         code = int(ExitCode.INTERRUPTED)
-    sys.stdout.flush()
+    except BrokenPipeError:
+        # `iovkit ... | head`: the reader left; say nothing more, like any Unix filter.
+        _silence_stdout()
+        return _BROKEN_PIPE
+    except OSError as ex:  # an unreadable device, a full disk or a closed stdout: one line, never a traceback
+        if debug:
+            raise
+        print(f"iovkit: error: {_os_error_line(ex)}", file=sys.stderr)
+        code = int(ExitCode.USAGE)
+    except ValidationError as ex:  # an option value a settings model refused (e.g. --max-loss 101)
+        if debug:
+            raise
+        loc, msg = validation_line(ex)
+        print(f"iovkit: error: {loc}: {msg}" if loc else f"iovkit: error: {msg}", file=sys.stderr)
+        code = int(ExitCode.USAGE)
+    except Exception as ex:  # a bug: still one line, and the way to the traceback
+        if debug:
+            raise
+        text = " ".join(str(ex).split())[:200]
+        print(f"iovkit: error: internal error {type(ex).__name__}: {text} (a bug: rerun with --debug for the "
+              "traceback and report it)", file=sys.stderr)
+        code = int(ExitCode.INTERNAL)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return _BROKEN_PIPE
+    except OSError as ex:
+        print(f"iovkit: error: {_os_error_line(ex)}", file=sys.stderr)
+        code = int(ExitCode.USAGE)
     return code
+
+
+_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+
+
+def _os_error_line(ex: OSError) -> str:
+    """One line naming the file (or standard output, which has no name) and the system's reason."""
+    if ex.filename is not None:
+        where = str(ex.filename)
+    elif ex.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EBADF):
+        where = "standard output"  # named files are written through fileio, which names them
+    else:
+        where = "input/output"
+    reason = ex.strerror or str(ex) or type(ex).__name__
+    return f"{where}: {reason}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (tests capture it): nothing will flush into a closed pipe
 
 
 def run() -> None:

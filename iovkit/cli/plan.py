@@ -86,6 +86,10 @@ def _executor(kind: str, snapshot: object, sim_state: Path | None, root: Path,
 
         if sim_state is None:
             raise InputError("--executor simulator needs --sim-state FILE", field="--sim-state")
+        if isinstance(snapshot, HostSnapshot) and snapshot.host.platform != "hyperv":
+            # it would build a Hyper-V host from a Linux snapshot and call the plan stale
+            raise InputError(f"the simulator models Hyper-V hosts only; this plan is for {snapshot.host.platform} "
+                             "(use --executor shell --root TREE)", field="--executor")
         if sim_state.exists():
             sim = Simulator.load(sim_state)
         elif isinstance(snapshot, HostSnapshot):
@@ -131,7 +135,7 @@ def _report(result: object) -> None:
 
 
 def apply_cmd(
-    plan_path: Annotated[Path, typer.Argument(help="plan.json written by `iovkit plan`")],
+    plan_path: Annotated[Path, typer.Argument(help="plan.json written by `iovkit plan`", metavar="PLAN")],
     yes: YesOpt = False,
     console: Annotated[bool, typer.Option("--console", help="I am on the host console: a switch carrying "
                                                             "the management OS may be rebuilt")] = False,
@@ -157,7 +161,8 @@ def apply_cmd(
 
 
 def rollback_cmd(
-    journal: Annotated[Path, typer.Argument(help="The journal an `iovkit apply` run wrote")],
+    journal: Annotated[Path, typer.Argument(help="The journal an `iovkit apply` run wrote",
+                                             metavar="JOURNAL")],
     yes: YesOpt = False,
     executor: ExecutorOpt = "local",
     sim_state: SimStateOpt = None,

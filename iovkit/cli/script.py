@@ -31,7 +31,7 @@ def counters_script(
 
 @script_app.command("plan")
 def plan_script(
-    plan: Annotated[Path, typer.Argument(help="plan.json written by `iovkit plan`")],
+    plan: Annotated[Path, typer.Argument(help="plan.json written by `iovkit plan`", metavar="PLAN")],
     output_dir: Annotated[
         Path | None, typer.Option("-o", "--output-dir", help="Write the script and its rollback script here")
     ] = None,

@@ -57,7 +57,9 @@ def parse_text(text: str, name: str) -> Recording:
                 raise InputError(f"line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}", path=name) from None
             return Recording.from_json(data, name)
         return getcounter.parse(text, name)
-    first = head.splitlines()[0][:60] if head else ""
+    if not head:
+        raise InputError("the file is empty (expected a PDH-CSV, Get-Counter JSON or iovkit recording)", path=name)
+    first = head.splitlines()[0][:60]
     raise InputError(f"not a PDH-CSV, Get-Counter JSON or iovkit recording (starts with {first!r})", path=name)
 
 

@@ -33,7 +33,8 @@ def decode(data: bytes) -> str:
 
 
 def looks_like(text: str) -> bool:
-    return text.lstrip("\r\n\ufeff \t").startswith('"(PDH-CSV')
+    # typeperf quotes every cell; a CSV re-saved by Excel or a script quotes only where needed
+    return text.lstrip("\r\n\ufeff \t").startswith(('"(PDH-CSV', "(PDH-CSV"))
 
 
 def split_path(path: str) -> tuple[str | None, str, str, str]:
@@ -100,8 +101,10 @@ def parse(text: str, path: str | None = None) -> Recording:
         raw = lines[lineno]
         if not raw.strip():
             continue
-        if not raw.lstrip().startswith('"'):
-            # typeperf status lines ("Exiting, please wait...", "The command completed successfully.")
+        first = raw.lstrip()[:1]
+        if first != '"' and not first.isdigit():
+            # typeperf status lines ("Exiting, please wait...", "The command completed successfully."); a data
+            # row starts with its quoted or, once re-saved by Excel, bare MM/dd/yyyy timestamp
             continue
         try:
             cells = next(csv.reader([raw]))

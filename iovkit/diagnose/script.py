@@ -6,6 +6,8 @@ same list feeds typeperf (foreground) and logman (background data collector set)
 
 from __future__ import annotations
 
+from iovkit.errors import InputError
+
 COUNTERS: tuple[str, ...] = (
     r"\Hyper-V Hypervisor Root Virtual Processor(*)\% Total Run Time",
     r"\Hyper-V Hypervisor Logical Processor(*)\% Total Run Time",
@@ -34,10 +36,16 @@ def _hms(seconds: int) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}"
 
 
+MAX_RECORD_S = 7 * 24 * 3600  # logman's -rf and typeperf's -sc stay sane; a longer capture is a mistake
+
+
 def counters_script(seconds: int, interval: int) -> str:
     """A PowerShell snippet: write the counter list, then record it with typeperf or logman for `seconds`."""
-    if seconds < 1 or interval < 1:
-        raise ValueError("seconds and interval must be >= 1")
+    if not 1 <= seconds <= MAX_RECORD_S:
+        raise InputError(f"record 1..{MAX_RECORD_S} s (a week), not {seconds}", field="--seconds")
+    if not 1 <= interval <= seconds // 2:
+        raise InputError(f"--interval {interval} leaves fewer than 2 samples in --seconds {seconds}; diagnose "
+                         "needs a series", field="--interval")
     samples = max(1, seconds // interval)
     listing = "\n".join(COUNTERS)
     logman = (f"logman create counter iovkit-diag -cf .\\iovkit-counters.txt -si {_hms(interval)} "

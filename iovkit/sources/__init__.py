@@ -39,12 +39,19 @@ def detect(path: Path) -> InputKind:
         raise InputError("no such file or directory", path=str(path))
     if path.is_dir():
         return "hyperv-netview"
-    with path.open("rb") as fh:
-        head = fh.read(4096)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
     if head[:2] == b"\x1f\x8b":
         return "linux-archive"
-    if head[:4] == b"PK\x03\x04" or zipfile.is_zipfile(path):
+    if zipfile.is_zipfile(path):
         return "hyperv-netview"
+    if head[:4] == b"PK\x03\x04":  # a zip whose end (the central directory) is missing: a cut-off copy
+        raise InputError("truncated or corrupt .zip (no central directory); copy it again", path=str(path))
+    if not head.strip():
+        raise InputError("the file is empty", path=str(path))
     text = head.decode("utf-8-sig", errors="replace").lstrip()
     if text.startswith("{"):
         data = read_json(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from iovkit.errors import InputError
@@ -45,8 +46,43 @@ class LatencyHistogram:
             self.out_of_range += count
 
     def record_many(self, values_ns: Iterable[int]) -> None:
-        for v in values_ns:
-            self.record(v)
+        """Record every value; the same histogram as record() on each, in one vectorised pass.
+
+        Why: hdrh's record_value is pure Python (about 2 us a value), which made a 300,000-datagram step spend
+        most of a second after the run just filling the histogram. Here numpy computes hdrh's own bucket index
+        for all values at once (same formula: bucket from the bit length of value | sub_bucket_mask, then the
+        sub-bucket), counts per bucket, and adds the counts; min and max take the exact values, as hdrh does.
+        """
+        arr = np.asarray(values_ns if isinstance(values_ns, np.ndarray) else list(values_ns), dtype=np.int64)
+        if arr.size == 0:
+            return
+        h = self.hist
+        low = arr < LOWEST_NS
+        if low.any():
+            step = arr < -1000  # more than clock noise: a clock step, not a latency
+            self.out_of_range += int(step.sum())
+            arr = np.where(low, LOWEST_NS, arr)[~step]
+            if arr.size == 0:
+                return
+        unit, half_mag = h.unit_magnitude, h.sub_bucket_half_count_magnitude
+        bitlen = np.frexp((arr | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)  # exact below 2**53
+        bucket = bitlen - unit - (half_mag + 1)
+        index = ((bucket + 1) << half_mag) + (arr >> (bucket + unit)) - h.sub_bucket_half_count
+        ok = index < h.counts_len
+        if not ok.all():
+            self.out_of_range += int((~ok).sum())
+            arr, index = arr[ok], index[ok]
+            if arr.size == 0:
+                return
+        found = np.bincount(index, minlength=h.counts_len).astype(np.uint64)
+        try:
+            np.ctypeslib.as_array(h.counts)[:] += found  # hdrh keeps its counts in a ctypes array: add in place
+        except (TypeError, ValueError, AttributeError):  # another counts container: one bucket at a time
+            for i in np.flatnonzero(found).tolist():
+                h.counts[i] += int(found[i])
+        h.total_count += int(arr.size)
+        h.min_value = min(h.min_value, int(arr.min()))
+        h.max_value = max(h.max_value, int(arr.max()))
 
     @property
     def count(self) -> int:

@@ -78,3 +78,23 @@ def test_broken_blob_is_one_line_input_error() -> None:
         histo.decode("not-a-histogram", where="steps.0.histogram")
     assert "steps.0.histogram" in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+_EDGES = [-5000, -1001, -1000, -1, 0, 1, 2, 2047, 2048, 2049, 60 * 10**9, 60 * 10**9 + 1, 10**12] + [
+    2**k + d for k in range(1, 40) for d in (-1, 0, 1)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.integers(-3000, 10**7), st.sampled_from(_EDGES)), max_size=300))
+def test_bulk_recording_equals_recording_one_by_one(values: list[int]) -> None:
+    """The vectorised record_many must give hdrh's exact buckets, min, max and out-of-range count."""
+    one, bulk = histo.new(), histo.new()
+    for v in values:
+        one.record(v)
+    bulk.record_many(values)
+    assert bulk.count == one.count
+    assert bulk.out_of_range == one.out_of_range
+    assert bulk.encode() == one.encode()
+    assert bulk.equals(one) or one.count == 0
+    if one.count:
+        assert bulk.percentiles_us() == one.percentiles_us()

@@ -156,3 +156,18 @@ def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, native: boo
         assert n
         seen += n
     assert [d for d, _ in drain(tb, 2)] == [head + b"\x00\x02" + b"ping"]
+
+
+@pytest.mark.parametrize("native", MODES)
+def test_flag_rule_ignores_leftover_bytes_and_oversized_datagrams(pair, native: bool) -> None:
+    """A short datagram in a receive slot that held a pong request, or one too long for the slot, gets no reply."""
+    a, b = pair
+    refl, tb = BatchSocket(a, bufsize=512, native=native), BatchSocket(b)
+    dst = a.getsockname()
+    pong = bytes(8) + b"\x00\x03" + b"p" * 20
+    assert tb.send([(pong, dst)] * 4) == 4
+    assert refl.echo(timeout=2.0, match=(9, 2, 1))[:2] == (4, 4)
+    assert tb.send([(b"short", dst), (b"tiny", dst), (bytes(9) + b"\x03" + b"x" * 600, dst), (pong, dst)]) == 4
+    n, sent, _ = refl.echo(timeout=2.0, match=(9, 2, 1))
+    assert (n, sent, refl.truncated) == (4 if native else 3, 1, 1)
+    assert [d for d, _ in drain(tb, 6)] == [bytes(8) + b"\x00\x02" + b"p" * 20] * 5

@@ -6,6 +6,7 @@ The password reaches pypsrp only: it is never logged, never put in an error mess
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from iovkit.errors import InputError, UnreachableError
@@ -34,9 +35,28 @@ def client_kwargs(target: RemoteTarget, password: str | None) -> dict[str, Any]:
     }
 
 
+_ROOT_CAUSE = re.compile(r"\[Errno -?\d+\] ([^'\")(]+)|(timed out|Failed to resolve '[^']+')")
+
+
 def _scrub(text: str, password: str | None) -> str:
-    text = " ".join(str(text).split())[:200]
-    return text.replace(password, "***") if password else text
+    """One short line: the root cause out of requests/urllib3's nested repr, never any part of the password.
+
+    Masking the password inside the text would show which letters it replaced (a one-letter password turns
+    `Max retries` into `Ma*** retries`), so a text that contains it is withheld whole.
+    """
+    text = " ".join(str(text).split())
+    found = _ROOT_CAUSE.findall(text)
+    if found and "Pool(" in text:  # urllib3's `HTTPConnectionPool(host=..., port=...): Max retries ...`
+        text = "; ".join(dict.fromkeys(a or b for a, b in found))
+    text = text[:200]
+    if password and password in text:
+        return "(details withheld: they contain the password)"
+    return text
+
+
+def describe_failure(err: BaseException, password: str | None) -> str:
+    """`Type: cause` of a pypsrp/requests/spnego failure, for UnreachableError messages."""
+    return f"{type(err).__name__}: {_scrub(str(err), password)}"
 
 
 def collect_remote(target: RemoteTarget, password: str | None) -> HostSnapshot:
@@ -51,7 +71,7 @@ def collect_remote(target: RemoteTarget, password: str | None) -> HostSnapshot:
     except Exception as err:  # pypsrp/requests/spnego raise many types; all mean "could not run it there"
         raise UnreachableError(
             f"WinRM to {where} ({target.auth}{', ssl' if target.ssl else ''}) failed: "
-            f"{type(err).__name__}: {_scrub(str(err), password)}"
+            f"{describe_failure(err, password)}"
         ) from None  # `from None`: the chained exception may carry request details
     start = output.find("{")
     if start < 0:
