@@ -73,6 +73,20 @@ def _us(v: float | None) -> str:
     return "-" if v is None else f"{v:,.1f}"
 
 
+def default_senders(target: str | None, mode: str, sessions: int) -> int:
+    """One sender per CPU against another host; 1 on loopback, where the target shares these CPUs."""
+    from iovkit.traffic.loadgen import cpu_count, is_local_target
+    from iovkit.traffic.sweep import parse_target
+
+    if target is None:
+        return 1
+    host, _port = parse_target(target)
+    if is_local_target(host):
+        return 1
+    n = cpu_count()
+    return max(1, min(n, sessions)) if mode == "relay" else n
+
+
 def bench_cmd(
     local: Annotated[bool, typer.Option("--local", help="Start a relay on 127.0.0.1 and sweep it (default)")] = False,
     target: Annotated[str | None, typer.Option("--target", help="HOST:PORT of a UDP reflector or iovkit relay",
@@ -87,7 +101,10 @@ def bench_cmd(
     seconds: Annotated[float, typer.Option("--seconds", help="Measured seconds per step")] = 1.0,
     warmup: Annotated[float, typer.Option("--warmup", help="Unmeasured seconds before each step")] = 0.2,
     payload: Annotated[int, typer.Option("--payload", help="UDP payload bytes")] = 64,
-    senders: Annotated[int, typer.Option("--senders", help="Sender processes (histograms merge exactly)")] = 1,
+    senders: Annotated[int | None, typer.Option("--senders", help="Sender processes (histograms merge exactly). "
+                                                "Default: one per CPU against a remote --target (one Python "
+                                                "process sends about 300,000 datagrams/s), 1 on loopback (the "
+                                                "relay needs the other cores)", show_default=False)] = None,
     flows: Annotated[int, typer.Option("--flows", help="echo: source sockets (5-tuples) per sender")] = 4,
     batch: Annotated[int, typer.Option("--batch", help="Datagrams per sendmmsg/recvmmsg")] = 64,
     poisson: Annotated[bool, typer.Option("--poisson", help="Poisson arrivals instead of constant spacing")] = False,
@@ -102,8 +119,12 @@ def bench_cmd(
     relay_workers: Annotated[int, typer.Option("--relay-workers", help="--local: relay worker processes")] = 1,
     kernel_ts: Annotated[bool, typer.Option("--kernel-ts/--no-kernel-ts", help="Use kernel receive timestamps "
                                             "where the kernel gives them")] = True,
-    spin: Annotated[bool, typer.Option("--spin", help="Busy-poll waits under 1 ms for sharper send times (keeps "
-                                       "a core busy, as sockperf does)")] = False,
+    spin: Annotated[bool | None, typer.Option("--spin/--no-spin", help="How to wait for each send time. Default: "
+                                              "sleep, then busy-poll the last 200 us (sharp send times, so a "
+                                              "sane p50; a sender at 10,000/s keeps about one core busy, shown as "
+                                              "process CPU in the JSON). --spin: always busy-poll; --no-spin: "
+                                              "only sleep (50-100 us late wake-ups count in the latency)",
+                                              show_default=False)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result JSON (plots beside it); default "
                                                 "./iovkit-bench-<time>.json", show_default=False)] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG and SVG plots")] = True,
@@ -127,6 +148,8 @@ def bench_cmd(
         if relay_key is None:
             raise InputError("relay mode against --target needs the relay key: set IOVKIT_RELAY_KEY or pass "
                              "--key-file", field="--key-file")
+    if senders is None:
+        senders = default_senders(target, mode, sessions)
     settings = BenchSettings(
         mode=mode,
         target=target or "127.0.0.1:0",
@@ -134,6 +157,7 @@ def bench_cmd(
         max_rate=max_rate, max_steps=steps, senders=senders, flows=flows, batch=batch, poisson=poisson,
         clients=clients if mode == "relay" else None, sessions=sessions if mode == "relay" else None,
         tick_hz=tick, objective=Objective(max_loss_pct=max_loss, max_p99_us=max_p99),
+        wait={None: "hybrid", True: "spin", False: "sleep"}[spin], kernel_timestamps=kernel_ts,
     )
     show = not quiet and err.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[live]}"),

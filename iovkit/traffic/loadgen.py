@@ -827,3 +827,22 @@ def merge(spec: LoadSpec, results: list[WorkerResult]) -> StepMeasurement:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def is_local_target(host: str) -> bool:
+    """True when `host` is this machine (loopback, or an address of a local interface): it shares our CPUs."""
+    try:
+        infos = socket.getaddrinfo(host, None, 0, socket.SOCK_DGRAM)
+    except socket.gaierror:
+        return False
+    import ipaddress
+
+    import psutil
+
+    mine = {a.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for a in addrs
+            if a.family in (socket.AF_INET, socket.AF_INET6)}
+    for info in infos:
+        ip = str(info[4][0]).split("%")[0]
+        if ipaddress.ip_address(ip).is_loopback or ip in mine:
+            return True
+    return False

@@ -235,7 +235,7 @@ def run_bench(
     settings: BenchSettings,
     *,
     kernel_timestamps: bool = True,
-    spin: bool = False,
+    spin: bool | None = None,
     relay_key: bytes | None = None,
     local_workers: int | None = None,
     seed: int | None = None,

@@ -240,3 +240,44 @@ def test_unreachable_network_is_exit_3_in_one_line(two_namespaces) -> None:
     r = _in_ns(a, "bench", "--target", "10.238.77.1:7777", "--no-plots", "-q", timeout=30)
     assert r.returncode == 3
     assert r.stderr.startswith("iovkit: error:") and r.stderr.count("\n") == 1
+
+
+def test_tx_ring_stamps_each_datagram_of_a_batch_and_keeps_the_template() -> None:
+    """The vectorised sender must put seq0.. and each scheduled time into its own datagram, nothing else."""
+    import socket as _socket
+    import struct as _struct
+
+    import numpy as np
+
+    from iovkit.traffic.loadgen import ECHO_HDR, ECHO_MAGIC, ECHO_TIME_AT, SOCKPERF_CLIENT_PONG, TxRing
+
+    rx = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    tx = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 1 << 20)
+        tx.connect(rx.getsockname())
+        tpl = bytearray(b"\xab" * 100)
+        ECHO_HDR.pack_into(tpl, 0, 0, SOCKPERF_CLIENT_PONG, 100, ECHO_MAGIC, 3, 0)
+        ring = TxRing(tx, bytes(tpl), 16, 0, ECHO_TIME_AT)
+        times = np.array([10**15 + 7 * i for i in range(16)], dtype=np.int64)
+        assert ring.send(1000, times) == 16
+        assert ring.send(2000, times[:5]) == 5
+        assert ring.send_one(5, 42) == 1
+        rx.settimeout(2.0)
+        got = [rx.recv(2048) for _ in range(22)]
+    finally:
+        rx.close()
+        tx.close()
+    want = [(1000 + i, int(times[i])) for i in range(16)] + [(2000 + i, int(times[i])) for i in range(5)] + [(5, 42)]
+    assert [(_struct.unpack_from("!Q", d)[0], _struct.unpack_from("!Q", d, ECHO_TIME_AT)[0]) for d in got] == want
+    for d in got:
+        assert len(d) == 100 and d[30:] == bytes(tpl[30:])
+        assert ECHO_HDR.unpack_from(d)[1:5] == (SOCKPERF_CLIENT_PONG, 100, ECHO_MAGIC, 3)
+
+
+def test_loopback_targets_are_local_and_others_are_not() -> None:
+    from iovkit.traffic.loadgen import is_local_target
+
+    assert is_local_target("127.0.0.1") and is_local_target("localhost")
+    assert not is_local_target("192.0.2.1")  # TEST-NET-1: never assigned to a host
