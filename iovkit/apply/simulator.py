@@ -197,9 +197,10 @@ class Simulator:
             taken = set(self.switch_nic_names(other)) & {n.name for n in nics}
             if taken:
                 raise SimError(f"New-VMSwitch: {', '.join(sorted(taken))} is already bound to {other.name!r}")
+        # IovSupport comes from the external port's capability (hyperv.md §1.2), whatever IovEnabled says;
+        # a VF count needs both (checked where VFs are allocated).
         support = bool(
-            spec.iov
-            and self.s.iov_supported
+            self.s.iov_supported
             and all(n.sriov_enabled and n.sriov_support in (None, "Supported") and not self._lbfo(n) for n in nics)
         )
         self.s.switches.append(SimSwitch(
@@ -435,7 +436,7 @@ class Simulator:
             "adapters": sorted((a.vm or "", a.name, a.is_management_os, a.switch, a.connected, a.iov_weight,
                                 a.queue_pairs) for a in self.s.adapters),
             "switches": sorted((s.name, s.iov_enabled, s.allow_management_os, tuple(self.switch_nic_names(s)),
-                                s.embedded_teaming, s.switch_type) for s in self.s.switches),
+                                s.embedded_teaming, s.switch_type, s.iov_support) for s in self.s.switches),
             "nics": sorted((n.name, n.sriov_enabled, n.num_vfs) for n in self.s.nics),
             "deleted_adapters": self.s.deleted_adapters,
         }

@@ -27,7 +27,7 @@ CATALOG: tuple[Remedy, ...] = (
            "Move the VM's vNIC to an SR-IOV virtual function",
            "the VF bypasses the virtual switch entirely, so the {core_txt} no longer carries the VM's packets; "
            "`iovkit check` and `iovkit plan` prepare the switch-over",
-           ("iovkit check", "iovkit plan --vm <VM>")),
+           ("iovkit check", "iovkit plan --from host.json --policy policy.yaml -o plan.json")),
     Remedy("VMQ", "windows", ("SINGLE-CORE-SWITCH", "MISSING-SPREAD"), 2,
            "Enable VMQ (dVMQ on 2012 R2, VMMQ on 2016+) on the physical NICs",
            "without VMQ every receive interrupt of a NIC port lands on one core of the management OS, which does all "
@@ -52,7 +52,7 @@ CATALOG: tuple[Remedy, ...] = (
     Remedy("SRIOV", "linux", ("VHOST-SATURATED",), 1,
            "Give the VM an SR-IOV virtual function instead of virtio/vhost-net",
            "the vhost-net worker is CPU-bound; a VF takes the host out of the data path",
-           ("iovkit check", "iovkit plan --vm <VM>")),
+           ("iovkit check", "iovkit plan --from host.json --policy policy.yaml -o plan.json")),
     Remedy("RSS", "linux", ("SINGLE-CORE-SWITCH", "MISSING-SPREAD", "SOFTNET-SQUEEZE"), 2,
            "Spread receive work over more NIC queues (RSS) and hash UDP on ports",
            "{share_txt}; more combined channels and an L4 UDP hash put flows on several cores",
@@ -67,7 +67,7 @@ CATALOG: tuple[Remedy, ...] = (
     Remedy("SRIOV-GUEST", "linux", ("SINGLE-CORE-SWITCH",), 4,
            "If this is a KVM host switching for VMs, move the VM to an SR-IOV VF",
            "the VF bypasses the host's bridge/OVS and vhost path, so the {core_txt} stops carrying those packets",
-           ("iovkit check", "iovkit plan --vm <VM>")),
+           ("iovkit check", "iovkit plan --from host.json --policy policy.yaml -o plan.json")),
     Remedy("BACKLOG", "linux", ("SOFTNET-DROPS", "SOFTNET-SQUEEZE"), 5,
            "Raise the softnet backlog and NAPI budget",
            "backlog drops mean netdev_max_backlog (default 1000) fills; squeezes mean net_rx_action stops with "

@@ -211,12 +211,17 @@ def sh_phase(step: Step, phase: Phase, root: str = "") -> str:
             has = f"virsh domiflist {shlex.quote(dom)} | grep -qi -- {shlex.quote(mac)}"
             if phase == "action":
                 return (_hostdev_xml(root, pf, vf, mac)
-                        + f"\nvirsh attach-device {shlex.quote(dom)} \"$xml\" --live --config\nrm -f \"$xml\"")
+                        + f"\nvirsh attach-device {shlex.quote(dom)} \"$xml\" --config {_live(dom)}\nrm -f \"$xml\"")
             if phase == "verify":
                 return f"{has} || {{ echo {_shmsg(f'no hostdev interface with {mac} in {dom}')} >&2; exit 1; }}"
             return (f"if {has}; then virsh detach-interface {shlex.quote(dom)} hostdev --mac {shlex.quote(mac)} "
-                    "--live --config; fi")
+                    f"--config {_live(dom)}; fi")
     raise InputError(f"step {step.id} ({step.kind}) is not a Linux step")
+
+
+def _live(dom: str) -> str:
+    """`--live` only for a running domain: virsh refuses it on a shut-off one (--config alone then suffices)."""
+    return f"$(virsh domstate {shlex.quote(dom)} 2>/dev/null | grep -qx running && echo --live)"
 
 
 def phase_text(plan_platform: str, step: Step, phase: Phase, root: str = "") -> str:

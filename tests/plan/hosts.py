@@ -32,7 +32,7 @@ def i350_host(vms: int = 8, name: str = "HV-RELAY-01") -> HostSnapshot:
                     sriov_support="Supported", sriov_enabled=True, vfs_total=6, vfs_allocated=0),
     ]
     switch = VSwitch(name="External", switch_type="External", net_adapters=[I350], net_adapter_names=["Ethernet"],
-                     iov_enabled=False, iov_support=False, vf_count=0, vfs_in_use=0, allow_management_os=True,
+                     iov_enabled=False, iov_support=True, vf_count=0, vfs_in_use=0, allow_management_os=True,
                      embedded_teaming=False)
     vm_list = [VM(name=f"relay-{i:02d}", state="Running", generation=2) for i in range(1, vms + 1)]
     adapters = [VmAdapter(name="External", is_management_os=True, switch_name="External", connected=True)]
