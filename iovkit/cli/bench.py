@@ -120,10 +120,12 @@ def bench_cmd(
     kernel_ts: Annotated[bool, typer.Option("--kernel-ts/--no-kernel-ts", help="Use kernel receive timestamps "
                                             "where the kernel gives them")] = True,
     spin: Annotated[bool | None, typer.Option("--spin/--no-spin", help="How to wait for each send time. Default: "
-                                              "sleep, then busy-poll the last 200 us (sharp send times, so a "
-                                              "sane p50; a sender at 10,000/s keeps about one core busy, shown as "
-                                              "process CPU in the JSON). --spin: always busy-poll; --no-spin: "
-                                              "only sleep (50-100 us late wake-ups count in the latency)",
+                                              "sleep with 1 us timer slack, then busy-poll the last 50 us (sharp "
+                                              "send times without owning a core; with --no-kernel-ts it busy-polls "
+                                              "every wait, since reading a reply late would count as latency). "
+                                              "--spin: always busy-poll (a whole core; worse tails on a shared "
+                                              "host); --no-spin: only sleep. The JSON records the choice and the "
+                                              "process CPU it cost",
                                               show_default=False)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result JSON (plots beside it); default "
                                                 "./iovkit-bench-<time>.json", show_default=False)] = None,

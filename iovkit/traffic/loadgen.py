@@ -18,7 +18,9 @@ sequence number is below one already seen on that flow: sockperf's out-of-order)
 per-flow bitmap), RFC 3550 interarrival jitter (A.8: J += (|D| - J) / 16). Several sender processes each keep
 their own HDR histogram; the encoded histograms merge exactly.
 
-Only `iovkit.traffic.mmsg` touches sockets in batches; this module schedules, stamps and counts.
+Receiving goes through `iovkit.traffic.mmsg`; sending uses TxRing below, which stamps a whole batch in
+preallocated buffers with numpy (a few ns of Python per datagram) so the kernel, not the interpreter, sets the
+maximum rate. Histograms are filled in one vectorised pass after the run (histo.record_many).
 """
 
 from __future__ import annotations
@@ -60,11 +62,16 @@ _SOCKBUF = 4 * 1024 * 1024
 ECHO_SEQ_AT, ECHO_TIME_AT = 0, 22  # offsets of the u64 sequence number and scheduled time in ECHO_HDR
 RELAY_SEQ_AT, RELAY_TIME_AT = 16, 24  # ... and in protocol.HEADER
 _U64 = struct.Struct("!Q")
-SPIN_WINDOW_NS = 200_000
-"""Default wait (spin=None): sleep until 200 us before a send time, busy-poll the rest. time.sleep wakes
-50-100 us late (timer slack), which used to decide the p50; spinning only the last 200 us keeps the send time
-sharp while a slow sender (1,000/s) stays mostly asleep (about 20% of a core; a 10,000/s one spins nearly all
-the time, as sockperf does). spin=True busy-polls every wait, spin=False sleeps every wait."""
+SPIN_WINDOW_NS = 50_000
+TIMER_SLACK_NS = 1_000
+"""Default wait (spin=None): with the thread's timer slack cut from 50 us to 1 us (prctl), sleep in select()
+until 50 us before a send time, then busy-poll the rest. A plain sleep wakes 50-100 us late, which used to
+decide the p50; with 1 us slack this VM wakes about 25 us late, inside the window. Spinning every wait instead
+(spin=True) makes the p50 no better and the tail worse on a shared machine: a process that never sleeps gets
+preempted for whole scheduler slices (ms). spin=False sleeps every wait (still with the small timer slack).
+Without kernel receive timestamps the default busy-polls every wait: the receive time is then when Python reads
+the reply, and a sleeping sender's wake-up would count as network latency."""
+_PR_SET_TIMERSLACK, _PR_GET_TIMERSLACK = 29, 30
 
 Mode = Literal["echo", "relay"]
 Progress = Callable[[int, int, float | None], None]
@@ -93,7 +100,7 @@ class LoadSpec:
     relay_key: bytes | None = field(default=None, repr=False)
     join_timeout: float = 2.0
     replies: bool = True  # echo: False asks nothing back (sockperf server then only counts): a pure send test
-    spin: bool | None = None  # None: sleep, then spin the last 200 us; True: always busy-poll; False: only sleep
+    spin: bool | None = None  # None: see SPIN_WINDOW_NS; True: always busy-poll; False: only sleep
 
     def check(self) -> None:
         """Reject impossible settings with one line naming the option."""
@@ -226,6 +233,18 @@ def _load_sendmmsg() -> Any:
 
 
 _SENDMMSG = _load_sendmmsg()
+
+
+def _timer_slack(ns: int | None) -> int | None:
+    """Set this thread's timer slack (Linux prctl); the previous value, or None where that is not possible."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        old = int(libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0))
+        if ns is not None and old >= 0:
+            libc.prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(ns), 0, 0, 0)
+    except (OSError, AttributeError):
+        return None
+    return old if old >= 0 else None
 
 
 class TxRing:
@@ -431,8 +450,10 @@ class _Sender:
 
     def _add_socket(self) -> BatchSocket:
         sock = _connected(self.family, self.addr, self.spec.target)
-        bs = BatchSocket(sock, batch=self.spec.batch, bufsize=max(2048, self.spec.payload),
-                         timestamps=self.spec.kernel_timestamps)
+        # no replies asked, nothing to stamp: SO_TIMESTAMPNS would switch on stamping of every packet the
+        # kernel receives (a global switch), which costs the pure send test for nothing
+        stamps = self.spec.kernel_timestamps and (self.spec.replies or self.spec.mode == "relay")
+        bs = BatchSocket(sock, batch=self.spec.batch, bufsize=max(2048, self.spec.payload), timestamps=stamps)
         self.socks.append(sock)
         self.bsocks.append(bs)
         return bs
@@ -518,12 +539,16 @@ class _Sender:
 
     # the run
     def run(self, t0: int) -> WorkerResult:
+        old_slack = _timer_slack(TIMER_SLACK_NS)
         try:
             return self._run(t0)
         except ConnectionRefusedError as err:
             raise _refused(self.spec.target) from err
         except OSError as err:
             raise UnreachableError(f"{self.spec.target[0]}:{self.spec.target[1]}: {err.strerror or err}") from err
+        finally:
+            if old_slack is not None:
+                _timer_slack(old_slack)
 
     def _run(self, t0: int) -> WorkerResult:
         """The send loop: take what is due, stamp and send it per flow in batches, receive between sends.
@@ -542,7 +567,10 @@ class _Sender:
         self.offset = time.time_ns() - time.monotonic_ns()
         nflows = len(self.socks)
         cap = spec.batch * max(4, nflows)
-        window = {None: SPIN_WINDOW_NS, True: 1 << 62, False: 0}[spec.spin]
+        # without kernel receive stamps the receive time is when we read: a sleeping sender would charge its
+        # wake-up (25-40 us on a VM) to the network, so the default then busy-polls every wait (CPU shows it)
+        auto = SPIN_WINDOW_NS if spec.kernel_timestamps else 1 << 62
+        window = {None: auto, True: 1 << 62, False: 0}[spec.spin]
         rings, seqs, wseqs, sent_by = self.rings, self.seq, self.wseq, self.sent_by
         receive = self._receive
         res = self.res
@@ -580,7 +608,7 @@ class _Sender:
                         due = sched.due_array(now, cap)
                         if due[-1] >= end:
                             due = due[: int(np.searchsorted(due, end))]
-                        w = int(np.searchsorted(due, measure_from)) if due[0] < measure_from else 0
+                        w = int(np.searchsorted(due, measure_from)) if len(due) and due[0] < measure_from else 0
                         if w < len(due) and now - int(due[w]) > lag_max:
                             lag_max = now - int(due[w])
                         for seg, warm in ((due[:w], True), (due[w:], False)):
@@ -606,7 +634,7 @@ class _Sender:
                     wait = nxt - now
                     if wait > window:
                         # select() takes a us timeout (epoll only whole ms) and wakes for a reply at once;
-                        # it returns 50-100 us late (timer slack), which the spin window absorbs
+                        # with 1 us timer slack it returns ~25 us late (VM wake-up), inside the spin window
                         if select.select(socks, (), (), min(wait - window, 50_000_000) / _NS)[0]:
                             receive(poller, fd_index, 0)
                     elif wait > 20_000 or not kts:
@@ -643,7 +671,7 @@ class _Sender:
         if not events:
             return
         relay = self.spec.mode == "relay"
-        ts = self.spec.kernel_timestamps
+        ts = self.bsocks[0].timestamps if self.bsocks else False
         trackers, lat, offset = self.trackers, self.lat, self.offset
         unpack_echo, unpack_relay = ECHO_HDR.unpack_from, proto.HEADER.unpack_from
         nflows = len(self.socks)

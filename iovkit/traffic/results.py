@@ -60,7 +60,7 @@ class BenchSettings(_Model):
     sessions: int | None = None
     tick_hz: float | None = None
     wait: str | None = Field(None, description="How senders waited for send times: hybrid (sleep, then spin the "
-                             "last 200 us), spin or sleep. Spinning costs CPU: see process_cpu_seconds")
+                             "last 50 us), spin or sleep. Spinning costs CPU: see process_cpu_seconds")
     kernel_timestamps: bool | None = Field(None, description="Latency ends at the kernel receive time if true")
     objective: Objective = Field(default_factory=Objective)
 

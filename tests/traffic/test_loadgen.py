@@ -281,3 +281,13 @@ def test_loopback_targets_are_local_and_others_are_not() -> None:
 
     assert is_local_target("127.0.0.1") and is_local_target("localhost")
     assert not is_local_target("192.0.2.1")  # TEST-NET-1: never assigned to a host
+
+
+def test_default_senders_one_per_cpu_only_for_a_remote_target() -> None:
+    from iovkit.cli.bench import default_senders
+    from iovkit.traffic.loadgen import cpu_count
+
+    assert default_senders(None, "echo", 2) == 1  # --local: the relay shares our CPUs
+    assert default_senders("127.0.0.1:7777", "echo", 2) == 1
+    assert default_senders("192.0.2.1:7777", "echo", 2) == cpu_count()
+    assert default_senders("192.0.2.1:7777", "relay", 1) == 1  # relay mode: no more senders than sessions

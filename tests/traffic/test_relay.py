@@ -24,7 +24,8 @@ KEY = b"relay-key-for-tests-0123456789ab"
 
 @pytest.fixture
 def echo_relay() -> Iterator[RelayHandle]:
-    h = start_relay(RelaySettings(mode="echo", workers=2))
+    # 400 datagrams arrive at once in one test: a 2 MB receive buffer keeps a busy machine from dropping any
+    h = start_relay(RelaySettings(mode="echo", workers=2, rcvbuf=1 << 21))
     yield h
     h.stop()
 
