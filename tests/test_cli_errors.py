@@ -309,3 +309,12 @@ def test_example_files_still_load(cli) -> None:  # type: ignore[no-untyped-def]
     for name in ("hyperv-lbfo", "linux-cx5"):
         assert example_path(name).exists()
         assert cli("check", "--example", name, "-f", "json").code in (0, 1)
+
+
+def test_bench_rejects_negative_warmup_and_empty_sessions(cli):
+    r = cli("bench", "--local", "--warmup", "-1")
+    assert r.code == 2 and "--warmup" in r.err and r.err.count("\n") == 1
+    r = cli("bench", "--local", "--mode", "relay", "--clients", "0")
+    assert r.code == 2 and "--clients" in r.err
+    r = cli("compare", "a.json", "--after", "b.json", "--noise", "nan")
+    assert r.code == 2 and "--noise" in r.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -140,6 +141,11 @@ def bench_cmd(
         raise InputError(f"unknown mode {mode!r}; choose echo or relay", field="--mode")
     if local and target:
         raise InputError("give either --local or --target, not both", field="--target")
+    if not math.isfinite(warmup) or warmup < 0:
+        raise InputError(f"the warm-up cannot be negative (got {warmup:g} s)", field="--warmup")
+    if mode == "relay" and (clients < 2 or sessions < 1 or sessions > clients):
+        raise InputError(f"relay mode needs at least 2 clients and 1..clients sessions (got {clients} clients in "
+                         f"{sessions} sessions)", field="--clients")
     if tick is not None:
         if tick <= 0:
             raise InputError(f"the tick rate must be above 0 Hz (got {tick:g})", field="--tick")
@@ -222,7 +228,7 @@ def compare_cmd(
         if len(before) != 2:
             raise InputError("give AFTER runs with --after (or exactly two files: BEFORE AFTER)", field="--after")
         before, after = before[:1], before[1:]
-    if noise < 0:
+    if not math.isfinite(noise) or noise < 0:
         raise InputError(f"the noise floor cannot be negative (got {noise:g})", field="--noise")
     b_runs = [load_result(p) for p in before]
     a_runs = [load_result(p) for p in after]
