@@ -53,6 +53,11 @@ def external_switches(snap: HostSnapshot, policy: Policy | None) -> list[VSwitch
     return ext
 
 
+def indexed(all_switches: list[VSwitch], chosen: list[VSwitch]) -> list[tuple[int, VSwitch]]:
+    """The chosen switches with their index in snapshot.switches (evidence cites `switches[i]`)."""
+    return [(i, sw) for i, sw in enumerate(all_switches) if sw in chosen]
+
+
 def bound_nic_names(snap: HostSnapshot, policy: Policy | None) -> set[str]:
     names = {n.name for sw in external_switches(snap, policy) for n in snap.switch_nics(sw)}
     if policy is not None:
@@ -300,9 +305,7 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if not switches:
         yield not_applicable(rid, host_scope(snap), "no external switch in scope")
         return
-    for i, sw in enumerate(snap.switches):
-        if sw not in switches:
-            continue
+    for i, sw in indexed(snap.switches, switches):
         ev: Ev = {f"switches[{i}].net_adapters": sw.net_adapters,
                   f"switches[{i}].embedded_teaming": sw.embedded_teaming}
         lbfo = _lbfo_team(snap, sw)
@@ -344,9 +347,7 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         else:
             yield skip(rid, host_scope(snap), ["switches"])
         return
-    for i, sw in enumerate(snap.switches):
-        if sw not in switches:
-            continue
+    for i, sw in indexed(snap.switches, switches):
         ev: Ev = {f"switches[{i}].iov_enabled": sw.iov_enabled, f"switches[{i}].iov_support": sw.iov_support,
               f"switches[{i}].vf_count": sw.vf_count}
         if sw.iov_enabled is None:
@@ -415,9 +416,7 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if not switches:
         yield not_applicable(rid, host_scope(snap), "no external switch in scope")
         return
-    for i, sw in enumerate(snap.switches):
-        if sw not in switches:
-            continue
+    for i, sw in indexed(snap.switches, switches):
         want = _wanting(snap, policy, sw)
         if not want:
             yield not_applicable(rid, _sw_scope(sw), "no adapter on this switch asks for a VF")
@@ -537,9 +536,7 @@ def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if not switches:
         yield not_applicable(rid, host_scope(snap), "no external switch in scope")
         return
-    for i, sw in enumerate(snap.switches):
-        if sw not in switches:
-            continue
+    for i, sw in indexed(snap.switches, switches):
         mgmt = [a.name for a in snap.vm_adapters if a.is_management_os and a.switch_name == sw.name]
         ev: Ev = {f"switches[{i}].allow_management_os": sw.allow_management_os, "management_os_adapters": mgmt}
         rebuild = _needs_rebuild(snap, sw)
