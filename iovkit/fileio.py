@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -70,3 +71,14 @@ def ensure_writable(path: Path) -> None:
         raise InputError(f"cannot write: no folder {str(parent)!r}", path=str(path))
     if not os.access(parent, os.W_OK):
         raise InputError("cannot write: permission denied", path=str(path))
+    # Access bits do not tell everything (root passes them; /proc, read-only mounts, full disks do not take
+    # new files), so open it for real: append mode leaves an existing file as it is, a new one is removed again.
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as err:
+        raise InputError(f"cannot write: {err.strerror}", path=str(path)) from err
+    if not existed:
+        with contextlib.suppress(OSError):
+            path.unlink()

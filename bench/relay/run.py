@@ -56,24 +56,27 @@ def taskset(cpu: str | None) -> list[str]:
 class Server:
     """One server process on loopback; stop() returns how many messages it received."""
 
-    def __init__(self, kind: str, port: int, cpu: str | None, rcvbuf: int | None = None) -> None:
+    def __init__(self, kind: str, port: int, cpu: str | None, rcvbuf: int | None = None,
+                 busy_poll: float = 0.0) -> None:
         self.kind, self.port = kind, port
-        if kind == "iovkit":
+        if kind.startswith("iovkit"):
             self.cmd = [sys.executable, "-m", "iovkit", "relay", "--mode", "sockperf", "--listen",
                         f"127.0.0.1:{port}", "--log-interval", "0", "--json", "--rcvbuf", str(rcvbuf or "208k")]
             if cpu:
                 self.cmd += ["--pin", cpu]
+            if kind == "iovkit-busy":
+                self.cmd += ["--busy-poll", str(busy_poll)]
         else:
             self.cmd = [*taskset(cpu), "sockperf", "server", "-i", "127.0.0.1", "-p", str(port)]
             if rcvbuf:
                 self.cmd += ["--buffer-size", str(rcvbuf)]
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      cwd=ROOT)
-        time.sleep(1.0 if kind == "iovkit" else 0.3)
+        time.sleep(1.0 if kind.startswith("iovkit") else 0.3)
 
     def worker_pid(self) -> int:
         """The process that reads the socket: iovkit's single worker, or sockperf itself."""
-        if self.kind == "iovkit":
+        if self.kind.startswith("iovkit"):
             import psutil
 
             kids = psutil.Process(self.proc.pid).children()
@@ -81,9 +84,9 @@ class Server:
         return self.proc.pid
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM if self.kind == "iovkit" else signal.SIGINT)
+        self.proc.send_signal(signal.SIGTERM if self.kind.startswith("iovkit") else signal.SIGINT)
         out, err = self.proc.communicate(timeout=15)
-        if self.kind == "iovkit":
+        if self.kind.startswith("iovkit"):
             return int(json.loads(out)["total"]["pkts_in"])
         m = SP_TOTAL.search(out + err)
         return int(m[1]) if m else 0
@@ -230,13 +233,15 @@ def run_size(size: int, args: argparse.Namespace, commands: dict[str, str]) -> d
     """All runs for one message size: latency against both servers (kept running, alternating client runs),
     then throughput against fresh servers (so each one's received count covers exactly one run)."""
     res: dict[str, list[dict[str, Any]]] = {"iovkit": [], "sockperf": []}
+    if args.busy_poll > 0:
+        res["iovkit-busy"] = []  # latency only: an informational row, not one of the targets
     ports = {k: free_port() for k in res}
-    servers = {k: Server(k, ports[k], args.server_cpu) for k in res}
+    servers = {k: Server(k, ports[k], args.server_cpu, busy_poll=args.busy_poll) for k in res}
     for k, srv in servers.items():
         commands[f"{k} server"] = shlex.join(srv.cmd).replace(str(ports[k]), "PORT")
     try:
         for r in range(args.rounds):
-            order = ("iovkit", "sockperf") if r % 2 == 0 else ("sockperf", "iovkit")
+            order = tuple(res) if r % 2 == 0 else tuple(reversed(res))
             rows: dict[str, dict[str, Any]] = {k: {} for k in order}
             for mode in ("ping-pong", "under-load"):
                 for k in order:
@@ -251,28 +256,37 @@ def run_size(size: int, args: argparse.Namespace, commands: dict[str, str]) -> d
             srv.stop()
     for r in range(args.rounds):
         order = ("iovkit", "sockperf") if r % 2 == 0 else ("sockperf", "iovkit")
-        for k in order:
-            res[k][r]["throughput"] = throughput(k, size, args, commands)
-            res[k][r]["drain"] = drain(k, size, args, commands)
-        for k in order:
+        if r < args.rate_rounds:
+            for k in order:
+                res[k][r]["throughput"] = throughput(k, size, args, commands)
+                res[k][r]["drain"] = drain(k, size, args, commands)
+        for k in res:
             x = res[k][r]
-            print(f"round {r + 1} {size:4d} B {k:8s} pp p50 {x['ping-pong']['p50']:.2f} p99 "
-                  f"{x['ping-pong']['p99']:.2f}  ul p50 {x['under-load']['p50']:.2f} p99 "
-                  f"{x['under-load']['p99']:.2f}  rate {x['throughput']['server_rate']:,.0f}/s "
-                  f"(offered {x['throughput']['client_sent_rate']:,.0f}/s, drops {x['throughput']['drop_pct']:.0f} %, "
-                  f"{x['throughput']['msgs_per_cpu_s']:,.0f} msg/CPU-s)  drain {x['drain']['drain_rate']:,.0f}/s "
-                  f"({x['drain']['queued'][0]} queued)",
-                  file=sys.stderr, flush=True)
+            pp, ul = x["ping-pong"], x["under-load"]
+            line = (f"round {r + 1} {size:4d} B {k:11s} pp p50 {pp['p50']:.2f} p99 {pp['p99']:.2f}  "
+                    f"ul p50 {ul['p50']:.2f} p99 {ul['p99']:.2f}")
+            if "throughput" in x:
+                tp, dr = x["throughput"], x["drain"]
+                line += (f"  rate {tp['server_rate']:,.0f}/s (offered {tp['client_sent_rate']:,.0f}/s, drops "
+                         f"{tp['drop_pct']:.0f} %, {tp['msgs_per_cpu_s']:,.0f} msg/CPU-s)  drain "
+                         f"{dr['drain_rate']:,.0f}/s ({dr['queued'][0]} queued)")
+            print(line, file=sys.stderr, flush=True)
     return res
 
 
 def median(rows: list[dict[str, Any]], *path: str) -> float:
+    """The median of one measurement over the rounds that have it (rate runs may cover fewer rounds)."""
     vals = []
     for r in rows:
         v: Any = r
         for k in path:
+            if k not in v:
+                break
             v = v[k]
-        vals.append(float(v))
+        else:
+            vals.append(float(v))
+    if not vals:
+        raise KeyError(path[0])
     return statistics.median(vals)
 
 
@@ -280,7 +294,10 @@ def render(data: dict[str, Any]) -> str:
     out = [BEGIN, "## Relay: `iovkit relay --mode sockperf` vs `sockperf server` (loopback)", ""]
     out.append(f"Run {data['date']} on {data['machine']}; {data['rounds']} rounds alternating the servers, "
                f"{data['duration']} s per client run, server on CPU {data['server_cpu'] or 'any'}, client on CPU "
-               f"{data['client_cpu'] or 'any'}. Medians over rounds. Latency is sockperf's (RTT/2, usec). "
+               f"{data['client_cpu'] or 'any'}; throughput and drain in the first "
+               f"{data.get('rate_rounds', data['rounds'])} rounds. Medians over rounds; the ratio column divides the "
+               "two medians, the next column gives the median and range of the ratios of each round's adjacent A/B "
+               "pair. Latency is sockperf's (RTT/2, usec). "
                "**Max rate** is each server's own ceiling: the server is stopped (SIGSTOP), its receive queue "
                "(4 MiB buffer, the same for both) is filled with sockperf throughput-type messages, and the time it "
                "takes to empty the queue after SIGCONT is timed from the client CPU "
@@ -291,11 +308,11 @@ def render(data: dict[str, Any]) -> str:
                f"{data.get('reply_every', 100)}th message at {data.get('mps', 10000):,} msg/s (sockperf's default, "
                "every 100th, leaves about 50 samples per 1 s run: too few for a p99).")
     out += ["", "| size | metric | iovkit relay | sockperf server | ratio (iovkit/sockperf) "
-            "| per-round ratios, min-max | target | met |", "|---|---|---|---|---|---|---|---|"]
+            "| per-round ratios: median (min-max) | target | met |", "|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for size in data["sizes"]:
         rows = data["results"][str(size)]
-        specs: list[tuple[str, tuple[str, str], str | None, float | None]] = [
+        specs: list[tuple[Any, ...]] = [
             ("max rate: drains a full queue (msg/s)", ("drain", "drain_rate"), ">=", 1.0),
             ("received from full-speed clients (msg/s)", ("throughput", "server_rate"), None, None),
             ("offered by the clients (msg/s)", ("throughput", "client_sent_rate"), None, None),
@@ -304,18 +321,24 @@ def render(data: dict[str, Any]) -> str:
         for mode in ("ping-pong", "under-load"):
             specs += [(f"{mode} p50 (us)", (mode, "p50"), "<=", 1.1), (f"{mode} p99 (us)", (mode, "p99"), "<=", 1.1),
                       (f"{mode} p99.9 (us)", (mode, "p99.9"), None, None)]
-        for label, path, op, target in specs:
+        busy = rows.get("iovkit-busy")
+        if busy:
+            for mode in ("ping-pong", "under-load"):
+                specs += [(f"{mode} {q} (us), iovkit --busy-poll {data.get('busy_poll', 200):g}", (mode, q), None,
+                           None, "iovkit-busy") for q in ("p50", "p99")]
+        for spec in specs:
+            label, path, op, target = spec[:4]
+            who = spec[4] if len(spec) > 4 else "iovkit"
             try:
-                a, b = median(rows["iovkit"], *path), median(rows["sockperf"], *path)
+                a, b = median(rows[who], *path), median(rows["sockperf"], *path)
             except KeyError:  # a last-run.json from before the field existed
                 continue
             ratio = a / b if b else float("nan")
             per = []
-            for x, y in zip(rows["iovkit"], rows["sockperf"], strict=False):
-                vx, vy = x[path[0]][path[1]], y[path[0]][path[1]]
-                if vy:
-                    per.append(vx / vy)
-            spread = f"{min(per):.2f}-{max(per):.2f}" if per else ""
+            for x, y in zip(rows[who], rows["sockperf"], strict=False):
+                if path[0] in x and path[0] in y and y[path[0]][path[1]]:
+                    per.append(x[path[0]][path[1]] / y[path[0]][path[1]])
+            spread = f"{statistics.median(per):.2f} ({min(per):.2f}-{max(per):.2f})" if per else ""
             met = ""
             if op is not None and target is not None:
                 met = "yes" if (ratio >= target if op == ">=" else ratio <= target) else "no"
@@ -356,7 +379,10 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=1.0)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=12, help="latency rounds (the noisy part: many short A/B pairs)")
+    ap.add_argument("--rate-rounds", type=int, default=5, help="of those, how many also run throughput and drain")
+    ap.add_argument("--busy-poll", type=float, default=200.0,
+                    help="also run `iovkit relay --busy-poll US` in the latency runs (informational; 0: not)")
     ap.add_argument("--sizes", default="64,512")
     ap.add_argument("--mps", type=int, default=10_000)
     ap.add_argument("--reply-every", type=int, default=10,
@@ -385,7 +411,7 @@ def main() -> None:
     data = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
             "rounds": args.rounds, "duration": args.duration, "sizes": sizes, "server_cpu": args.server_cpu,
             "client_cpu": args.client_cpu, "tp_clients": args.tp_clients, "drain_reps": args.drain_reps,
-            "reply_every": args.reply_every,
+            "reply_every": args.reply_every, "busy_poll": args.busy_poll, "rate_rounds": args.rate_rounds,
             "mps": args.mps, "commands": commands, "results": results,
             "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]]), "note": args.note}
     (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from iovkit.cli.common import err, out
 from iovkit.errors import ExitCode, InputError
+from iovkit.fileio import ensure_writable
 from iovkit.traffic.results import BenchSettings, Objective, StepResult, SweepResult
 
 BENCH_HELP = """Sweep the offered UDP rate until loss or p99 breaks the objective, and report the knee.
@@ -156,6 +157,8 @@ def bench_cmd(
         if relay_key is None:
             raise InputError("relay mode against --target needs the relay key: set IOVKIT_RELAY_KEY or pass "
                              "--key-file", field="--key-file")
+    path = output or Path(_now_stem() + ".json")
+    ensure_writable(path)  # before the sweep, not after minutes of traffic
     if senders is None:
         senders = default_senders(target, mode, sessions)
     settings = BenchSettings(
@@ -192,8 +195,10 @@ def bench_cmd(
             local_workers=relay_workers if target is None else None,
             on_step=on_step, on_start=on_start if show else None, live=live if show else None,
         )
-    path = output or Path(_now_stem() + ".json")
-    result.write(path)
+    try:
+        result.write(path)
+    except OSError as e:
+        raise InputError(f"cannot write the result: {e.strerror}", path=str(path)) from e
     written = [path]
     if plots and result.steps:
         from iovkit.traffic.plots import plot_sweep
@@ -205,8 +210,12 @@ def bench_cmd(
         _print_wide(_step_table(result))
         knee = "none (the first step already broke the objective)" if result.knee_pps is None else \
             f"{result.knee_pps:,.0f} datagrams/s"
+        if result.interrupted and result.knee_pps is not None:
+            knee = f"at least {knee} (interrupted)"
         out.print(f"knee: {knee}; stopped: {result.stopped_because}")
         out.print("wrote " + ", ".join(str(p) for p in written))
+    if result.interrupted:
+        return int(ExitCode.INTERRUPTED)
     return int(ExitCode.OK if result.knee_pps is not None else ExitCode.FINDINGS)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import signal
 import sys
 import time
@@ -68,6 +69,10 @@ def relay(
         Path | None, typer.Option("--admission-key-file", help="Allocation key file (else IOVKIT_RELAY_ADMISSION_KEY; "
                                   "none: any address-proven client may allocate)")] = None,
     batch: Annotated[int, typer.Option("--batch", help="Datagrams per recvmmsg/sendmmsg")] = 64,
+    busy_poll: Annotated[float, typer.Option(
+        "--busy-poll", help="echo/sockperf: after each datagram, poll the socket without sleeping for this many "
+        "microseconds before blocking again (lower latency for a CPU kept busy; on a VM it also saves the virtual "
+        "CPU's halt and wake-up). 0: never")] = 0.0,
     peer_idle: Annotated[float, typer.Option("--peer-idle", help="Seconds before an idle peer is dropped")] = 30.0,
     rate: Annotated[float, typer.Option("--rate", help="Datagrams per second allowed per source address")] = 5000.0,
     duration: Annotated[float, typer.Option("--duration", help="Stop after this many seconds; 0: run until "
@@ -80,10 +85,13 @@ def relay(
     IOVKIT_RELAY_KEY=$(head -c 32 /dev/urandom | base64) iovkit relay --listen 0.0.0.0:7777 --workers 2
     """
     host, port = parse_hostport(listen, "--listen")
+    for value, name in ((duration, "--duration"), (log_interval, "--log-interval")):
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{name} must be 0 (none) or a number of seconds above 0, not {value:g}", field=name)
     settings = RelaySettings(
         host=host, port=port, mode=mode, workers=workers, pin=parse_cpus(pin),  # type: ignore[arg-type]
         rcvbuf=parse_size(rcvbuf, "--rcvbuf"), sndbuf=parse_size(sndbuf, "--sndbuf"), batch=batch,
-        peer_idle=peer_idle, rate_pps=rate, rate_burst=max(1.0, rate / 10),
+        peer_idle=peer_idle, rate_pps=rate, busy_poll_us=busy_poll, rate_burst=max(1.0, rate / 10),
         key=load_key("IOVKIT_RELAY_KEY", key_file, "relay key") if mode == "relay" else None,
         admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key"),
     )

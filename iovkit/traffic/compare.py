@@ -203,6 +203,8 @@ def compare(
     )
     if any(r.knee_pps is None for r in before + after):
         warnings.append("a run has no knee (its first step already failed the objective)")
+    if any(r.interrupted for r in before + after):
+        warnings.append("a run was interrupted before its sweep ended: its knee is only a lower bound")
 
     points: list[RatePoint] = []
     for rate in _matched_rates(before + after):

@@ -34,6 +34,7 @@ import os
 import random
 import secrets
 import select
+import signal
 import socket
 import statistics
 import struct
@@ -338,12 +339,13 @@ class WorkerResult:
 
 # -- sockets ---------------------------------------------------------------------------------------------------
 def resolve(target: tuple[str, int]) -> tuple[int, tuple[Any, ...]]:
-    """(family, sockaddr) for host:port; an unknown name is an InputError naming it."""
+    """(family, sockaddr) for host:port. A name that does not resolve is an unreachable target (exit 3): from
+    here a typo cannot be told from a DNS server that is down, and either way no datagram can leave."""
     host, port = target
     try:
         info = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM, socket.IPPROTO_UDP)[0]
     except socket.gaierror as err:
-        raise InputError(f"cannot resolve {host!r}: {err.strerror}", field="--target") from err
+        raise UnreachableError(f"--target {host}:{port}: cannot resolve {host!r} ({err.strerror})") from err
     return info[0], info[4]
 
 
@@ -754,6 +756,9 @@ def _recent_p99(lat: list[int]) -> float | None:
 # -- several processes -----------------------------------------------------------------------------------------
 def _child(conn: Any, spec: LoadSpec, index: int) -> None:
     """A forked sender: prepare, report ready, wait for the start time, run, send back the result."""
+    # Ctrl-C reaches the whole process group: the parent handles it (it stops or kills us), a child would only
+    # print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sender: _Sender | None = None
     try:
         sender = _Sender(spec, index)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import math
 import multiprocessing
 import os
 import secrets
@@ -44,6 +45,7 @@ SO_ATTACH_REUSEPORT_CBPF = 51
 PUBLISH_EVERY = 0.1  # seconds between a worker's stats updates
 RCV_TIMEOUT = 0.1  # SO_RCVTIMEO: the longest a worker sleeps in recvmmsg before checking its stop flag
 MIN_KEY = 16
+MAX_SOCKBUF = (1 << 31) - 1 >> 1  # the kernel doubles the request into a C int
 MODES = ("relay", "echo", "sockperf")
 # sockperf's wire header: seq u64 | flags u16 | len u32 (network order); flags byte 9: 1 = from client, 2 = pong
 # request. Its server replies to pong requests only, with the client bit cleared; its client ignores replies that
@@ -70,6 +72,7 @@ class RelaySettings:
     max_peers: int = 100_000
     max_members: int = 64
     max_datagram: int = 1500
+    busy_poll_us: float = 0.0
 
 
 def load_key(env: str, path: Path | None, what: str) -> bytes | None:
@@ -98,6 +101,24 @@ def _check(settings: RelaySettings) -> None:
         raise InputError(f"workers must be 1..256, not {settings.workers}", field="--workers")
     if not 1 <= settings.batch <= 1024:
         raise InputError(f"batch must be 1..1024, not {settings.batch}", field="--batch")
+    for value, name, what in ((settings.peer_idle, "--peer-idle", "seconds"), (settings.rate_pps, "--rate",
+                                                                              "datagrams/s")):
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be above 0 {what}, not {value:g}", field=name)
+    if not (math.isfinite(settings.rate_burst) and settings.rate_burst >= 1):
+        raise InputError(f"the rate burst must be at least 1 datagram, not {settings.rate_burst:g}", field="--rate")
+    if not (math.isfinite(settings.busy_poll_us) and 0 <= settings.busy_poll_us <= 1_000_000):
+        raise InputError(f"--busy-poll must be 0..1000000 us, not {settings.busy_poll_us:g}", field="--busy-poll")
+    for size, name in ((settings.rcvbuf, "--rcvbuf"), (settings.sndbuf, "--sndbuf")):
+        if size is not None and not 1 <= size <= MAX_SOCKBUF:
+            raise InputError(f"{name} must be 1 byte to {MAX_SOCKBUF >> 20} MiB (a socket option is a C int), "
+                             f"not {size}", field=name)
+    for value, name in ((settings.max_sessions, "max_sessions"), (settings.max_peers, "max_peers"),
+                        (settings.max_members, "max_members")):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, not {value}", field=name)
+    if not 64 <= settings.max_datagram <= 65507:
+        raise InputError(f"max_datagram must be 64..65507 bytes, not {settings.max_datagram}", field="max_datagram")
     if settings.pin:
         allowed = os.sched_getaffinity(0)
         bad = [c for c in settings.pin if c not in allowed]
@@ -269,30 +290,40 @@ def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, sal
     row = memoryview(array).cast("B").cast("q")[index * WIDTH:(index + 1) * WIDTH]
     ready.wait(10.0)
     if settings.mode in ("echo", "sockperf"):
-        _echo_loop(bs, row, stop_flag, should_stop, SOCKPERF_MATCH if settings.mode == "sockperf" else None)
+        _echo_loop(bs, row, stop_flag, should_stop, SOCKPERF_MATCH if settings.mode == "sockperf" else None,
+                   int(settings.busy_poll_us * 1000))
     else:
         _relay_loop(bs, settings, salt, row, stop_flag, should_stop)
 
 
-def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None) -> None:
+def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None,
+               spin_ns: int = 0) -> None:
+    """Reflect until stopped: one datagram at a time while they come one by one (each reply waits for one pass),
+    whole batches while a queue stands (the kernel's per-call cost is shared by 64)."""
     pin = pout = bin_ = bout = 0
     i_pin, i_pout, i_bin, i_bout = INDEX["pkts_in"], INDEX["pkts_out"], INDEX["bytes_in"], INDEX["bytes_out"]
     i_fail, i_big = INDEX["drop_send_failed"], INDEX["drop_oversized"]
-    next_pub = time.monotonic() + PUBLISH_EVERY
-    echo = bs.echo
+    clock, every = time.perf_counter_ns, int(PUBLISH_EVERY * 1e9)
+    next_pub = clock() + every
+    plain_ok = bs._plain_ok()
+    batched = not plain_ok
     while True:
-        n, sent, nbytes = echo(None, match)
+        if batched:
+            n, sent, nbytes = bs.echo_batch(None, match) if bs.native else bs.echo(None, match)
+            batched = n > 1 or not plain_ok
+        else:
+            n, sent, nbytes, batched = bs.echo_plain(match, next_pub, spin_ns)
         if n:
             pin += n
             pout += sent
             bin_ += nbytes
             bout += nbytes if sent == n else nbytes * sent // n
-        now = time.monotonic()
+        now = clock()
         stop = stop_flag.value or (now >= next_pub and stopping())
         if now >= next_pub or stop:
             row[i_pin], row[i_pout], row[i_bin], row[i_bout] = pin, pout, bin_, bout
             row[i_fail], row[i_big] = bs.send_errors, bs.truncated
-            next_pub = now + PUBLISH_EVERY
+            next_pub = now + every
             if stop:
                 return
 

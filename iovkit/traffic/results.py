@@ -126,6 +126,7 @@ class SweepResult(_Model):
     steps: list[StepResult] = Field(default_factory=list)
     knee_pps: float | None = Field(None, description="Highest offered rate within the objective")
     stopped_because: str | None = None
+    interrupted: bool = Field(False, description="Stopped by hand: the steps are complete, the sweep is not")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -202,19 +202,26 @@ def run_sweep(
     )
     failures = 0
     result.stopped_because = "reached the last step"
-    for rate in rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps):
-        meter = CpuMeter(pids)
-        meter.start()
-        m = run_step(rate)
-        step = to_step(m, settings.objective, meter.stop())
-        result.steps.append(step)
-        if on_step is not None:
-            on_step(step)
-        if not step.within_objective:
-            failures += 1
-            if failures >= stop_after_failures:
-                result.stopped_because = f"{rate:,.0f}/s: {step.failed_because}"
-                break
+    rate = settings.start_rate
+    try:
+        for rate in rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps):
+            meter = CpuMeter(pids)
+            meter.start()
+            m = run_step(rate)
+            step = to_step(m, settings.objective, meter.stop())
+            result.steps.append(step)
+            if on_step is not None:
+                on_step(step)
+            if not step.within_objective:
+                failures += 1
+                if failures >= stop_after_failures:
+                    result.stopped_because = f"{rate:,.0f}/s: {step.failed_because}"
+                    break
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM, which the CLI turns into one) keeps the finished steps: a long sweep stopped by
+        # hand still leaves a result. The knee of an interrupted sweep is only a lower bound, and says so.
+        result.interrupted = True
+        result.stopped_because = f"interrupted while offering {rate:,.0f}/s"
     result.knee_pps = knee(result.steps)
     return result
 

@@ -100,3 +100,10 @@ def test_after_without_a_knee_is_worse() -> None:
     c = compare([_run(4000, 100, seed=1)], [no_knee])
     assert c.knee.after == 0.0 and c.knee.call == "worse"
     assert c.worse
+
+
+def test_an_interrupted_run_is_flagged_as_a_lower_bound() -> None:
+    cut = _run(2000, 100, seed=2)
+    cut.interrupted = True
+    assert any("interrupted" in w for w in compare([_run(4000, 100, seed=1)], [cut]).warnings)
+    assert not any("interrupted" in w for w in compare([_run(4000, 100, seed=1)], [_run(2000, 100, seed=3)]).warnings)

@@ -162,6 +162,7 @@ def test_silent_target_ends_with_no_reply() -> None:
         (["--payload", "8"], 2, "--payload"),
         (["--mode", "tcp"], 2, "--mode"),
         (["--steps", "0"], 2, "--steps"),
+        (["--target", "nosuchhost.invalid:7777"], 3, "cannot resolve"),
     ],
 )
 def test_bad_arguments_end_with_one_line(cli, args: list[str], code: int, needle: str) -> None:

@@ -171,3 +171,38 @@ def test_flag_rule_ignores_leftover_bytes_and_oversized_datagrams(pair, native: 
     n, sent, _ = refl.echo(timeout=2.0, match=(9, 2, 1))
     assert (n, sent, refl.truncated) == (4 if native else 3, 1, 1)
     assert [d for d, _ in drain(tb, 6)] == [bytes(8) + b"\x00\x02" + b"p" * 20] * 5
+
+
+def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair) -> None:
+    """The relay's latency path: a queue that stands is noticed after QUICK_RUN datagrams, the rest go out in one
+    batch, every pong request is answered once with the client bit cleared, and nothing else is answered."""
+    a, b = pair
+    refl, tb = BatchSocket(a, bufsize=512), BatchSocket(b)
+    dst = a.getsockname()
+    pongs = [bytes(7) + bytes([i]) + b"\x00\x03" + b"p" * 20 for i in range(100)]
+    load = bytes(8) + b"\x00\x01" + b"l" * 20
+    assert tb.send([(d, dst) for d in [*pongs[:50], load, *pongs[50:]]]) == 101
+    time.sleep(0.05)  # all queued before the reflector looks
+    n, sent, _nbytes, backlog = refl.echo_plain((9, 2, 1), time.perf_counter_ns() + 10**10)
+    assert backlog and BatchSocket.QUICK_RUN <= n < 101 and sent in (n, n - 1)
+    calls = 0
+    while n < 101:
+        got = refl.echo_batch(2.0, (9, 2, 1)) if HAVE_MMSG else refl.echo(2.0, (9, 2, 1))
+        assert got[0]
+        n, sent, calls = n + got[0], sent + got[1], calls + 1
+    assert calls <= 2 or not HAVE_MMSG  # the rest leave in batches of up to 64
+    assert sent == 100
+    got = [d for d, _ in drain(tb, 100)]
+    assert sorted(got) == sorted(p[:9] + b"\x02" + p[10:] for p in pongs)
+
+
+@pytest.mark.parametrize("spin_us", [0, 500])
+def test_plain_echo_returns_at_its_deadline_or_when_idle(pair, spin_us: int) -> None:
+    a, b = pair  # `a` has SO_RCVTIMEO 0.5 s: an idle socket ends the call
+    refl, tb = BatchSocket(a), BatchSocket(b)
+    start = time.monotonic()
+    assert refl.echo_plain(None, time.perf_counter_ns() + 10**10, spin_us * 1000) == (0, 0, 0, False)
+    assert 0.3 < time.monotonic() - start < 5
+    tb.send([(b"one", a.getsockname())])
+    assert refl.echo_plain(None, 0, spin_us * 1000) == (1, 1, 3, False)  # past its deadline: back after one
+    assert [d for d, _ in drain(tb, 1)] == [b"one"]

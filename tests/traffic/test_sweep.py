@@ -93,3 +93,38 @@ def test_local_relay_mode_sweep(cli, tmp_path: Path) -> None:
     assert result.steps[0].offered_pps == 800  # 4 clients x 200 Hz
     assert result.steps[0].latency_kind == "one-way"
     assert result.steps[0].expected == result.steps[0].sent  # 2 members per session: fan-out 1
+
+
+def test_ctrl_c_keeps_the_finished_steps(tmp_path: Path) -> None:
+    """A sweep stopped by hand (SIGINT to the whole process group, as a terminal sends it) still writes its
+    finished steps, marked interrupted, exits 130 with one line, and no sender process prints a traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iovkit", "bench", "--local", "--rate", "2000", "--steps", "30", "--step-factor",
+         "1.05", "--seconds", "0.3", "--warmup", "0", "--senders", "2", "--no-plots", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the first finished step's line
+    assert "/s" in first and "recv" in first, first
+    time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "iovkit: interrupted"
+    result = load_result(out)
+    assert result.interrupted and "interrupted" in (result.stopped_because or "")
+    assert 1 <= len(result.steps) < 30
+    assert "(interrupted)" in stdout
+
+
+def test_unwritable_output_is_refused_before_any_traffic(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("bench", "--local", "-o", "/proc/iovkit-result.json", "--no-plots")
+    assert r.code == 2 and "/proc/iovkit-result.json" in r.err and r.err.count("\n") == 1
+    assert "knee" not in r.out  # refused before the sweep, not after it
