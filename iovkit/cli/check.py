@@ -18,6 +18,7 @@ from iovkit.cli.common import (
     SnapshotArg,
     SslOpt,
     UserOpt,
+    err,
     out,
     resolve_snapshot,
 )
@@ -102,6 +103,8 @@ def check_cmd(
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
     result = run_checks(snap, pol, only, skip, plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
+    if (only or skip) and result.verdict == "ready":
+        err.print("warning: --only/--skip left checks out: READY covers only the checks that ran", highlight=False)
     if form == "json":
         typer.echo(render.to_json(result))
     elif form == "markdown":

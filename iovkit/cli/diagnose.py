@@ -87,9 +87,13 @@ def monitor_cmd(
     from iovkit.diagnose.monitor import parse_listen, run
 
     addr, port = parse_listen(listen)
-    err.print(f"serving metrics on http://{addr}:{port}/metrics (interval {interval:g} s)")
+
+    def serving(host: str, bound: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        err.print(f"serving metrics on http://{shown}:{bound}/metrics (interval {interval:g} s)")
+
     if not view:
-        run(addr, port, interval, duration)
+        run(addr, port, interval, duration, on_bound=serving)
         return
     from rich.live import Live
 
@@ -105,7 +109,7 @@ def monitor_cmd(
             table.caption = hot.summary if hot else "no single-core switch bottleneck"
             screen.update(table, refresh=True)
 
-        run(addr, port, interval, duration, on_sample=show)
+        run(addr, port, interval, duration, on_sample=show, on_bound=serving)
 
 
 def register(app: typer.Typer) -> None:

@@ -99,6 +99,8 @@ def _executor(kind: str, snapshot: object, sim_state: Path | None, root: Path,
             raise InputError("no such simulator state (it is created by `apply`)", path=str(sim_state))
         return executors.SimulatorExecutor(sim, sim_state)
     if kind == "shell":
+        if not (root / "sys").is_dir():  # refused even for a dry run: it would preview steps on no host at all
+            raise InputError("no sys/ under it: not a Linux root or a test tree", path=str(root), field="--root")
         return executors.ShellExecutor(root)
     if kind == "winrm":
         target = remote_target(host, user, auth, port, ssl)

@@ -96,9 +96,11 @@ class Metrics:
 
 
 def run(addr: str, port: int, interval: float, duration: float | None = None,
-        on_sample: Callable[[Recording, DiagnoseReport], None] | None = None) -> int:
+        on_sample: Callable[[Recording, DiagnoseReport], None] | None = None,
+        on_bound: Callable[[str, int], None] | None = None) -> int:
     """Serve metrics on addr:port, sampling every `interval` s until `duration` (None = until interrupted).
 
+    `on_bound` hears the address actually bound (port 0 picks one), once the endpoint is up.
     Returns the number of samples taken.
     """
     if not procfs.available():
@@ -108,6 +110,9 @@ def run(addr: str, port: int, interval: float, duration: float | None = None,
         server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
     except OSError as e:
         raise InputError(f"cannot listen on {addr}:{port}: {e.strerror or e}", field="--listen") from None
+    if on_bound is not None:
+        bound = server.server_address
+        on_bound(str(bound[0]), int(bound[1]))
     keep = max(2, round(WINDOW_SECONDS / interval))
     rec = Recording(source="procfs")
     n = 0

@@ -66,7 +66,8 @@ def plan_summary(plan: Plan) -> str:
         for a in plan.allocations:
             dest = f" on {a.switch!r}" if a.switch else ""
             vf = f" vf {a.vf}" if a.vf is not None else ""
-            lines.append(f"  {a.priority:>3}. {a.vm}/{a.adapter}{dest} port {a.nic!r}{vf} IovWeight {a.iov_weight}")
+            how = f" IovWeight {a.iov_weight}" if plan.platform == "hyperv" else " (libvirt hostdev)"
+            lines.append(f"  {a.priority:>3}. {a.vm}/{a.adapter}{dest} port {a.nic!r}{vf}{how}")
     for u in plan.unfit:
         moved = f" -> moved to {u.moved_to!r}" if u.moved_to else ""
         lines.append(f"  does not fit: {u.vm}/{u.adapter}: {u.reason}{moved}")

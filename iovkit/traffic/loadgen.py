@@ -60,6 +60,7 @@ RELAY_MIN_PAYLOAD = proto.HEADER_SIZE  # 32
 WARM_BASE = 1 << 62  # warm-up datagrams use sequence numbers from here: reflected, never counted
 _NS = 1_000_000_000
 _SOCKBUF = 4 * 1024 * 1024
+DIRECT_READ_MAX = 8  # up to this many sockets per sender are read by trying each, beyond it through epoll
 ECHO_SEQ_AT, ECHO_TIME_AT = 0, 22  # offsets of the u64 sequence number and scheduled time in ECHO_HDR
 RELAY_SEQ_AT, RELAY_TIME_AT = 16, 24  # ... and in protocol.HEADER
 _U64 = struct.Struct("!Q")
@@ -430,6 +431,7 @@ class _Sender:
         self.session_of: list[int] = []
         self.kernel_ts_seen = False
         self.flags = SOCKPERF_CLIENT_PONG
+        self._direct = False  # set by _run: read each socket in turn instead of through epoll
 
     # setup
     def prepare(self) -> None:
@@ -564,8 +566,12 @@ class _Sender:
         end = measure_from + int(spec.seconds * _NS)
         poller = select.epoll()
         fd_index = {s.fileno(): i for i, s in enumerate(self.socks)}
-        for fd in fd_index:
-            poller.register(fd, select.EPOLLIN)
+        # A socket registered with epoll costs every datagram it sends a wake-up callback when the kernel frees
+        # it (about 6 % of the send rate here), so a few flows are read by trying each one instead.
+        self._direct = len(self.socks) <= DIRECT_READ_MAX
+        if not self._direct:
+            for fd in fd_index:
+                poller.register(fd, select.EPOLLIN)
         self.offset = time.time_ns() - time.monotonic_ns()
         nflows = len(self.socks)
         cap = spec.batch * max(4, nflows)
@@ -669,16 +675,22 @@ class _Sender:
             self._receive(poller, fd_index, min(left, 0.02))
 
     def _receive(self, poller: Any, fd_index: dict[int, int], timeout: float) -> None:
-        events = poller.poll(timeout)
-        if not events:
-            return
+        ready: Any
+        if self._direct:
+            if timeout > 0 and not select.select(self.socks, (), (), timeout)[0]:
+                return
+            ready = range(len(self.bsocks))
+        else:
+            events = poller.poll(timeout)
+            if not events:
+                return
+            ready = [fd_index[fd] for fd, _ev in events]
         relay = self.spec.mode == "relay"
         ts = self.bsocks[0].timestamps if self.bsocks else False
         trackers, lat, offset = self.trackers, self.lat, self.offset
         unpack_echo, unpack_relay = ECHO_HDR.unpack_from, proto.HEADER.unpack_from
         nflows = len(self.socks)
-        for fd, _ev in events:
-            i = fd_index[fd]
+        for i in ready:
             bs = self.bsocks[i]
             while True:
                 try:

@@ -74,3 +74,10 @@ def test_ip_link_steps_are_not_run_against_a_tree(tmp_path: Path) -> None:
     with pytest.raises(StepFailed, match=r"step 2 .*cannot act on --root"):
         apply_plan(plan, ShellExecutor(tmp_path), tmp_path / "j", yes=True, console=False)
     assert (tmp_path / "sys/class/net/enp3s0f0/device/sriov_numvfs").read_text().strip() == "0"
+
+
+def test_cli_refuses_a_root_that_is_no_tree_even_for_a_dry_run(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(make_plan(linux_host(), None).to_json())
+    r = cli("apply", str(plan_file), "--executor", "shell", "--root", str(tmp_path / "nonexistent"))
+    assert r.code == 2 and "nonexistent" in r.err and "--root" in r.err and r.err.count("\n") == 1

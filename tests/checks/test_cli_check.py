@@ -71,9 +71,12 @@ def test_check_markdown(cli, tmp_path):
 
 def test_only_and_skip_repeatable_and_comma_separated(cli, tmp_path):
     path = write(tmp_path, not_iov(2))
-    doc = json.loads(cli("check", path, "-f", "json", "--only", "HV-TEAM,hv-os-edition", "--only", "HV-SLAT").out)
+    r = cli("check", path, "-f", "json", "--only", "HV-TEAM,hv-os-edition", "--only", "HV-SLAT")
+    doc = json.loads(r.out)
     assert {f["id"] for f in doc["findings"]} == {"HV-TEAM", "HV-OS-EDITION", "HV-SLAT"}
     assert doc["verdict"] == "ready"
+    assert "READY covers only the checks that ran" in r.err  # a subset's READY is not the host's
+    assert "covers only" not in cli("check", write(tmp_path, hv_ready()), "-f", "json").err
     r = cli("check", path, "-f", "json", "--skip", "HV-SWITCH-IOV,HV-VNIC-WEIGHT", "--skip", "HV-VF-CAPACITY")
     ids = {f["id"] for f in json.loads(r.out)["findings"]}
     assert not ids & {"HV-SWITCH-IOV", "HV-VNIC-WEIGHT", "HV-VF-CAPACITY"} and "HV-TEAM" in ids

@@ -167,3 +167,17 @@ def test_monitor_live_view_shows_the_cores(cli) -> None:
     assert r.code == 0, r.err
     assert "busy over time" in r.out
     assert "single-core switch" in r.out or "SINGLE-CORE" in r.out or "busy switching" in r.out
+
+
+def test_monitor_port_0_announces_the_port_it_got_and_a_taken_port_says_only_the_error(cli) -> None:
+    r = cli("monitor", "--listen", "127.0.0.1:0", "--interval", "0.1", "--duration", "0.2")
+    assert r.code == 0, r.err
+    m = re.search(r"serving metrics on http://127\.0\.0\.1:(\d+)/metrics", r.err)
+    assert m and int(m.group(1)) > 0
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = cli("monitor", "--listen", f"127.0.0.1:{taken.getsockname()[1]}", "--duration", "0.2")
+    assert r.code == 2 and "cannot listen" in r.err and "serving" not in r.err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hosts import linux_host
 
-from iovkit.plan import make_plan
+from iovkit.plan import make_plan, plan_summary
 from iovkit.plan.model import AttachHostdevStep, SetNumVfsStep, VfSettingsStep
 from iovkit.plan.render import sh_phase
 from iovkit.policy import AdapterSelector, Policy
@@ -24,6 +24,8 @@ def test_three_domains_get_vfs_0_to_2() -> None:
                                                       ("relay-2", 1, "52:54:00:00:00:02"),
                                                       ("relay-3", 2, "52:54:00:00:00:03")]
     assert "virsh attach-device relay-1" in sh_phase(att[0], "action")
+    summary = plan_summary(plan)  # a libvirt VF has no Hyper-V IovWeight
+    assert "IovWeight" not in summary and "relay-1/" in summary and "hostdev" in summary
 
 
 def test_changing_numvfs_while_vfs_are_in_use_is_a_blocker() -> None:

@@ -60,6 +60,7 @@ def test_live_archive_round_trip(cli: Any, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     one, two = json.loads(s1.read_text()), json.loads(s2.read_text())
     assert two["source"]["kind"] == "linux-archive"
+    assert two["source"]["collector_version"] == one["source"]["collector_version"] is not None  # who wrote it
     assert _without_source(one) == _without_source(two)
     with tarfile.open(a) as tar:
         names = tar.getnames()

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from iovkit import __version__
 from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot, SourceInfo
 from iovkit.sources.linux.reader import Record, ReplayReader
@@ -50,6 +51,7 @@ def write_archive(path: Path, record: Record, collected_at: datetime | None, ori
         "version": VERSION,
         "collected_at": collected_at.isoformat() if collected_at else None,
         "origin": origin,
+        "collector_version": __version__,
         "files": {p: (f"root/{p}" if t is not None else None) for p, t in sorted(record.files.items())},
         "links": dict(sorted(record.links.items())),
         "dirs": dict(sorted(record.dirs.items())),
@@ -176,7 +178,9 @@ def snapshot_from_archive(path: Path) -> HostSnapshot:
         except ValueError as err:
             raise InputError(f"bad collected_at {manifest['collected_at']!r}", path=str(path),
                              field="collected_at") from err
-    source = SourceInfo(kind="linux-archive", origin=str(path))
+    written_by = manifest.get("collector_version")  # absent in archives written before it was recorded
+    source = SourceInfo(kind="linux-archive", origin=str(path),
+                        collector_version=str(written_by) if written_by is not None else None)
     snap = LinuxCollector(ReplayReader(rec)).snapshot(source)
     snap.collected_at = collected_at
     return snap
