@@ -8,7 +8,9 @@ is arrival minus *scheduled* time, so a stalled sender or target is charged in f
 Two traffic modes:
 - echo: datagrams to any UDP reflector (`iovkit relay --mode echo`, `sockperf server`); round-trip latency.
   The datagram starts with a sockperf header (seq u64, flags u16 = client|pong-request, length u32, network
-  order), so `sockperf server` reflects it too, followed by our magic, flow index and scheduled time (ns).
+  order), so `sockperf server` reflects it too, followed by our magic, flow index and scheduled time (ns),
+  and, in payloads of 38 bytes or more, the time of the send call (ns). Latency counts from the scheduled
+  time (open loop: a late send is the generator's delay and counts); "from send" counts from the send call.
 - relay: C clients in S sessions speak the relay protocol (join with a token, then DATA_ALL); each datagram
   reaches every other member of its session; latency is one way (sender and receivers share this host's clock).
 
@@ -62,6 +64,10 @@ _NS = 1_000_000_000
 _SOCKBUF = 4 * 1024 * 1024
 DIRECT_READ_MAX = 8  # up to this many sockets per sender are read by trying each, beyond it through epoll
 ECHO_SEQ_AT, ECHO_TIME_AT = 0, 22  # offsets of the u64 sequence number and scheduled time in ECHO_HDR
+# Payloads of at least ECHO_SENT_END bytes also carry the time the send call was made (u64 ns after the header):
+# latency from it (service time) leaves out the generator's own lateness, as sockperf and ping measure.
+ECHO_SENT_AT = ECHO_HDR.size
+ECHO_SENT_END = ECHO_SENT_AT + 8
 RELAY_SEQ_AT, RELAY_TIME_AT = 16, 24  # ... and in protocol.HEADER
 _U64 = struct.Struct("!Q")
 SPIN_WINDOW_NS = 50_000
@@ -258,13 +264,16 @@ class TxRing:
     big-endian numpy views: the Python cost per datagram is a few ns, so the kernel sets the rate.
     """
 
-    def __init__(self, sock: socket.socket, template: bytes, batch: int, seq_at: int, time_at: int) -> None:
+    def __init__(self, sock: socket.socket, template: bytes, batch: int, seq_at: int, time_at: int,
+                 sent_at: int | None = None) -> None:
         size = len(template)
         self.sock, self.fd, self.batch, self.size = sock, sock.fileno(), batch, size
-        self.seq_at, self.time_at = seq_at, time_at
+        self.seq_at, self.time_at, self.sent_at = seq_at, time_at, sent_at
         self.data = bytearray(bytes(template) * batch)
         self.seqs = np.ndarray((batch,), dtype=">u8", buffer=self.data, offset=seq_at, strides=(size,))
         self.times = np.ndarray((batch,), dtype=">u8", buffer=self.data, offset=time_at, strides=(size,))
+        self.sent = None if sent_at is None else np.ndarray((batch,), dtype=">u8", buffer=self.data,
+                                                            offset=sent_at, strides=(size,))
         self.one = memoryview(self.data)[:size]
         self.steps = np.arange(batch, dtype=np.uint64)
         self.iovs = (Iovec * batch)()
@@ -281,6 +290,8 @@ class TxRing:
         """One datagram with plain send() (cheaper than a ctypes call for one); 1 if the kernel took it."""
         _U64.pack_into(self.data, self.seq_at, seq)
         _U64.pack_into(self.data, self.time_at, t)
+        if self.sent_at is not None:
+            _U64.pack_into(self.data, self.sent_at, time.monotonic_ns())
         try:
             self.sock.send(self.one)
         except (BlockingIOError, InterruptedError):
@@ -303,6 +314,8 @@ class TxRing:
             return sent
         self.seqs[:m] = self.steps[:m] + np.uint64(seq0)
         self.times[:m] = times
+        if self.sent is not None:
+            self.sent[:m] = time.monotonic_ns()
         start = 0
         while start < m:
             r: int = _SENDMMSG(self.fd, self.at + start * ctypes.sizeof(Mmsghdr), m - start, 0)
@@ -331,6 +344,7 @@ class WorkerResult:
     duplicates: int = 0
     jitters_ns: list[float] = field(default_factory=list)
     histogram: str = ""
+    sent_histogram: str = ""  # latency from the send call ("" where the datagrams do not carry its time)
     out_of_range: int = 0
     kernel_ts: bool = False
     send_lag_max_ns: int = 0
@@ -425,6 +439,7 @@ class _Sender:
         self.fanout: list[int] = []  # receivers per datagram from each flow
         self.trackers: dict[tuple[int, int], FlowTracker] = {}
         self.lat: list[int] = []
+        self.lat_sent: list[int] = []
         self.res = WorkerResult()
         self.rate = spec.rate / spec.senders
         self.peer_of: list[int] = []
@@ -449,8 +464,9 @@ class _Sender:
         n = len(self.socks)
         self.seq, self.wseq, self.sent_by = [0] * n, [0] * n, [0] * n
         at = (ECHO_SEQ_AT, ECHO_TIME_AT) if spec.mode == "echo" else (RELAY_SEQ_AT, RELAY_TIME_AT)
-        self.rings = [TxRing(sock, bytes(tpl), spec.batch, *at) for sock, tpl in zip(self.socks, self.templates,
-                                                                                       strict=True)]
+        sent_at = ECHO_SENT_AT if spec.mode == "echo" and spec.payload >= ECHO_SENT_END else None
+        self.rings = [TxRing(sock, bytes(tpl), spec.batch, *at, sent_at=sent_at)
+                      for sock, tpl in zip(self.socks, self.templates, strict=True)]
 
     def _add_socket(self) -> BatchSocket:
         sock = _connected(self.family, self.addr, self.spec.target)
@@ -687,7 +703,8 @@ class _Sender:
             ready = [fd_index[fd] for fd, _ev in events]
         relay = self.spec.mode == "relay"
         ts = self.bsocks[0].timestamps if self.bsocks else False
-        trackers, lat, offset = self.trackers, self.lat, self.offset
+        trackers, lat, lat_sent, offset = self.trackers, self.lat, self.lat_sent, self.offset
+        sent_end = ECHO_SENT_END if self.spec.payload >= ECHO_SENT_END else 1 << 30
         unpack_echo, unpack_relay = ECHO_HDR.unpack_from, proto.HEADER.unpack_from
         nflows = len(self.socks)
         for i in ready:
@@ -701,6 +718,7 @@ class _Sender:
                     break
                 now_rx = time.monotonic_ns()
                 for data, _addr, kts in got:
+                    sent_ns = 0
                     if kts:
                         rx = kts - offset
                         self.kernel_ts_seen = True
@@ -725,14 +743,18 @@ class _Sender:
                             self.res.stray += 1
                             continue
                         key = (flow, 0)
+                        if len(data) >= sent_end:
+                            sent_ns = _U64.unpack_from(data, ECHO_SENT_AT)[0]
                     if seq >= WARM_BASE:
                         continue
                     tr = trackers.get(key)
                     if tr is None:
                         tr = trackers[key] = FlowTracker()
                     transit = rx - sched
-                    if tr.on(seq, transit):
+                    if tr.on(seq, transit):  # first arrivals only: a duplicate is counted, not timed
                         lat.append(transit)
+                        if sent_ns:
+                            lat_sent.append(rx - sent_ns)
                 if len(got) < bs.batch:
                     break
 
@@ -747,6 +769,10 @@ class _Sender:
         r.duplicates = sum(t.duplicates for t in self.trackers.values())
         r.jitters_ns = [t.jitter_ns for t in self.trackers.values() if t.prev_transit is not None]
         r.histogram = h.encode()
+        if self.rings and self.rings[0].sent is not None:
+            hs = histo.new()
+            hs.record_many(self.lat_sent)
+            r.sent_histogram = hs.encode()
         r.out_of_range = h.out_of_range
         r.kernel_ts = self.kernel_ts_seen
         return r
@@ -850,6 +876,9 @@ def _recv_child(conn: Any, timeout: float) -> tuple[str, Any]:
 def merge(spec: LoadSpec, results: list[WorkerResult]) -> StepMeasurement:
     """Sum the counters and merge the histograms of several senders (exact)."""
     h = histo.merge_encoded([r.histogram for r in results], where="sender histogram")
+    hs = None
+    if all(r.sent_histogram for r in results):
+        hs = histo.merge_encoded([r.sent_histogram for r in results], where="sender histogram (from send)")
     jit = [j for r in results for j in r.jitters_ns]
     return StepMeasurement(
         offered_pps=spec.rate,
@@ -867,6 +896,8 @@ def merge(spec: LoadSpec, results: list[WorkerResult]) -> StepMeasurement:
         kernel_timestamps=any(r.kernel_ts for r in results),
         send_lag_max_us=max((r.send_lag_max_ns for r in results), default=0) / 1000.0,
         extra={"not_sent": float(sum(r.not_sent for r in results)), "stray": float(sum(r.stray for r in results))},
+        latency_from_send_us=None if hs is None else hs.percentiles_us(),
+        histogram_from_send=None if hs is None else hs.encode(),
     )
 
 

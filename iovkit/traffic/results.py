@@ -101,6 +101,9 @@ class StepResult(_Model):
     jitter_us: float | None = Field(None, description="RFC 3550 interarrival jitter (A.8), mean over flows")
     latency_kind: LatencyKind
     latency_us: Latency
+    latency_from_send_us: Latency | None = Field(
+        None, description="Latency from the send call instead of the scheduled time (echo, payload >= 38 B): "
+        "what sockperf and ping report; the difference to latency_us is the generator's own lateness")
     latency_out_of_range: int = 0
     kernel_timestamps: bool = False
     send_lag_max_us: float = Field(0.0, description="Worst lateness of the sender behind its schedule")
@@ -113,6 +116,7 @@ class StepResult(_Model):
     process_cpu_seconds: float | None = Field(None, description="CPU seconds of the generator (and a --local relay)")
     process_cpu_us_per_packet: float | None = None
     histogram: str = Field(..., description="HDR histoblob of latency in ns (merges exactly)")
+    histogram_from_send: str | None = Field(None, description="HDR histoblob of latency_from_send, in ns")
     within_objective: bool
     failed_because: str | None = None
 

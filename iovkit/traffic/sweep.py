@@ -50,6 +50,8 @@ class StepMeasurement:
     kernel_timestamps: bool = False
     send_lag_max_us: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    latency_from_send_us: dict[str, float | None] | None = None
+    histogram_from_send: str | None = None
 
     @property
     def lost(self) -> int:
@@ -169,6 +171,9 @@ def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], fl
         jitter_us=m.jitter_us,
         latency_kind="one-way" if m.latency_kind == "one-way" else "rtt",
         latency_us=Latency.model_validate(m.latency_us),
+        latency_from_send_us=None if m.latency_from_send_us is None else Latency.model_validate(
+            m.latency_from_send_us),
+        histogram_from_send=m.histogram_from_send,
         latency_out_of_range=m.latency_out_of_range,
         kernel_timestamps=m.kernel_timestamps,
         send_lag_max_us=round(m.send_lag_max_us, 1),

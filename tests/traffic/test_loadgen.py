@@ -101,6 +101,14 @@ def test_two_sender_processes_merge_into_one_exact_result() -> None:
     assert h.count == m.received  # every distinct datagram of both processes is in the merged histogram
     assert m.latency_kind == "rtt"
     assert m.latency_us["p99"] is not None
+    assert m.histogram_from_send and histo.decode(m.histogram_from_send).count == m.received
+
+
+def test_a_payload_too_short_for_the_send_time_has_no_latency_from_send() -> None:
+    with start_forwarder() as fw:
+        m = run_load(LoadSpec(target=fw.address, rate=2000, seconds=0.3, warmup=0.0, payload=32))
+    assert m.received == m.sent > 0 and m.latency_us["p50"] is not None
+    assert m.latency_from_send_us is None and m.histogram_from_send is None
 
 
 def test_relay_mode_reaches_every_other_member_one_way() -> None:

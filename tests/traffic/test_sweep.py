@@ -76,6 +76,14 @@ def test_local_sweep_finds_a_knee_and_writes_json_and_plots(cli, tmp_path: Path)
     step = result.steps[0]
     assert step.latency_kind == "rtt" and step.latency_us.p99 is not None
     assert step.histogram and histo.decode(step.histogram).count == step.received
+    # From the send call every datagram's time is at most its time from the schedule (the send is never early),
+    # so every percentile is too; both histograms hold the same datagrams.
+    sent = step.latency_from_send_us
+    assert sent is not None and step.histogram_from_send
+    assert histo.decode(step.histogram_from_send).count == step.received
+    for q in ("p50", "p90", "p99", "p99_9", "max"):
+        assert getattr(sent, q) <= getattr(step.latency_us, q), q
+    assert "p99 from send" in r.out
     assert result.host.hostname and result.host.kernel
     data = json.loads(out.read_text())
     assert {"p50", "p90", "p99", "p99.9", "max"} <= set(data["steps"][0]["latency_us"])
