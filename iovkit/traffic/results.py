@@ -54,7 +54,7 @@ class BenchSettings(_Model):
     max_steps: int = 12
     senders: int = 1
     flows: int = Field(1, description="Source sockets (5-tuples) per sender")
-    batch: int = 64
+    batch: int = 256
     poisson: bool = False
     clients: int | None = Field(None, description="relay mode: clients in all sessions")
     sessions: int | None = None
