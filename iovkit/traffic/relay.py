@@ -109,6 +109,8 @@ def _check(settings: RelaySettings) -> None:
         raise InputError(f"the rate burst must be at least 1 datagram, not {settings.rate_burst:g}", field="--rate")
     if not (math.isfinite(settings.busy_poll_us) and 0 <= settings.busy_poll_us <= 1_000_000):
         raise InputError(f"--busy-poll must be 0..1000000 us, not {settings.busy_poll_us:g}", field="--busy-poll")
+    if settings.busy_poll_us and settings.mode == "relay":
+        raise InputError("--busy-poll applies to --mode echo and sockperf only", field="--busy-poll")
     for size, name in ((settings.rcvbuf, "--rcvbuf"), (settings.sndbuf, "--sndbuf")):
         if size is not None and not 1 <= size <= MAX_SOCKBUF:
             raise InputError(f"{name} must be 1 byte to {MAX_SOCKBUF >> 20} MiB (a socket option is a C int), "

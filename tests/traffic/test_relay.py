@@ -153,6 +153,7 @@ def test_relay_mode_without_a_key_is_a_one_line_error(cli, monkeypatch: pytest.M
 def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
     short = tmp_path / "k"
     short.write_text("tiny\n")
+    (tmp_path / "k32").write_text("k" * 32)
     for args, needle in ((("--listen", "nowhere"), "expected HOST:PORT"),
                          (("--key-file", str(short)), "at least 16"),
                          (("--key-file", str(tmp_path / "missing")), "cannot read relay key"),
@@ -163,7 +164,9 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
                          (("--mode", "echo", "--rate", "-1"), "--rate must be above 0"),
                          (("--mode", "echo", "--peer-idle", "0"), "--peer-idle must be above 0"),
                          (("--mode", "echo", "--log-interval", "-1"), "--log-interval must be"),
-                         (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle must be above 0")):
+                         (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle must be above 0"),
+                         (("--mode", "echo", "--busy-poll", "-5"), "--busy-poll must be"),
+                         (("--key-file", str(tmp_path / "k32"), "--busy-poll", "50"), "echo and sockperf only")):
         r = cli("relay", *args, "--duration", "0.1")
         assert r.code == 2, (args, r.err)
         assert needle in r.err and r.err.count("\n") == 1
