@@ -87,7 +87,7 @@ def relay(
     host, port = parse_hostport(listen, "--listen")
     for value, name in ((duration, "--duration"), (log_interval, "--log-interval")):
         if not (math.isfinite(value) and value >= 0):
-            raise InputError(f"{name} must be 0 (none) or a number of seconds above 0, not {value:g}", field=name)
+            raise InputError(f"must be 0 (none) or a number of seconds above 0, not {value:g}", field=name)
     settings = RelaySettings(
         host=host, port=port, mode=mode, workers=workers, pin=parse_cpus(pin),  # type: ignore[arg-type]
         rcvbuf=parse_size(rcvbuf, "--rcvbuf"), sndbuf=parse_size(sndbuf, "--sndbuf"), batch=batch,

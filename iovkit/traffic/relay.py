@@ -104,21 +104,21 @@ def _check(settings: RelaySettings) -> None:
     for value, name, what in ((settings.peer_idle, "--peer-idle", "seconds"), (settings.rate_pps, "--rate",
                                                                               "datagrams/s")):
         if not (math.isfinite(value) and value > 0):
-            raise InputError(f"{name} must be above 0 {what}, not {value:g}", field=name)
+            raise InputError(f"must be above 0 {what}, not {value:g}", field=name)
     if not (math.isfinite(settings.rate_burst) and settings.rate_burst >= 1):
         raise InputError(f"the rate burst must be at least 1 datagram, not {settings.rate_burst:g}", field="--rate")
     if not (math.isfinite(settings.busy_poll_us) and 0 <= settings.busy_poll_us <= 1_000_000):
-        raise InputError(f"--busy-poll must be 0..1000000 us, not {settings.busy_poll_us:g}", field="--busy-poll")
+        raise InputError(f"must be 0..1000000 us, not {settings.busy_poll_us:g}", field="--busy-poll")
     if settings.busy_poll_us and settings.mode == "relay":
-        raise InputError("--busy-poll applies to --mode echo and sockperf only", field="--busy-poll")
+        raise InputError("applies to --mode echo and sockperf only", field="--busy-poll")
     for size, name in ((settings.rcvbuf, "--rcvbuf"), (settings.sndbuf, "--sndbuf")):
         if size is not None and not 1 <= size <= MAX_SOCKBUF:
-            raise InputError(f"{name} must be 1 byte to {MAX_SOCKBUF >> 20} MiB (a socket option is a C int), "
+            raise InputError(f"must be 1 byte to {MAX_SOCKBUF >> 20} MiB (a socket option is a C int), "
                              f"not {size}", field=name)
     for value, name in ((settings.max_sessions, "max_sessions"), (settings.max_peers, "max_peers"),
                         (settings.max_members, "max_members")):
         if value < 1:
-            raise InputError(f"{name} must be at least 1, not {value}", field=name)
+            raise InputError(f"must be at least 1, not {value}", field=name)
     if not 64 <= settings.max_datagram <= 65507:
         raise InputError(f"max_datagram must be 64..65507 bytes, not {settings.max_datagram}", field="max_datagram")
     if settings.pin:

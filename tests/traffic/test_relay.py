@@ -159,21 +159,21 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
                          (("--key-file", str(tmp_path / "missing")), "cannot read relay key"),
                          (("--mode", "echo", "--pin", "9999"), "CPU 9999"),
                          (("--mode", "echo", "--listen", "192.0.2.1:7777"), "cannot listen"),
-                         (("--mode", "echo", "--rcvbuf", "999999G"), "--rcvbuf must be"),
-                         (("--mode", "echo", "--sndbuf", "0"), "--sndbuf must be"),
-                         (("--mode", "echo", "--rate", "-1"), "--rate must be above 0"),
-                         (("--mode", "echo", "--peer-idle", "0"), "--peer-idle must be above 0"),
-                         (("--mode", "echo", "--log-interval", "-1"), "--log-interval must be"),
-                         (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle must be above 0"),
-                         (("--mode", "echo", "--busy-poll", "-5"), "--busy-poll must be"),
-                         (("--key-file", str(tmp_path / "k32"), "--busy-poll", "50"), "echo and sockperf only")):
+                         (("--mode", "echo", "--rcvbuf", "999999G"), "--rcvbuf: must be"),
+                         (("--mode", "echo", "--sndbuf", "0"), "--sndbuf: must be"),
+                         (("--mode", "echo", "--rate", "-1"), "--rate: must be above 0"),
+                         (("--mode", "echo", "--peer-idle", "0"), "--peer-idle: must be above 0"),
+                         (("--mode", "echo", "--log-interval", "-1"), "--log-interval: must be"),
+                         (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle: must be above 0"),
+                         (("--mode", "echo", "--busy-poll", "-5"), "--busy-poll: must be"),
+                         (("--key-file", str(tmp_path / "k32"), "--busy-poll", "50"), "--busy-poll: applies to --mode echo")):
         r = cli("relay", *args, "--duration", "0.1")
         assert r.code == 2, (args, r.err)
         assert needle in r.err and r.err.count("\n") == 1
     for bad in ("-1", "inf"):  # a negative or endless duration would run forever instead of failing
         r = cli("relay", "--mode", "echo", "--listen", "127.0.0.1:0", "--duration", bad)
         assert r.code == 2, (bad, r.err)
-        assert "--duration must be" in r.err and r.err.count("\n") == 1
+        assert "--duration: must be" in r.err and r.err.count("\n") == 1
 
 
 def test_cli_runs_for_a_duration_and_prints_json_stats(cli) -> None:
