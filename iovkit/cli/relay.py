@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
+import os
+import select
 import signal
 import sys
 import time
@@ -129,18 +132,51 @@ def relay(
 
 
 def _wait(handle: RelayHandle, done: list[bool], log_interval: float, duration: float) -> None:
-    """Sleep in short steps (a signal sets done[0]) and print a log line every `log_interval` seconds."""
+    """Wait for a signal (it sets done[0]), the duration, or a worker's end; a log line every `log_interval` s.
+
+    Why a wake-up pipe: the parent of a latency-sensitive relay should not wake 20 times a second for nothing.
+    It sleeps in select() on the signal wake-up fd, which the interpreter writes whichever thread the signal hit
+    (the metrics server runs in a thread), and looks at its workers once a second.
+    """
     start = last = time.monotonic()
     before = None
-    while not done[0] and handle.alive():
-        time.sleep(0.05)
-        now = time.monotonic()
-        if duration > 0 and now - start >= duration:
-            break
-        if log_interval > 0 and now - last >= log_interval:
-            current = handle.stats()
-            print(log_line(current, before, now - last), file=sys.stderr, flush=True)
-            before, last = current, now
+    r = w = -1
+    old_fd: int | None = None
+    try:
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        old_fd = signal.set_wakeup_fd(w)
+    except ValueError:  # not the main thread (an embedding caller): short sleeps instead
+        pass
+    try:
+        while not done[0] and handle.alive():
+            now = time.monotonic()
+            ends = [1.0 if old_fd is not None else 0.05]
+            if duration > 0:
+                ends.append(start + duration - now)
+            if log_interval > 0:
+                ends.append(last + log_interval - now)
+            timeout = max(0.0, min(ends))
+            if old_fd is not None:
+                if select.select([r], [], [], timeout)[0]:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(r, 512)
+            else:
+                time.sleep(timeout)
+            now = time.monotonic()
+            if duration > 0 and now - start >= duration:
+                break
+            if log_interval > 0 and now - last >= log_interval:
+                current = handle.stats()
+                print(log_line(current, before, now - last), file=sys.stderr, flush=True)
+                before, last = current, now
+    finally:
+        if old_fd is not None:
+            signal.set_wakeup_fd(old_fd)
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
 
 
 def register(app: typer.Typer) -> None:
