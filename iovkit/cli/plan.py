@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,9 @@ from iovkit.cli.common import (
     winrm_password,
 )
 from iovkit.errors import ExitCode, InputError
+
+if TYPE_CHECKING:
+    from iovkit.apply.executors import Executor
 
 EXECUTORS = ("local", "winrm", "shell", "simulator")
 
@@ -75,7 +78,7 @@ def plan_cmd(
 
 
 def _executor(kind: str, snapshot: object, sim_state: Path | None, root: Path,
-              host: str | None, user: str | None, auth: str, port: int | None, ssl: bool) -> object:
+              host: str | None, user: str | None, auth: str, port: int | None, ssl: bool) -> Executor:
     from iovkit.apply import executors
 
     if kind not in EXECUTORS:
@@ -157,7 +160,7 @@ def apply_cmd(
 
     plan = load_plan(plan_path)
     ex = _executor(executor, plan.snapshot, sim_state, root, host, user, auth, port, ssl)
-    result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console)  # type: ignore[arg-type]
+    result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console)
     _report(result)
     return int(ExitCode.OK)
 
@@ -179,7 +182,7 @@ def rollback_cmd(
     from iovkit.apply.engine import rollback_journal
 
     ex = _executor(executor, None, sim_state, root, host, user, auth, port, ssl)
-    result = rollback_journal(journal, ex, yes=yes)  # type: ignore[arg-type]
+    result = rollback_journal(journal, ex, yes=yes)
     _report(result)
     return int(ExitCode.OK)
 
