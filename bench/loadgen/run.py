@@ -276,9 +276,9 @@ def render(args: argparse.Namespace, med: dict[str, float], lmed: dict[str, dict
         f"Bound: the C loop itself reached {med['c'] / med['sockperf']:.2f}x sockperf here, so 1.3x sockperf from "
         f"one process needs {130 * med['sockperf'] / med['c']:.0f}% of the C loop. At batch 64 one iovkit process "
         "spends about 96% of its time inside sendmmsg (cProfile), so what is left is kernel work per call and per "
-        "datagram: batches of 256 (iovkit's default) make a quarter of the calls, and a socket registered with "
-        "epoll pays a wake-up callback for every datagram it sends (about 6% here; the sender reads up to 8 flows "
-        "without epoll). More processes (the default against a remote target) pass 1.3x.",
+        "datagram: batches of 256 (iovkit's default) make a quarter of the calls, and registering the sockets "
+        "with epoll cost about 6% of the rate in an A/B here (the sender reads up to 8 flows without epoll). "
+        "More processes (the default against a remote target) pass 1.3x.",
         "",
         "What each tool measures. Rate: datagrams the sender handed to the kernel per second of the run "
         "(sockperf: its `Message Rate` summary; C loop and iovkit: sent / elapsed; nobody asks for replies, the "
