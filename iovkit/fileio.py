@@ -28,6 +28,14 @@ def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
         raise InputError(f"not {name} text (byte {err.start}); is this the right file?", path=str(path)) from err
 
 
+def write_text(path: Path, text: str, what: str = "") -> None:
+    """Write a user's output file; an OSError (no folder, permissions, a full disk) is an InputError naming it."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot write{' ' + what if what else ''}: {err.strerror or err}", path=str(path)) from err
+
+
 def parse_json(text: str, origin: str) -> Any:
     """Decode JSON; a truncated or invalid document names its line and column."""
     try:

@@ -197,10 +197,7 @@ def bench_cmd(
             local_workers=relay_workers if target is None else None,
             on_step=on_step, on_start=on_start if show else None, live=live if show else None,
         )
-    try:
-        result.write(path)
-    except OSError as e:
-        raise InputError(f"cannot write the result: {e.strerror}", path=str(path)) from e
+    result.write(path)
     written = [path]
     if plots and result.steps:
         from iovkit.traffic.plots import plot_sweep

@@ -21,6 +21,7 @@ from iovkit.cli.common import (
     winrm_password,
 )
 from iovkit.errors import InputError
+from iovkit.fileio import write_text
 from iovkit.snapshot import HostSnapshot, json_schema
 from iovkit.summary import render_summary
 
@@ -29,10 +30,7 @@ def _write(text: str, output: Path | None) -> None:
     if output is None or str(output) == "-":
         typer.echo(text)
         return
-    try:
-        output.write_text(text + "\n", encoding="utf-8")
-    except OSError as ex:
-        raise InputError(f"cannot write: {ex.strerror}", path=str(output)) from ex
+    write_text(output, text + "\n")
 
 
 def collect_cmd(

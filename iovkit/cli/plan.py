@@ -23,6 +23,7 @@ from iovkit.cli.common import (
     winrm_password,
 )
 from iovkit.errors import ExitCode, InputError
+from iovkit.fileio import write_text
 
 if TYPE_CHECKING:
     from iovkit.apply.executors import Executor
@@ -68,10 +69,7 @@ def plan_cmd(
         typer.echo(plan.to_json())
         err.print(summary, end="", markup=False)
     else:
-        try:
-            output.write_text(plan.to_json() + "\n", encoding="utf-8")
-        except OSError as ex:
-            raise InputError(f"cannot write: {ex.strerror}", path=str(output)) from ex
+        write_text(output, plan.to_json() + "\n")
         out.print(summary, end="", markup=False)
         out.print(f"Plan written to {output}; review it with `iovkit script plan {output}`", markup=False)
     return int(ExitCode.FINDINGS if plan.blockers else ExitCode.OK)

@@ -18,6 +18,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import InputError
+from iovkit.fileio import write_text
 
 RESULT_SCHEMA = "iovkit.bench/1"
 
@@ -139,7 +140,7 @@ class SweepResult(_Model):
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        write_text(path, self.to_json() + "\n", "the result")
 
 
 def host_facts() -> HostFacts:
