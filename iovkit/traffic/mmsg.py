@@ -355,7 +355,7 @@ class BatchSocket:
     def recv(self, timeout: float | None = None) -> list[tuple[bytes, Address]]:
         """Up to `batch` datagrams as (payload, address); [] when nothing arrived in time."""
         if self.native:
-            if self._singles > 0 and self._plain_ok():
+            if self._singles > 0 and self.plain_ok():
                 self._singles -= 1
                 one = self._recv_one(timeout)
                 return [] if one is None else [one]
@@ -374,7 +374,7 @@ class BatchSocket:
             return self._collect(n, True) if n else []
         return self._recv_fallback(timeout, True)
 
-    def _plain_ok(self) -> bool:
+    def plain_ok(self) -> bool:
         """The stdlib calls match recvmmsg semantics only when Python adds no timeout polling of its own."""
         t = self.sock.gettimeout()
         return (t is None or t == 0.0) and not self.timestamps
@@ -534,7 +534,7 @@ class BatchSocket:
                 back = [(d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1:], a) for d, a in got
                         if len(d) > idx and d[idx] & req == req]
             return len(got), self.send(back), sum(len(d) for d, _ in got)
-        if self._singles > 0 and self._plain_ok():
+        if self._singles > 0 and self.plain_ok():
             self._singles -= 1
             return self._echo_one(timeout, match)
         return self.echo_batch(timeout, match)
@@ -596,37 +596,32 @@ class BatchSocket:
         out, or a backlog; (received, sent, bytes received, backlog seen).
 
         Why a loop of its own: at ping-pong and game-tick rates every reply waits for one wake-up and one pass of
-        Python, so the pass is kept to the two system calls, two clock reads and the sockperf flag. A run of
-        QUICK_RUN receives that each found a datagram already queued (it came back sooner than a sleep and
+        Python, so the pass is kept to the two system calls, two clock reads and the reply rule (_answer_one). A
+        run of QUICK_RUN receives that each found a datagram already queued (it came back sooner than a sleep and
         wake-up could) is a backlog: the caller then drains in batches (echo()). With `spin_ns`, the socket is
         polled without sleeping for up to that long after each datagram before the next blocking receive
         (busy-poll: a CPU spent for lower latency; on a VM it also saves the halt and wake-up of the virtual CPU).
         """
-        recv_into, sendto, clock = self.sock.recvfrom_into, self.sock.sendto, _now_ns
-        buf, mv, limit, quick_ns, run = self._one_buf, self._one_mv, self.bufsize, self.BACKLOG_NS, self.QUICK_RUN
-        idx, req, keep = (match[0], match[1], ~match[2] & 0xFF) if match is not None else (0, 0, 0xFF)
+        recv_into, answer, clock = self.sock.recvfrom_into, self._answer_one, _now_ns
+        buf, quick_ns, run = self._one_buf, self.BACKLOG_NS, self.QUICK_RUN
         n_in = n_out = nbytes = quick = 0
         while True:
             if spin_ns:
-                try:
-                    n, addr = recv_into(buf, 0, MSG_DONTWAIT)
-                    queued = True
-                except (BlockingIOError, InterruptedError):
-                    queued = False
-                    t0 = clock()
-                    while True:  # busy-poll until a datagram comes or spin_ns have passed
-                        try:
-                            n, addr = recv_into(buf, 0, MSG_DONTWAIT)
+                queued, t0 = True, clock()  # queued: found at the first try
+                while True:  # busy-poll until a datagram comes or spin_ns have passed
+                    try:
+                        n, addr = recv_into(buf, 0, MSG_DONTWAIT)
+                        break
+                    except (BlockingIOError, InterruptedError):
+                        queued = False
+                        if clock() - t0 > spin_ns:
+                            n = -1
                             break
-                        except (BlockingIOError, InterruptedError):
-                            if clock() - t0 > spin_ns:
-                                n = -1
-                                break
-                    if n < 0:
-                        try:
-                            n, addr = recv_into(buf)
-                        except (BlockingIOError, InterruptedError, TimeoutError):
-                            return n_in, n_out, nbytes, False
+                if n < 0:  # nothing came while spinning: sleep in the kernel until one does
+                    try:
+                        n, addr = recv_into(buf)
+                    except (BlockingIOError, InterruptedError, TimeoutError):
+                        return n_in, n_out, nbytes, False
                 t1 = clock()
             else:
                 t0 = clock()
@@ -639,20 +634,7 @@ class BatchSocket:
             n_in += 1
             nbytes += n
             quick = quick + 1 if queued else 0
-            if n > limit:
-                self.truncated += 1
-            elif match is None or (n > idx and buf[idx] & req == req):
-                if match is not None:
-                    buf[idx] &= keep
-                try:
-                    sendto(mv[:n], addr)
-                    n_out += 1
-                except (BlockingIOError, InterruptedError):
-                    pass
-                except ConnectionRefusedError:
-                    raise
-                except OSError:
-                    self.send_errors += 1
+            n_out += answer(n, addr, match)
             if quick >= run:
                 return n_in, n_out, nbytes, True
             if t1 >= until_ns:
@@ -670,27 +652,32 @@ class BatchSocket:
         go, queued = self._wait_one(timeout)
         if not go:
             return 0, 0, 0
-        buf, mv = self._one_buf, self._one_mv
         try:
-            n, addr = self.sock.recvfrom_into(buf, 0, 0 if timeout is None else MSG_DONTWAIT)
+            n, addr = self.sock.recvfrom_into(self._one_buf, 0, 0 if timeout is None else MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError, TimeoutError):
             return 0, 0, 0
         self._saw_queue(queued or _now_ns() - t0 < self.BACKLOG_NS)
+        return 1, self._answer_one(n, addr, match), n
+
+    def _answer_one(self, n: int, addr: Address, match: tuple[int, int, int] | None) -> int:
+        """Send the datagram of n bytes in the single-datagram buffer back to addr, under the `match` rule of
+        echo(); 1 if it went out. Too long for the buffer (truncated) or not matching: counted or left, 0."""
         if n > self.bufsize:
             self.truncated += 1
-            return 1, 0, n
+            return 0
+        buf = self._one_buf
         if match is not None:
             idx, req, clr = match
             if n <= idx or buf[idx] & req != req:
-                return 1, 0, n
+                return 0
             buf[idx] &= ~clr & 0xFF
         try:
-            self.sock.sendto(mv[:n], addr)
+            self.sock.sendto(self._one_mv[:n], addr)
         except (BlockingIOError, InterruptedError):
-            return 1, 0, n
+            return 0
         except ConnectionRefusedError:
             raise
         except OSError:
             self.send_errors += 1
-            return 1, 0, n
-        return 1, 1, n
+            return 0
+        return 1

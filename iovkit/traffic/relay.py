@@ -307,7 +307,7 @@ def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: 
     i_fail, i_big = INDEX["drop_send_failed"], INDEX["drop_oversized"]
     clock, every = time.perf_counter_ns, int(PUBLISH_EVERY * 1e9)
     next_pub = clock() + every
-    plain_ok = bs._plain_ok()
+    plain_ok = bs.plain_ok()
     batched = not plain_ok
     while True:
         if batched:
