@@ -89,13 +89,12 @@ def pinned(fn: Callable[[], Any], cpus: set[int] | None) -> Any:
 
 
 def iovkit_max(port: int, seconds: float, senders: int, batch: int | None = None) -> float:
-    """iovkit's send rate with its defaults (batch None: LoadSpec's default) or a given batch."""
-    if senders == 1:
-        return float(pinned(lambda: iovkit_max(port, seconds, 0, batch), CLIENT_CPUS))
-    size = LoadSpec.batch if batch is None else batch
-    m = run_load(LoadSpec(target=("127.0.0.1", port), rate=5e6, seconds=seconds, warmup=0.0, drain=0.0,
-                          replies=False, flows=4, senders=senders or 1, payload=PAYLOAD, batch=size))
-    return m.sent / seconds
+    """iovkit's send rate with its defaults (batch None: LoadSpec's default) or a given batch; one sender runs
+    on the client CPU, several wherever the scheduler puts them."""
+    spec = LoadSpec(target=("127.0.0.1", port), rate=5e6, seconds=seconds, warmup=0.0, drain=0.0, replies=False,
+                    flows=4, senders=senders, payload=PAYLOAD, batch=LoadSpec.batch if batch is None else batch)
+    m = pinned(lambda: run_load(spec), CLIENT_CPUS if senders == 1 else None)
+    return float(m.sent / seconds)
 
 
 def _cpu_children() -> float:
