@@ -200,9 +200,8 @@ def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair) -> N
 def test_plain_echo_returns_at_its_deadline_or_when_idle(pair, spin_us: int) -> None:
     a, b = pair  # `a` has SO_RCVTIMEO 0.5 s: an idle socket ends the call
     refl, tb = BatchSocket(a), BatchSocket(b)
-    start = time.monotonic()
+    # nothing comes and the deadline is 10 s away: the call still returns (on the receive timeout), empty
     assert refl.echo_plain(None, time.perf_counter_ns() + 10**10, spin_us * 1000) == (0, 0, 0, False)
-    assert 0.3 < time.monotonic() - start < 5
     tb.send([(b"one", a.getsockname())])
     assert refl.echo_plain(None, 0, spin_us * 1000) == (1, 1, 3, False)  # past its deadline: back after one
     assert [d for d, _ in drain(tb, 1)] == [b"one"]

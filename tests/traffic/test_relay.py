@@ -249,3 +249,16 @@ def test_workers_are_pinned_to_the_given_cpus() -> None:
             status = Path(f"/proc/{pid}/status").read_text()
             allowed = next(line for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
             assert allowed.split()[-1] == str(cpus[-1])
+
+
+def test_busy_polling_reflector_answers_datagrams_that_come_while_it_spins_and_after_it_sleeps() -> None:
+    with start_relay(RelaySettings(mode="echo", busy_poll_us=300)) as h:
+        c = client()
+        for i in range(20):  # one at a time: most arrive while the worker spins
+            c.send([(b"spin-%d" % i, h.address)])
+            assert [d for d, _ in drain(c, 1)] == [b"spin-%d" % i]
+        time.sleep(0.2)  # long past the 300 us window: the worker sleeps in the kernel again
+        c.send([(b"after-sleep", h.address)])
+        assert [d for d, _ in drain(c, 1)] == [b"after-sleep"]
+        time.sleep(0.3)  # workers publish stats every 100 ms
+        assert h.stats().total["pkts_out"] == 21

@@ -133,6 +133,13 @@ def test_ctrl_c_keeps_the_finished_steps(tmp_path: Path) -> None:
 
 
 def test_unwritable_output_is_refused_before_any_traffic(cli) -> None:  # type: ignore[no-untyped-def]
-    r = cli("bench", "--local", "-o", "/proc/iovkit-result.json", "--no-plots")
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:  # a silent target that counts what arrives
+        target.bind(("127.0.0.1", 0))
+        r = cli("bench", "--target", f"127.0.0.1:{target.getsockname()[1]}", "-o", "/proc/iovkit-result.json",
+                "--no-plots")
+        target.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            target.recv(2048)  # not one datagram was sent: refused before the probe and the sweep
     assert r.code == 2 and "/proc/iovkit-result.json" in r.err and r.err.count("\n") == 1
-    assert "knee" not in r.out  # refused before the sweep, not after it
