@@ -125,7 +125,7 @@ class LoadSpec:
         if self.flows < 1 or self.flows > 4096:
             raise InputError(f"flows must be 1..4096 (got {self.flows})", field="--flows")
         if not 1 <= self.batch <= 1024:
-            raise InputError(f"batch must be 1..1024 (got {self.batch})", field="--batch")
+            raise InputError(f"must be 1..1024 (got {self.batch})", field="--batch")
         low = ECHO_MIN_PAYLOAD if self.mode == "echo" else RELAY_MIN_PAYLOAD
         if not low <= self.payload <= 1472 * 44:
             raise InputError(f"payload must be {low}..65000 bytes in {self.mode} mode (got {self.payload})",

@@ -98,9 +98,9 @@ def _check(settings: RelaySettings) -> None:
     if settings.mode == "relay" and not settings.key:
         raise InputError("relay mode needs a key: set IOVKIT_RELAY_KEY or pass --key-file", field="--key-file")
     if not 1 <= settings.workers <= 256:
-        raise InputError(f"workers must be 1..256, not {settings.workers}", field="--workers")
+        raise InputError(f"must be 1..256, not {settings.workers}", field="--workers")
     if not 1 <= settings.batch <= 1024:
-        raise InputError(f"batch must be 1..1024, not {settings.batch}", field="--batch")
+        raise InputError(f"must be 1..1024, not {settings.batch}", field="--batch")
     for value, name, what in ((settings.peer_idle, "--peer-idle", "seconds"), (settings.rate_pps, "--rate",
                                                                               "datagrams/s")):
         if not (math.isfinite(value) and value > 0):
