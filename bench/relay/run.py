@@ -70,9 +70,18 @@ class Server:
             self.cmd = [*taskset(cpu), "sockperf", "server", "-i", "127.0.0.1", "-p", str(port)]
             if rcvbuf:
                 self.cmd += ["--buffer-size", str(rcvbuf)]
+        # iovkit-py: the reflector loops in Python instead of C, for comparison (informational)
+        env = {**os.environ, "IOVKIT_FASTPATH": "0" if kind == "iovkit-py" else "1"}
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=ROOT)
-        time.sleep(1.0 if kind.startswith("iovkit") else 0.3)
+                                     cwd=ROOT, env=env)
+        self.loop = ""
+        if kind.startswith("iovkit"):
+            assert self.proc.stderr is not None
+            start = self.proc.stderr.readline()  # "iovkit relay: sockperf on ..., reflector loops in C"
+            self.loop = start.rstrip().rsplit(" ", 1)[-1]
+            time.sleep(0.3)
+        else:
+            time.sleep(0.3)
 
     def worker_pid(self) -> int:
         """The process that reads the socket: iovkit's single worker, or sockperf itself."""
@@ -229,16 +238,22 @@ def drain(kind: str, size: int, args: argparse.Namespace, commands: dict[str, st
     return {"drain_rate": statistics.median(rates), "drain_rates": rates, "queued": queued_all}
 
 
-def run_size(size: int, args: argparse.Namespace, commands: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def run_size(size: int, args: argparse.Namespace, commands: dict[str, str],
+             loops: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     """All runs for one message size: latency against both servers (kept running, alternating client runs),
     then throughput against fresh servers (so each one's received count covers exactly one run)."""
     res: dict[str, list[dict[str, Any]]] = {"iovkit": [], "sockperf": []}
     if args.busy_poll > 0:
         res["iovkit-busy"] = []  # latency only: an informational row, not one of the targets
+    if args.python_loop:
+        res["iovkit-py"] = []  # latency only: the same server with its reflector loops in Python
     ports = {k: free_port() for k in res}
     servers = {k: Server(k, ports[k], args.server_cpu, busy_poll=args.busy_poll) for k in res}
     for k, srv in servers.items():
-        commands[f"{k} server"] = shlex.join(srv.cmd).replace(str(ports[k]), "PORT")
+        prefix = "IOVKIT_FASTPATH=0 " if k == "iovkit-py" else ""
+        commands[f"{k} server"] = prefix + shlex.join(srv.cmd).replace(str(ports[k]), "PORT")
+        if srv.loop:
+            loops[k] = srv.loop
     try:
         for r in range(args.rounds):
             order = tuple(res) if r % 2 == 0 else tuple(reversed(res))
@@ -298,6 +313,8 @@ def render(data: dict[str, Any]) -> str:
                f"{data.get('rate_rounds', data['rounds'])} rounds. Medians over rounds; the ratio column divides the "
                "two medians, the next column gives the median and range of the ratios of each round's adjacent A/B "
                "pair. Latency is sockperf's (RTT/2, usec). "
+               f"The iovkit relay's reflector loops ran in {data.get('loops', {}).get('iovkit', 'Python')}"
+               f"{'; the rows marked Python loops ran them in Python' if data.get('python_loop') else ''}. "
                "**Max rate** is each server's own ceiling: the server is stopped (SIGSTOP), its receive queue "
                "(4 MiB buffer, the same for both) is filled with sockperf throughput-type messages, and the time it "
                "takes to empty the queue after SIGCONT is timed from the client CPU "
@@ -321,8 +338,11 @@ def render(data: dict[str, Any]) -> str:
         for mode in ("ping-pong", "under-load"):
             specs += [(f"{mode} p50 (us)", (mode, "p50"), "<=", 1.1), (f"{mode} p99 (us)", (mode, "p99"), "<=", 1.1),
                       (f"{mode} p99.9 (us)", (mode, "p99.9"), None, None)]
-        busy = rows.get("iovkit-busy")
-        if busy:
+        if rows.get("iovkit-py"):
+            for mode in ("ping-pong", "under-load"):
+                specs += [(f"{mode} {q} (us), iovkit with its Python loops (IOVKIT_FASTPATH=0)", (mode, q), None,
+                           None, "iovkit-py") for q in ("p50", "p99")]
+        if rows.get("iovkit-busy"):
             for mode in ("ping-pong", "under-load"):
                 specs += [(f"{mode} {q} (us), iovkit --busy-poll {data.get('busy_poll', 200):g}", (mode, q), None,
                            None, "iovkit-busy") for q in ("p50", "p99")]
@@ -383,6 +403,8 @@ def main() -> None:
     ap.add_argument("--rate-rounds", type=int, default=5, help="of those, how many also run throughput and drain")
     ap.add_argument("--busy-poll", type=float, default=200.0,
                     help="also run `iovkit relay --busy-poll US` in the latency runs (informational; 0: not)")
+    ap.add_argument("--python-loop", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the iovkit relay with its reflector loops in Python (informational rows)")
     ap.add_argument("--sizes", default="64,512")
     ap.add_argument("--mps", type=int, default=10_000)
     ap.add_argument("--reply-every", type=int, default=10,
@@ -407,12 +429,14 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     commands: dict[str, str] = {}
-    results = {str(size): run_size(size, args, commands) for size in sizes}
+    loops: dict[str, str] = {}
+    results = {str(size): run_size(size, args, commands, loops) for size in sizes}
     data = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
             "rounds": args.rounds, "duration": args.duration, "sizes": sizes, "server_cpu": args.server_cpu,
             "client_cpu": args.client_cpu, "tp_clients": args.tp_clients, "drain_reps": args.drain_reps,
             "reply_every": args.reply_every, "busy_poll": args.busy_poll, "rate_rounds": args.rate_rounds,
-            "mps": args.mps, "commands": commands, "results": results,
+            "mps": args.mps, "commands": commands, "results": results, "loops": loops,
+            "python_loop": args.python_loop,
             "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]]), "note": args.note}
     (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))
     section = render(data)

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from iovkit.errors import InputError
+from iovkit.traffic.mmsg import HAVE_FASTPATH
 from iovkit.traffic.relay import RelayHandle, RelaySettings, load_key, serve_metrics, start_relay
 from iovkit.traffic.relaystats import final_lines, log_line
 
@@ -109,8 +110,9 @@ def relay(
         handle = start_relay(settings)
         try:
             where = f"{handle.address[0]}:{handle.address[1]}"
-            print(f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids})", file=sys.stderr,
-                  flush=True)
+            loop = "" if mode == "relay" else f", reflector loops in {'C' if HAVE_FASTPATH else 'Python'}"
+            print(f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids}){loop}",
+                  file=sys.stderr, flush=True)
             if mode != "relay" and not ipaddress.ip_address(handle.address[0]).is_loopback:
                 print("iovkit relay: warning: a reflector answers any source, spoofed or not; use it on loopback or "
                       "lab networks only", file=sys.stderr, flush=True)

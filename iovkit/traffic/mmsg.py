@@ -10,9 +10,10 @@ Stable API (the load generator depends on it; additive changes only):
 
     Address = tuple: ("127.0.0.1", 7777) for IPv4, ("::1", 7777, flowinfo, scope_id) for IPv6 (as socket gives)
     HAVE_MMSG: bool                          libc has recvmmsg and sendmmsg
+    HAVE_FASTPATH: bool                      the C one-datagram echo loop (_fastpath.c) was built and can be used
     open_udp(host, port, *, reuseport=False, rcvbuf=None, sndbuf=None, blocking=True, rcvtimeo=None) -> socket
     set_buffers(sock, rcvbuf=None, sndbuf=None) -> (rcvbuf, sndbuf)   effective sizes as the kernel reports them
-    BatchSocket(sock, batch=64, bufsize=2048, timestamps=False, native=None)
+    BatchSocket(sock, batch=64, bufsize=2048, timestamps=False, native=None, fastpath=None)
         .recv(timeout=None)    -> list[(payload: bytes, addr: Address)]
         .recv_ts(timeout=None) -> list[(payload, addr, kernel_rx_ns: int)]   needs timestamps=True; 0 if unknown
         .send(items, timeout=None) -> int    items: Sequence[(payload, addr or None)]; returns datagrams sent
@@ -35,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import os
 import select
 import socket
 import struct
@@ -56,6 +58,15 @@ _NAME_SLOT = 32  # >= sizeof(sockaddr_in6) (28), 8-aligned
 _CTRL_SLOT = 32  # CMSG_SPACE(sizeof(struct timespec)) on 64-bit
 _AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 _now_ns = time.perf_counter_ns
+
+try:  # the one-datagram echo loop in C, built at install where a compiler is (setup.py); optional
+    from iovkit.traffic import _fastpath
+except ImportError:  # pragma: no cover - depends on the install
+    _fastpath = None  # type: ignore[assignment]
+# Its deadline is on CLOCK_MONOTONIC, which is perf_counter's clock on Linux only. IOVKIT_FASTPATH=0 turns it off
+# (to compare, or to rule it out).
+HAVE_FASTPATH = (_fastpath is not None and os.environ.get("IOVKIT_FASTPATH", "1") != "0"
+                 and time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)")
 
 
 class Iovec(ctypes.Structure):
@@ -250,7 +261,7 @@ class BatchSocket:
 
     def __init__(
         self, sock: socket.socket, batch: int = 64, bufsize: int = 2048, timestamps: bool = False,
-        native: bool | None = None,
+        native: bool | None = None, fastpath: bool | None = None,
     ) -> None:
         if not 1 <= batch <= UIO_MAXIOV:
             raise ValueError(f"batch must be 1..{UIO_MAXIOV}, not {batch}")
@@ -261,6 +272,7 @@ class BatchSocket:
         self.bufsize = bufsize
         self.timestamps = timestamps
         self.native = HAVE_MMSG if native is None else (native and HAVE_MMSG)
+        self.fastpath = HAVE_FASTPATH if fastpath is None else (fastpath and HAVE_FASTPATH)
         self.truncated = 0
         self.send_errors = 0
         self._singles = 0
@@ -303,14 +315,17 @@ class BatchSocket:
             raw = self._tx_names[addr] = encode_sockaddr(addr, self.family)
         return raw
 
+    def _recv_flags(self, timeout: float | None) -> int | None:
+        """recvmmsg flags for a receive under `timeout` (polled here first); None if nothing came in time."""
+        if timeout is not None:
+            return MSG_DONTWAIT if self._wait_in(timeout) else None
+        return MSG_WAITFORONE if self._blocking_fd() else MSG_DONTWAIT
+
     def _recv_native(self, timeout: float | None) -> int:
         """recvmmsg into the rx ring; the count received (0 on EAGAIN/EINTR/SO_RCVTIMEO)."""
-        if timeout is not None:
-            if not self._wait_in(timeout):
-                return 0
-            flags = MSG_DONTWAIT
-        else:
-            flags = MSG_WAITFORONE if self._blocking_fd() else MSG_DONTWAIT
+        flags = self._recv_flags(timeout)
+        if flags is None:
+            return 0
         n: int = _recvmmsg(self.fd, self._rx.at, self.batch, flags, None)
         if n < 0:
             e = ctypes.get_errno()
@@ -543,7 +558,10 @@ class BatchSocket:
         self, timeout: float | None = None, match: tuple[int, int, int] | None = None
     ) -> tuple[int, int, int]:
         """echo() with one recvmmsg and one sendmmsg (native only); after a batch of at most one datagram the
-        next echo() calls go back to single datagrams."""
+        next echo() calls go back to single datagrams. With `fastpath`, in C (the same steps, no Python per
+        datagram)."""
+        if self.fastpath:
+            return self._echo_batch_c(timeout, match)
         n = self._recv_native(timeout)
         if not n:
             return 0, 0, 0
@@ -589,6 +607,20 @@ class BatchSocket:
             self._singles = self.SINGLES
         return n, sent, total
 
+    def _echo_batch_c(self, timeout: float | None, match: tuple[int, int, int] | None) -> tuple[int, int, int]:
+        flags = self._recv_flags(timeout)
+        if flags is None:
+            return 0, 0, 0
+        idx, req, clr = match if match is not None else (-1, 0, 0)
+        n, sent, total, trunc, errs = _fastpath.echo_batch(self.fd, self._rx.at, self.batch, flags, idx, req, clr)
+        self.truncated += trunc
+        self.send_errors += errs
+        if n:
+            self._rx.reset(n)
+        if n <= 1:
+            self._singles = self.SINGLES
+        return n, sent, total
+
     def echo_plain(
         self, match: tuple[int, int, int] | None, until_ns: int, spin_ns: int = 0
     ) -> tuple[int, int, int, bool]:
@@ -601,7 +633,16 @@ class BatchSocket:
         wake-up could) is a backlog: the caller then drains in batches (echo()). With `spin_ns`, the socket is
         polled without sleeping for up to that long after each datagram before the next blocking receive
         (busy-poll: a CPU spent for lower latency; on a VM it also saves the halt and wake-up of the virtual CPU).
+        With `fastpath` (the default where iovkit.traffic._fastpath was built), the same loop runs in C.
         """
+        if self.fastpath:
+            idx, req, clr = match if match is not None else (-1, 0, 0)
+            n_in, n_out, nbytes, backlog, trunc, errs = _fastpath.echo_plain(
+                self.fd, self._one_buf, self.bufsize, idx, req, clr, until_ns, spin_ns, self.BACKLOG_NS,
+                self.QUICK_RUN)
+            self.truncated += trunc
+            self.send_errors += errs
+            return n_in, n_out, nbytes, backlog
         recv_into, answer, clock = self.sock.recvfrom_into, self._answer_one, _now_ns
         buf, quick_ns, run = self._one_buf, self.BACKLOG_NS, self.QUICK_RUN
         n_in = n_out = nbytes = quick = 0

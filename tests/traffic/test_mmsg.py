@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from iovkit.traffic.mmsg import HAVE_MMSG, BatchSocket, decode_sockaddr, encode_sockaddr, open_udp
+from iovkit.traffic.mmsg import HAVE_FASTPATH, HAVE_MMSG, BatchSocket, decode_sockaddr, encode_sockaddr, open_udp
 
 FAMILIES = ["127.0.0.1", "::1"]
 MODES = [pytest.param(True, id="native"), pytest.param(False, id="fallback")]
+# The one-datagram echo loop: in C (iovkit/traffic/_fastpath.c) and the same loop in Python, which must agree.
+_NO_C = pytest.mark.skipif(not HAVE_FASTPATH, reason="_fastpath not built")
+LOOPS = [pytest.param(True, id="C", marks=_NO_C), pytest.param(False, id="python")]
+# echo(): (native, fastpath): recvmmsg/sendmmsg driven from C, the same through ctypes, recvfrom/sendto
+ECHO_MODES = [pytest.param((True, True), id="native-C", marks=_NO_C),
+              pytest.param((True, False), id="native-python"), pytest.param((False, False), id="fallback")]
 
 
 def _has_ipv6() -> bool:
@@ -86,12 +95,13 @@ def test_datagram_longer_than_the_buffer_is_dropped_and_counted(pair, native: bo
     assert rx.truncated == 1
 
 
-@pytest.mark.parametrize("native", MODES)
-def test_echo_returns_each_datagram_to_its_sender(pair, native: bool) -> None:
+@pytest.mark.parametrize("mode", ECHO_MODES)
+def test_echo_returns_each_datagram_to_its_sender(pair, mode: tuple[bool, bool]) -> None:
+    native, fast = mode
     a, b = pair
     host = a.getsockname()[0]
     c = open_udp(host, 0, rcvtimeo=0.5)
-    refl = BatchSocket(a, native=native)
+    refl = BatchSocket(a, native=native, fastpath=fast)
     tb, tc = BatchSocket(b), BatchSocket(c)
     tb.send([(b"from-b-%d" % i, a.getsockname()) for i in range(5)])
     tc.send([(b"from-c", a.getsockname())])
@@ -142,10 +152,11 @@ def test_batch_bounds_are_checked(pair) -> None:
         BatchSocket(pair[0], batch=0)
 
 
-@pytest.mark.parametrize("native", MODES)
-def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, native: bool) -> None:
+@pytest.mark.parametrize("mode", ECHO_MODES)
+def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, mode: tuple[bool, bool]) -> None:
+    native, fast = mode
     a, b = pair
-    refl, tb = BatchSocket(a, native=native), BatchSocket(b)
+    refl, tb = BatchSocket(a, native=native, fastpath=fast), BatchSocket(b)
     head = bytes(8)
     tb.send([(head + b"\x00\x03" + b"ping", a.getsockname()),  # client + pong request: answered, client bit cleared
              (head + b"\x00\x01" + b"load", a.getsockname()),  # client, no pong request: not answered
@@ -158,11 +169,12 @@ def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, native: boo
     assert [d for d, _ in drain(tb, 2)] == [head + b"\x00\x02" + b"ping"]
 
 
-@pytest.mark.parametrize("native", MODES)
-def test_flag_rule_ignores_leftover_bytes_and_oversized_datagrams(pair, native: bool) -> None:
+@pytest.mark.parametrize("mode", ECHO_MODES)
+def test_flag_rule_ignores_leftover_bytes_and_oversized_datagrams(pair, mode: tuple[bool, bool]) -> None:
+    native, fast = mode
     """A short datagram in a receive slot that held a pong request, or one too long for the slot, gets no reply."""
     a, b = pair
-    refl, tb = BatchSocket(a, bufsize=512, native=native), BatchSocket(b)
+    refl, tb = BatchSocket(a, bufsize=512, native=native, fastpath=fast), BatchSocket(b)
     dst = a.getsockname()
     pong = bytes(8) + b"\x00\x03" + b"p" * 20
     assert tb.send([(pong, dst)] * 4) == 4
@@ -173,11 +185,12 @@ def test_flag_rule_ignores_leftover_bytes_and_oversized_datagrams(pair, native: 
     assert [d for d, _ in drain(tb, 6)] == [bytes(8) + b"\x00\x02" + b"p" * 20] * 5
 
 
-def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair) -> None:
+@pytest.mark.parametrize("fast", LOOPS)
+def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair, fast: bool) -> None:
     """The relay's latency path: a queue that stands is noticed after QUICK_RUN datagrams, the rest go out in one
     batch, every pong request is answered once with the client bit cleared, and nothing else is answered."""
     a, b = pair
-    refl, tb = BatchSocket(a, bufsize=512), BatchSocket(b)
+    refl, tb = BatchSocket(a, bufsize=512, fastpath=fast), BatchSocket(b)
     dst = a.getsockname()
     pongs = [bytes(7) + bytes([i]) + b"\x00\x03" + b"p" * 20 for i in range(100)]
     load = bytes(8) + b"\x00\x01" + b"l" * 20
@@ -196,12 +209,68 @@ def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair) -> N
     assert sorted(got) == sorted(p[:9] + b"\x02" + p[10:] for p in pongs)
 
 
+@pytest.mark.parametrize("fast", LOOPS)
 @pytest.mark.parametrize("spin_us", [0, 500])
-def test_plain_echo_returns_at_its_deadline_or_when_idle(pair, spin_us: int) -> None:
+def test_plain_echo_returns_at_its_deadline_or_when_idle(pair, spin_us: int, fast: bool) -> None:
     a, b = pair  # `a` has SO_RCVTIMEO 0.5 s: an idle socket ends the call
-    refl, tb = BatchSocket(a), BatchSocket(b)
+    refl, tb = BatchSocket(a, fastpath=fast), BatchSocket(b)
     # nothing comes and the deadline is 10 s away: the call still returns (on the receive timeout), empty
     assert refl.echo_plain(None, time.perf_counter_ns() + 10**10, spin_us * 1000) == (0, 0, 0, False)
     tb.send([(b"one", a.getsockname())])
     assert refl.echo_plain(None, 0, spin_us * 1000) == (1, 1, 3, False)  # past its deadline: back after one
     assert [d for d, _ in drain(tb, 1)] == [b"one"]
+
+
+@pytest.mark.parametrize("fast", LOOPS)
+@pytest.mark.parametrize("spin_us", [0, 200])
+def test_plain_echo_sockperf_rule_short_and_oversized_datagrams(pair, fast: bool, spin_us: int) -> None:
+    """One by one, as a ping-pong client sends: only pong requests are answered (client bit cleared, the rest of
+    the datagram unchanged), a datagram too short to carry the flag or too long for the buffer is counted, never
+    answered, and the counts come back to Python."""
+    a, b = pair
+    refl, tb = BatchSocket(a, bufsize=64, fastpath=fast), BatchSocket(b)
+    dst = a.getsockname()
+    pong, load = bytes(8) + b"\x00\x03" + b"p" * 30, bytes(8) + b"\x00\x01" + b"l" * 30
+    seen = []
+    for d in (pong, load, b"short", bytes(8) + b"\x00\x03" + b"x" * 100, pong[:10]):
+        tb.send([(d, dst)])
+        seen.append(refl.echo_plain((9, 2, 1), 0, spin_us * 1000))  # deadline passed: back after each datagram
+    assert [s[:2] for s in seen] == [(1, 1), (1, 0), (1, 0), (1, 0), (1, 1)]
+    assert [s[2] for s in seen] == [40, 40, 5, 65, 10]  # the oversized one as far as the buffer (bufsize + 1)
+    assert refl.truncated == 1 and refl.send_errors == 0
+    assert [d for d, _ in drain(tb, 2)] == [pong[:9] + b"\x02" + pong[10:], pong[:9] + b"\x02"]
+
+
+@pytest.mark.parametrize("fast", LOOPS)
+def test_plain_echo_lets_a_signal_handler_interrupt_a_blocked_receive(host: str, fast: bool) -> None:
+    """With no receive timeout the loop sleeps in recvfrom; a signal must still reach its Python handler at once
+    (the relay's SIGTERM), and an exception from the handler must come out of the call."""
+    sock = open_udp(host, 0, rcvtimeo=10.0)  # only a datagram, a signal or 10 s end the wait
+    refl = BatchSocket(sock, fastpath=fast)
+
+    class Stop(Exception):
+        pass
+
+    def handler(signum: int, frame: object) -> None:
+        raise Stop
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGUSR1))
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(Stop):
+            refl.echo_plain(None, time.perf_counter_ns() + 10**11)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, old)
+        sock.close()
+    assert time.monotonic() - t0 < 5.0
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler here")
+def test_the_c_loop_is_built_where_a_compiler_is() -> None:
+    """setup.py builds _fastpath optionally: where a compiler is (CI), a silent fallback would cost the relay's
+    latency without a word, so this says so."""
+    assert HAVE_FASTPATH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from iovkit.traffic import protocol as p
-from iovkit.traffic.mmsg import BatchSocket, open_udp
+from iovkit.traffic.mmsg import HAVE_FASTPATH, BatchSocket, open_udp
 from iovkit.traffic.relay import RelayHandle, RelaySettings, serve_metrics, start_relay
 
 KEY = b"relay-key-for-tests-0123456789ab"
@@ -122,6 +123,35 @@ def test_sockperf_client_counts_replies_from_sockperf_mode() -> None:
     assert "# dropped messages = 0" in out
 
 
+@pytest.mark.parametrize("fastpath", ["1", "0"])
+def test_both_echo_loops_serve_the_sockperf_client_and_the_start_line_names_the_one_used(fastpath: str) -> None:
+    """The C loop (the default where it was built) and the Python loop (IOVKIT_FASTPATH=0) answer a real
+    ping-pong client alike, and the final stats count every datagram."""
+    env = {**os.environ, "IOVKIT_FASTPATH": fastpath}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iovkit", "relay", "--mode", "sockperf", "--listen", "127.0.0.1:0", "--json",
+         "--log-interval", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        want = "C" if fastpath == "1" and HAVE_FASTPATH else "Python"
+        assert line.rstrip().endswith(f"reflector loops in {want}"), line
+        port = int(line.split("127.0.0.1:")[1].split(",")[0])
+        run = subprocess.run(["sockperf", "ping-pong", "-i", "127.0.0.1", "-p", str(port), "-t", "1", "-m", "64",
+                              "--mps", "2000"], capture_output=True, text=True, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = run.stdout + run.stderr
+    found = re.search(r"SentMessages=(\d+); ReceivedMessages=(\d+)", text)
+    assert found and int(found[1]) == int(found[2]) > 0, text
+    total = json.loads(out)["total"]
+    assert total["pkts_in"] == total["pkts_out"] >= int(found[1]), err
+
+
 def test_stop_returns_final_stats_and_ends_workers(echo_relay: RelayHandle) -> None:
     c = client()
     c.send([(b"x" * 64, echo_relay.address)] * 10)
@@ -180,7 +210,6 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
 def test_cli_runs_for_a_duration_and_prints_json_stats(cli) -> None:
     r = cli("relay", "--mode", "echo", "--listen", "127.0.0.1:0", "--duration", "0.3", "--json", "--workers", "2")
     assert r.code == 0, r.err
-    import json
 
     stats = json.loads(r.out)
     assert len(stats["workers"]) == 2 and stats["total"]["pkts_in"] == 0
