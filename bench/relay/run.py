@@ -415,7 +415,8 @@ def main() -> None:
     ap.add_argument("--tp-clients", type=int, default=2, help="sockperf throughput clients run at once")
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
-    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--no-write", action="store_true",
+                    help="a trial: print the section, leave RESULTS.md and last-run.json as they are")
     ap.add_argument("--note", default="", help="A sentence added after the verdict (e.g. about machine noise)")
     ap.add_argument("--render-only", action="store_true", help="Re-render last-run.json into RESULTS.md")
     args = ap.parse_args()
@@ -438,7 +439,8 @@ def main() -> None:
             "mps": args.mps, "commands": commands, "results": results, "loops": loops,
             "python_loop": args.python_loop,
             "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]]), "note": args.note}
-    (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))
+    if not args.no_write:
+        (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))
     section = render(data)
     print(section)
     if not args.no_write:
