@@ -10,7 +10,7 @@ Stable API (the load generator depends on it; additive changes only):
 
     Address = tuple: ("127.0.0.1", 7777) for IPv4, ("::1", 7777, flowinfo, scope_id) for IPv6 (as socket gives)
     HAVE_MMSG: bool                          libc has recvmmsg and sendmmsg
-    HAVE_FASTPATH: bool                      the C one-datagram echo loop (_fastpath.c) was built and can be used
+    HAVE_FASTPATH: bool                      the C echo loops (_fastpath.c) were built and can be used
     open_udp(host, port, *, reuseport=False, rcvbuf=None, sndbuf=None, blocking=True, rcvtimeo=None) -> socket
     set_buffers(sock, rcvbuf=None, sndbuf=None) -> (rcvbuf, sndbuf)   effective sizes as the kernel reports them
     BatchSocket(sock, batch=64, bufsize=2048, timestamps=False, native=None, fastpath=None)
@@ -59,7 +59,7 @@ _CTRL_SLOT = 32  # CMSG_SPACE(sizeof(struct timespec)) on 64-bit
 _AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 _now_ns = time.perf_counter_ns
 
-try:  # the one-datagram echo loop in C, built at install where a compiler is (setup.py); optional
+try:  # the echo loops in C, built at install where a compiler is (setup.py); optional
     from iovkit.traffic import _fastpath
 except ImportError:  # pragma: no cover - depends on the install
     _fastpath = None  # type: ignore[assignment]

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iovkit.traffic.mmsg import HAVE_FASTPATH, HAVE_MMSG, BatchSocket, decode_sockaddr, encode_sockaddr, open_udp
 
@@ -274,3 +276,43 @@ def test_the_c_loop_is_built_where_a_compiler_is() -> None:
     """setup.py builds _fastpath optionally: where a compiler is (CI), a silent fallback would cost the relay's
     latency without a word, so this says so."""
     assert HAVE_FASTPATH
+
+
+def _reflect(datagrams: list[bytes], match: tuple[int, int, int] | None, fast: bool, batch: bool) -> tuple:
+    """What a reflector does with these datagrams: per-call results, the replies in order, the truncated count."""
+    a, b = open_udp("127.0.0.1", 0, rcvtimeo=0.5), open_udp("127.0.0.1", 0, rcvtimeo=0.5)
+    try:
+        refl, tb = BatchSocket(a, bufsize=64, batch=8, fastpath=fast), BatchSocket(b)
+        calls = []
+        if batch:
+            assert tb.send([(d, a.getsockname()) for d in datagrams]) == len(datagrams)
+            seen = 0
+            while seen < len(datagrams):
+                calls.append(refl.echo_batch(2.0, match))
+                assert calls[-1][0], "a datagram sent on loopback never arrived"
+                seen += calls[-1][0]
+        else:
+            for d in datagrams:
+                tb.send([(d, a.getsockname())])
+                calls.append(refl.echo_plain(match, 0))  # deadline passed: back after each datagram
+        replies = [d for d, _ in drain(tb, sum(c[1] for c in calls))]
+        return calls, replies, refl.truncated, refl.send_errors
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.skipif(not HAVE_FASTPATH, reason="_fastpath not built")
+@settings(max_examples=40, deadline=None)
+@given(datagrams=st.lists(st.binary(max_size=80), min_size=1, max_size=12),
+       match=st.sampled_from([None, (9, 2, 1), (0, 0x81, 0x80)]), batch=st.booleans())
+def test_c_and_python_loops_answer_alike(datagrams: list[bytes], match: tuple[int, int, int] | None,
+                                         batch: bool) -> None:
+    """Any datagrams (empty, shorter than the flag byte, longer than the buffer, any flag bits), one by one or
+    queued: the C loops give the same counts and the same replies, byte for byte, as the Python loops."""
+    got_c = _reflect(datagrams, match, True, batch)
+    got_py = _reflect(datagrams, match, False, batch)
+    assert got_c == got_py
+    calls, replies, truncated, _ = got_c
+    assert truncated == sum(1 for d in datagrams if len(d) > 64)
+    assert len(replies) == sum(c[1] for c in calls)
