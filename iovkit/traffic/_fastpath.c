@@ -2,8 +2,8 @@
  * iovkit.traffic._fastpath: the echo loops of BatchSocket.echo_plain and echo_batch, in C.
  *
  * Why C: at ping-pong and game-tick rates every reply waits for one wake-up of the server, and each wake-up of
- * the Python loop costs about 1-4 us of interpreter work (more on a virtual CPU that halted in between, where the
- * interpreter's working set has gone cold). That is 5-15 % of a 25 us half round trip. This loop does the same
+ * the Python loop adds interpreter work: 1.6-2.8 us of the median half round trip on the test VM, 7-11 % of it
+ * (bench/RESULTS.md), which left the reflector just outside 1.1x of sockperf's server. This loop does the same
  * work with two system calls and two clock reads per datagram, holding no GIL, and returns to Python at the same
  * points the Python loop would (a deadline, a receive that timed out or was interrupted, a backlog).
  * echo_batch does in C what mmsg.py does with ctypes for a queue that stands: one recvmmsg, the reply rule over
