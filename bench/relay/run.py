@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): the sockperf client against `iovkit relay --mode sockperf` and `sockperf server`.
 
-Everything runs on loopback. The two servers alternate within each round (A/B, then B/A) so that drift on a
-shared machine hits both. For each server and message size (64 and 512 bytes) it runs:
+Everything runs on loopback. The servers alternate within each round (A/B, then B/A) so that drift on a shared
+machine hits both. For each server and message size (64 and 512 bytes) it runs:
   * ping-pong: p50/p99/p99.9 latency (sockperf reports RTT/2, in usec);
-  * under-load: the same percentiles at --mps (default 10,000; sockperf's default reply-every 100);
-  * throughput: the client sends as fast as it can, and the server counts what it received. The maximum message
-    rate is received / run time, taken from the server side: the client's send rate only says how fast the
-    client is.
-Latency runs alternate client runs between the two servers (both running); throughput runs alternate fresh
-servers. The numbers are medians over the rounds. Ratios are iovkit / sockperf server, and the targets are: rate >= 1.0,
+  * under-load: the same percentiles at --mps (default 10,000) with a reply asked every --reply-every (default 10)
+    messages;
+  * max rate: the time a stopped server takes to drain a full receive queue (see drain());
+  * throughput: full-speed sockperf clients, the server's received count and its CPU time.
+Informational latency rows (no targets): the same iovkit server with its reflector loops in Python
+(IOVKIT_FASTPATH=0, --no-python-loop leaves it out) and with --busy-poll (0 leaves it out).
+The numbers are medians over the rounds. Ratios are iovkit / sockperf server, and the targets are: rate >= 1.0,
 p50 and p99 <= 1.1. Results go to bench/RESULTS.md between the relay markers, and the raw data to
-bench/relay/last-run.json.
+bench/relay/last-run.json (--no-write: neither).
 
-Usage: python3 bench/relay/run.py [--duration 1] [--rounds 5] [--sizes 64,512] [--server-cpu 0 --client-cpu 1]
+Usage: python3 bench/relay/run.py [--rounds 12] [--rate-rounds 5] [--sizes 64,512] [--server-cpu 0 --client-cpu 1]
 """
 
 from __future__ import annotations
