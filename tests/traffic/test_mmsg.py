@@ -245,30 +245,43 @@ def test_plain_echo_sockperf_rule_short_and_oversized_datagrams(pair, fast: bool
 
 @pytest.mark.parametrize("fast", LOOPS)
 def test_plain_echo_lets_a_signal_handler_interrupt_a_blocked_receive(host: str, fast: bool) -> None:
-    """With no receive timeout the loop sleeps in recvfrom; a signal must still reach its Python handler at once
-    (the relay's SIGTERM), and an exception from the handler must come out of the call."""
-    sock = open_udp(host, 0, rcvtimeo=10.0)  # only a datagram, a signal or 10 s end the wait
+    """The loop sleeps in recvfrom; a signal must reach its Python handler at once (the relay's SIGTERM), not when
+    the next datagram comes, and an exception from the handler must come out of the call. A datagram sent only
+    after the handler ran (or after 10 s, if it never does) must still be waiting, unanswered."""
+    sock, peer = open_udp(host, 0), open_udp(host, 0)
     refl = BatchSocket(sock, fastpath=fast)
+    handled = threading.Event()
 
     class Stop(Exception):
         pass
 
     def handler(signum: int, frame: object) -> None:
+        handled.set()
         raise Stop
+
+    def interrupt_then_send() -> None:
+        signal.pthread_kill(main, signal.SIGUSR1)
+        handled.wait(10.0)
+        peer.sendto(b"late", sock.getsockname())
 
     old = signal.signal(signal.SIGUSR1, handler)
     main = threading.get_ident()
-    timer = threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGUSR1))
-    t0 = time.monotonic()
-    timer.start()
+    thread = threading.Timer(0.2, interrupt_then_send)
+    thread.start()
     try:
         with pytest.raises(Stop):
-            refl.echo_plain(None, time.perf_counter_ns() + 10**11)
+            refl.echo_plain(None, 0)  # past its deadline: a datagram would end the call too
+        thread.join()
+        sock.settimeout(2.0)
+        assert sock.recv(64) == b"late"  # still queued: the call had returned before it came
+        peer.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            peer.recv(64)  # and nothing was answered
     finally:
-        timer.cancel()
+        thread.cancel()
         signal.signal(signal.SIGUSR1, old)
         sock.close()
-    assert time.monotonic() - t0 < 5.0
+        peer.close()
 
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler here")
