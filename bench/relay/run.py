@@ -80,9 +80,7 @@ class Server:
             assert self.proc.stderr is not None
             start = self.proc.stderr.readline()  # "iovkit relay: sockperf on ..., reflector loops in C"
             self.loop = start.rstrip().rsplit(" ", 1)[-1]
-            time.sleep(0.3)
-        else:
-            time.sleep(0.3)
+        time.sleep(0.3)
 
     def worker_pid(self) -> int:
         """The process that reads the socket: iovkit's single worker, or sockperf itself."""
