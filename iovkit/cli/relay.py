@@ -92,12 +92,17 @@ def relay(
     for value, name in ((duration, "--duration"), (log_interval, "--log-interval")):
         if not (math.isfinite(value) and value >= 0):
             raise InputError(f"must be 0 (none) or a number of seconds above 0, not {value:g}", field=name)
+    if mode != "relay":  # a reflector has no sessions: a key file given to it is a mistake, not to be ignored
+        for path, name in ((key_file, "--key-file"), (admission_key_file, "--admission-key-file")):
+            if path is not None:
+                raise InputError("applies to --mode relay only", field=name)
     settings = RelaySettings(
         host=host, port=port, mode=mode, workers=workers, pin=parse_cpus(pin),  # type: ignore[arg-type]
         rcvbuf=parse_size(rcvbuf, "--rcvbuf"), sndbuf=parse_size(sndbuf, "--sndbuf"), batch=batch,
         peer_idle=peer_idle, rate_pps=rate, busy_poll_us=busy_poll, rate_burst=max(1.0, rate / 10),
         key=load_key("IOVKIT_RELAY_KEY", key_file, "relay key") if mode == "relay" else None,
-        admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key"),
+        admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key")
+        if mode == "relay" else None,
     )
     metrics_at = parse_hostport(metrics, "--metrics") if metrics else None
     done = [False]

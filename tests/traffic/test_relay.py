@@ -186,7 +186,11 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
                          (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle: must be above 0"),
                          (("--mode", "echo", "--busy-poll", "-5"), "--busy-poll: must be"),
                          (("--key-file", str(tmp_path / "k32"), "--busy-poll", "50"),
-                          "--busy-poll: applies to --mode echo")):
+                          "--busy-poll: applies to --mode echo"),
+                         (("--mode", "echo", "--key-file", str(tmp_path / "missing")),
+                          "--key-file: applies to --mode relay only"),
+                         (("--mode", "sockperf", "--admission-key-file", str(tmp_path / "k32")),
+                          "--admission-key-file: applies to --mode relay only")):
         r = cli("relay", *args, "--duration", "0.1")
         assert r.code == 2, (args, r.err)
         assert needle in r.err and r.err.count("\n") == 1
