@@ -57,14 +57,19 @@ class DoctorReport:
         diag: dict[str, Any] | None = None
         if self.diagnose is not None:
             to_json = getattr(self.diagnose, "to_json", None)
-            diag = to_json() if callable(to_json) else {"verdict": self.diagnose.verdict,
-                                                         "findings": self.diagnose_findings}
+            diag = (
+                to_json()
+                if callable(to_json)
+                else {"verdict": self.diagnose.verdict, "findings": self.diagnose_findings}
+            )
         return {
             "verdict": self.verdict,
             "headline": self.headline,
             "check_verdict": self.check.verdict,
-            "top_fixes": [{"id": f.id, "scope": str(f.scope), "status": f.status, "message": f.message,
-                           "fix": f.fix} for f in self.top],
+            "top_fixes": [
+                {"id": f.id, "scope": str(f.scope), "status": f.status, "message": f.message, "fix": f.fix}
+                for f in self.top
+            ],
             "diagnose": diag,
             "diagnose_note": self.diagnose_note,
             "examples": self.examples,
@@ -79,13 +84,17 @@ def _headline(check: CheckResult) -> str:
     host_fails = [f for f in check.findings if f.status == "fail" and f.scope.kind == "host"]
     guest = next((f for f in host_fails if f.id == "LX-GUEST"), None)
     if guest is not None:
-        return ("This machine is itself a VM guest: host-side SR-IOV cannot be set up inside a guest, and no VF "
-                "carries its traffic. Run iovkit doctor on the hypervisor host.")
+        return (
+            "This machine is itself a VM guest: host-side SR-IOV cannot be set up inside a guest, and no VF "
+            "carries its traffic. Run iovkit doctor on the hypervisor host."
+        )
     if host_fails:
         return f"SR-IOV cannot work on this host: {host_fails[0].message.rstrip('.')}."
     if check.verdict == "partial":
-        return (f"SR-IOV can work for {check.units_clear} of {check.units_total} in-scope adapter(s); "
-                "the rest need the fixes below.")
+        return (
+            f"SR-IOV can work for {check.units_clear} of {check.units_total} in-scope adapter(s); "
+            "the rest need the fixes below."
+        )
     return f"Not ready: {check.reason.rstrip('.')}."
 
 
@@ -103,13 +112,15 @@ def example_verdicts(policy: Policy | None = None) -> list[dict[str, str]]:
         snap = load_example(name)
         check = run_checks(snap, policy, plan_cmd=f"iovkit plan --example {name} -o plan.json")
         top = top_fixes(check.findings)
-        rows.append({
-            "example": name,
-            "description": description,
-            "verdict": check.verdict,
-            "headline": _headline(check),
-            "first_fix": f"[{top[0].id}] {top[0].message.split(' (')[0]}" if top else "",
-        })
+        rows.append(
+            {
+                "example": name,
+                "description": description,
+                "verdict": check.verdict,
+                "headline": _headline(check),
+                "first_fix": f"[{top[0].id}] {top[0].message.split(' (')[0]}" if top else "",
+            }
+        )
     return rows
 
 

@@ -99,8 +99,10 @@ def policy_from_dict(data: Any, origin: str) -> Policy:
     if not isinstance(data, dict):
         raise InputError("a policy must be a YAML mapping", path=origin)
     if "schema_version" in data or "format" in data:  # a snapshot, bundle or plan handed over by mistake
-        raise InputError("this is an iovkit snapshot, bundle or plan, not a policy (expected `version: 1` and "
-                         "`adapters:`)", path=origin)
+        raise InputError(
+            "this is an iovkit snapshot, bundle or plan, not a policy (expected `version: 1` and `adapters:`)",
+            path=origin,
+        )
     try:
         return Policy.model_validate(data)
     except ValidationError as err:

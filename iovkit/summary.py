@@ -39,19 +39,24 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
         f"  SLAT: {_b(snap.cpu.slat)}  VT: {_b(snap.cpu.virtualization_extensions)}"
     )
     if h.platform == "hyperv":
-        console.print(f"  host IOV support: {_b(snap.iov.supported)}"
-                      + (f" ({len(snap.iov.reasons)} reason(s))" if snap.iov.reasons else ""))
+        console.print(
+            f"  host IOV support: {_b(snap.iov.supported)}"
+            + (f" ({len(snap.iov.reasons)} reason(s))" if snap.iov.reasons else "")
+        )
     elif snap.iommu is not None:
-        console.print(f"  IOMMU: {_b(snap.iommu.active)} {snap.iommu.kind or ''} groups: {snap.iommu.groups}"
-                      f"  /dev/kvm: {_b(snap.iommu.kvm_device)}")
+        console.print(
+            f"  IOMMU: {_b(snap.iommu.active)} {snap.iommu.kind or ''} groups: {snap.iommu.groups}"
+            f"  /dev/kvm: {_b(snap.iommu.kvm_device)}"
+        )
     if snap.nics:
         t = Table(title="Physical NICs", title_justify="left", show_edge=False)
         for col in ("name", "driver", "SR-IOV", "enabled", "VFs total/conf/alloc", "team"):
             t.add_column(col)
         for n in snap.nics:
             vfs = "/".join("?" if x is None else str(x) for x in (n.vfs_total, n.vfs_configured, n.vfs_allocated))
-            t.add_row(n.name, n.driver or n.description or "?", n.sriov_support or "?", _b(n.sriov_enabled),
-                      vfs, n.team or "")
+            t.add_row(
+                n.name, n.driver or n.description or "?", n.sriov_support or "?", _b(n.sriov_enabled), vfs, n.team or ""
+            )
         console.print(t)
     else:
         console.print("  no physical NICs found")
@@ -60,16 +65,23 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
         for col in ("name", "type", "IOV enabled", "IOV support", "VFs in use/count", "mgmt OS"):
             t.add_column(col)
         for s in snap.switches:
-            t.add_row(s.name, s.switch_type or "?", _b(s.iov_enabled), _b(s.iov_support),
-                      f"{s.vfs_in_use if s.vfs_in_use is not None else '?'}/"
-                      f"{s.vf_count if s.vf_count is not None else '?'}", _b(s.allow_management_os))
+            t.add_row(
+                s.name,
+                s.switch_type or "?",
+                _b(s.iov_enabled),
+                _b(s.iov_support),
+                f"{s.vfs_in_use if s.vfs_in_use is not None else '?'}/{s.vf_count if s.vf_count is not None else '?'}",
+                _b(s.allow_management_os),
+            )
         console.print(t)
     vm_adapters = [a for a in snap.vm_adapters if not a.is_management_os]
     if snap.vms or vm_adapters:
         active = sum(1 for a in vm_adapters if a.vf_data_path_active)
         weighted = sum(1 for a in vm_adapters if (a.iov_weight or 0) > 0)
-        console.print(f"  VMs: {len(snap.vms)}  adapters: {len(vm_adapters)}  IOV weight > 0: {weighted}"
-                      f"  VF data path active: {active}  VFs: {len(snap.vfs)}")
+        console.print(
+            f"  VMs: {len(snap.vms)}  adapters: {len(vm_adapters)}  IOV weight > 0: {weighted}"
+            f"  VF data path active: {active}  VFs: {len(snap.vfs)}"
+        )
     absent = absent_facts(snap)
     if absent:
         console.print(f"[yellow]  not in this input:[/] {', '.join(absent)}")

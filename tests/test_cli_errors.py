@@ -127,8 +127,14 @@ def test_binary_journal_is_one_line(cli, tmp_path: Path, sim_state: Path) -> Non
 @pytest.mark.parametrize("event", ["step-start", "step-end", "undo-end"])
 def test_journal_event_without_step_is_named(cli, tmp_path: Path, sim_state: Path, event: str) -> None:  # type: ignore[no-untyped-def]
     j = tmp_path / "j.jsonl"
-    j.write_text(json.dumps({"event": "begin", "plan_id": "x", "steps": []}) + "\n"
-                 + json.dumps({"event": event, "result": "ok"}) + "\n" + json.dumps({"event": "end"}) + "\n")
+    j.write_text(
+        json.dumps({"event": "begin", "plan_id": "x", "steps": []})
+        + "\n"
+        + json.dumps({"event": event, "result": "ok"})
+        + "\n"
+        + json.dumps({"event": "end"})
+        + "\n"
+    )
     r = cli("rollback", str(j), "--executor", "simulator", "--sim-state", str(sim_state))
     assert r.code == 2
     assert f"j.jsonl: line 2: a {event} event without a step number" in one_error_line(r.err)
@@ -174,8 +180,9 @@ def test_diagnose_reads_a_pdh_csv_resaved_without_quotes(cli, tmp_path: Path) ->
     import csv
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("diag_recordings", Path(__file__).parent / "diagnose" /
-                                                  "diag_recordings.py")
+    spec = importlib.util.spec_from_file_location(
+        "diag_recordings", Path(__file__).parent / "diagnose" / "diag_recordings.py"
+    )
     assert spec is not None and spec.loader is not None
     recordings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recordings)
@@ -222,8 +229,9 @@ def test_no_command_shows_help_and_says_why(cli, args: tuple[str, ...]) -> None:
     assert one_error_line(r.err) == "iovkit: error: missing command (the list is above)"  # was an empty message
 
 
-@pytest.mark.parametrize(("args", "name"), [(("apply",), "PLAN"), (("rollback",), "JOURNAL"),
-                                            (("script", "plan"), "PLAN")])
+@pytest.mark.parametrize(
+    ("args", "name"), [(("apply",), "PLAN"), (("rollback",), "JOURNAL"), (("script", "plan"), "PLAN")]
+)
 def test_missing_argument_is_named_as_in_usage(cli, args: tuple[str, ...], name: str) -> None:  # type: ignore[no-untyped-def]
     r = cli(*args)
     assert r.code == 2
@@ -240,10 +248,13 @@ def test_winrm_port_out_of_range_is_bad_input(cli, port: str) -> None:  # type: 
     assert "'--port'" in one_error_line(r.err)
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    (("--seconds", "10", "--interval", "200"), "--interval"),
-    (("--seconds", "99999999999"), "--seconds"),
-])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--seconds", "10", "--interval", "200"), "--interval"),
+        (("--seconds", "99999999999"), "--seconds"),
+    ],
+)
 def test_counters_script_refuses_useless_recordings(cli, args: tuple[str, ...], named: str) -> None:  # type: ignore[no-untyped-def]
     r = cli("script", "counters", *args)
     assert r.code == 2

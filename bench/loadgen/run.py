@@ -64,15 +64,34 @@ def build_c(tmp: Path) -> Path:
 
 
 def c_rate(exe: Path, port: int, seconds: float) -> float:
-    out = subprocess.run([*CLIENT_PIN, str(exe), "127.0.0.1", str(port), str(seconds), str(PAYLOAD), "64"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*CLIENT_PIN, str(exe), "127.0.0.1", str(port), str(seconds), str(PAYLOAD), "64"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(re.search(r"([\d.]+) msg/s", out).group(1))  # type: ignore[union-attr]
 
 
 def sockperf_tp(port: int, seconds: float) -> float:
-    out: Any = subprocess.run([*CLIENT_PIN, "sockperf", "tp", "-i", "127.0.0.1", "-p", str(port), "-m",
-                               str(PAYLOAD), "-t", str(max(1, round(seconds))), "--mps=max"],
-                              capture_output=True, text=True)
+    out: Any = subprocess.run(
+        [
+            *CLIENT_PIN,
+            "sockperf",
+            "tp",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(PAYLOAD),
+            "-t",
+            str(max(1, round(seconds))),
+            "--mps=max",
+        ],
+        capture_output=True,
+        text=True,
+    )
     out = out.stdout + out.stderr
     return float(re.search(r"Summary: Message Rate is (\d+) \[msg/sec\]", out).group(1))  # type: ignore[union-attr]
 
@@ -91,8 +110,18 @@ def pinned(fn: Callable[[], Any], cpus: set[int] | None) -> Any:
 def iovkit_max(port: int, seconds: float, senders: int, batch: int | None = None) -> float:
     """iovkit's send rate with its defaults (batch None: LoadSpec's default) or a given batch; one sender runs
     on the client CPU, several wherever the scheduler puts them."""
-    spec = LoadSpec(target=("127.0.0.1", port), rate=5e6, seconds=seconds, warmup=0.0, drain=0.0, replies=False,
-                    flows=4, senders=senders, payload=PAYLOAD, batch=LoadSpec.batch if batch is None else batch)
+    spec = LoadSpec(
+        target=("127.0.0.1", port),
+        rate=5e6,
+        seconds=seconds,
+        warmup=0.0,
+        drain=0.0,
+        replies=False,
+        flows=4,
+        senders=senders,
+        payload=PAYLOAD,
+        batch=LoadSpec.batch if batch is None else batch,
+    )
     m = pinned(lambda: run_load(spec), CLIENT_CPUS if senders == 1 else None)
     return float(m.sent / seconds)
 
@@ -109,9 +138,27 @@ def _cpu_self() -> float:
 
 def sockperf_ul(port: int, seconds: float, rate: int) -> dict[str, float]:
     c0, t0 = _cpu_children(), time.monotonic()
-    out: Any = subprocess.run(["sockperf", "ul", "-i", "127.0.0.1", "-p", str(port), "-m",
-                               str(PAYLOAD), "-t", str(max(1, round(seconds))), "--mps", str(rate),
-                               "--reply-every", "1", "--full-rtt"], capture_output=True, text=True)
+    out: Any = subprocess.run(
+        [
+            "sockperf",
+            "ul",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(PAYLOAD),
+            "-t",
+            str(max(1, round(seconds))),
+            "--mps",
+            str(rate),
+            "--reply-every",
+            "1",
+            "--full-rtt",
+        ],
+        capture_output=True,
+        text=True,
+    )
     out = out.stdout + out.stderr
     pct = {float(p): float(v) for p, v in re.findall(r"---> percentile\s+([\d.]+) =\s+([\d.]+)", out)}
     cpu = 100.0 * (_cpu_children() - c0) / (time.monotonic() - t0)
@@ -120,12 +167,26 @@ def sockperf_ul(port: int, seconds: float, rate: int) -> dict[str, float]:
 
 def iovkit_latency(port: int, seconds: float, rate: int, spin: bool | None, kernel_ts: bool) -> dict[str, float]:
     c0, t0 = _cpu_self(), time.monotonic()
-    m = run_load(LoadSpec(target=("127.0.0.1", port), rate=rate, seconds=seconds, warmup=0.4, drain=0.2,
-                          flows=1, payload=PAYLOAD, spin=spin, kernel_timestamps=kernel_ts))
+    m = run_load(
+        LoadSpec(
+            target=("127.0.0.1", port),
+            rate=rate,
+            seconds=seconds,
+            warmup=0.4,
+            drain=0.2,
+            flows=1,
+            payload=PAYLOAD,
+            spin=spin,
+            kernel_timestamps=kernel_ts,
+        )
+    )
     cpu = 100.0 * (_cpu_self() - c0) / (time.monotonic() - t0)
     sent = m.latency_from_send_us or {}
-    return {**{k: float(m.latency_us[k] or 0.0) for k in ("p50", "p99", "p99.9")}, "cpu": cpu,
-            **{f"send-{k}": float(sent.get(k) or 0.0) for k in ("p50", "p99", "p99.9")}}
+    return {
+        **{k: float(m.latency_us[k] or 0.0) for k in ("p50", "p99", "p99.9")},
+        "cpu": cpu,
+        **{f"send-{k}": float(sent.get(k) or 0.0) for k in ("p50", "p99", "p99.9")},
+    }
 
 
 def main() -> int:
@@ -139,11 +200,20 @@ def main() -> int:
         print("needs sockperf and cc", file=sys.stderr)
         return 2
     port = free_port()
-    server = subprocess.Popen([*SERVER_PIN, "sockperf", "server", "-i", "127.0.0.1", "-p", str(port), "-m", "1472"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*SERVER_PIN, "sockperf", "server", "-i", "127.0.0.1", "-p", str(port), "-m", "1472"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     rates: dict[str, list[float]] = {"c": [], "sockperf": [], "iovkit1": [], "iovkit1-64": [], "iovkit2": []}
-    lat: dict[str, list[dict[str, float]]] = {"sockperf": [], "iovkit": [], "iovkit-kts": [], "iovkit-sleep": [],
-                                              "iovkit-send": [], "iovkit-kts-send": []}
+    lat: dict[str, list[dict[str, float]]] = {
+        "sockperf": [],
+        "iovkit": [],
+        "iovkit-kts": [],
+        "iovkit-sleep": [],
+        "iovkit-send": [],
+        "iovkit-kts-send": [],
+    }
     try:
         time.sleep(0.5)
         with tempfile.TemporaryDirectory() as tmp:
@@ -157,10 +227,11 @@ def main() -> int:
                     ("iovkit2", lambda: iovkit_max(port, args.seconds, 2)),
                 ]
                 lats: list[tuple[str, Callable[[], dict[str, float]]]] = [
-                        ("sockperf", lambda: sockperf_ul(port, args.seconds, args.rate)),
-                        ("iovkit", lambda: iovkit_latency(port, args.seconds, args.rate, None, False)),
-                        ("iovkit-kts", lambda: iovkit_latency(port, args.seconds, args.rate, None, True)),
-                        ("iovkit-sleep", lambda: iovkit_latency(port, args.seconds, args.rate, False, True))]
+                    ("sockperf", lambda: sockperf_ul(port, args.seconds, args.rate)),
+                    ("iovkit", lambda: iovkit_latency(port, args.seconds, args.rate, None, False)),
+                    ("iovkit-kts", lambda: iovkit_latency(port, args.seconds, args.rate, None, True)),
+                    ("iovkit-sleep", lambda: iovkit_latency(port, args.seconds, args.rate, False, True)),
+                ]
                 if r % 2:
                     tests.reverse()
                     lats.reverse()
@@ -171,15 +242,20 @@ def main() -> int:
                     got = lfn()
                     lat[lname].append(got)
                     if f"{lname}-send" in lat:  # the same run, timed from the send call (as sockperf times)
-                        lat[f"{lname}-send"].append({"p50": got["send-p50"], "p99": got["send-p99"],
-                                                     "p99.9": got["send-p99.9"], "cpu": got["cpu"]})
+                        lat[f"{lname}-send"].append(
+                            {
+                                "p50": got["send-p50"],
+                                "p99": got["send-p99"],
+                                "p99.9": got["send-p99.9"],
+                                "cpu": got["cpu"],
+                            }
+                        )
                     print(f"round {r + 1} {lname:11} latency {got}", flush=True)
     finally:
         server.terminate()
         server.wait(5)
     med = {k: statistics.median(v) for k, v in rates.items()}
-    lmed = {k: {p: statistics.median(d[p] for d in v) for p in ("p50", "p99", "p99.9", "cpu")}
-            for k, v in lat.items()}
+    lmed = {k: {p: statistics.median(d[p] for d in v) for p in ("p50", "p99", "p99.9", "cpu")} for k, v in lat.items()}
     text = render(args, med, lmed, rates, lat)
     print(text)
     if args.write:
@@ -187,8 +263,13 @@ def main() -> int:
     return 0
 
 
-def render(args: argparse.Namespace, med: dict[str, float], lmed: dict[str, dict[str, float]],
-           raw: dict[str, list[float]], lraw: dict[str, list[dict[str, float]]]) -> str:
+def render(
+    args: argparse.Namespace,
+    med: dict[str, float],
+    lmed: dict[str, dict[str, float]],
+    raw: dict[str, list[float]],
+    lraw: dict[str, list[dict[str, float]]],
+) -> str:
     def ok(flag: bool) -> str:
         return "met" if flag else "NOT met"
 
@@ -200,17 +281,18 @@ def render(args: argparse.Namespace, med: dict[str, float], lmed: dict[str, dict
     kinds = ("iovkit", "iovkit-kts", "iovkit-sleep", "iovkit-send", "iovkit-kts-send")
     ratio = {k: {p: lmed[k][p] / lmed["sockperf"][p] for p in pcts} for k in kinds}
     # per-round ratios (each round's iovkit against the same round's sockperf): the spread of the ratio
-    rr = {k: {p: [d[p] / s[p] for d, s in zip(lraw[k], lraw["sockperf"], strict=True)] for p in pcts}
-          for k in kinds}
+    rr = {k: {p: [d[p] / s[p] for d, s in zip(lraw[k], lraw["sockperf"], strict=True)] for p in pcts} for k in kinds}
 
     def rrow(name: str, key: str) -> str:
-        return (f"| {name} | {ratio[key]['p50']:.2f} | {ratio[key]['p99']:.2f} | {ratio[key]['p99.9']:.2f} | "
-                f"per round: {' / '.join(span(rr[key][p]) for p in pcts)} | |")
+        return (
+            f"| {name} | {ratio[key]['p50']:.2f} | {ratio[key]['p99']:.2f} | {ratio[key]['p99.9']:.2f} | "
+            f"per round: {' / '.join(span(rr[key][p]) for p in pcts)} | |"
+        )
 
     def verdict(key: str) -> str:
         r = ratio[key]
-        return (f"p50 {r['p50']:.2f}, p99 {r['p99']:.2f}, p99.9 {r['p99.9']:.2f} "
-                f"({ok(max(r.values()) <= 1.15)})")
+        return f"p50 {r['p50']:.2f}, p99 {r['p99']:.2f}, p99.9 {r['p99.9']:.2f} ({ok(max(r.values()) <= 1.15)})"
+
     rates_r1 = [i / s for i, s in zip(raw["iovkit1"], raw["sockperf"], strict=True)]
     rates_c1 = [i / c for i, c in zip(raw["iovkit1"], raw["c"], strict=True)]
 
@@ -249,13 +331,16 @@ def render(args: argparse.Namespace, med: dict[str, float], lmed: dict[str, dict
         "| CPU of the client |",
         "|---|---:|---:|---:|---|---:|",
         lrow("`sockperf ul --reply-every 1 --full-rtt`", "sockperf"),
-        lrow("iovkit echo, `--no-kernel-ts`, from the send call to the user-space receive: sockperf's end points",
-             "iovkit-send"),
+        lrow(
+            "iovkit echo, `--no-kernel-ts`, from the send call to the user-space receive: sockperf's end points",
+            "iovkit-send",
+        ),
         lrow("the same runs, from the scheduled send time (open loop: the generator's lateness counts)", "iovkit"),
         lrow("iovkit echo, defaults, from the send call to the kernel receive time", "iovkit-kts-send"),
         lrow("the same runs, from the scheduled time: what `iovkit bench` reports as latency", "iovkit-kts"),
-        lrow("iovkit echo, `--no-spin` (sleep only), from the scheduled time to the kernel receive time",
-             "iovkit-sleep"),
+        lrow(
+            "iovkit echo, `--no-spin` (sleep only), from the scheduled time to the kernel receive time", "iovkit-sleep"
+        ),
         rrow("ratio iovkit / sockperf, same end points (row 2 / row 1)", "iovkit-send"),
         rrow("ratio iovkit defaults from the send call / sockperf", "iovkit-kts-send"),
         rrow("ratio iovkit from the schedule, user-space receive / sockperf", "iovkit"),

@@ -57,12 +57,26 @@ def taskset(cpu: str | None) -> list[str]:
 class Server:
     """One server process on loopback; stop() returns how many messages it received."""
 
-    def __init__(self, kind: str, port: int, cpu: str | None, rcvbuf: int | None = None,
-                 busy_poll: float = 0.0) -> None:
+    def __init__(
+        self, kind: str, port: int, cpu: str | None, rcvbuf: int | None = None, busy_poll: float = 0.0
+    ) -> None:
         self.kind, self.port = kind, port
         if kind.startswith("iovkit"):
-            self.cmd = [sys.executable, "-m", "iovkit", "relay", "--mode", "sockperf", "--listen",
-                        f"127.0.0.1:{port}", "--log-interval", "0", "--json", "--rcvbuf", str(rcvbuf or "208k")]
+            self.cmd = [
+                sys.executable,
+                "-m",
+                "iovkit",
+                "relay",
+                "--mode",
+                "sockperf",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--log-interval",
+                "0",
+                "--json",
+                "--rcvbuf",
+                str(rcvbuf or "208k"),
+            ]
             if cpu:
                 self.cmd += ["--pin", cpu]
             if kind == "iovkit-busy":
@@ -73,8 +87,9 @@ class Server:
                 self.cmd += ["--buffer-size", str(rcvbuf)]
         # iovkit-py: the reflector loops in Python instead of C, for comparison (informational)
         env = {**os.environ, "IOVKIT_FASTPATH": "0" if kind == "iovkit-py" else "1"}
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=ROOT, env=env)
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+        )
         self.loop = ""
         if kind.startswith("iovkit"):
             assert self.proc.stderr is not None
@@ -100,8 +115,9 @@ class Server:
         return int(m[1]) if m else 0
 
 
-def client_cmd(mode: str, port: int, size: int, duration: float, cpu: str | None,
-               args: argparse.Namespace) -> list[str]:
+def client_cmd(
+    mode: str, port: int, size: int, duration: float, cpu: str | None, args: argparse.Namespace
+) -> list[str]:
     secs = str(int(duration)) if float(duration).is_integer() else str(duration)
     cmd = [*taskset(cpu), "sockperf", mode, "-i", "127.0.0.1", "-p", str(port), "-t", secs, "-m", str(size)]
     if mode == "under-load":
@@ -109,8 +125,9 @@ def client_cmd(mode: str, port: int, size: int, duration: float, cpu: str | None
     return cmd
 
 
-def client(mode: str, port: int, size: int, duration: float, cpu: str | None,
-           args: argparse.Namespace) -> tuple[list[str], str]:
+def client(
+    mode: str, port: int, size: int, duration: float, cpu: str | None, args: argparse.Namespace
+) -> tuple[list[str], str]:
     cmd = client_cmd(mode, port, size, duration, cpu, args)
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 5 + 30)
     return cmd, run.stdout + run.stderr
@@ -150,15 +167,16 @@ def throughput(kind: str, size: int, args: argparse.Namespace, commands: dict[st
     srv = Server(kind, port, args.server_cpu)
     try:
         cpu0 = cpu_seconds(srv.proc.pid)
-        cmds = [client_cmd("throughput", port, size, args.duration, args.client_cpu, args)
-                for _ in range(args.tp_clients)]
+        cmds = [
+            client_cmd("throughput", port, size, args.duration, args.client_cpu, args) for _ in range(args.tp_clients)
+        ]
         procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in cmds]
         texts = [p.communicate(timeout=args.duration * 5 + 30)[0] for p in procs]
         cpu = cpu_seconds(srv.proc.pid) - cpu0
         drops = udp_drops(port)
-        commands["client throughput"] = (f"{args.tp_clients} at once: "
-                                         + shlex.join(cmds[0]).replace(str(port), "PORT")
-                                         .replace(f"-m {size}", "-m SIZE"))
+        commands["client throughput"] = f"{args.tp_clients} at once: " + shlex.join(cmds[0]).replace(
+            str(port), "PORT"
+        ).replace(f"-m {size}", "-m SIZE")
     finally:
         got = srv.stop()
     sent, secs = 0, args.duration
@@ -167,17 +185,27 @@ def throughput(kind: str, size: int, args: argparse.Namespace, commands: dict[st
         if m:
             sent += int(m[1])
             secs = max(float(m[2]), secs)
-    return {"client_sent_rate": sent / secs, "server_received": got, "server_rate": got / secs,
-            "drops": drops, "drop_pct": 100.0 * drops / sent if sent else 0.0, "server_cpu_s": cpu,
-            "msgs_per_cpu_s": got / cpu if cpu > 0 else 0.0}
+    return {
+        "client_sent_rate": sent / secs,
+        "server_received": got,
+        "server_rate": got / secs,
+        "drops": drops,
+        "drop_pct": 100.0 * drops / sent if sent else 0.0,
+        "server_cpu_s": cpu,
+        "msgs_per_cpu_s": got / cpu if cpu > 0 else 0.0,
+    }
 
 
 def latency(text: str) -> dict[str, float]:
     pct = {float(p): float(v) for p, v in PCT.findall(text)}
     valid = VALID.search(text)
-    return {"p50": pct.get(50.0, float("nan")), "p99": pct.get(99.0, float("nan")),
-            "p99.9": pct.get(99.9, float("nan")), "sent": int(valid[2]) if valid else 0,
-            "received": int(valid[3]) if valid else 0}
+    return {
+        "p50": pct.get(50.0, float("nan")),
+        "p99": pct.get(99.0, float("nan")),
+        "p99.9": pct.get(99.9, float("nan")),
+        "sent": int(valid[2]) if valid else 0,
+        "received": int(valid[3]) if valid else 0,
+    }
 
 
 def rx_queue(port: int) -> int:
@@ -237,8 +265,9 @@ def drain(kind: str, size: int, args: argparse.Namespace, commands: dict[str, st
     return {"drain_rate": statistics.median(rates), "drain_rates": rates, "queued": queued_all}
 
 
-def run_size(size: int, args: argparse.Namespace, commands: dict[str, str],
-             loops: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def run_size(
+    size: int, args: argparse.Namespace, commands: dict[str, str], loops: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
     """All runs for one message size: latency against both servers (kept running, alternating client runs),
     then throughput against fresh servers (so each one's received count covers exactly one run)."""
     res: dict[str, list[dict[str, Any]]] = {"iovkit": [], "sockperf": []}
@@ -260,8 +289,9 @@ def run_size(size: int, args: argparse.Namespace, commands: dict[str, str],
             for mode in ("ping-pong", "under-load"):
                 for k in order:
                     cmd, text = client(mode, ports[k], size, args.duration, args.client_cpu, args)
-                    commands[f"client {mode}"] = (shlex.join(cmd).replace(str(ports[k]), "PORT")
-                                                  .replace(f"-m {size}", "-m SIZE"))
+                    commands[f"client {mode}"] = (
+                        shlex.join(cmd).replace(str(ports[k]), "PORT").replace(f"-m {size}", "-m SIZE")
+                    )
                     rows[k][mode] = latency(text)
             for k in order:
                 res[k].append(rows[k])
@@ -277,13 +307,17 @@ def run_size(size: int, args: argparse.Namespace, commands: dict[str, str],
         for k in res:
             x = res[k][r]
             pp, ul = x["ping-pong"], x["under-load"]
-            line = (f"round {r + 1} {size:4d} B {k:11s} pp p50 {pp['p50']:.2f} p99 {pp['p99']:.2f}  "
-                    f"ul p50 {ul['p50']:.2f} p99 {ul['p99']:.2f}")
+            line = (
+                f"round {r + 1} {size:4d} B {k:11s} pp p50 {pp['p50']:.2f} p99 {pp['p99']:.2f}  "
+                f"ul p50 {ul['p50']:.2f} p99 {ul['p99']:.2f}"
+            )
             if "throughput" in x:
                 tp, dr = x["throughput"], x["drain"]
-                line += (f"  rate {tp['server_rate']:,.0f}/s (offered {tp['client_sent_rate']:,.0f}/s, drops "
-                         f"{tp['drop_pct']:.0f} %, {tp['msgs_per_cpu_s']:,.0f} msg/CPU-s)  drain "
-                         f"{dr['drain_rate']:,.0f}/s ({dr['queued'][0]} queued)")
+                line += (
+                    f"  rate {tp['server_rate']:,.0f}/s (offered {tp['client_sent_rate']:,.0f}/s, drops "
+                    f"{tp['drop_pct']:.0f} %, {tp['msgs_per_cpu_s']:,.0f} msg/CPU-s)  drain "
+                    f"{dr['drain_rate']:,.0f}/s ({dr['queued'][0]} queued)"
+                )
             print(line, file=sys.stderr, flush=True)
     return res
 
@@ -306,25 +340,31 @@ def median(rows: list[dict[str, Any]], *path: str) -> float:
 
 def render(data: dict[str, Any]) -> str:
     out = [BEGIN, "## Relay: `iovkit relay --mode sockperf` vs `sockperf server` (loopback)", ""]
-    out.append(f"Run {data['date']} on {data['machine']}; {data['rounds']} rounds alternating the servers, "
-               f"{data['duration']} s per client run, server on CPU {data['server_cpu'] or 'any'}, client on CPU "
-               f"{data['client_cpu'] or 'any'}; throughput and drain in the first "
-               f"{data.get('rate_rounds', data['rounds'])} rounds. Medians over rounds; the ratio column divides the "
-               "two medians, the next column gives the median and range of the ratios of each round's adjacent A/B "
-               "pair. Latency is sockperf's (RTT/2, usec). "
-               f"The iovkit relay's reflector loops ran in {data.get('loops', {}).get('iovkit', 'Python')}"
-               f"{'; the rows marked Python loops ran them in Python' if data.get('python_loop') else ''}. "
-               "**Max rate** is each server's own ceiling: the server is stopped (SIGSTOP), its receive queue "
-               "(4 MiB buffer, the same for both) is filled with sockperf throughput-type messages, and the time it "
-               "takes to empty the queue after SIGCONT is timed from the client CPU "
-               f"({data.get('drain_reps', 5)} fills per round, median). A client cannot measure it here: "
-               f"{data.get('tp_clients', 1)} `sockperf throughput` clients at full speed (next rows) fill one core and "
-               "both servers keep up with them (drops about 1 %); the CPU time each server spent on that load is "
-               "the last rate row. Under-load asks for a reply every "
-               f"{data.get('reply_every', 100)}th message at {data.get('mps', 10000):,} msg/s (sockperf's default, "
-               "every 100th, leaves about 50 samples per 1 s run: too few for a p99).")
-    out += ["", "| size | metric | iovkit relay | sockperf server | ratio (iovkit/sockperf) "
-            "| per-round ratios: median (min-max) | target | met |", "|---|---|---|---|---|---|---|---|"]
+    out.append(
+        f"Run {data['date']} on {data['machine']}; {data['rounds']} rounds alternating the servers, "
+        f"{data['duration']} s per client run, server on CPU {data['server_cpu'] or 'any'}, client on CPU "
+        f"{data['client_cpu'] or 'any'}; throughput and drain in the first "
+        f"{data.get('rate_rounds', data['rounds'])} rounds. Medians over rounds; the ratio column divides the "
+        "two medians, the next column gives the median and range of the ratios of each round's adjacent A/B "
+        "pair. Latency is sockperf's (RTT/2, usec). "
+        f"The iovkit relay's reflector loops ran in {data.get('loops', {}).get('iovkit', 'Python')}"
+        f"{'; the rows marked Python loops ran them in Python' if data.get('python_loop') else ''}. "
+        "**Max rate** is each server's own ceiling: the server is stopped (SIGSTOP), its receive queue "
+        "(4 MiB buffer, the same for both) is filled with sockperf throughput-type messages, and the time it "
+        "takes to empty the queue after SIGCONT is timed from the client CPU "
+        f"({data.get('drain_reps', 5)} fills per round, median). A client cannot measure it here: "
+        f"{data.get('tp_clients', 1)} `sockperf throughput` clients at full speed (next rows) fill one core and "
+        "both servers keep up with them (drops about 1 %); the CPU time each server spent on that load is "
+        "the last rate row. Under-load asks for a reply every "
+        f"{data.get('reply_every', 100)}th message at {data.get('mps', 10000):,} msg/s (sockperf's default, "
+        "every 100th, leaves about 50 samples per 1 s run: too few for a p99)."
+    )
+    out += [
+        "",
+        "| size | metric | iovkit relay | sockperf server | ratio (iovkit/sockperf) "
+        "| per-round ratios: median (min-max) | target | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     verdicts = []
     for size in data["sizes"]:
         rows = data["results"][str(size)]
@@ -333,18 +373,38 @@ def render(data: dict[str, Any]) -> str:
             ("received from full-speed clients (msg/s)", ("throughput", "server_rate"), None, None),
             ("offered by the clients (msg/s)", ("throughput", "client_sent_rate"), None, None),
             ("dropped at the server socket (%)", ("throughput", "drop_pct"), None, None),
-            ("received per server CPU-second", ("throughput", "msgs_per_cpu_s"), None, None)]
+            ("received per server CPU-second", ("throughput", "msgs_per_cpu_s"), None, None),
+        ]
         for mode in ("ping-pong", "under-load"):
-            specs += [(f"{mode} p50 (us)", (mode, "p50"), "<=", 1.1), (f"{mode} p99 (us)", (mode, "p99"), "<=", 1.1),
-                      (f"{mode} p99.9 (us)", (mode, "p99.9"), None, None)]
+            specs += [
+                (f"{mode} p50 (us)", (mode, "p50"), "<=", 1.1),
+                (f"{mode} p99 (us)", (mode, "p99"), "<=", 1.1),
+                (f"{mode} p99.9 (us)", (mode, "p99.9"), None, None),
+            ]
         if rows.get("iovkit-py"):
             for mode in ("ping-pong", "under-load"):
-                specs += [(f"{mode} {q} (us), iovkit with its Python loops (IOVKIT_FASTPATH=0)", (mode, q), None,
-                           None, "iovkit-py") for q in ("p50", "p99")]
+                specs += [
+                    (
+                        f"{mode} {q} (us), iovkit with its Python loops (IOVKIT_FASTPATH=0)",
+                        (mode, q),
+                        None,
+                        None,
+                        "iovkit-py",
+                    )
+                    for q in ("p50", "p99")
+                ]
         if rows.get("iovkit-busy"):
             for mode in ("ping-pong", "under-load"):
-                specs += [(f"{mode} {q} (us), iovkit --busy-poll {data.get('busy_poll', 200):g}", (mode, q), None,
-                           None, "iovkit-busy") for q in ("p50", "p99")]
+                specs += [
+                    (
+                        f"{mode} {q} (us), iovkit --busy-poll {data.get('busy_poll', 200):g}",
+                        (mode, q),
+                        None,
+                        None,
+                        "iovkit-busy",
+                    )
+                    for q in ("p50", "p99")
+                ]
         for spec in specs:
             label, path, op, target = spec[:4]
             who = spec[4] if len(spec) > 4 else "iovkit"
@@ -362,11 +422,17 @@ def render(data: dict[str, Any]) -> str:
             if op is not None and target is not None:
                 met = "yes" if (ratio >= target if op == ">=" else ratio <= target) else "no"
                 verdicts.append(met == "yes")
-            out.append(f"| {size} B | {label} | {a:,.1f} | {b:,.1f} | {ratio:.2f} | {spread} | "
-                       f"{'' if op is None else f'{op} {target}'} | {met} |")
-    out += ["", f"Targets met: {sum(verdicts)} of {len(verdicts)}. {data.get('note', '')}".rstrip(), "",
-            "Command lines (PORT and SIZE filled in "
-            "per run):", ""]
+            out.append(
+                f"| {size} B | {label} | {a:,.1f} | {b:,.1f} | {ratio:.2f} | {spread} | "
+                f"{'' if op is None else f'{op} {target}'} | {met} |"
+            )
+    out += [
+        "",
+        f"Targets met: {sum(verdicts)} of {len(verdicts)}. {data.get('note', '')}".rstrip(),
+        "",
+        "Command lines (PORT and SIZE filled in per run):",
+        "",
+    ]
     out += [f"- {k}: `{v}`" for k, v in data["commands"].items()]
     out += ["", f"Reproduce: `{data['argv']}` (raw numbers: bench/relay/last-run.json).", END]
     return "\n".join(out)
@@ -391,8 +457,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{platform.node()}, {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{platform.node()}, {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
@@ -400,22 +468,37 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=12, help="latency rounds (the noisy part: many short A/B pairs)")
     ap.add_argument("--rate-rounds", type=int, default=5, help="of those, how many also run throughput and drain")
-    ap.add_argument("--busy-poll", type=float, default=200.0,
-                    help="also run `iovkit relay --busy-poll US` in the latency runs (informational; 0: not)")
-    ap.add_argument("--python-loop", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run the iovkit relay with its reflector loops in Python (informational rows)")
+    ap.add_argument(
+        "--busy-poll",
+        type=float,
+        default=200.0,
+        help="also run `iovkit relay --busy-poll US` in the latency runs (informational; 0: not)",
+    )
+    ap.add_argument(
+        "--python-loop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the iovkit relay with its reflector loops in Python (informational rows)",
+    )
     ap.add_argument("--sizes", default="64,512")
     ap.add_argument("--mps", type=int, default=10_000)
-    ap.add_argument("--reply-every", type=int, default=10,
-                    help="under-load: every Nth message asks for a reply (sockperf's default 100 leaves ~50 "
-                    "samples in a 1 s run, too few for a p99)")
+    ap.add_argument(
+        "--reply-every",
+        type=int,
+        default=10,
+        help="under-load: every Nth message asks for a reply (sockperf's default 100 leaves ~50 "
+        "samples in a 1 s run, too few for a p99)",
+    )
     ap.add_argument("--drain-reps", type=int, default=5, help="fill-and-drain repetitions per server and round")
     ap.add_argument("--drain-msgs", type=int, default=12_000, help="messages sent to the stopped server per fill")
     ap.add_argument("--tp-clients", type=int, default=2, help="sockperf throughput clients run at once")
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
-    ap.add_argument("--no-write", action="store_true",
-                    help="a trial: print the section, leave RESULTS.md and last-run.json as they are")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="a trial: print the section, leave RESULTS.md and last-run.json as they are",
+    )
     ap.add_argument("--note", default="", help="A sentence added after the verdict (e.g. about machine noise)")
     ap.add_argument("--render-only", action="store_true", help="Re-render last-run.json into RESULTS.md")
     args = ap.parse_args()
@@ -431,13 +514,27 @@ def main() -> None:
     commands: dict[str, str] = {}
     loops: dict[str, str] = {}
     results = {str(size): run_size(size, args, commands, loops) for size in sizes}
-    data = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-            "rounds": args.rounds, "duration": args.duration, "sizes": sizes, "server_cpu": args.server_cpu,
-            "client_cpu": args.client_cpu, "tp_clients": args.tp_clients, "drain_reps": args.drain_reps,
-            "reply_every": args.reply_every, "busy_poll": args.busy_poll, "rate_rounds": args.rate_rounds,
-            "mps": args.mps, "commands": commands, "results": results, "loops": loops,
-            "python_loop": args.python_loop,
-            "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]]), "note": args.note}
+    data = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "sizes": sizes,
+        "server_cpu": args.server_cpu,
+        "client_cpu": args.client_cpu,
+        "tp_clients": args.tp_clients,
+        "drain_reps": args.drain_reps,
+        "reply_every": args.reply_every,
+        "busy_poll": args.busy_poll,
+        "rate_rounds": args.rate_rounds,
+        "mps": args.mps,
+        "commands": commands,
+        "results": results,
+        "loops": loops,
+        "python_loop": args.python_loop,
+        "argv": shlex.join(["python3", "bench/relay/run.py", *sys.argv[1:]]),
+        "note": args.note,
+    }
     if not args.no_write:
         (ROOT / "bench" / "relay" / "last-run.json").write_text(json.dumps(data, indent=2))
     section = render(data)

@@ -73,13 +73,16 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
         _console_check(plan, console)
     st = journal_state(journal_path)
     if st.plan_id is not None and st.plan_id != plan.plan_id:
-        raise InputError(f"journal belongs to plan {st.plan_id}, not {plan.plan_id}; give another --journal",
-                         path=str(journal_path))
+        raise InputError(
+            f"journal belongs to plan {st.plan_id}, not {plan.plan_id}; give another --journal", path=str(journal_path)
+        )
     if st.status == "completed":
         return ApplyResult(status="already-applied", journal=journal_path, done=st.done)
     if st.status in ("rolled-back", "rollback-failed"):
-        raise InputError(f"journal records a run that ended {st.status}; re-collect, re-plan and use a new "
-                         "--journal", path=str(journal_path))
+        raise InputError(
+            f"journal records a run that ended {st.status}; re-collect, re-plan and use a new --journal",
+            path=str(journal_path),
+        )
     resuming = st.plan_id is not None
     if not resuming:
         reason = executor.stale_reason(plan)
@@ -89,7 +92,9 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
     todo = [s for s in plan.steps if s.id not in done]
     if not yes:
         return ApplyResult(
-            status="dry-run", journal=journal_path, done=st.done,
+            status="dry-run",
+            journal=journal_path,
+            done=st.done,
             steps=[StepReport(s.id, step_title(s), executor.command(s, "action")) for s in todo],
             resumed_after=max(done) if done else None,
             needs_console=plan.requires_console and not console,
@@ -98,10 +103,20 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
     if resuming:
         journal.append("resume", plan_id=plan.plan_id, after=max(done) if done else 0, executor=executor.name)
     else:
-        journal.append("begin", plan_id=plan.plan_id, host=plan.host, platform=plan.platform,
-                       executor=executor.name, steps=[s.model_dump(mode="json") for s in plan.steps])
-    result = ApplyResult(status="completed", journal=journal_path, done=list(st.done),
-                         resumed_after=max(done) if resuming and done else None)
+        journal.append(
+            "begin",
+            plan_id=plan.plan_id,
+            host=plan.host,
+            platform=plan.platform,
+            executor=executor.name,
+            steps=[s.model_dump(mode="json") for s in plan.steps],
+        )
+    result = ApplyResult(
+        status="completed",
+        journal=journal_path,
+        done=list(st.done),
+        resumed_after=max(done) if resuming and done else None,
+    )
     touched = list(st.touched)
     try:
         _run_steps(plan, executor, journal, result, st, todo, touched, resuming)
@@ -111,14 +126,24 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
         # The executor lost the host (or the operator pressed Ctrl-C): nothing more can run safely here.
         journal.append("interrupted", reason=f"{type(err).__name__}: {err}", done=len(result.done))
         if isinstance(err, IovkitError):
-            raise type(err)(f"{err}; {len(result.done)} step(s) done: re-run apply with the same --journal "
-                             f"to resume, or `iovkit rollback {journal.path}`") from err
+            raise type(err)(
+                f"{err}; {len(result.done)} step(s) done: re-run apply with the same --journal "
+                f"to resume, or `iovkit rollback {journal.path}`"
+            ) from err
         raise
     return result
 
 
-def _run_steps(plan: Plan, executor: Executor, journal: Journal, result: ApplyResult, st: JournalState,
-               todo: list[Step], touched: list[int], resuming: bool) -> None:
+def _run_steps(
+    plan: Plan,
+    executor: Executor,
+    journal: Journal,
+    result: ApplyResult,
+    st: JournalState,
+    todo: list[Step],
+    touched: list[int],
+    resuming: bool,
+) -> None:
     for step in todo:
         if resuming and step.id == st.interrupted:
             # Interrupted mid-step: if its verification already passes, the action took effect.
@@ -128,8 +153,9 @@ def _run_steps(plan: Plan, executor: Executor, journal: Journal, result: ApplyRe
                 result.done.append(step.id)
                 touched.append(step.id)
                 continue
-        journal.append("step-start", step=step.id, kind=step.kind, title=step_title(step),
-                       command=executor.command(step, "action"))
+        journal.append(
+            "step-start", step=step.id, kind=step.kind, title=step_title(step), command=executor.command(step, "action")
+        )
         act = executor.run(step, "action")
         if not act.ok:
             journal.append("step-end", step=step.id, phase="action", result="failed", output=act.output)
@@ -137,24 +163,28 @@ def _run_steps(plan: Plan, executor: Executor, journal: Journal, result: ApplyRe
         touched.append(step.id)
         ver = executor.run(step, "verify")
         if not ver.ok:
-            journal.append("step-end", step=step.id, phase="verify", result="failed", output=act.output,
-                           verification=ver.output)
+            journal.append(
+                "step-end", step=step.id, phase="verify", result="failed", output=act.output, verification=ver.output
+            )
             _fail(plan, executor, journal, result, touched, step, f"verification failed: {ver.output}")
         journal.append("step-end", step=step.id, phase="verify", result="ok", output=act.output)
         result.done.append(step.id)
     journal.append("end", status="completed", done=len(result.done))
 
 
-def _fail(plan: Plan, executor: Executor, journal: Journal, result: ApplyResult, touched: list[int], step: Step,
-          why: str) -> NoReturn:
+def _fail(
+    plan: Plan, executor: Executor, journal: Journal, result: ApplyResult, touched: list[int], step: Step, why: str
+) -> NoReturn:
     result.failed_step, result.failure = step.id, why
     by_id = {s.id: s for s in plan.steps}
     undone, failed = _rollback(executor, journal, [by_id[i] for i in reversed(touched)])
     result.undone, result.undo_failed = undone, failed
     result.status = "rollback-failed" if failed else "rolled-back"
     journal.append("end", status=result.status, failed_step=step.id, reason=why)
-    msg = (f"step {step.id} ({step_title(step)}) {why.splitlines()[0] if why else 'failed'}; "
-           f"rolled back {len(undone)} step(s)")
+    msg = (
+        f"step {step.id} ({step_title(step)}) {why.splitlines()[0] if why else 'failed'}; "
+        f"rolled back {len(undone)} step(s)"
+    )
     if failed:
         msg += f", but undo failed for step(s) {', '.join(map(str, failed))}: the host is NOT back to its start"
     raise StepFailed(f"{msg}; journal: {journal.path}", result)
@@ -182,17 +212,23 @@ def rollback_journal(journal_path: Path, executor: Executor, *, yes: bool) -> Ap
         raise InputError("not an iovkit apply journal (no begin event)", path=str(journal_path))
     here = executor.host_name()
     if here and st.host and here.split(".")[0].lower() != st.host.split(".")[0].lower():
-        raise InputError(f"journal is for host {st.host!r}, but the executor runs on {here!r}",
-                         path=str(journal_path))
+        raise InputError(f"journal is for host {st.host!r}, but the executor runs on {here!r}", path=str(journal_path))
     by_id = {s.id: s for s in st.steps}
     ids = st.to_undo
     if not ids:
         return ApplyResult(status="nothing-to-undo", journal=journal_path)
     steps = [by_id[i] for i in ids if i in by_id]
     if not yes:
-        return ApplyResult(status="dry-run", journal=journal_path, undo=True,
-                           steps=[StepReport(s.id, step_title(s), executor.command(s, "undo")) for s in steps
-                                  if not executor.command(s, "undo").startswith("# nothing")])
+        return ApplyResult(
+            status="dry-run",
+            journal=journal_path,
+            undo=True,
+            steps=[
+                StepReport(s.id, step_title(s), executor.command(s, "undo"))
+                for s in steps
+                if not executor.command(s, "undo").startswith("# nothing")
+            ],
+        )
     journal = Journal(journal_path)
     undone, failed = _rollback(executor, journal, steps)
     status: Status = "rollback-failed" if failed else "rolled-back"

@@ -109,8 +109,14 @@ class LocalPowerShellExecutor:
     def run(self, step: Step, phase: Phase) -> Outcome:
         script = PS_PRELUDE + ps_phase(step, phase)
         try:
-            proc = subprocess.run([self.exe, "-NoProfile", "-NonInteractive", "-Command", "-"], input=script,
-                                  capture_output=True, text=True, timeout=TIMEOUT, check=False)
+            proc = subprocess.run(
+                [self.exe, "-NoProfile", "-NonInteractive", "-Command", "-"],
+                input=script,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             return Outcome(False, f"{self.exe}: {err}")
         return Outcome(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
@@ -150,8 +156,14 @@ class WinRMExecutor:
                 raise UnreachableError("pypsrp is not installed") from err
             t = self.target
             # WSMan polls a long cmdlet (New-VMSwitch) in operation_timeout slices, so defaults are fine.
-            self._client = Client(t.host, username=t.user, password=self.password, ssl=t.ssl,
-                                  port=t.port or (5986 if t.ssl else 5985), auth=t.auth)
+            self._client = Client(
+                t.host,
+                username=t.user,
+                password=self.password,
+                ssl=t.ssl,
+                port=t.port or (5986 if t.ssl else 5985),
+                auth=t.auth,
+            )
         return self._client
 
     def command(self, step: Step, phase: Phase) -> str:
@@ -202,8 +214,13 @@ class ShellExecutor:
         if self.prefix and not isinstance(step, SetNumVfsStep):
             return Outcome(False, f"step {step.id} ({step.kind}) runs ip/virsh, which cannot act on --root {self.root}")
         try:
-            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", sh_phase(step, phase, self.prefix)],
-                                  capture_output=True, text=True, timeout=TIMEOUT, check=False)
+            proc = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", sh_phase(step, phase, self.prefix)],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             return Outcome(False, f"bash: {err}")
         return Outcome(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
@@ -222,6 +239,8 @@ class ShellExecutor:
                 except (OSError, ValueError) as err:
                     return f"cannot read {f}: {err}"
                 if now != step.old_num_vfs:
-                    return (f"stale snapshot: {step.pf} sriov_numvfs is {now}, the plan expected "
-                            f"{step.old_num_vfs}; re-collect and re-plan")
+                    return (
+                        f"stale snapshot: {step.pf} sriov_numvfs is {now}, the plan expected "
+                        f"{step.old_num_vfs}; re-collect and re-plan"
+                    )
         return None

@@ -111,22 +111,48 @@ class Simulator:
     @classmethod
     def from_snapshot(cls, snap: HostSnapshot) -> Simulator:
         adapters = [
-            SimAdapter(vm=a.vm_name, name=a.name, is_management_os=a.is_management_os, switch=a.switch_name,
-                       connected=a.connected, iov_weight=a.iov_weight, queue_pairs=a.iov_queue_pairs_requested,
-                       mac=a.mac, seq=i)
+            SimAdapter(
+                vm=a.vm_name,
+                name=a.name,
+                is_management_os=a.is_management_os,
+                switch=a.switch_name,
+                connected=a.connected,
+                iov_weight=a.iov_weight,
+                queue_pairs=a.iov_queue_pairs_requested,
+                mac=a.mac,
+                seq=i,
+            )
             for i, a in enumerate(snap.vm_adapters)
         ]
         state = SimState(
             host=snap.host.name,
             iov_supported=snap.iov.supported,
-            nics=[SimNic(name=n.name, description=n.description, sriov_support=n.sriov_support,
-                         sriov_enabled=n.sriov_enabled, num_vfs=n.vfs_total, vfs_configured=n.vfs_configured,
-                         team=n.team) for n in snap.nics],
+            nics=[
+                SimNic(
+                    name=n.name,
+                    description=n.description,
+                    sriov_support=n.sriov_support,
+                    sriov_enabled=n.sriov_enabled,
+                    num_vfs=n.vfs_total,
+                    vfs_configured=n.vfs_configured,
+                    team=n.team,
+                )
+                for n in snap.nics
+            ],
             teams=[t.model_copy() for t in snap.teams],
-            switches=[SimSwitch(name=s.name, switch_type=s.switch_type, net_adapters=list(s.net_adapters),
-                                net_adapter_names=list(s.net_adapter_names), iov_enabled=s.iov_enabled,
-                                iov_support=s.iov_support, allow_management_os=s.allow_management_os,
-                                embedded_teaming=s.embedded_teaming) for s in snap.switches],
+            switches=[
+                SimSwitch(
+                    name=s.name,
+                    switch_type=s.switch_type,
+                    net_adapters=list(s.net_adapters),
+                    net_adapter_names=list(s.net_adapter_names),
+                    iov_enabled=s.iov_enabled,
+                    iov_support=s.iov_support,
+                    allow_management_os=s.allow_management_os,
+                    embedded_teaming=s.embedded_teaming,
+                )
+                for s in snap.switches
+            ],
             vms=[SimVm(name=v.name, state=v.state) for v in snap.vms],
             adapters=adapters,
             seq=len(adapters),
@@ -203,15 +229,24 @@ class Simulator:
             self.s.iov_supported
             and all(n.sriov_enabled and n.sriov_support in (None, "Supported") and not self._lbfo(n) for n in nics)
         )
-        self.s.switches.append(SimSwitch(
-            name=spec.name, net_adapters=[n.description or n.name for n in nics],
-            net_adapter_names=list(spec.nics), iov_enabled=spec.iov, iov_support=support,
-            allow_management_os=spec.allow_management_os, embedded_teaming=spec.embedded_teaming,
-        ))
+        self.s.switches.append(
+            SimSwitch(
+                name=spec.name,
+                net_adapters=[n.description or n.name for n in nics],
+                net_adapter_names=list(spec.nics),
+                iov_enabled=spec.iov,
+                iov_support=support,
+                allow_management_os=spec.allow_management_os,
+                embedded_teaming=spec.embedded_teaming,
+            )
+        )
         if spec.allow_management_os:
             self.s.seq += 1
-            self.s.adapters.append(SimAdapter(vm=None, name=spec.name, is_management_os=True, switch=spec.name,
-                                              connected=True, seq=self.s.seq))
+            self.s.adapters.append(
+                SimAdapter(
+                    vm=None, name=spec.name, is_management_os=True, switch=spec.name, connected=True, seq=self.s.seq
+                )
+            )
 
     def remove_switch(self, name: str) -> None:
         sw = self.switch(name)
@@ -246,12 +281,21 @@ class Simulator:
         for sw in sorted(self.s.switches, key=lambda s: s.name):
             if not (sw.iov_enabled and sw.iov_support):
                 continue
-            slots = [(n, i) for n in self.switch_nic_names(sw) for i in range((self.nic(n) or SimNic(name=n)).num_vfs
-                                                                               or 0)]
+            slots = [
+                (n, i) for n in self.switch_nic_names(sw) for i in range((self.nic(n) or SimNic(name=n)).num_vfs or 0)
+            ]
             wants = sorted(
-                (a for a in self.s.adapters
-                 if a.vm and a.switch == sw.name and a.connected and (a.iov_weight or 0) > 0
-                 and (v := vms.get(a.vm)) is not None and v.state == "Running" and v.guest_driver),
+                (
+                    a
+                    for a in self.s.adapters
+                    if a.vm
+                    and a.switch == sw.name
+                    and a.connected
+                    and (a.iov_weight or 0) > 0
+                    and (v := vms.get(a.vm)) is not None
+                    and v.state == "Running"
+                    and v.guest_driver
+                ),
                 key=lambda a: a.seq,
             )
             for a, slot in zip(wants, slots, strict=False):
@@ -264,8 +308,9 @@ class Simulator:
         if sw is None:
             return []
         names = set(self.switch_nic_names(sw))
-        return [VirtualFunction(pf=pf, index=i, vm=vm) for (vm, _), (pf, i) in self.vf_assignments().items()
-                if pf in names]
+        return [
+            VirtualFunction(pf=pf, index=i, vm=vm) for (vm, _), (pf, i) in self.vf_assignments().items() if pf in names
+        ]
 
     # -- the typed steps ----------------------------------------------------------------------------
     def execute(self, step: Step, phase: Literal["action", "verify", "undo"]) -> str:
@@ -282,9 +327,18 @@ class Simulator:
     def _action(self, step: Step) -> str:
         match step:
             case RecordStep():
-                rows = [{"VMName": a.vm, "Name": a.name, "SwitchName": a.switch, "Connected": a.connected,
-                         "IovWeight": a.iov_weight, "IovQueuePairsRequested": a.queue_pairs}
-                        for a in self.s.adapters if a.vm]
+                rows = [
+                    {
+                        "VMName": a.vm,
+                        "Name": a.name,
+                        "SwitchName": a.switch,
+                        "Connected": a.connected,
+                        "IovWeight": a.iov_weight,
+                        "IovQueuePairsRequested": a.queue_pairs,
+                    }
+                    for a in self.s.adapters
+                    if a.vm
+                ]
                 return json.dumps(rows)
             case EnableSriovStep(nic=name, num_vfs=num):
                 nic = self.nic(name)
@@ -390,8 +444,12 @@ class Simulator:
         for sn in self.s.nics:
             n = base_nics.get(sn.name)
             if n is not None:
-                n.sriov_enabled, n.vfs_total, n.vfs_configured, n.team = (sn.sriov_enabled, sn.num_vfs,
-                                                                         sn.vfs_configured, sn.team)
+                n.sriov_enabled, n.vfs_total, n.vfs_configured, n.team = (
+                    sn.sriov_enabled,
+                    sn.num_vfs,
+                    sn.vfs_configured,
+                    sn.team,
+                )
                 n.vfs_allocated = per_nic.get(sn.name, 0) if n.vfs_allocated is not None or sn.name in per_nic else None
         snap.teams = [t.model_copy() for t in self.s.teams]
         base_sw = {s.name: s for s in base.switches}
@@ -400,10 +458,15 @@ class Simulator:
             vf_count = self._vf_count(ss)
             in_use = sum(1 for pf, _ in vfs.values() if pf in self.switch_nic_names(ss))
             upd: dict[str, Any] = {
-                "switch_type": ss.switch_type, "net_adapters": ss.net_adapters,
-                "net_adapter_names": ss.net_adapter_names, "iov_enabled": ss.iov_enabled,
-                "iov_support": ss.iov_support, "allow_management_os": ss.allow_management_os,
-                "embedded_teaming": ss.embedded_teaming, "vf_count": vf_count, "vfs_in_use": in_use,
+                "switch_type": ss.switch_type,
+                "net_adapters": ss.net_adapters,
+                "net_adapter_names": ss.net_adapter_names,
+                "iov_enabled": ss.iov_enabled,
+                "iov_support": ss.iov_support,
+                "allow_management_os": ss.allow_management_os,
+                "embedded_teaming": ss.embedded_teaming,
+                "vf_count": vf_count,
+                "vfs_in_use": in_use,
             }
             old = base_sw.get(ss.name)
             if old is not None and old.iov_enabled == ss.iov_enabled:
@@ -415,17 +478,24 @@ class Simulator:
         adapters: list[VmAdapter] = []
         for sa in self.s.adapters:
             got = vfs.get((sa.vm or "", sa.name)) if sa.vm else None
-            upd = {"switch_name": sa.switch, "connected": sa.connected, "iov_weight": sa.iov_weight,
-                   "iov_queue_pairs_requested": sa.queue_pairs, "mac": sa.mac}
+            upd = {
+                "switch_name": sa.switch,
+                "connected": sa.connected,
+                "iov_weight": sa.iov_weight,
+                "iov_queue_pairs_requested": sa.queue_pairs,
+                "mac": sa.mac,
+            }
             if sa.vm:
-                upd.update(iov_usage=1 if got else 0, vf_data_path_active=bool(got),
-                           iov_queue_pairs_assigned=(sa.queue_pairs or 1) if got else 0)
+                upd.update(
+                    iov_usage=1 if got else 0,
+                    vf_data_path_active=bool(got),
+                    iov_queue_pairs_assigned=(sa.queue_pairs or 1) if got else 0,
+                )
             old_a = base_ad.get((sa.vm, sa.name))
             if old_a is not None:
                 adapters.append(old_a.model_copy(update=upd))
             else:
-                adapters.append(VmAdapter(vm_name=sa.vm, name=sa.name, is_management_os=sa.is_management_os,
-                                          **upd))
+                adapters.append(VmAdapter(vm_name=sa.vm, name=sa.name, is_management_os=sa.is_management_os, **upd))
         snap.vm_adapters = adapters
         snap.vfs = [VirtualFunction(pf=pf, index=i, vm=vm) for (vm, _), (pf, i) in sorted(vfs.items())]
         return snap
@@ -433,10 +503,22 @@ class Simulator:
     def signature(self) -> dict[str, Any]:
         """What rollback must restore exactly: adapter -> switch, switch names and settings, weights, NICs."""
         return {
-            "adapters": sorted((a.vm or "", a.name, a.is_management_os, a.switch, a.connected, a.iov_weight,
-                                a.queue_pairs) for a in self.s.adapters),
-            "switches": sorted((s.name, s.iov_enabled, s.allow_management_os, tuple(self.switch_nic_names(s)),
-                                s.embedded_teaming, s.switch_type, s.iov_support) for s in self.s.switches),
+            "adapters": sorted(
+                (a.vm or "", a.name, a.is_management_os, a.switch, a.connected, a.iov_weight, a.queue_pairs)
+                for a in self.s.adapters
+            ),
+            "switches": sorted(
+                (
+                    s.name,
+                    s.iov_enabled,
+                    s.allow_management_os,
+                    tuple(self.switch_nic_names(s)),
+                    s.embedded_teaming,
+                    s.switch_type,
+                    s.iov_support,
+                )
+                for s in self.s.switches
+            ),
             "nics": sorted((n.name, n.sriov_enabled, n.num_vfs) for n in self.s.nics),
             "deleted_adapters": self.s.deleted_adapters,
         }

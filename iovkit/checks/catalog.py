@@ -236,8 +236,12 @@ def run_checks(
         if (only_ids and rid not in only_ids) or rid in skip_set or not applicable(r, snap):
             continue
         if windows_guest and r.platform == "hyperv":
-            f = not_applicable(rid, host_scope(snap), "this machine is a VM guest, not a Hyper-V host: host-side "
-                               "SR-IOV is checked on the hypervisor host (GUEST-VF checks this guest)")
+            f = not_applicable(
+                rid,
+                host_scope(snap),
+                "this machine is a VM guest, not a Hyper-V host: host-side "
+                "SR-IOV is checked on the hypervisor host (GUEST-VF checks this guest)",
+            )
             f.title, f.severity = r.title, r.severity
             findings.append(f)
             continue
@@ -254,8 +258,13 @@ def run_checks(
 
 def windows_guest_only(snap: HostSnapshot) -> bool:
     """A Windows VM (not itself a Hyper-V host): the host-side Hyper-V rules do not apply to it."""
-    return (snap.host.platform == "hyperv" and bool(snap.host.is_vm_guest) and not snap.switches
-            and not snap.vms and snap.iov.supported is None)
+    return (
+        snap.host.platform == "hyperv"
+        and bool(snap.host.is_vm_guest)
+        and not snap.switches
+        and not snap.vms
+        and snap.iov.supported is None
+    )
 
 
 def _units(snap: HostSnapshot, policy: Policy | None) -> list[str]:
@@ -300,20 +309,31 @@ def verdict_for(snap: HostSnapshot, policy: Policy | None, findings: list[Findin
     host_fails = [f for f in fails if f.scope.kind == "host"]
     unconfirmed = [f for f in findings if f.status == "skip" and f.severity == "critical" and f.missing]
     if not findings:
-        return CheckResult("not-ready", "no check applies to this snapshot (see --only/--skip)", findings,
-                           len(units), len(clear))
+        return CheckResult(
+            "not-ready", "no check applies to this snapshot (see --only/--skip)", findings, len(units), len(clear)
+        )
     if not fails and not unconfirmed:
         return CheckResult("ready", "no check failed", findings, len(units), len(clear))
     if not fails:
         ids = ", ".join(sorted({f.id for f in unconfirmed}))
-        return CheckResult("not-ready", f"could not confirm prerequisites ({ids}): facts not collected",
-                           findings, len(units), len(clear))
+        return CheckResult(
+            "not-ready",
+            f"could not confirm prerequisites ({ids}): facts not collected",
+            findings,
+            len(units),
+            len(clear),
+        )
     if host_fails:
         ids = ", ".join(dict.fromkeys(f.id for f in host_fails))
         return CheckResult("not-ready", f"host-wide failure: {ids}", findings, len(units), len(clear))
     if clear:
-        return CheckResult("partial", f"{len(clear)} of {len(units)} in-scope unit(s) could use SR-IOV; "
-                           f"{len(fails)} check(s) failed", findings, len(units), len(clear))
+        return CheckResult(
+            "partial",
+            f"{len(clear)} of {len(units)} in-scope unit(s) could use SR-IOV; {len(fails)} check(s) failed",
+            findings,
+            len(units),
+            len(clear),
+        )
     what = "no in-scope unit" if not units else f"all {len(units)} in-scope unit(s) blocked"
     return CheckResult("not-ready", f"{what}; {len(fails)} check(s) failed", findings, len(units), len(clear))
 

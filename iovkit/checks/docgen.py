@@ -71,10 +71,19 @@ def _probe_snapshots() -> list[HostSnapshot]:
     for host in ({"platform": "hyperv"}, {"platform": "linux"}, {"platform": "linux", "is_vm_guest": True}):
         snaps.append(HostSnapshot.model_validate({"source": {"kind": "example"}, "host": host}))
     # A Linux guest on Hyper-V with a netvsc adapter and its VF (counters not collected).
-    guest_nics = [{"name": "eth0", "driver": "hv_netvsc", "paired_with": "enP1s1"},
-                  {"name": "enP1s1", "driver": "mlx5_core", "is_vf": True, "paired_with": "eth0"}]
-    snaps.append(HostSnapshot.model_validate({"source": {"kind": "example"}, "guest_nics": guest_nics,
-                                              "host": {"platform": "linux", "is_vm_guest": True}}))
+    guest_nics = [
+        {"name": "eth0", "driver": "hv_netvsc", "paired_with": "enP1s1"},
+        {"name": "enP1s1", "driver": "mlx5_core", "is_vf": True, "paired_with": "eth0"},
+    ]
+    snaps.append(
+        HostSnapshot.model_validate(
+            {
+                "source": {"kind": "example"},
+                "guest_nics": guest_nics,
+                "host": {"platform": "linux", "is_vm_guest": True},
+            }
+        )
+    )
     return snaps
 
 
@@ -82,7 +91,7 @@ def _field_path(key: str) -> str | None:
     """'nics[3].vfs_total' -> 'nics[].vfs_total'; None for keys that are not snapshot fields."""
     for short, full in _ALIASES.items():
         if key.startswith(short):
-            key = full + key[len(short):]
+            key = full + key[len(short) :]
     key = re.sub(r"\[\d+\]", "[]", key)
     root = re.split(r"[.\[]", key, maxsplit=1)[0]
     return key if root in HostSnapshot.model_fields else None
@@ -121,7 +130,7 @@ def render() -> str:
         "`not-ready`: iovkit never calls a host ready on facts it did not see.",
         "",
         "Run a subset with `--only ID` or leave rules out with `--skip ID` (repeat or comma-separate). "
-        "`iovkit check --list` prints the IDs. \"Reads\" lists the snapshot fields (see "
+        '`iovkit check --list` prints the IDs. "Reads" lists the snapshot fields (see '
         "[snapshot.md](snapshot.md)) a rule cites as evidence; `[]` means every item of that list.",
         "",
         "| ID | platform | severity | title |",

@@ -30,9 +30,13 @@ def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
     return next((v for v in vfs if v.paired_with == s.name or (s.paired_with and s.paired_with == v.name)), None)
 
 
-@rule("GUEST-VF", "This VM sees a VF beside its synthetic adapter, and traffic flows over it", platform="guest",
-      severity="high", rationale="Only a VF in the guest, carrying the traffic, takes the VM off the host's "
-      "virtual switch.")
+@rule(
+    "GUEST-VF",
+    "This VM sees a VF beside its synthetic adapter, and traffic flows over it",
+    platform="guest",
+    severity="high",
+    rationale="Only a VF in the guest, carrying the traffic, takes the VM off the host's virtual switch.",
+)
 def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-VF"
     syn = [(i, g) for i, g in enumerate(snap.guest_nics) if not g.is_vf]
@@ -40,40 +44,78 @@ def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if not snap.guest_nics:
         direct = [(i, n) for i, n in enumerate(snap.nics) if n.driver in VF_DRIVERS]
         for i, n in direct:
-            yield Finding(rid, "pass", Scope("nic", n.name), f"a VF ({n.driver}) is passed straight to this VM",
-                          {f"nics[{i}].driver": n.driver})
+            yield Finding(
+                rid,
+                "pass",
+                Scope("nic", n.name),
+                f"a VF ({n.driver}) is passed straight to this VM",
+                {f"nics[{i}].driver": n.driver},
+            )
         if not direct:
             if any("guest" in e.source.lower() or "ethtool" in e.source.lower() for e in snap.errors):
                 yield skip(rid, host_scope(snap), ["guest_nics"])
             else:
-                yield Finding(rid, "fail", host_scope(snap), "no VF in this VM: its traffic goes through the host's "
-                              "virtual switch", {"guest_nics": [], "nics": [n.name for n in snap.nics]},
-                              fix=HOST_FIX)
+                yield Finding(
+                    rid,
+                    "fail",
+                    host_scope(snap),
+                    "no VF in this VM: its traffic goes through the host's virtual switch",
+                    {"guest_nics": [], "nics": [n.name for n in snap.nics]},
+                    fix=HOST_FIX,
+                )
         return
     for i, s in syn:
         scope = Scope("guest-nic", s.name)
         vf = _pair(s, vfs)
-        ev: Ev = {f"guest_nics[{i}].driver": s.driver, f"guest_nics[{i}].paired_with": s.paired_with,
-                                 f"guest_nics[{i}].vf_rx_packets": s.vf_rx_packets,
-                                 f"guest_nics[{i}].vf_tx_packets": s.vf_tx_packets}
+        ev: Ev = {
+            f"guest_nics[{i}].driver": s.driver,
+            f"guest_nics[{i}].paired_with": s.paired_with,
+            f"guest_nics[{i}].vf_rx_packets": s.vf_rx_packets,
+            f"guest_nics[{i}].vf_tx_packets": s.vf_tx_packets,
+        }
         if vf is None:
-            yield Finding(rid, "fail", scope, f"{s.name} ({s.driver or 'synthetic'}) has no VF beside it: traffic "
-                          "stays on the host's virtual switch", ev, fix=HOST_FIX)
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                f"{s.name} ({s.driver or 'synthetic'}) has no VF beside it: traffic stays on the host's virtual switch",
+                ev,
+                fix=HOST_FIX,
+            )
             continue
         ev["vf"] = vf.name
         rx = s.vf_rx_packets if s.vf_rx_packets is not None else vf.vf_rx_packets
         tx = s.vf_tx_packets if s.vf_tx_packets is not None else vf.vf_tx_packets
         if rx is None and tx is None:
-            yield Finding(rid, "warn", scope, f"VF {vf.name} present; its traffic counters were not collected",
-                          ev, missing=[f"guest_nics[{i}].vf_rx_packets", f"guest_nics[{i}].vf_tx_packets"],
-                          fix=_counters_fix(snap, s, vf))
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"VF {vf.name} present; its traffic counters were not collected",
+                ev,
+                missing=[f"guest_nics[{i}].vf_rx_packets", f"guest_nics[{i}].vf_tx_packets"],
+                fix=_counters_fix(snap, s, vf),
+            )
         elif (rx or 0) + (tx or 0) == 0:
-            yield Finding(rid, "warn", scope, f"VF {vf.name} present but vf_rx_packets/vf_tx_packets are 0: no "
-                          "traffic has used it yet (send some, then re-run)", ev, fix=_counters_fix(snap, s, vf))
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"VF {vf.name} present but vf_rx_packets/vf_tx_packets are 0: no "
+                "traffic has used it yet (send some, then re-run)",
+                ev,
+                fix=_counters_fix(snap, s, vf),
+            )
         else:
-            yield Finding(rid, "pass", scope, f"VF {vf.name} carries traffic (vf_rx_packets {rx}, vf_tx_packets {tx})",
-                          ev)
+            yield Finding(
+                rid, "pass", scope, f"VF {vf.name} carries traffic (vf_rx_packets {rx}, vf_tx_packets {tx})", ev
+            )
     if not syn:
         for v in vfs:
-            yield Finding(rid, "pass", Scope("guest-nic", v.name), f"VF adapter {v.name} present",
-                          {"guest_nic": v.name, "driver": v.driver})
+            yield Finding(
+                rid,
+                "pass",
+                Scope("guest-nic", v.name),
+                f"VF adapter {v.name} present",
+                {"guest_nic": v.name, "driver": v.driver},
+            )

@@ -73,7 +73,8 @@ def plan_command(snap: HostSnapshot) -> str:
     if src.kind == "snapshot" and src.origin:
         return f"iovkit plan {sh(src.origin)} -o plan.json"
     if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive")) or (
-        src.kind == "hyperv-bundle" and src.origin
+        src.kind == "hyperv-bundle"
+        and src.origin
         and ("/" in src.origin or "\\" in src.origin or src.origin.lower().endswith(".json"))
     ):
         return f"iovkit plan --from {sh(src.origin)} -o plan.json"
@@ -131,9 +132,14 @@ def _set_adapter(a: VmAdapter, args: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@rule("HV-OS-EDITION", "Windows Server 2012 or newer (client Windows has no SR-IOV)", platform="hyperv",
-      severity="critical", rationale="Hyper-V SR-IOV exists only on Windows Server 2012 and newer; client "
-      "Hyper-V (Windows 10/11) does not offer it.")
+@rule(
+    "HV-OS-EDITION",
+    "Windows Server 2012 or newer (client Windows has no SR-IOV)",
+    platform="hyperv",
+    severity="critical",
+    rationale="Hyper-V SR-IOV exists only on Windows Server 2012 and newer; client "
+    "Hyper-V (Windows 10/11) does not offer it.",
+)
 def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = "HV-OS-EDITION", host_scope(snap), snap.host
     ver = _version(snap)
@@ -142,24 +148,42 @@ def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield skip(rid, scope, ["host.edition", "host.os_version"])
         return
     if h.edition == "client":
-        yield Finding(rid, "fail", scope, f"client Windows ({h.os_caption or 'ProductType 1'}) has no SR-IOV",
-                      ev, fix="Use Windows Server 2012 or newer (Standard/Datacenter) as the Hyper-V host.")
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            f"client Windows ({h.os_caption or 'ProductType 1'}) has no SR-IOV",
+            ev,
+            fix="Use Windows Server 2012 or newer (Standard/Datacenter) as the Hyper-V host.",
+        )
         return
     if ver is not None and ver[:2] < SERVER_2012:
-        yield Finding(rid, "fail", scope, f"Windows {h.os_version} is older than Server 2012 (6.2)", ev,
-                      fix="Upgrade the host to Windows Server 2012 or newer.")
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            f"Windows {h.os_version} is older than Server 2012 (6.2)",
+            ev,
+            fix="Upgrade the host to Windows Server 2012 or newer.",
+        )
         return
     if h.edition is None or ver is None:
         missing = ["host.edition"] if h.edition is None else ["host.os_version"]
-        yield Finding(rid, "warn", scope, f"cannot confirm Windows Server 2012+: {missing[0]} not collected", ev,
-                      missing=missing)
+        yield Finding(
+            rid, "warn", scope, f"cannot confirm Windows Server 2012+: {missing[0]} not collected", ev, missing=missing
+        )
         return
     yield Finding(rid, "pass", scope, f"{h.os_caption or 'Windows Server'} {h.os_version}", ev)
 
 
-@rule("HV-HOST-IOV", "Host supports I/O virtualization (Get-VMHost IovSupport)", platform="hyperv",
-      severity="critical", rationale="Hyper-V reports why the platform cannot do SR-IOV as IovSupportReasons; "
-      "each has a firmware or hardware fix.")
+@rule(
+    "HV-HOST-IOV",
+    "Host supports I/O virtualization (Get-VMHost IovSupport)",
+    platform="hyperv",
+    severity="critical",
+    rationale="Hyper-V reports why the platform cannot do SR-IOV as IovSupportReasons; "
+    "each has a firmware or hardware fix.",
+)
 def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-HOST-IOV", host_scope(snap)
     if snap.iov.supported is None:
@@ -169,21 +193,36 @@ def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield Finding(rid, "pass", scope, "IovSupport True", {"iov.supported": True})
         return
     if not snap.iov.reasons:
-        yield Finding(rid, "fail", scope, "IovSupport False and no reason given", {"iov.supported": False,
-                      "iov.reasons": []}, fix="Get-VMHost | Format-List IovSupport, IovSupportReasons")
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            "IovSupport False and no reason given",
+            {"iov.supported": False, "iov.reasons": []},
+            fix="Get-VMHost | Format-List IovSupport, IovSupportReasons",
+        )
         return
     for i, text in enumerate(snap.iov.reasons):
         cls = classify_reason(text)
         label = cls.label if cls.category != "UNKNOWN" else "unrecognised reason"
-        yield Finding(rid, "fail", scope, f"{label}: {text!r}" if cls.category == "UNKNOWN" else
-                      f"{label} ({cls.category}): {text}",
-                      {"iov.supported": False, f"iov.reasons[{i}]": text, "category": cls.category},
-                      fix=cls.fix)
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            f"{label}: {text!r}" if cls.category == "UNKNOWN" else f"{label} ({cls.category}): {text}",
+            {"iov.supported": False, f"iov.reasons[{i}]": text, "category": cls.category},
+            fix=cls.fix,
+        )
 
 
-@rule("HV-SLAT", "Processor has SLAT (EPT / RVI-NPT)", platform="hyperv", severity="high",
-      rationale="SR-IOV needs second level address translation. Win32_Processor reports SLAT False once the "
-      "hypervisor runs, so that alone is not proof of absence.")
+@rule(
+    "HV-SLAT",
+    "Processor has SLAT (EPT / RVI-NPT)",
+    platform="hyperv",
+    severity="high",
+    rationale="SR-IOV needs second level address translation. Win32_Processor reports SLAT False once the "
+    "hypervisor runs, so that alone is not proof of absence.",
+)
 def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-SLAT", host_scope(snap)
     hv = snap.host.hypervisor_present
@@ -191,8 +230,9 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     no_slat = [r for r in snap.iov.reasons if classify_reason(r).category == "NO_SLAT"]
     if no_slat:
         ev["iov.reasons"] = no_slat
-        yield Finding(rid, "fail", scope, "IovSupportReasons: the processor has no SLAT", ev,
-                      fix=classify_reason(no_slat[0]).fix)
+        yield Finding(
+            rid, "fail", scope, "IovSupportReasons: the processor has no SLAT", ev, fix=classify_reason(no_slat[0]).fix
+        )
         return
     if snap.cpu.slat:
         yield Finding(rid, "pass", scope, "SLAT present", ev)
@@ -201,33 +241,61 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         reasons_known = snap.iov.supported is not None
         build = _build(snap)
         if reasons_known:
-            yield Finding(rid, "pass", scope, "hypervisor running and IovSupportReasons does not report missing "
-                          "SLAT (Win32_Processor reads False under a running hypervisor)", ev)
+            yield Finding(
+                rid,
+                "pass",
+                scope,
+                "hypervisor running and IovSupportReasons does not report missing "
+                "SLAT (Win32_Processor reads False under a running hypervisor)",
+                ev,
+            )
             return
         if build is not None and build >= BUILD_2016:
             ev["host.os_build"] = build
-            yield Finding(rid, "pass", scope, "the Hyper-V hypervisor runs, and on Server 2016+ it requires SLAT",
-                          ev)
+            yield Finding(rid, "pass", scope, "the Hyper-V hypervisor runs, and on Server 2016+ it requires SLAT", ev)
             return
-        yield Finding(rid, "warn", scope, "SLAT cannot be read under a running hypervisor and IovSupport was not "
-                      "collected", ev, missing=["iov.supported"],
-                      fix="Get-ComputerInfo -Property HyperV*")
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            "SLAT cannot be read under a running hypervisor and IovSupport was not collected",
+            ev,
+            missing=["iov.supported"],
+            fix="Get-ComputerInfo -Property HyperV*",
+        )
         return
     if snap.cpu.slat is False and hv is False:
-        yield Finding(rid, "fail", scope, "the processor has no SLAT (no hypervisor masks it)", ev,
-                      fix=classify_reason("second level address translation").fix)
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            "the processor has no SLAT (no hypervisor masks it)",
+            ev,
+            fix=classify_reason("second level address translation").fix,
+        )
         return
     if snap.cpu.slat is False:
-        yield Finding(rid, "warn", scope, "Win32_Processor says no SLAT, but whether a hypervisor runs (which "
-                      "hides it) was not collected", ev, missing=["host.hypervisor_present"],
-                      fix="Get-ComputerInfo -Property HyperV*")
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            "Win32_Processor says no SLAT, but whether a hypervisor runs (which hides it) was not collected",
+            ev,
+            missing=["host.hypervisor_present"],
+            fix="Get-ComputerInfo -Property HyperV*",
+        )
         return
     yield skip(rid, scope, ["cpu.slat", "host.hypervisor_present"])
 
 
-@rule("HV-NIC-SRIOV", "Physical NIC supports SR-IOV (SriovSupport)", platform="hyperv", severity="high",
-      rationale="Get-NetAdapterSriov SriovSupport says why a NIC cannot offer VFs: slot (ACS), driver, bus "
-      "numbers, IOMMU, BAR space or firmware (_OSC).")
+@rule(
+    "HV-NIC-SRIOV",
+    "Physical NIC supports SR-IOV (SriovSupport)",
+    platform="hyperv",
+    severity="high",
+    rationale="Get-NetAdapterSriov SriovSupport says why a NIC cannot offer VFs: slot (ACS), driver, bus "
+    "numbers, IOMMU, BAR space or firmware (_OSC).",
+)
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-NIC-SRIOV"
     if not snap.nics:
@@ -239,35 +307,63 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         ev: Ev = {f"nics[{i}].sriov_support": n.sriov_support, f"nics[{i}].description": n.description}
         if n.sriov_support is None:
             if n.name in bound and not collect_failed:
-                yield Finding(rid, "warn", _nic_scope(n), "not listed by Get-NetAdapterSriov: the NIC or its "
-                              "driver has no SR-IOV (or it is hidden)", ev, missing=[f"nics[{i}].sriov_support"],
-                              fix=f"Get-NetAdapterSriov -Name {ps(n.name)} -IncludeHidden")
+                yield Finding(
+                    rid,
+                    "warn",
+                    _nic_scope(n),
+                    "not listed by Get-NetAdapterSriov: the NIC or its driver has no SR-IOV (or it is hidden)",
+                    ev,
+                    missing=[f"nics[{i}].sriov_support"],
+                    fix=f"Get-NetAdapterSriov -Name {ps(n.name)} -IncludeHidden",
+                )
             else:
                 yield skip(rid, _nic_scope(n), [f"nics[{i}].sriov_support"])
             continue
         info = SRIOV_SUPPORT.get(n.sriov_support)
         if info is None:
-            yield Finding(rid, "fail" if n.name in bound else "warn", _nic_scope(n),
-                          f"SriovSupport {n.sriov_support!r} (not a documented value)", ev,
-                          fix=f"Get-NetAdapterSriov -Name {ps(n.name)} | Format-List *")
+            yield Finding(
+                rid,
+                "fail" if n.name in bound else "warn",
+                _nic_scope(n),
+                f"SriovSupport {n.sriov_support!r} (not a documented value)",
+                ev,
+                fix=f"Get-NetAdapterSriov -Name {ps(n.name)} | Format-List *",
+            )
         elif info.ok:
             yield Finding(rid, "pass", _nic_scope(n), f"SriovSupport Supported ({n.description or n.name})", ev)
         else:
-            yield Finding(rid, "fail" if n.name in bound else "warn", _nic_scope(n),
-                          f"SriovSupport {n.sriov_support}: {info.meaning}"
-                          + ("" if n.name in bound else " (NIC not under an external switch in scope)"),
-                          ev, fix=info.fix.format(nic=ps(n.name)))
-    if not any(n.sriov_support == "Supported" for n in snap.nics) and not collect_failed and any(
-        n.sriov_support is not None for n in snap.nics
+            yield Finding(
+                rid,
+                "fail" if n.name in bound else "warn",
+                _nic_scope(n),
+                f"SriovSupport {n.sriov_support}: {info.meaning}"
+                + ("" if n.name in bound else " (NIC not under an external switch in scope)"),
+                ev,
+                fix=info.fix.format(nic=ps(n.name)),
+            )
+    if (
+        not any(n.sriov_support == "Supported" for n in snap.nics)
+        and not collect_failed
+        and any(n.sriov_support is not None for n in snap.nics)
     ):
-        yield Finding(rid, "fail", host_scope(snap), "no NIC on this host supports SR-IOV",
-                      {"nics": {n.name: n.sriov_support for n in snap.nics}},
-                      fix="Hardware: install an SR-IOV capable NIC (e.g. Intel X710/E810, I350, Mellanox ConnectX-4+).")
+        yield Finding(
+            rid,
+            "fail",
+            host_scope(snap),
+            "no NIC on this host supports SR-IOV",
+            {"nics": {n.name: n.sriov_support for n in snap.nics}},
+            fix="Hardware: install an SR-IOV capable NIC (e.g. Intel X710/E810, I350, Mellanox ConnectX-4+).",
+        )
 
 
-@rule("HV-NIC-ENABLED", "SR-IOV enabled on the NIC, with VFs", platform="hyperv", severity="high",
-      rationale="A capable NIC offers VFs only when SR-IOV is enabled on it (Enable-NetAdapterSriov); NumVFs is "
-      "how many VMs it can serve.")
+@rule(
+    "HV-NIC-ENABLED",
+    "SR-IOV enabled on the NIC, with VFs",
+    platform="hyperv",
+    severity="high",
+    rationale="A capable NIC offers VFs only when SR-IOV is enabled on it (Enable-NetAdapterSriov); NumVFs is "
+    "how many VMs it can serve.",
+)
 def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-NIC-ENABLED"
     capable = [(i, n) for i, n in enumerate(snap.nics) if n.sriov_support == "Supported"]
@@ -276,29 +372,59 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     bound = bound_nic_names(snap, policy)
     for i, n in capable:
-        ev: Ev = {f"nics[{i}].sriov_enabled": n.sriov_enabled, f"nics[{i}].vfs_total": n.vfs_total,
-              f"nics[{i}].vfs_allocated": n.vfs_allocated}
+        ev: Ev = {
+            f"nics[{i}].sriov_enabled": n.sriov_enabled,
+            f"nics[{i}].vfs_total": n.vfs_total,
+            f"nics[{i}].vfs_allocated": n.vfs_allocated,
+        }
         if n.sriov_enabled is None:
             yield skip(rid, _nic_scope(n), [f"nics[{i}].sriov_enabled"])
         elif not n.sriov_enabled:
-            yield Finding(rid, "fail" if n.name in bound else "warn", _nic_scope(n),
-                          "SR-IOV is disabled on this NIC (enabling restarts the adapter: a brief link drop)", ev,
-                          fix=f"Enable-NetAdapterSriov -Name {ps(n.name)}")
+            yield Finding(
+                rid,
+                "fail" if n.name in bound else "warn",
+                _nic_scope(n),
+                "SR-IOV is disabled on this NIC (enabling restarts the adapter: a brief link drop)",
+                ev,
+                fix=f"Enable-NetAdapterSriov -Name {ps(n.name)}",
+            )
         elif n.vfs_total is None:
-            yield Finding(rid, "warn", _nic_scope(n), "SR-IOV enabled; VF count (NumVFs) not collected", ev,
-                          missing=[f"nics[{i}].vfs_total"])
+            yield Finding(
+                rid,
+                "warn",
+                _nic_scope(n),
+                "SR-IOV enabled; VF count (NumVFs) not collected",
+                ev,
+                missing=[f"nics[{i}].vfs_total"],
+            )
         elif n.vfs_total == 0:
-            yield Finding(rid, "fail" if n.name in bound else "warn", _nic_scope(n),
-                          "SR-IOV enabled but NumVFs is 0", ev,
-                          fix=f"Set-NetAdapterSriov -Name {ps(n.name)} -NumVFs 8")
+            yield Finding(
+                rid,
+                "fail" if n.name in bound else "warn",
+                _nic_scope(n),
+                "SR-IOV enabled but NumVFs is 0",
+                ev,
+                fix=f"Set-NetAdapterSriov -Name {ps(n.name)} -NumVFs 8",
+            )
         else:
-            yield Finding(rid, "pass", _nic_scope(n), f"SR-IOV enabled, {n.vfs_total} VFs"
-                          + (f" ({n.vfs_allocated} allocated)" if n.vfs_allocated is not None else ""), ev)
+            yield Finding(
+                rid,
+                "pass",
+                _nic_scope(n),
+                f"SR-IOV enabled, {n.vfs_total} VFs"
+                + (f" ({n.vfs_allocated} allocated)" if n.vfs_allocated is not None else ""),
+                ev,
+            )
 
 
-@rule("HV-TEAM", "No LBFO team under the switch (SET is fine on 2016+)", platform="hyperv", severity="high",
-      rationale="SR-IOV traffic bypasses the host stack, so an LBFO team cannot carry it; Switch Embedded "
-      "Teaming (Server 2016+) is compatible with SR-IOV.")
+@rule(
+    "HV-TEAM",
+    "No LBFO team under the switch (SET is fine on 2016+)",
+    platform="hyperv",
+    severity="high",
+    rationale="SR-IOV traffic bypasses the host stack, so an LBFO team cannot carry it; Switch Embedded "
+    "Teaming (Server 2016+) is compatible with SR-IOV.",
+)
 def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-TEAM"
     switches = external_switches(snap, policy)
@@ -306,50 +432,83 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield not_applicable(rid, host_scope(snap), "no external switch in scope")
         return
     for i, sw in indexed(snap.switches, switches):
-        ev: Ev = {f"switches[{i}].net_adapters": sw.net_adapters,
-                  f"switches[{i}].embedded_teaming": sw.embedded_teaming}
+        ev: Ev = {
+            f"switches[{i}].net_adapters": sw.net_adapters,
+            f"switches[{i}].embedded_teaming": sw.embedded_teaming,
+        }
         lbfo = _lbfo_team(snap, sw)
         if lbfo:
             ev["teams"] = [t.name for t in snap.teams if t.kind == "lbfo"]
-            yield Finding(rid, "fail", _sw_scope(sw), f"switch is bound to LBFO team {lbfo!r}: SR-IOV is not "
-                          "supported on LBFO; rebuild it as a SET switch over the team's members", ev,
-                          fix=plan_command(snap))
+            yield Finding(
+                rid,
+                "fail",
+                _sw_scope(sw),
+                f"switch is bound to LBFO team {lbfo!r}: SR-IOV is not "
+                "supported on LBFO; rebuild it as a SET switch over the team's members",
+                ev,
+                fix=plan_command(snap),
+            )
         elif _set_team(snap, sw):
             build = _build(snap)
             ev["host.os_build"] = build
             if build is None:
-                yield Finding(rid, "warn", _sw_scope(sw), "SET switch; OS build not collected (SET with SR-IOV "
-                              "needs Server 2016, build 14393, or newer)", ev, missing=["host.os_version"])
+                yield Finding(
+                    rid,
+                    "warn",
+                    _sw_scope(sw),
+                    "SET switch; OS build not collected (SET with SR-IOV needs Server 2016, build 14393, or newer)",
+                    ev,
+                    missing=["host.os_version"],
+                )
             elif build >= BUILD_2016:
                 yield Finding(rid, "pass", _sw_scope(sw), f"Switch Embedded Teaming on build {build}", ev)
             else:
-                yield Finding(rid, "fail", _sw_scope(sw), f"SET reported on build {build} (< 14393)", ev,
-                              fix="Upgrade the host to Windows Server 2016 or newer.")
+                yield Finding(
+                    rid,
+                    "fail",
+                    _sw_scope(sw),
+                    f"SET reported on build {build} (< 14393)",
+                    ev,
+                    fix="Upgrade the host to Windows Server 2016 or newer.",
+                )
         elif not sw.net_adapters and not sw.net_adapter_names:
             yield skip(rid, _sw_scope(sw), [f"switches[{i}].net_adapters"])
         else:
             yield Finding(rid, "pass", _sw_scope(sw), "no team under the switch", ev)
 
 
-@rule("HV-SWITCH-IOV", "External switch created in IOV mode", platform="hyperv", severity="high",
-      rationale="IOV can only be chosen when a switch is created; a switch without it must be rebuilt.")
+@rule(
+    "HV-SWITCH-IOV",
+    "External switch created in IOV mode",
+    platform="hyperv",
+    severity="high",
+    rationale="IOV can only be chosen when a switch is created; a switch without it must be rebuilt.",
+)
 def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-SWITCH-IOV"
     switches = external_switches(snap, policy)
     if not switches:
         if snap.switches or not snap.errors:
             nic = next((n.name for n in snap.nics if n.sriov_support == "Supported"), None)
-            yield Finding(rid, "fail", host_scope(snap), "no external virtual switch"
-                          + (" named by the policy" if policy and policy.switches else ""),
-                          {"switches": [s.name for s in snap.switches]},
-                          fix=(f"New-VMSwitch -Name 'SRIOV' -NetAdapterName {ps(nic)} -EnableIov $true "
-                               "-AllowManagementOS $false") if nic else plan_command(snap))
+            yield Finding(
+                rid,
+                "fail",
+                host_scope(snap),
+                "no external virtual switch" + (" named by the policy" if policy and policy.switches else ""),
+                {"switches": [s.name for s in snap.switches]},
+                fix=(f"New-VMSwitch -Name 'SRIOV' -NetAdapterName {ps(nic)} -EnableIov $true -AllowManagementOS $false")
+                if nic
+                else plan_command(snap),
+            )
         else:
             yield skip(rid, host_scope(snap), ["switches"])
         return
     for i, sw in indexed(snap.switches, switches):
-        ev: Ev = {f"switches[{i}].iov_enabled": sw.iov_enabled, f"switches[{i}].iov_support": sw.iov_support,
-              f"switches[{i}].vf_count": sw.vf_count}
+        ev: Ev = {
+            f"switches[{i}].iov_enabled": sw.iov_enabled,
+            f"switches[{i}].iov_support": sw.iov_support,
+            f"switches[{i}].vf_count": sw.vf_count,
+        }
         if sw.iov_enabled is None:
             yield skip(rid, _sw_scope(sw), [f"switches[{i}].iov_enabled"])
         elif not sw.iov_enabled:
@@ -359,27 +518,56 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 nics += " -EnableEmbeddedTeaming $true"
             lbfo = next((t.name for t in snap.teams if t.kind == "lbfo" and t.name == _lbfo_team(snap, sw)), None)
             unteam = f" Remove-NetLbfoTeam -Name {ps(lbfo)} -Confirm:$false;" if lbfo else ""
-            yield Finding(rid, "fail", _sw_scope(sw), "switch is not in IOV mode; IOV can only be chosen when a "
-                          "switch is created, so it must be recreated (`iovkit plan` builds the journaled "
-                          f"switch-over; by hand: Remove-VMSwitch -Name {ps(sw.name)} -Force;{unteam} "
-                          "New-VMSwitch -Name "
-                          f"{ps(sw.name)} -NetAdapterName {nics} -EnableIov $true)", ev, fix=plan_command(snap))
+            yield Finding(
+                rid,
+                "fail",
+                _sw_scope(sw),
+                "switch is not in IOV mode; IOV can only be chosen when a "
+                "switch is created, so it must be recreated (`iovkit plan` builds the journaled "
+                f"switch-over; by hand: Remove-VMSwitch -Name {ps(sw.name)} -Force;{unteam} "
+                "New-VMSwitch -Name "
+                f"{ps(sw.name)} -NetAdapterName {nics} -EnableIov $true)",
+                ev,
+                fix=plan_command(snap),
+            )
         elif sw.iov_support is False:
             ev[f"switches[{i}].iov_support_reasons"] = sw.iov_support_reasons
             cls = [classify_reason(r) for r in sw.iov_support_reasons]
             text = "; ".join(sw.iov_support_reasons) or "no reason given"
-            yield Finding(rid, "fail", _sw_scope(sw), f"IovEnabled but IovSupport False: {text}", ev,
-                          fix=cls[0].fix if cls else "Get-VMSwitch | Format-List *iov*")
+            yield Finding(
+                rid,
+                "fail",
+                _sw_scope(sw),
+                f"IovEnabled but IovSupport False: {text}",
+                ev,
+                fix=cls[0].fix if cls else "Get-VMSwitch | Format-List *iov*",
+            )
         elif sw.vf_count == 0:
-            yield Finding(rid, "warn", _sw_scope(sw), "IOV switch offers 0 VFs (SR-IOV off on its NIC?)", ev,
-                          fix="Get-NetAdapterSriov")
+            yield Finding(
+                rid,
+                "warn",
+                _sw_scope(sw),
+                "IOV switch offers 0 VFs (SR-IOV off on its NIC?)",
+                ev,
+                fix="Get-NetAdapterSriov",
+            )
         else:
-            yield Finding(rid, "pass", _sw_scope(sw), "IovEnabled True"
-                          + (f", {sw.vf_count} VFs" if sw.vf_count is not None else ""), ev)
+            yield Finding(
+                rid,
+                "pass",
+                _sw_scope(sw),
+                "IovEnabled True" + (f", {sw.vf_count} VFs" if sw.vf_count is not None else ""),
+                ev,
+            )
 
 
-@rule("HV-VNIC-WEIGHT", "Adapters meant for SR-IOV have IovWeight > 0", platform="hyperv", severity="high",
-      rationale="IovWeight 0 turns SR-IOV off for a VM adapter; 1..100 asks for a VF.")
+@rule(
+    "HV-VNIC-WEIGHT",
+    "Adapters meant for SR-IOV have IovWeight > 0",
+    platform="hyperv",
+    severity="high",
+    rationale="IovWeight 0 turns SR-IOV off for a VM adapter; 1..100 asks for a VF.",
+)
 def vnic_weight(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VNIC-WEIGHT"
     adapters = adapters_in_scope(snap, policy)
@@ -394,8 +582,14 @@ def vnic_weight(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         elif a.iov_weight == 0:
             sel = policy.selector_for(a) if policy else None
             weight = sel.iov_weight if sel else 100
-            yield Finding(rid, "fail", _a_scope(a), "IovWeight 0: SR-IOV is off for this adapter", ev,
-                          fix=_set_adapter(a, f"-IovWeight {weight}"))
+            yield Finding(
+                rid,
+                "fail",
+                _a_scope(a),
+                "IovWeight 0: SR-IOV is off for this adapter",
+                ev,
+                fix=_set_adapter(a, f"-IovWeight {weight}"),
+            )
         else:
             yield Finding(rid, "pass", _a_scope(a), f"IovWeight {a.iov_weight}", ev)
 
@@ -407,9 +601,14 @@ def _wanting(snap: HostSnapshot, policy: Policy | None, sw: VSwitch) -> list[VmA
     return out
 
 
-@rule("HV-VF-CAPACITY", "Enough VFs on the switch for the adapters asking", platform="hyperv", severity="medium",
-      rationale="Each SR-IOV adapter takes one VF; a port offers a fixed number (an I350 port gave 6). Adapters "
-      "beyond that stay on the switch.")
+@rule(
+    "HV-VF-CAPACITY",
+    "Enough VFs on the switch for the adapters asking",
+    platform="hyperv",
+    severity="medium",
+    rationale="Each SR-IOV adapter takes one VF; a port offers a fixed number (an I350 port gave 6). Adapters "
+    "beyond that stay on the switch.",
+)
 def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VF-CAPACITY"
     switches = external_switches(snap, policy)
@@ -429,20 +628,32 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             nics = snap.switch_nics(sw)
             totals = [n.vfs_total for n in nics]
             if not nics or any(t is None for t in totals):
-                yield skip(rid, _sw_scope(sw), [f"switches[{i}].vf_count"]
-                           + [f"nics[{snap.nics.index(n)}].vfs_total" for n in nics if n.vfs_total is None])
+                yield skip(
+                    rid,
+                    _sw_scope(sw),
+                    [f"switches[{i}].vf_count"]
+                    + [f"nics[{snap.nics.index(n)}].vfs_total" for n in nics if n.vfs_total is None],
+                )
                 continue
             cap, src = sum(t or 0 for t in totals), "NumVFs of the switch's NICs"
             ev.update({f"nics[{snap.nics.index(n)}].vfs_total": n.vfs_total for n in nics})
         if len(want) <= cap:
-            yield Finding(rid, "pass", _sw_scope(sw), f"{len(want)} adapter(s) ask for VFs; {cap} available ({src})",
-                          ev)
+            yield Finding(
+                rid, "pass", _sw_scope(sw), f"{len(want)} adapter(s) ask for VFs; {cap} available ({src})", ev
+            )
         else:
             left = want[cap:]
             names = ", ".join(adapter_key(a.vm_name, a.name) for a in left)
-            yield Finding(rid, "fail", _sw_scope(sw), f"{len(want)} adapter(s) ask for VFs but {src} is {cap}: "
-                          f"{names} will stay on the switch (second port/switch or VMQ/vRSS for them)", ev,
-                          fix=plan_command(snap), affects=[adapter_key(a.vm_name, a.name) for a in left])
+            yield Finding(
+                rid,
+                "fail",
+                _sw_scope(sw),
+                f"{len(want)} adapter(s) ask for VFs but {src} is {cap}: "
+                f"{names} will stay on the switch (second port/switch or VMQ/vRSS for them)",
+                ev,
+                fix=plan_command(snap),
+                affects=[adapter_key(a.vm_name, a.name) for a in left],
+            )
 
 
 _STATUS_CAUSES: dict[str, str] = {
@@ -455,8 +666,13 @@ _STATUS_CAUSES: dict[str, str] = {
 }
 
 
-@rule("HV-VF-ACTIVE", "Adapters asking for a VF have an active VF data path", platform="hyperv", severity="high",
-      rationale="IovWeight > 0 only asks; traffic leaves the switch only when VFDataPathActive is True.")
+@rule(
+    "HV-VF-ACTIVE",
+    "Adapters asking for a VF have an active VF data path",
+    platform="hyperv",
+    severity="high",
+    rationale="IovWeight > 0 only asks; traffic leaves the switch only when VFDataPathActive is True.",
+)
 def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VF-ACTIVE"
     asking = [a for a in snap.vm_adapters if not a.is_management_os and (a.iov_weight or 0) > 0]
@@ -465,9 +681,11 @@ def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     for a in asking:
         i = _idx(snap, a)
-        ev: Ev = {f"vm_adapters[{i}].iov_weight": a.iov_weight,
-                                 f"vm_adapters[{i}].vf_data_path_active": a.vf_data_path_active,
-                                 f"vm_adapters[{i}].iov_usage": a.iov_usage}
+        ev: Ev = {
+            f"vm_adapters[{i}].iov_weight": a.iov_weight,
+            f"vm_adapters[{i}].vf_data_path_active": a.vf_data_path_active,
+            f"vm_adapters[{i}].iov_usage": a.iov_usage,
+        }
         if a.vf_data_path_active is None:
             yield skip(rid, _a_scope(a), [f"vm_adapters[{i}].vf_data_path_active"])
             continue
@@ -485,24 +703,28 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     ev["switch_name"] = a.switch_name
     if sw is None:
         return "adapter is not connected to a switch", (
-            f"Connect-VMNetworkAdapter -VMName {ps(a.vm_name or '')} -Name {ps(a.name)} -SwitchName <IOV switch>")
+            f"Connect-VMNetworkAdapter -VMName {ps(a.vm_name or '')} -Name {ps(a.name)} -SwitchName <IOV switch>"
+        )
     ev["switch.iov_enabled"] = sw.iov_enabled
     if sw.iov_enabled is False or "SwitchNotInIovMode" in statuses:
         return f"switch {sw.name!r} is not in IOV mode", plan_command(snap)
     if snap.iov.supported is False:
         cls = [classify_reason(r) for r in snap.iov.reasons]
         return "the host cannot do SR-IOV (IovSupport False, see HV-HOST-IOV)", (
-            cls[0].fix if cls else "Get-VMHost | Format-List IovSupport, IovSupportReasons")
+            cls[0].fix if cls else "Get-VMHost | Format-List IovSupport, IovSupportReasons"
+        )
     if sw.iov_support is False:
         ev["switch.iov_support_reasons"] = sw.iov_support_reasons
         cls = [classify_reason(r) for r in sw.iov_support_reasons]
         return f"switch {sw.name!r} reports IovSupport False", (
-            cls[0].fix if cls else "Get-VMSwitch | Format-List *iov*")
+            cls[0].fix if cls else "Get-VMSwitch | Format-List *iov*"
+        )
     if sw.vf_count == 0:
         nic = next(iter(snap.switch_nics(sw)), None)
         ev["switch.vf_count"] = 0
         return f"switch {sw.name!r} offers no VFs (SR-IOV off on its NIC?)", (
-            f"Enable-NetAdapterSriov -Name {ps(nic.name)}" if nic else "Get-NetAdapterSriov")
+            f"Enable-NetAdapterSriov -Name {ps(nic.name)}" if nic else "Get-NetAdapterSriov"
+        )
     if vm is not None:
         ev["vm.state"] = vm.state
         if vm.state and vm.state.lower() not in ("running",):
@@ -515,21 +737,28 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
             return f"{cause} (VM status {st})", "Get-VMHost | Format-List IovSupport, IovSupportReasons"
     ev["switch.vf_count"], ev["switch.vfs_in_use"] = sw.vf_count, sw.vfs_in_use
     if not a.iov_usage and sw.vf_count is not None and sw.vfs_in_use is not None and sw.vfs_in_use >= sw.vf_count:
-        return (f"no free VF on {sw.name!r} ({sw.vfs_in_use} of {sw.vf_count} in use)",
-                plan_command(snap))
+        return (f"no free VF on {sw.name!r} ({sw.vfs_in_use} of {sw.vf_count} in use)", plan_command(snap))
     if "IovGuestDriversNeeded" in statuses or (a.iov_usage or 0) > 0:
         why = "VM status IovGuestDriversNeeded" if "IovGuestDriversNeeded" in statuses else "a VF is allocated"
-        return (f"guest driver missing ({why}, but the guest does not use it)",
-                f"Install the NIC vendor's VF driver in VM {a.vm_name!r}, then run `iovkit check` inside it "
-                "(GUEST-VF)")
-    return ("cause not evident from the facts (no VF allocated, switch has free VFs)",
-            f"Get-VMNetworkAdapter -VMName {ps(a.vm_name or '')} -Name {ps(a.name)} | Format-List *Iov*, "
-            "VFDataPathActive, Status*")
+        return (
+            f"guest driver missing ({why}, but the guest does not use it)",
+            f"Install the NIC vendor's VF driver in VM {a.vm_name!r}, then run `iovkit check` inside it (GUEST-VF)",
+        )
+    return (
+        "cause not evident from the facts (no VF allocated, switch has free VFs)",
+        f"Get-VMNetworkAdapter -VMName {ps(a.vm_name or '')} -Name {ps(a.name)} | Format-List *Iov*, "
+        "VFDataPathActive, Status*",
+    )
 
 
-@rule("HV-MGMT-OS", "Rebuilding the switch does not cut off the management OS", platform="hyperv",
-      severity="medium", rationale="A switch that carries the management OS drops remote access while it is "
-      "rebuilt; run the switch-over from a console.")
+@rule(
+    "HV-MGMT-OS",
+    "Rebuilding the switch does not cut off the management OS",
+    platform="hyperv",
+    severity="medium",
+    rationale="A switch that carries the management OS drops remote access while it is "
+    "rebuilt; run the switch-over from a console.",
+)
 def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-MGMT-OS"
     switches = external_switches(snap, policy)
@@ -545,18 +774,29 @@ def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         elif not rebuild:
             yield Finding(rid, "pass", _sw_scope(sw), "switch needs no rebuild", ev)
         elif sw.allow_management_os or mgmt:
-            yield Finding(rid, "warn", _sw_scope(sw), "the switch to rebuild carries the management OS"
-                          + (f" (adapter {', '.join(map(repr, mgmt))})" if mgmt else "")
-                          + ": remote access through it drops during the rebuild; use a console (BMC/iLO/iDRAC)",
-                          ev, fix="iovkit apply plan.json --console --yes   # run from the server console")
+            yield Finding(
+                rid,
+                "warn",
+                _sw_scope(sw),
+                "the switch to rebuild carries the management OS"
+                + (f" (adapter {', '.join(map(repr, mgmt))})" if mgmt else "")
+                + ": remote access through it drops during the rebuild; use a console (BMC/iLO/iDRAC)",
+                ev,
+                fix="iovkit apply plan.json --console --yes   # run from the server console",
+            )
         elif sw.allow_management_os is None:
             yield skip(rid, _sw_scope(sw), [f"switches[{i}].allow_management_os"])
         else:
             yield Finding(rid, "pass", _sw_scope(sw), "switch to rebuild does not carry the management OS", ev)
 
 
-@rule("HV-VMQ", "VMQ on for traffic that stays on the switch", platform="hyperv", severity="low",
-      rationale="Without VMQ every receive interrupt of a port lands on one core that does all switching.")
+@rule(
+    "HV-VMQ",
+    "VMQ on for traffic that stays on the switch",
+    platform="hyperv",
+    severity="low",
+    rationale="Without VMQ every receive interrupt of a port lands on one core that does all switching.",
+)
 def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VMQ"
     switches = external_switches(snap, policy)
@@ -574,13 +814,24 @@ def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             if n.vmq_enabled is None:
                 yield skip(rid, _nic_scope(n), [f"nics[{j}].vmq_enabled"])
             elif not n.vmq_enabled:
-                yield Finding(rid, "warn", _nic_scope(n), f"VMQ off on a NIC of {sw.name!r} while "
-                              f"{len(staying)} adapter(s) stay on the switch", ev,
-                              fix=f"Enable-NetAdapterVmq -Name {ps(n.name)}")
+                yield Finding(
+                    rid,
+                    "warn",
+                    _nic_scope(n),
+                    f"VMQ off on a NIC of {sw.name!r} while {len(staying)} adapter(s) stay on the switch",
+                    ev,
+                    fix=f"Enable-NetAdapterVmq -Name {ps(n.name)}",
+                )
             else:
                 yield Finding(rid, "pass", _nic_scope(n), "VMQ enabled", ev)
         for a in staying:
             if a.vmq_weight == 0:
                 i = _idx(snap, a)
-                yield Finding(rid, "warn", _a_scope(a), "VMQWeight 0: VMQ off for an adapter on the switch",
-                              {f"vm_adapters[{i}].vmq_weight": 0}, fix=_set_adapter(a, "-VmqWeight 100"))
+                yield Finding(
+                    rid,
+                    "warn",
+                    _a_scope(a),
+                    "VMQWeight 0: VMQ off for an adapter on the switch",
+                    {f"vm_adapters[{i}].vmq_weight": 0},
+                    fix=_set_adapter(a, "-VmqWeight 100"),
+                )

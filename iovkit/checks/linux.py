@@ -35,8 +35,10 @@ def _grub(snap: HostSnapshot, args: str) -> str:
     """The command that adds kernel arguments on this distribution, then reboots."""
     os_name = (snap.host.os_caption or "").lower()
     if any(d in os_name for d in ("ubuntu", "debian", "mint", "pop!_os")):
-        return (f"sudo sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT=\"/&{args} /' /etc/default/grub "
-                "&& sudo update-grub && sudo reboot")
+        return (
+            f"sudo sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT=\"/&{args} /' /etc/default/grub "
+            "&& sudo update-grub && sudo reboot"
+        )
     return f"sudo grubby --update-kernel=ALL --args={sh(args)} && sudo reboot"
 
 
@@ -52,8 +54,13 @@ def _sysfs_dev(n: PhysicalNic) -> str:
     return f"/sys/bus/pci/devices/{n.pci_address}" if n.pci_address else f"/sys/class/net/{n.name}/device"
 
 
-@rule("LX-VIRT", "Hardware virtualization (vmx/svm) and /dev/kvm", platform="linux", severity="critical",
-      rationale="KVM needs VT-x/AMD-V enabled in firmware and the kvm module loaded (/dev/kvm).")
+@rule(
+    "LX-VIRT",
+    "Hardware virtualization (vmx/svm) and /dev/kvm",
+    platform="linux",
+    severity="critical",
+    rationale="KVM needs VT-x/AMD-V enabled in firmware and the kvm module loaded (/dev/kvm).",
+)
 def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-VIRT", host_scope(snap)
     if _guest(snap):
@@ -63,12 +70,20 @@ def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     kvm = snap.iommu.kvm_device if snap.iommu else None
     ev: Ev = {"cpu.virtualization_extensions": vx, "iommu.kvm_device": kvm}
     if vx is False:
-        yield Finding(rid, "fail", scope, "the CPU shows no vmx/svm flag", ev, fix="Firmware setting: enable "
-                      + ("Intel Virtualization Technology (VT-x)" if _vendor(snap) != "amd" else "SVM Mode (AMD-V)"))
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            "the CPU shows no vmx/svm flag",
+            ev,
+            fix="Firmware setting: enable "
+            + ("Intel Virtualization Technology (VT-x)" if _vendor(snap) != "amd" else "SVM Mode (AMD-V)"),
+        )
     elif kvm is False:
         mod = "kvm_amd" if _vendor(snap) == "amd" else "kvm_intel"
-        yield Finding(rid, "fail", scope, "/dev/kvm does not exist (kvm module not loaded)", ev,
-                      fix=f"sudo modprobe {mod}")
+        yield Finding(
+            rid, "fail", scope, "/dev/kvm does not exist (kvm module not loaded)", ev, fix=f"sudo modprobe {mod}"
+        )
     elif kvm:
         yield Finding(rid, "pass", scope, "hardware virtualization and /dev/kvm present", ev)
     elif vx:
@@ -80,14 +95,18 @@ def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def guest_vf_active(snap: HostSnapshot) -> bool:
     """A VF is present in this guest and counted traffic (the GUEST-VF pass condition)."""
     return any(g.is_vf and ((g.vf_rx_packets or 0) + (g.vf_tx_packets or 0)) > 0 for g in snap.guest_nics) or any(
-        not g.is_vf and ((g.vf_rx_packets or 0) + (g.vf_tx_packets or 0)) > 0 and g.paired_with
-        for g in snap.guest_nics
+        not g.is_vf and ((g.vf_rx_packets or 0) + (g.vf_tx_packets or 0)) > 0 and g.paired_with for g in snap.guest_nics
     )
 
 
-@rule("LX-GUEST", "Not a VM guest (host-side SR-IOV is set up on the hypervisor host)", platform="linux",
-      severity="critical", rationale="SR-IOV VFs are created and assigned on the hypervisor host; inside a VM "
-      "only the guest side (GUEST-VF) can be checked.")
+@rule(
+    "LX-GUEST",
+    "Not a VM guest (host-side SR-IOV is set up on the hypervisor host)",
+    platform="linux",
+    severity="critical",
+    rationale="SR-IOV VFs are created and assigned on the hypervisor host; inside a VM "
+    "only the guest side (GUEST-VF) can be checked.",
+)
 def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = "LX-GUEST", host_scope(snap), snap.host
     ev: Ev = {"host.is_vm_guest": h.is_vm_guest, "host.guest_of": h.guest_of}
@@ -96,18 +115,34 @@ def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     elif not h.is_vm_guest:
         yield Finding(rid, "pass", scope, "bare-metal host", ev)
     elif guest_vf_active(snap):
-        yield Finding(rid, "warn", scope, f"a VM guest{' on ' + h.guest_of if h.guest_of else ''}; host-side "
-                      "SR-IOV is set up on the host, and this guest already carries traffic on a VF (GUEST-VF)", ev)
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            f"a VM guest{' on ' + h.guest_of if h.guest_of else ''}; host-side "
+            "SR-IOV is set up on the host, and this guest already carries traffic on a VF (GUEST-VF)",
+            ev,
+        )
     else:
         on = f" on {h.guest_of}" if h.guest_of else ""
-        yield Finding(rid, "fail", scope, f"this machine is itself a VM guest{on}: host-side SR-IOV cannot be set "
-                      "up here, and no VF carries this guest's traffic", ev,
-                      fix="iovkit doctor   # run on the hypervisor host (or from here: iovkit doctor --host "
-                      "<hyper-v host>)")
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            f"this machine is itself a VM guest{on}: host-side SR-IOV cannot be set "
+            "up here, and no VF carries this guest's traffic",
+            ev,
+            fix="iovkit doctor   # run on the hypervisor host (or from here: iovkit doctor --host <hyper-v host>)",
+        )
 
 
-@rule("LX-IOMMU", "IOMMU active (groups present, DMAR/AMD-Vi)", platform="linux", severity="critical",
-      rationale="VFs can be given to VMs (vfio) only through an active IOMMU.")
+@rule(
+    "LX-IOMMU",
+    "IOMMU active (groups present, DMAR/AMD-Vi)",
+    platform="linux",
+    severity="critical",
+    rationale="VFs can be given to VMs (vfio) only through an active IOMMU.",
+)
 def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-IOMMU", host_scope(snap)
     if _guest(snap):
@@ -128,14 +163,22 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     elif vendor == "amd" and opts.get("amd_iommu") == "off":
         fix = _grub(snap, "amd_iommu=on iommu=pt")
     else:
-        fix = ("Firmware setting: enable " + ("Intel VT-d" if vendor != "amd" else "AMD IOMMU (AMD-Vi)")
-               + " (may be labelled IOMMU / I/O Virtualization); power off fully after the change")
+        fix = (
+            "Firmware setting: enable "
+            + ("Intel VT-d" if vendor != "amd" else "AMD IOMMU (AMD-Vi)")
+            + " (may be labelled IOMMU / I/O Virtualization); power off fully after the change"
+        )
     yield Finding(rid, "fail", scope, "IOMMU not active: no IOMMU groups", ev, fix=fix)
 
 
-@rule("LX-IOMMU-CMDLINE", "Kernel command line enables the IOMMU (intel_iommu=on; iommu=pt advised)",
-      platform="linux", severity="medium", rationale="Intel IOMMU is off unless intel_iommu=on (or a kernel "
-      "default); AMD-Vi is on by default. iommu=pt keeps host devices on an identity map (least overhead).")
+@rule(
+    "LX-IOMMU-CMDLINE",
+    "Kernel command line enables the IOMMU (intel_iommu=on; iommu=pt advised)",
+    platform="linux",
+    severity="medium",
+    rationale="Intel IOMMU is off unless intel_iommu=on (or a kernel "
+    "default); AMD-Vi is on by default. iommu=pt keeps host devices on an identity map (least overhead).",
+)
 def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-IOMMU-CMDLINE", host_scope(snap)
     if _guest(snap):
@@ -155,26 +198,50 @@ def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding
         val = opts.get("intel_iommu")
         on = val is not None and val.split(",")[0] == "on"
         if val is not None and val.split(",")[0] == "off":
-            yield Finding(rid, "fail", scope, "intel_iommu=off on the kernel command line", ev,
-                          fix=_grub(snap, "intel_iommu=on iommu=pt"))
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                "intel_iommu=off on the kernel command line",
+                ev,
+                fix=_grub(snap, "intel_iommu=on iommu=pt"),
+            )
             return
         if not on and not io.active:
-            yield Finding(rid, "fail", scope, "intel_iommu=on missing and the IOMMU is not active", ev,
-                          fix=_grub(snap, "intel_iommu=on iommu=pt"))
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                "intel_iommu=on missing and the IOMMU is not active",
+                ev,
+                fix=_grub(snap, "intel_iommu=on iommu=pt"),
+            )
             return
     elif opts.get("amd_iommu") == "off":
-        yield Finding(rid, "fail", scope, "amd_iommu=off on the kernel command line", ev,
-                      fix=_grub(snap, "amd_iommu=on iommu=pt"))
+        yield Finding(
+            rid, "fail", scope, "amd_iommu=off on the kernel command line", ev, fix=_grub(snap, "amd_iommu=on iommu=pt")
+        )
         return
     if opts.get("iommu") != "pt":
-        yield Finding(rid, "warn", scope, "IOMMU enabled; iommu=pt not set (identity map for host devices "
-                      "lowers host overhead)", ev, fix=_grub(snap, "iommu=pt"))
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            "IOMMU enabled; iommu=pt not set (identity map for host devices lowers host overhead)",
+            ev,
+            fix=_grub(snap, "iommu=pt"),
+        )
         return
     yield Finding(rid, "pass", scope, "IOMMU enabled with iommu=pt", ev)
 
 
-@rule("LX-NIC-SRIOV", "A NIC with SR-IOV (sriov_totalvfs > 0)", platform="linux", severity="critical",
-      rationale="VFs come from a physical function whose device offers SR-IOV.")
+@rule(
+    "LX-NIC-SRIOV",
+    "A NIC with SR-IOV (sriov_totalvfs > 0)",
+    platform="linux",
+    severity="critical",
+    rationale="VFs come from a physical function whose device offers SR-IOV.",
+)
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-NIC-SRIOV", host_scope(snap)
     if _guest(snap):
@@ -182,12 +249,18 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     capable = capable_nics(snap)
     for i, n in capable:
-        yield Finding(rid, "pass", Scope("nic", n.name), f"{n.driver or '?'} PF with {n.vfs_total} VFs possible",
-                      {f"nics[{i}].vfs_total": n.vfs_total, f"nics[{i}].sriov_support": n.sriov_support})
+        yield Finding(
+            rid,
+            "pass",
+            Scope("nic", n.name),
+            f"{n.driver or '?'} PF with {n.vfs_total} VFs possible",
+            {f"nics[{i}].vfs_total": n.vfs_total, f"nics[{i}].sriov_support": n.sriov_support},
+        )
     if capable:
         return
-    unknown = [f"nics[{i}].vfs_total" for i, n in enumerate(snap.nics)
-               if n.vfs_total is None and n.sriov_support is None]
+    unknown = [
+        f"nics[{i}].vfs_total" for i, n in enumerate(snap.nics) if n.vfs_total is None and n.sriov_support is None
+    ]
     if unknown:
         yield skip(rid, scope, unknown)
         return
@@ -195,15 +268,29 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield skip(rid, scope, ["nics"], "no NIC listed and the collection had errors")
         return
     mlx = next((n for n in snap.nics if (n.driver or "").startswith("mlx5") and n.pci_address), None)
-    fix = (f"sudo mstconfig -d {mlx.pci_address} set SRIOV_EN=1 NUM_OF_VFS=8 && sudo reboot" if mlx else
-           "Hardware: install an SR-IOV NIC (e.g. Intel X710/E810, I350, Mellanox ConnectX-4+) and enable SR-IOV "
-           "in its firmware and the BIOS")
-    yield Finding(rid, "fail", scope, "no NIC with SR-IOV" + ("" if snap.nics else " (no physical PCI NIC at all)"),
-                  {"nics": {n.name: n.sriov_support for n in snap.nics}}, fix=fix)
+    fix = (
+        f"sudo mstconfig -d {mlx.pci_address} set SRIOV_EN=1 NUM_OF_VFS=8 && sudo reboot"
+        if mlx
+        else "Hardware: install an SR-IOV NIC (e.g. Intel X710/E810, I350, Mellanox ConnectX-4+) and enable SR-IOV "
+        "in its firmware and the BIOS"
+    )
+    yield Finding(
+        rid,
+        "fail",
+        scope,
+        "no NIC with SR-IOV" + ("" if snap.nics else " (no physical PCI NIC at all)"),
+        {"nics": {n.name: n.sriov_support for n in snap.nics}},
+        fix=fix,
+    )
 
 
-@rule("LX-VFS", "VFs created on the SR-IOV NIC", platform="linux", severity="high",
-      rationale="A PF offers VFs only after N is written to sriov_numvfs (not persistent across reboots).")
+@rule(
+    "LX-VFS",
+    "VFs created on the SR-IOV NIC",
+    platform="linux",
+    severity="high",
+    rationale="A PF offers VFs only after N is written to sriov_numvfs (not persistent across reboots).",
+)
 def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-VFS"
     if _guest(snap):
@@ -222,13 +309,23 @@ def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             yield Finding(rid, "pass", Scope("nic", n.name), f"{n.vfs_configured} of {n.vfs_total} VFs created", ev)
         else:
             count = min(n.vfs_total or 4, 8)
-            yield Finding(rid, "warn" if any_vfs else "fail", Scope("nic", n.name), "no VFs created (sriov_numvfs "
-                          "0)" + ("; another PF has VFs" if any_vfs else ""), ev,
-                          fix=f"echo {count} | sudo tee {_sysfs_dev(n)}/sriov_numvfs")
+            yield Finding(
+                rid,
+                "warn" if any_vfs else "fail",
+                Scope("nic", n.name),
+                "no VFs created (sriov_numvfs 0)" + ("; another PF has VFs" if any_vfs else ""),
+                ev,
+                fix=f"echo {count} | sudo tee {_sysfs_dev(n)}/sriov_numvfs",
+            )
 
 
-@rule("LX-VF-BOUND", "VFs bound to a driver (host netdev driver or vfio-pci)", platform="linux", severity="medium",
-      rationale="An unbound VF can be neither used on the host nor passed to a VM by vfio.")
+@rule(
+    "LX-VF-BOUND",
+    "VFs bound to a driver (host netdev driver or vfio-pci)",
+    platform="linux",
+    severity="medium",
+    rationale="An unbound VF can be neither used on the host nor passed to a VM by vfio.",
+)
 def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-VF-BOUND"
     if _guest(snap):
@@ -246,14 +343,25 @@ def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             yield skip(rid, _vf_scope(v), [f"vfs[{i}].driver", f"vfs[{i}].pci_address"])
         else:
             dev = f"/sys/bus/pci/devices/{v.pci_address}"
-            yield Finding(rid, "fail", _vf_scope(v), "VF is bound to no driver", ev,
-                          fix=f"sudo modprobe vfio-pci && echo vfio-pci | sudo tee {dev}/driver_override "
-                          f"&& echo {v.pci_address} | sudo tee /sys/bus/pci/drivers_probe")
+            yield Finding(
+                rid,
+                "fail",
+                _vf_scope(v),
+                "VF is bound to no driver",
+                ev,
+                fix=f"sudo modprobe vfio-pci && echo vfio-pci | sudo tee {dev}/driver_override "
+                f"&& echo {v.pci_address} | sudo tee /sys/bus/pci/drivers_probe",
+            )
 
 
-@rule("LX-BOND", "SR-IOV PF not in a bond", platform="linux", severity="medium",
-      rationale="VF traffic bypasses a host bond: it uses only its own PF's port, with no failover; on ice "
-      "(E810) LAG is switched off while VFs exist.")
+@rule(
+    "LX-BOND",
+    "SR-IOV PF not in a bond",
+    platform="linux",
+    severity="medium",
+    rationale="VF traffic bypasses a host bond: it uses only its own PF's port, with no failover; on ice "
+    "(E810) LAG is switched off while VFs exist.",
+)
 def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-BOND"
     if _guest(snap):
@@ -272,19 +380,38 @@ def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             else:
                 yield Finding(rid, "pass", Scope("nic", n.name), "not in a bond", ev)
             continue
-        fix = (f"Bond inside the guests over VFs from two PFs (spoofchk off, trust on for those VFs), or: "
-               f"sudo ip link set dev {sh(n.name)} nomaster")
+        fix = (
+            f"Bond inside the guests over VFs from two PFs (spoofchk off, trust on for those VFs), or: "
+            f"sudo ip link set dev {sh(n.name)} nomaster"
+        )
         if n.driver == "ice":
-            yield Finding(rid, "fail", Scope("nic", n.name), f"PF is in bond {n_team!r}; the ice driver turns LAG "
-                          "off while VFs exist", ev, fix=fix)
+            yield Finding(
+                rid,
+                "fail",
+                Scope("nic", n.name),
+                f"PF is in bond {n_team!r}; the ice driver turns LAG off while VFs exist",
+                ev,
+                fix=fix,
+            )
         else:
-            yield Finding(rid, "warn", Scope("nic", n.name), f"PF is in bond {n_team!r}: VF traffic uses only this "
-                          "port and bypasses the bond (no failover)", ev, fix=fix)
+            yield Finding(
+                rid,
+                "warn",
+                Scope("nic", n.name),
+                f"PF is in bond {n_team!r}: VF traffic uses only this port and bypasses the bond (no failover)",
+                ev,
+                fix=fix,
+            )
 
 
-@rule("LX-VF-POLICY", "VFs given to VMs: spoof check on, trust off, admin MAC set", platform="linux",
-      severity="low", rationale="A VF with spoof checking off or trust on lets its VM forge source MACs or enter "
-      "promiscuous modes; an all-zero admin MAC means no MAC filtering on some NICs (mlx5).")
+@rule(
+    "LX-VF-POLICY",
+    "VFs given to VMs: spoof check on, trust off, admin MAC set",
+    platform="linux",
+    severity="low",
+    rationale="A VF with spoof checking off or trust on lets its VM forge source MACs or enter "
+    "promiscuous modes; an all-zero admin MAC means no MAC filtering on some NICs (mlx5).",
+)
 def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-VF-POLICY"
     if _guest(snap):
@@ -295,8 +422,13 @@ def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield not_applicable(rid, host_scope(snap), "no VF is given to a VM")
         return
     for i, v in given:
-        ev: Ev = {f"vfs[{i}].spoof_check": v.spoof_check, f"vfs[{i}].trust": v.trust, f"vfs[{i}].mac": v.mac,
-              f"vfs[{i}].vlan": v.vlan, f"vfs[{i}].vm": v.vm}
+        ev: Ev = {
+            f"vfs[{i}].spoof_check": v.spoof_check,
+            f"vfs[{i}].trust": v.trust,
+            f"vfs[{i}].mac": v.mac,
+            f"vfs[{i}].vlan": v.vlan,
+            f"vfs[{i}].vm": v.vm,
+        }
         if v.spoof_check is None and v.trust is None and v.mac is None:
             yield skip(rid, _vf_scope(v), [f"vfs[{i}].spoof_check", f"vfs[{i}].trust", f"vfs[{i}].mac"])
             continue
@@ -307,18 +439,34 @@ def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if v.trust is True:
             problems.append(("trust on", f"{base} trust off"))
         if v.mac is None or v.mac == ZERO_MAC:
-            mac = next((a.mac for a in snap.vm_adapters if a.vf_pci_address and a.vf_pci_address == v.pci_address
-                        and a.mac), None)
+            mac = next(
+                (a.mac for a in snap.vm_adapters if a.vf_pci_address and a.vf_pci_address == v.pci_address and a.mac),
+                None,
+            )
             problems.append(("no admin MAC", f"{base} mac {mac}" if mac else f"{base} mac <the VM's MAC>"))
         vlan = f"VLAN {v.vlan}" if v.vlan else "no VLAN"
         if problems:
-            yield Finding(rid, "warn", _vf_scope(v), f"VF given to {v.vm!r}: " + ", ".join(p for p, _ in problems)
-                          + f" ({vlan}; fine only if the guest bonds over VFs)", ev,
-                          fix=" && ".join(c for _, c in problems))
+            yield Finding(
+                rid,
+                "warn",
+                _vf_scope(v),
+                f"VF given to {v.vm!r}: "
+                + ", ".join(p for p, _ in problems)
+                + f" ({vlan}; fine only if the guest bonds over VFs)",
+                ev,
+                fix=" && ".join(c for _, c in problems),
+            )
         elif v.spoof_check is None or v.trust is None:
             missing = [f"vfs[{i}].{k}" for k in ("spoof_check", "trust") if getattr(v, k) is None]
-            yield Finding(rid, "warn", _vf_scope(v), f"VF given to {v.vm!r}: not collected: {', '.join(missing)}",
-                          ev, missing=missing)
+            yield Finding(
+                rid,
+                "warn",
+                _vf_scope(v),
+                f"VF given to {v.vm!r}: not collected: {', '.join(missing)}",
+                ev,
+                missing=missing,
+            )
         else:
-            yield Finding(rid, "pass", _vf_scope(v), f"VF given to {v.vm!r}: spoof check on, trust off, MAC {v.mac}, "
-                          f"{vlan}", ev)
+            yield Finding(
+                rid, "pass", _vf_scope(v), f"VF given to {v.vm!r}: spoof check on, trust off, MAC {v.mac}, {vlan}", ev
+            )

@@ -40,8 +40,11 @@ def render_table(result: CheckResult, console: Console, *, fixes: bool = True, p
     """
     style = "green" if result.verdict == "ready" else ("yellow" if result.verdict == "partial" else "bold red")
     console.print(Text.assemble(("Verdict: ", "bold"), (VERDICT_TEXT[result.verdict], style), f"  ({result.reason})"))
-    shown = result.findings if passes else [
-        f for f in result.findings if f.status in ("fail", "warn") or (f.status == "skip" and f.missing)]
+    shown = (
+        result.findings
+        if passes
+        else [f for f in result.findings if f.status in ("fail", "warn") or (f.status == "skip" and f.missing)]
+    )
     for name, fs in grouped(shown):
         t = Table(title=name, title_justify="left", show_edge=False, expand=False, show_header=False)
         t.add_column("status", no_wrap=True)
@@ -96,8 +99,14 @@ def to_markdown(result: CheckResult) -> str:
 def to_junit(result: CheckResult) -> str:
     """One testcase per finding; a failure's message is the fix; system-out holds the finding as JSON."""
     c = result.counts()
-    suite = ET.Element("testsuite", name="iovkit-check", tests=str(len(result.findings)),
-                       failures=str(c["fail"]), errors="0", skipped=str(c["skip"]))
+    suite = ET.Element(
+        "testsuite",
+        name="iovkit-check",
+        tests=str(len(result.findings)),
+        failures=str(c["fail"]),
+        errors="0",
+        skipped=str(c["skip"]),
+    )
     suite.set("verdict", result.verdict)
     for f in result.findings:
         case = ET.SubElement(suite, "testcase", classname=f"iovkit.{f.id}", name=f"{f.id} {f.scope}")

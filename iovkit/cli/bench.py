@@ -50,16 +50,40 @@ def _now_stem() -> str:
 def _step_table(result: SweepResult) -> Table:
     t = Table(title=f"iovkit bench {result.settings.mode} -> {result.settings.target}", show_lines=False)
     kind = result.steps[0].latency_kind if result.steps else "rtt"
-    for col in ("offered/s", "sent/s", "recv/s", "loss %", "reord", "dup", f"p50 us ({kind})", "p99 us",
-                "p99.9 us", "max us", "p99 from send", "jitter us", "cpu us/pkt", "ok"):
+    for col in (
+        "offered/s",
+        "sent/s",
+        "recv/s",
+        "loss %",
+        "reord",
+        "dup",
+        f"p50 us ({kind})",
+        "p99 us",
+        "p99.9 us",
+        "max us",
+        "p99 from send",
+        "jitter us",
+        "cpu us/pkt",
+        "ok",
+    ):
         t.add_column(col, justify="right")
     for s in result.steps:
         lat = s.latency_us
         t.add_row(
-            f"{s.offered_pps:,.0f}", f"{s.achieved_pps:,.0f}", f"{s.received_pps:,.0f}", f"{s.loss_pct:.3f}",
-            str(s.reordered), str(s.duplicates), _us(lat.p50), _us(lat.p99), _us(lat.p99_9), _us(lat.max),
-            _us(s.latency_from_send_us.p99 if s.latency_from_send_us else None), _us(s.jitter_us),
-            _us(s.cpu_us_per_packet), "yes" if s.within_objective else f"no: {s.failed_because}",
+            f"{s.offered_pps:,.0f}",
+            f"{s.achieved_pps:,.0f}",
+            f"{s.received_pps:,.0f}",
+            f"{s.loss_pct:.3f}",
+            str(s.reordered),
+            str(s.duplicates),
+            _us(lat.p50),
+            _us(lat.p99),
+            _us(lat.p99_9),
+            _us(lat.max),
+            _us(s.latency_from_send_us.p99 if s.latency_from_send_us else None),
+            _us(s.jitter_us),
+            _us(s.cpu_us_per_packet),
+            "yes" if s.within_objective else f"no: {s.failed_because}",
         )
     return t
 
@@ -92,47 +116,82 @@ def default_senders(target: str | None, mode: str, sessions: int) -> int:
 
 def bench_cmd(
     local: Annotated[bool, typer.Option("--local", help="Start a relay on 127.0.0.1 and sweep it (default)")] = False,
-    target: Annotated[str | None, typer.Option("--target", help="HOST:PORT of a UDP reflector or iovkit relay",
-                                               show_default=False)] = None,
-    mode: Annotated[str, typer.Option("--mode", help="echo (round trip via any reflector) or relay (clients in "
-                                      "sessions, one-way latency)")] = "echo",
+    target: Annotated[
+        str | None, typer.Option("--target", help="HOST:PORT of a UDP reflector or iovkit relay", show_default=False)
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", help="echo (round trip via any reflector) or relay (clients in sessions, one-way latency)"
+        ),
+    ] = "echo",
     rate: Annotated[float, typer.Option("--rate", help="Offered datagrams/s of the first step")] = 2000.0,
     step_factor: Annotated[float, typer.Option("--step-factor", help="Each step offers this times the last")] = 1.5,
     steps: Annotated[int, typer.Option("--steps", help="At most this many steps")] = 12,
-    max_rate: Annotated[float | None, typer.Option("--max-rate", help="Do not offer more than this",
-                                                   show_default=False)] = None,
+    max_rate: Annotated[
+        float | None, typer.Option("--max-rate", help="Do not offer more than this", show_default=False)
+    ] = None,
     seconds: Annotated[float, typer.Option("--seconds", help="Measured seconds per step")] = 1.0,
     warmup: Annotated[float, typer.Option("--warmup", help="Unmeasured seconds before each step")] = 0.2,
     payload: Annotated[int, typer.Option("--payload", help="UDP payload bytes")] = 64,
-    senders: Annotated[int | None, typer.Option("--senders", help="Sender processes (histograms merge exactly). "
-                                                "Default: one per CPU against a remote --target (one Python "
-                                                "process sends about 300,000 datagrams/s), 1 on loopback (the "
-                                                "relay needs the other cores)", show_default=False)] = None,
+    senders: Annotated[
+        int | None,
+        typer.Option(
+            "--senders",
+            help="Sender processes (histograms merge exactly). "
+            "Default: one per CPU against a remote --target (one Python "
+            "process sends about 300,000 datagrams/s), 1 on loopback (the "
+            "relay needs the other cores)",
+            show_default=False,
+        ),
+    ] = None,
     flows: Annotated[int, typer.Option("--flows", help="echo: source sockets (5-tuples) per sender")] = 4,
-    batch: Annotated[int, typer.Option("--batch", help="Datagrams per sendmmsg (a receive takes at most 64)")]
-    = 256,
+    batch: Annotated[int, typer.Option("--batch", help="Datagrams per sendmmsg (a receive takes at most 64)")] = 256,
     poisson: Annotated[bool, typer.Option("--poisson", help="Poisson arrivals instead of constant spacing")] = False,
     clients: Annotated[int, typer.Option("--clients", help="relay: clients in all sessions")] = 8,
     sessions: Annotated[int, typer.Option("--sessions", help="relay: sessions")] = 2,
-    tick: Annotated[float | None, typer.Option("--tick", help="relay: per-client tick rate (Hz); sets the first "
-                                               "step to clients x tick", show_default=False)] = None,
+    tick: Annotated[
+        float | None,
+        typer.Option(
+            "--tick", help="relay: per-client tick rate (Hz); sets the first step to clients x tick", show_default=False
+        ),
+    ] = None,
     max_loss: Annotated[float, typer.Option("--max-loss", help="Objective: loss above this % fails a step")] = 1.0,
     max_p99: Annotated[float, typer.Option("--max-p99", help="Objective: p99 above this (us) fails a step")] = 2000.0,
-    key_file: Annotated[Path | None, typer.Option("--key-file", help="relay mode with --target: relay key file "
-                                                  "(else IOVKIT_RELAY_KEY)", show_default=False)] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file", help="relay mode with --target: relay key file (else IOVKIT_RELAY_KEY)", show_default=False
+        ),
+    ] = None,
     relay_workers: Annotated[int, typer.Option("--relay-workers", help="--local: relay worker processes")] = 1,
-    kernel_ts: Annotated[bool, typer.Option("--kernel-ts/--no-kernel-ts", help="Use kernel receive timestamps "
-                                            "where the kernel gives them")] = True,
-    spin: Annotated[bool | None, typer.Option("--spin/--no-spin", help="How to wait for each send time. Default: "
-                                              "sleep with 1 us timer slack, then busy-poll the last 50 us (sharp "
-                                              "send times without owning a core; with --no-kernel-ts it busy-polls "
-                                              "every wait, since reading a reply late would count as latency). "
-                                              "--spin: always busy-poll (a whole core; worse tails on a shared "
-                                              "host); --no-spin: only sleep. The JSON records the choice and the "
-                                              "process CPU it cost",
-                                              show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result JSON (plots beside it); default "
-                                                "./iovkit-bench-<time>.json", show_default=False)] = None,
+    kernel_ts: Annotated[
+        bool,
+        typer.Option("--kernel-ts/--no-kernel-ts", help="Use kernel receive timestamps where the kernel gives them"),
+    ] = True,
+    spin: Annotated[
+        bool | None,
+        typer.Option(
+            "--spin/--no-spin",
+            help="How to wait for each send time. Default: "
+            "sleep with 1 us timer slack, then busy-poll the last 50 us (sharp "
+            "send times without owning a core; with --no-kernel-ts it busy-polls "
+            "every wait, since reading a reply late would count as latency). "
+            "--spin: always busy-poll (a whole core; worse tails on a shared "
+            "host); --no-spin: only sleep. The JSON records the choice and the "
+            "process CPU it cost",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Result JSON (plots beside it); default ./iovkit-bench-<time>.json",
+            show_default=False,
+        ),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG and SVG plots")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
@@ -147,8 +206,11 @@ def bench_cmd(
     if not math.isfinite(warmup) or warmup < 0:
         raise InputError(f"the warm-up cannot be negative (got {warmup:g} s)", field="--warmup")
     if mode == "relay" and (clients < 2 or sessions < 1 or sessions > clients):
-        raise InputError(f"relay mode needs at least 2 clients and 1..clients sessions (got {clients} clients in "
-                         f"{sessions} sessions)", field="--clients")
+        raise InputError(
+            f"relay mode needs at least 2 clients and 1..clients sessions (got {clients} clients in "
+            f"{sessions} sessions)",
+            field="--clients",
+        )
     if tick is not None:
         if tick <= 0:
             raise InputError(f"the tick rate must be above 0 Hz (got {tick:g})", field="--tick")
@@ -157,8 +219,10 @@ def bench_cmd(
     if mode == "relay" and target is not None:
         relay_key = load_key("IOVKIT_RELAY_KEY", key_file, "relay key")
         if relay_key is None:
-            raise InputError("relay mode against --target needs the relay key: set IOVKIT_RELAY_KEY or pass "
-                             "--key-file", field="--key-file")
+            raise InputError(
+                "relay mode against --target needs the relay key: set IOVKIT_RELAY_KEY or pass --key-file",
+                field="--key-file",
+            )
     path = output or Path(_now_stem() + ".json")
     ensure_writable(path)  # before the sweep, not after minutes of traffic
     if senders is None:
@@ -166,15 +230,34 @@ def bench_cmd(
     settings = BenchSettings(
         mode=mode,
         target=target or "127.0.0.1:0",
-        payload=payload, step_seconds=seconds, warmup_seconds=warmup, start_rate=rate, step_factor=step_factor,
-        max_rate=max_rate, max_steps=steps, senders=senders, flows=flows, batch=batch, poisson=poisson,
-        clients=clients if mode == "relay" else None, sessions=sessions if mode == "relay" else None,
-        tick_hz=tick, objective=Objective(max_loss_pct=max_loss, max_p99_us=max_p99),
-        wait={None: "hybrid", True: "spin", False: "sleep"}[spin], kernel_timestamps=kernel_ts,
+        payload=payload,
+        step_seconds=seconds,
+        warmup_seconds=warmup,
+        start_rate=rate,
+        step_factor=step_factor,
+        max_rate=max_rate,
+        max_steps=steps,
+        senders=senders,
+        flows=flows,
+        batch=batch,
+        poisson=poisson,
+        clients=clients if mode == "relay" else None,
+        sessions=sessions if mode == "relay" else None,
+        tick_hz=tick,
+        objective=Objective(max_loss_pct=max_loss, max_p99_us=max_p99),
+        wait={None: "hybrid", True: "spin", False: "sleep"}[spin],
+        kernel_timestamps=kernel_ts,
     )
     show = not quiet and err.is_terminal
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[live]}"),
-                        TimeElapsedColumn(), console=err, transient=True, disable=not show)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[live]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show,
+    )
     task = progress.add_task("starting", total=None, live="")
     step_total = seconds + warmup
 
@@ -188,14 +271,21 @@ def bench_cmd(
     def on_step(s: StepResult) -> None:
         if not quiet:
             verdict = "ok" if s.within_objective else f"stop: {s.failed_because}"
-            err.print(f"{s.offered_pps:>10,.0f}/s  recv {s.received_pps:>10,.0f}/s  loss {s.loss_pct:6.2f}%  "
-                      f"p99 {_us(s.latency_us.p99):>9} us  {verdict}")
+            err.print(
+                f"{s.offered_pps:>10,.0f}/s  recv {s.received_pps:>10,.0f}/s  loss {s.loss_pct:6.2f}%  "
+                f"p99 {_us(s.latency_us.p99):>9} us  {verdict}"
+            )
 
     with progress:
         result = run_bench(
-            settings, kernel_timestamps=kernel_ts, spin=spin, relay_key=relay_key,
+            settings,
+            kernel_timestamps=kernel_ts,
+            spin=spin,
+            relay_key=relay_key,
             local_workers=relay_workers if target is None else None,
-            on_step=on_step, on_start=on_start if show else None, live=live if show else None,
+            on_step=on_step,
+            on_start=on_start if show else None,
+            live=live if show else None,
         )
     result.write(path)
     written = [path]
@@ -207,8 +297,11 @@ def bench_cmd(
         sys.stdout.write(result.to_json() + "\n")
     else:
         _print_wide(_step_table(result))
-        knee = "none (the first step already broke the objective)" if result.knee_pps is None else \
-            f"{result.knee_pps:,.0f} datagrams/s"
+        knee = (
+            "none (the first step already broke the objective)"
+            if result.knee_pps is None
+            else f"{result.knee_pps:,.0f} datagrams/s"
+        )
         if result.interrupted and result.knee_pps is not None:
             knee = f"at least {knee} (interrupted)"
         out.print(f"knee: {knee}; stopped: {result.stopped_because}")
@@ -220,12 +313,16 @@ def bench_cmd(
 
 def compare_cmd(
     before: Annotated[list[Path], typer.Argument(help="BEFORE result JSON(s)", show_default=False)],
-    after: Annotated[list[Path] | None, typer.Option("--after", "-a", help="AFTER result JSON (repeat)",
-                                                     show_default=False)] = None,
-    noise: Annotated[float, typer.Option("--noise", help="Noise floor, % (differences inside are not called)")]
-    = 5.0,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Plot file stem (PNG + SVG); default beside the "
-                                              "first AFTER file", show_default=False)] = None,
+    after: Annotated[
+        list[Path] | None, typer.Option("--after", "-a", help="AFTER result JSON (repeat)", show_default=False)
+    ] = None,
+    noise: Annotated[float, typer.Option("--noise", help="Noise floor, % (differences inside are not called)")] = 5.0,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Plot file stem (PNG + SVG); default beside the first AFTER file", show_default=False
+        ),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the comparison plot")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON")] = False,
 ) -> int:

@@ -26,16 +26,15 @@ from iovkit.errors import ExitCode, InputError
 from iovkit.policy import Policy, load_policy
 
 PolicyOpt = Annotated[
-    Path | None, typer.Option("--policy", help="SR-IOV policy YAML naming the VMs/adapters in scope",
-                              show_default=False)
+    Path | None,
+    typer.Option("--policy", help="SR-IOV policy YAML naming the VMs/adapters in scope", show_default=False),
 ]
 OnlyOpt = Annotated[
-    list[str] | None, typer.Option("--only", help="Run only these check IDs (repeat or comma-separate)",
-                                   show_default=False)
+    list[str] | None,
+    typer.Option("--only", help="Run only these check IDs (repeat or comma-separate)", show_default=False),
 ]
 SkipOpt = Annotated[
-    list[str] | None, typer.Option("--skip", help="Skip these check IDs (repeat or comma-separate)",
-                                   show_default=False)
+    list[str] | None, typer.Option("--skip", help="Skip these check IDs (repeat or comma-separate)", show_default=False)
 ]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or junit")]
 
@@ -44,8 +43,9 @@ def _policy(path: Path | None) -> Policy | None:
     return load_policy(path) if path is not None else None
 
 
-def plan_for_input(snapshot: Path | None, from_path: Path | None, example: str | None, host: str | None,
-                   policy: Path | None) -> str | None:
+def plan_for_input(
+    snapshot: Path | None, from_path: Path | None, example: str | None, host: str | None, policy: Path | None
+) -> str | None:
     """The `iovkit plan` command for the very input given here (fixes point at it)."""
     import shlex
 
@@ -127,11 +127,15 @@ def doctor_cmd(
     ssl: SslOpt = False,
     policy: PolicyOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
-    seconds: Annotated[float, typer.Option("--seconds", help="Live counter sample length (this Linux host)",
-                                           min=0.1, max=10.0)] = 1.0,
-    examples: Annotated[bool, typer.Option("--examples/--no-examples",
-                                           help="On a host without SR-IOV hardware, also check the shipped examples")]
-    = True,
+    seconds: Annotated[
+        float, typer.Option("--seconds", help="Live counter sample length (this Linux host)", min=0.1, max=10.0)
+    ] = 1.0,
+    examples: Annotated[
+        bool,
+        typer.Option(
+            "--examples/--no-examples", help="On a host without SR-IOV hardware, also check the shipped examples"
+        ),
+    ] = True,
 ) -> int:
     """One page: ready / not ready / bottleneck, the three most important fixes, then the details."""
     from iovkit.checks import render
@@ -140,16 +144,30 @@ def doctor_cmd(
     form = _fmt(fmt, ("table", "json"))
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
-    report = run_doctor(snap, pol, seconds=seconds, with_examples=examples,
-                        plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
+    report = run_doctor(
+        snap,
+        pol,
+        seconds=seconds,
+        with_examples=examples,
+        plan_cmd=plan_for_input(snapshot, from_path, example, host, policy),
+    )
     if form == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return report.exit_code
-    label = {"ready": ("READY", "bold green"), "partial": ("PARTIAL", "bold yellow"),
-             "not-ready": ("NOT READY", "bold red"), "bottleneck": ("BOTTLENECK", "bold red")}[report.verdict]
+    label = {
+        "ready": ("READY", "bold green"),
+        "partial": ("PARTIAL", "bold yellow"),
+        "not-ready": ("NOT READY", "bold red"),
+        "bottleneck": ("BOTTLENECK", "bold red"),
+    }[report.verdict]
     name = snap.host.name or "this host"
-    out.print(Text.assemble(("iovkit doctor: ", "bold"), (label[0], label[1]), f"  {name} ({snap.host.platform}, "
-                            f"source {snap.source.kind})"))
+    out.print(
+        Text.assemble(
+            ("iovkit doctor: ", "bold"),
+            (label[0], label[1]),
+            f"  {name} ({snap.host.platform}, source {snap.source.kind})",
+        )
+    )
     out.print(Text(report.headline))
     if report.top:
         out.print(Text("\nMost important fixes", "bold"))

@@ -71,8 +71,9 @@ def collect_cmd(
         from iovkit.sources import take_snapshot
 
         remote = remote_target(host, user, auth, port, ssl)
-        snap = take_snapshot(from_path=from_path, example=example, remote=remote,
-                             password=winrm_password(user) if remote else None)
+        snap = take_snapshot(
+            from_path=from_path, example=example, remote=remote, password=winrm_password(user) if remote else None
+        )
     _write(snap.to_json(), output)
     if not quiet:
         render_summary(snap, err)

@@ -23,20 +23,22 @@ SnapshotArg = Annotated[
 ]
 FromOpt = Annotated[
     Path | None,
-    typer.Option("--from", help="Anything collect reads: bundle, Format-List text, Get-NetView folder/.zip, "
-                 "Linux archive", show_default=False),
+    typer.Option(
+        "--from",
+        help="Anything collect reads: bundle, Format-List text, Get-NetView folder/.zip, Linux archive",
+        show_default=False,
+    ),
 ]
 ExampleOpt = Annotated[
-    str | None, typer.Option("--example", help="A shipped example host (see `iovkit collect --list-examples`)",
-                             show_default=False)
+    str | None,
+    typer.Option("--example", help="A shipped example host (see `iovkit collect --list-examples`)", show_default=False),
 ]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Remote Hyper-V host over WinRM", show_default=False)]
 UserOpt = Annotated[str | None, typer.Option("--user", help="WinRM user (password: IOVKIT_PASSWORD or prompt)")]
-AuthOpt = Annotated[
-    str, typer.Option("--auth", help="WinRM authentication: negotiate, kerberos, ntlm or credssp")
+AuthOpt = Annotated[str, typer.Option("--auth", help="WinRM authentication: negotiate, kerberos, ntlm or credssp")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", help="WinRM port (default 5985, or 5986 with --ssl)", min=1, max=65535)
 ]
-PortOpt = Annotated[int | None, typer.Option("--port", help="WinRM port (default 5985, or 5986 with --ssl)",
-                                             min=1, max=65535)]
 SslOpt = Annotated[bool, typer.Option("--ssl/--no-ssl", help="WinRM over HTTPS")]
 
 AUTHS = ("negotiate", "kerberos", "ntlm", "credssp")

@@ -19,15 +19,22 @@ FORMATS = ("rich", "json")
 
 
 def diagnose_cmd(
-    file: Annotated[Path | None, typer.Argument(help="typeperf/logman/relog CSV, Get-NetView output, Get-Counter "
-                                                "JSON or an iovkit recording", show_default=False)] = None,
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="typeperf/logman/relog CSV, Get-NetView output, Get-Counter JSON or an iovkit recording",
+            show_default=False,
+        ),
+    ] = None,
     live: Annotated[bool, typer.Option("--live", help="Sample this Linux host's /proc counters")] = False,
     seconds: Annotated[float, typer.Option("--seconds", help="How long to sample with --live", min=0.1)] = 10.0,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between live samples", min=0.05)] = 1.0,
-    record: Annotated[Path | None, typer.Option("--record", help="Save the samples as an iovkit recording",
-                                                show_default=False)] = None,
-    from_path: Annotated[Path | None, typer.Option("--from", help="Replay a recording (same as FILE)",
-                                                   show_default=False)] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Save the samples as an iovkit recording", show_default=False)
+    ] = None,
+    from_path: Annotated[
+        Path | None, typer.Option("--from", help="Replay a recording (same as FILE)", show_default=False)
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json")] = "rich",
 ) -> None:
     """Prove or clear the single-core virtual-switch bottleneck from recorded or live counters.
@@ -45,8 +52,9 @@ def diagnose_cmd(
         raise InputError("give exactly one of FILE, --from FILE or --live", field="diagnose")
     if live:
         if not dg.live_available():
-            raise InputError("no live counters here (needs Linux /proc/stat and /proc/net/softnet_stat)",
-                             field="--live")
+            raise InputError(
+                "no live counters here (needs Linux /proc/stat and /proc/net/softnet_stat)", field="--live"
+            )
         if interval > seconds:
             raise InputError(f"--interval {interval} is longer than --seconds {seconds}", field="--interval")
         if record is not None:
@@ -76,12 +84,14 @@ def diagnose_cmd(
 
 
 def monitor_cmd(
-    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT for the Prometheus /metrics endpoint")]
-    = "127.0.0.1:9464",
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT for the Prometheus /metrics endpoint")
+    ] = "127.0.0.1:9464",
     interval: Annotated[float, typer.Option("--interval", help="Seconds between samples", min=0.05)] = 1.0,
     view: Annotated[bool, typer.Option("--view", help="Also show a live per-core view in the terminal")] = False,
-    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds",
-                                                   min=0.1, show_default=False)] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after this many seconds", min=0.1, show_default=False)
+    ] = None,
 ) -> None:
     """Serve live per-CPU, per-NIC and UDP counters and a SINGLE-CORE-SWITCH gauge to Prometheus."""
     from iovkit.diagnose.monitor import parse_listen, run

@@ -132,8 +132,11 @@ def _run(args: list[str], debug: bool) -> int:
         if debug:
             raise
         text = " ".join(str(ex).split())[:200]
-        print(f"iovkit: error: internal error {type(ex).__name__}: {text} (a bug: rerun with --debug for the "
-              "traceback and report it)", file=sys.stderr)
+        print(
+            f"iovkit: error: internal error {type(ex).__name__}: {text} (a bug: rerun with --debug for the "
+            "traceback and report it)",
+            file=sys.stderr,
+        )
         code = int(ExitCode.INTERNAL)
     try:
         sys.stdout.flush()

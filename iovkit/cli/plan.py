@@ -31,15 +31,24 @@ if TYPE_CHECKING:
 EXECUTORS = ("local", "winrm", "shell", "simulator")
 
 PolicyOpt = Annotated[
-    Path | None, typer.Option("--policy", help="SR-IOV policy YAML (adapters, weights, NICs, second switch)",
-                              show_default=False)
+    Path | None,
+    typer.Option("--policy", help="SR-IOV policy YAML (adapters, weights, NICs, second switch)", show_default=False),
 ]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (PowerShell here), winrm (--host), shell "
-                                                             "(Linux), or simulator (--sim-state)")]
-JournalOpt = Annotated[Path | None, typer.Option("--journal", help="Journal file (default: beside the plan)",
-                                                 show_default=False)]
-SimStateOpt = Annotated[Path | None, typer.Option("--sim-state", help="Simulator state JSON; created from the "
-                                                  "plan's snapshot when missing", show_default=False)]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor", help="local (PowerShell here), winrm (--host), shell (Linux), or simulator (--sim-state)"
+    ),
+]
+JournalOpt = Annotated[
+    Path | None, typer.Option("--journal", help="Journal file (default: beside the plan)", show_default=False)
+]
+SimStateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sim-state", help="Simulator state JSON; created from the plan's snapshot when missing", show_default=False
+    ),
+]
 RootOpt = Annotated[Path, typer.Option("--root", help="Linux: sysfs root for the shell executor (a test tree)")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="Really change the host (otherwise a dry run)")]
 
@@ -54,8 +63,9 @@ def plan_cmd(
     port: PortOpt = None,
     ssl: SslOpt = False,
     policy: PolicyOpt = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write plan.json here (else to stdout)",
-                                                show_default=False)] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write plan.json here (else to stdout)", show_default=False)
+    ] = None,
 ) -> int:
     """VF allocation and an ordered, reversible runbook for this host; a human summary beside it."""
     from iovkit.plan import make_plan, plan_summary
@@ -75,8 +85,17 @@ def plan_cmd(
     return int(ExitCode.FINDINGS if plan.blockers else ExitCode.OK)
 
 
-def _executor(kind: str, snapshot: object, sim_state: Path | None, root: Path,
-              host: str | None, user: str | None, auth: str, port: int | None, ssl: bool) -> Executor:
+def _executor(
+    kind: str,
+    snapshot: object,
+    sim_state: Path | None,
+    root: Path,
+    host: str | None,
+    user: str | None,
+    auth: str,
+    port: int | None,
+    ssl: bool,
+) -> Executor:
     from iovkit.apply import executors
 
     if kind not in EXECUTORS:
@@ -89,8 +108,11 @@ def _executor(kind: str, snapshot: object, sim_state: Path | None, root: Path,
             raise InputError("--executor simulator needs --sim-state FILE", field="--sim-state")
         if isinstance(snapshot, HostSnapshot) and snapshot.host.platform != "hyperv":
             # it would build a Hyper-V host from a Linux snapshot and call the plan stale
-            raise InputError(f"the simulator models Hyper-V hosts only; this plan is for {snapshot.host.platform} "
-                             "(use --executor shell --root TREE)", field="--executor")
+            raise InputError(
+                f"the simulator models Hyper-V hosts only; this plan is for {snapshot.host.platform} "
+                "(use --executor shell --root TREE)",
+                field="--executor",
+            )
         if sim_state.exists():
             sim = Simulator.load(sim_state)
         elif isinstance(snapshot, HostSnapshot):
@@ -131,8 +153,7 @@ def _report(result: object) -> None:
     elif result.status == "nothing-to-undo":
         out.print(f"Nothing to undo; journal: {result.journal}", markup=False)
     elif result.status == "completed":
-        out.print(f"Completed {len(result.done)} step(s), every one verified; journal: {result.journal}",
-                  markup=False)
+        out.print(f"Completed {len(result.done)} step(s), every one verified; journal: {result.journal}", markup=False)
     else:
         out.print(f"Rolled back {len(result.undone)} step(s); journal: {result.journal}", markup=False)
 
@@ -140,8 +161,10 @@ def _report(result: object) -> None:
 def apply_cmd(
     plan_path: Annotated[Path, typer.Argument(help="plan.json written by `iovkit plan`", metavar="PLAN")],
     yes: YesOpt = False,
-    console: Annotated[bool, typer.Option("--console", help="I am on the host console: a switch carrying "
-                                                            "the management OS may be rebuilt")] = False,
+    console: Annotated[
+        bool,
+        typer.Option("--console", help="I am on the host console: a switch carrying the management OS may be rebuilt"),
+    ] = False,
     executor: ExecutorOpt = "local",
     journal: JournalOpt = None,
     sim_state: SimStateOpt = None,
@@ -164,8 +187,7 @@ def apply_cmd(
 
 
 def rollback_cmd(
-    journal: Annotated[Path, typer.Argument(help="The journal an `iovkit apply` run wrote",
-                                             metavar="JOURNAL")],
+    journal: Annotated[Path, typer.Argument(help="The journal an `iovkit apply` run wrote", metavar="JOURNAL")],
     yes: YesOpt = False,
     executor: ExecutorOpt = "local",
     sim_state: SimStateOpt = None,

@@ -58,10 +58,16 @@ def parse_size(text: str | None, field: str) -> int | None:
 
 def relay(
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on, e.g. 127.0.0.1:7777")] = (
-        "127.0.0.1:7777"),
-    mode: Annotated[str, typer.Option(
-        "--mode", help="relay (sessions, tokens), echo (every datagram back unchanged) or sockperf (reply like "
-        "`sockperf server`, for the sockperf client)")] = "relay",
+        "127.0.0.1:7777"
+    ),
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="relay (sessions, tokens), echo (every datagram back unchanged) or sockperf (reply like "
+            "`sockperf server`, for the sockperf client)",
+        ),
+    ] = "relay",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes sharing the port (SO_REUSEPORT)")] = 1,
     pin: Annotated[str | None, typer.Option("--pin", help="CPUs to pin workers to, e.g. 0,1 or 2-5")] = None,
     rcvbuf: Annotated[str | None, typer.Option("--rcvbuf", help="Socket receive buffer per worker, e.g. 4M")] = None,
@@ -70,17 +76,27 @@ def relay(
     log_interval: Annotated[float, typer.Option("--log-interval", help="Seconds between log lines; 0: none")] = 10.0,
     key_file: Annotated[Path | None, typer.Option("--key-file", help="Relay key file (else IOVKIT_RELAY_KEY)")] = None,
     admission_key_file: Annotated[
-        Path | None, typer.Option("--admission-key-file", help="Allocation key file (else IOVKIT_RELAY_ADMISSION_KEY; "
-                                  "none: any address-proven client may allocate)")] = None,
+        Path | None,
+        typer.Option(
+            "--admission-key-file",
+            help="Allocation key file (else IOVKIT_RELAY_ADMISSION_KEY; none: any address-proven client may allocate)",
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Datagrams per recvmmsg/sendmmsg")] = 256,
-    busy_poll: Annotated[float, typer.Option(
-        "--busy-poll", help="echo/sockperf: after each datagram, poll the socket without sleeping for this many "
-        "microseconds before blocking again (lower latency for a CPU kept busy; on a VM it also saves the virtual "
-        "CPU's halt and wake-up). 0: never")] = 0.0,
+    busy_poll: Annotated[
+        float,
+        typer.Option(
+            "--busy-poll",
+            help="echo/sockperf: after each datagram, poll the socket without sleeping for this many "
+            "microseconds before blocking again (lower latency for a CPU kept busy; on a VM it also saves the virtual "
+            "CPU's halt and wake-up). 0: never",
+        ),
+    ] = 0.0,
     peer_idle: Annotated[float, typer.Option("--peer-idle", help="Seconds before an idle peer is dropped")] = 30.0,
     rate: Annotated[float, typer.Option("--rate", help="Datagrams per second allowed per source address")] = 5000.0,
-    duration: Annotated[float, typer.Option("--duration", help="Stop after this many seconds; 0: run until "
-                                            "SIGTERM/SIGINT")] = 0.0,
+    duration: Annotated[
+        float, typer.Option("--duration", help="Stop after this many seconds; 0: run until SIGTERM/SIGINT")
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Final stats as JSON on stdout")] = False,
 ) -> None:
     """Run a UDP relay (sessions of peers, HMAC join tokens) or a reflector (--mode echo|sockperf) to load a host.
@@ -97,12 +113,22 @@ def relay(
             if path is not None:
                 raise InputError("applies to --mode relay only", field=name)
     settings = RelaySettings(
-        host=host, port=port, mode=mode, workers=workers, pin=parse_cpus(pin),  # type: ignore[arg-type]
-        rcvbuf=parse_size(rcvbuf, "--rcvbuf"), sndbuf=parse_size(sndbuf, "--sndbuf"), batch=batch,
-        peer_idle=peer_idle, rate_pps=rate, busy_poll_us=busy_poll, rate_burst=max(1.0, rate / 10),
+        host=host,
+        port=port,
+        mode=mode,  # type: ignore[arg-type]
+        workers=workers,
+        pin=parse_cpus(pin),
+        rcvbuf=parse_size(rcvbuf, "--rcvbuf"),
+        sndbuf=parse_size(sndbuf, "--sndbuf"),
+        batch=batch,
+        peer_idle=peer_idle,
+        rate_pps=rate,
+        busy_poll_us=busy_poll,
+        rate_burst=max(1.0, rate / 10),
         key=load_key("IOVKIT_RELAY_KEY", key_file, "relay key") if mode == "relay" else None,
         admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key")
-        if mode == "relay" else None,
+        if mode == "relay"
+        else None,
     )
     metrics_at = parse_hostport(metrics, "--metrics") if metrics else None
     done = [False]
@@ -116,11 +142,18 @@ def relay(
         try:
             where = f"{handle.address[0]}:{handle.address[1]}"
             loop = "" if mode == "relay" else f", reflector loops in {'C' if HAVE_FASTPATH else 'Python'}"
-            print(f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids}){loop}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids}){loop}",
+                file=sys.stderr,
+                flush=True,
+            )
             if mode != "relay" and not ipaddress.ip_address(handle.address[0]).is_loopback:
-                print("iovkit relay: warning: a reflector answers any source, spoofed or not; use it on loopback or "
-                      "lab networks only", file=sys.stderr, flush=True)
+                print(
+                    "iovkit relay: warning: a reflector answers any source, spoofed or not; use it on loopback or "
+                    "lab networks only",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if metrics_at:
                 mh, mp = serve_metrics(handle, *metrics_at)
                 print(f"iovkit relay: metrics on http://{mh}:{mp}/metrics", file=sys.stderr, flush=True)

@@ -30,24 +30,39 @@ LP_RUN = key("hyper-v hypervisor logical processor", "% total run time")
 PROC_TIME = key("processor", "% processor time")
 PROC_INTR = key("processor", "% interrupt time")
 PROC_DPC = key("processor", "% dpc time")
-VSP_EXT = (key("hyper-v virtual switch processor", "packets from external/sec"),
-           key("hyper-v virtual switch processor", "packets from external"))
-VSP_INT = (key("hyper-v virtual switch processor", "packets from internal/sec"),
-           key("hyper-v virtual switch processor", "packets from internal"))
+VSP_EXT = (
+    key("hyper-v virtual switch processor", "packets from external/sec"),
+    key("hyper-v virtual switch processor", "packets from external"),
+)
+VSP_INT = (
+    key("hyper-v virtual switch processor", "packets from internal/sec"),
+    key("hyper-v virtual switch processor", "packets from internal"),
+)
 NIC_RX = key("network interface", "packets received/sec")
 NIC_TX = key("network interface", "packets sent/sec")
-NIC_DISC = (key("network interface", "packets received discarded/sec"),
-            key("network interface", "packets received discarded"))
+NIC_DISC = (
+    key("network interface", "packets received discarded/sec"),
+    key("network interface", "packets received discarded"),
+)
 VSW_RX = key("hyper-v virtual switch", "packets received/sec")
 VSW_TX = key("hyper-v virtual switch", "packets sent/sec")
-VSW_DROP = (key("hyper-v virtual switch", "dropped packets incoming/sec"),
-            key("hyper-v virtual switch", "dropped packets outgoing/sec"))
-VNIC_DROP = (key("hyper-v virtual network adapter", "dropped packets incoming/sec"),
-             key("hyper-v virtual network adapter", "dropped packets outgoing/sec"))
+VSW_DROP = (
+    key("hyper-v virtual switch", "dropped packets incoming/sec"),
+    key("hyper-v virtual switch", "dropped packets outgoing/sec"),
+)
+VNIC_DROP = (
+    key("hyper-v virtual network adapter", "dropped packets incoming/sec"),
+    key("hyper-v virtual network adapter", "dropped packets outgoing/sec"),
+)
 UDP_WIN_ERR = (key("udpv4", "datagrams received errors"), key("udpv6", "datagrams received errors"))
 # PDH raw counts (running totals, no /sec): always differentiated
-KNOWN_COUNTS = frozenset({*UDP_WIN_ERR, key("network interface", "packets received discarded"),
-                          key("network interface", "packets outbound discarded")})
+KNOWN_COUNTS = frozenset(
+    {
+        *UDP_WIN_ERR,
+        key("network interface", "packets received discarded"),
+        key("network interface", "packets outbound discarded"),
+    }
+)
 L_BUSY = key("linux cpu", "% busy")
 L_IRQ = key("linux cpu", "% irq")
 L_SOFTIRQ = key("linux cpu", "% softirq")
@@ -110,8 +125,13 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "severity": self.severity, "summary": self.summary, "core": self.core,
-                "evidence": self.evidence}
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "summary": self.summary,
+            "core": self.core,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass
@@ -155,8 +175,9 @@ class DiagnoseReport:
             "samples": self.samples,
             "total_pps": _r(self.total_pps),
             "missing": self.missing,
-            "cores": [{"core": c.name, "busy_pct": _r(c.busy), "net_pct": _r(c.net), "pps": _r(c.pps)}
-                      for c in self.cores],
+            "cores": [
+                {"core": c.name, "busy_pct": _r(c.busy), "net_pct": _r(c.net), "pps": _r(c.pps)} for c in self.cores
+            ],
         }
 
 
@@ -238,8 +259,10 @@ def _windows_view(rec: Recording) -> View:
     intr, dpc = _per_core(rec.series(PROC_INTR)), _per_core(rec.series(PROC_DPC))
     net = {c: _add(intr[c], dpc.get(c, [None] * len(intr[c]))) for c in intr}
     ext, inte = _per_core(_first_rates(rec, VSP_EXT)), _per_core(_first_rates(rec, VSP_INT))
-    pkts = {c: _add(ext.get(c, []) or [None] * len(rec.timestamps), inte.get(c, []) or [None] * len(rec.timestamps))
-            for c in set(ext) | set(inte)}
+    pkts = {
+        c: _add(ext.get(c, []) or [None] * len(rec.timestamps), inte.get(c, []) or [None] * len(rec.timestamps))
+        for c in set(ext) | set(inte)
+    }
     if not busy and not net:
         missing.append(WINDOWS_NEEDED["cpu"])
     if not net:
@@ -247,9 +270,17 @@ def _windows_view(rec: Recording) -> View:
     if not pkts:
         missing.append(WINDOWS_NEEDED["percore"])
     names = sorted(set(busy) | set(net), key=int)
-    cores = [Core(name=c, busy=mean(busy.get(c, [])), net=mean(net.get(c, [])),
-                  pps=mean(pkts[c]) if c in pkts else None, busy_series=busy.get(c, []),
-                  net_series=net.get(c, [])) for c in names]
+    cores = [
+        Core(
+            name=c,
+            busy=mean(busy.get(c, [])),
+            net=mean(net.get(c, [])),
+            pps=mean(pkts[c]) if c in pkts else None,
+            busy_series=busy.get(c, []),
+            net_series=net.get(c, []),
+        )
+        for c in names
+    ]
     rx_s, tx_s = _nic_instances(rec.series(NIC_RX)), _nic_instances(rec.series(NIC_TX))
     if not rx_s and not tx_s:
         rx_s, tx_s = rec.series(VSW_RX), rec.series(VSW_TX)
@@ -275,9 +306,17 @@ def _linux_view(rec: Recording) -> View:
     if not pkts:
         missing.append(LINUX_NEEDED["pps"])
     names = sorted(set(busy) | set(net), key=lambda c: int(c) if c.isdigit() else 0)
-    cores = [Core(name=c, busy=mean(busy.get(c, [])), net=mean(net.get(c, [])),
-                  pps=mean(pkts[c]) if c in pkts else None, busy_series=busy.get(c, []), net_series=net.get(c, []))
-             for c in names]
+    cores = [
+        Core(
+            name=c,
+            busy=mean(busy.get(c, [])),
+            net=mean(net.get(c, [])),
+            pps=mean(pkts[c]) if c in pkts else None,
+            busy_series=busy.get(c, []),
+            net_series=net.get(c, []),
+        )
+        for c in names
+    ]
     tot = sum(mean(v) or 0.0 for v in pkts.values()) if pkts else None
     rx = sum(mean(v) or 0.0 for v in rec.series(NIC_RX).values()) if rec.series(NIC_RX) else None
     tx = sum(mean(v) or 0.0 for v in rec.series(NIC_TX).values()) if rec.series(NIC_TX) else None
@@ -292,7 +331,8 @@ def single_core_switch(view: View) -> Finding | None:
     hot = max(cand, key=lambda c: (c.load or 0.0, c.busy or 0.0))
     net, busy = hot.net, hot.busy
     saturated = (net is not None and net >= HOT_PCT) or (
-        busy is not None and busy >= HOT_PCT and (net is None or net >= CLOSE_SHARE * busy))
+        busy is not None and busy >= HOT_PCT and (net is None or net >= CLOSE_SHARE * busy)
+    )
     if not saturated:
         return None
     others = [c for c in cand if c is not hot]
@@ -325,21 +365,36 @@ def single_core_switch(view: View) -> Finding | None:
         hot_pps = None
         pps_basis = "no packet counters"
     ev: dict[str, Any] = {
-        "busy_pct": _r(busy), "net_pct": _r(net), "others_mean_busy_pct": _r(others_mean),
-        "packet_share": _r(share, 3), "share_basis": basis, "hot_core_pps": _r(hot_pps, 0), "pps_basis": pps_basis,
-        "nic_pps": _r(view.total_pps, 0), "nic_rx_pps": _r(view.rx_pps, 0), "nic_tx_pps": _r(view.tx_pps, 0),
+        "busy_pct": _r(busy),
+        "net_pct": _r(net),
+        "others_mean_busy_pct": _r(others_mean),
+        "packet_share": _r(share, 3),
+        "share_basis": basis,
+        "hot_core_pps": _r(hot_pps, 0),
+        "pps_basis": pps_basis,
+        "nic_pps": _r(view.total_pps, 0),
+        "nic_rx_pps": _r(view.rx_pps, 0),
+        "nic_tx_pps": _r(view.tx_pps, 0),
     }
     if hot_pps:
         cost = frac / hot_pps
         sat = hot_pps / frac
-        ev.update(cost_us_per_packet=_r(cost * 1e6, 3), saturation_pps=_r(sat, 0),
-                  headroom_pps=_r(max(sat - hot_pps, 0.0), 0), headroom_pct=_r(100.0 * max(1.0 - frac, 0.0), 1))
-        summary = (f"core {hot.name} is {frac * 100:.0f}% busy switching packets while the others average "
-                   f"{others_mean:.0f}%: {hot_pps:,.0f} pkt/s at {cost * 1e6:.2f} µs each saturates near "
-                   f"{sat:,.0f} pkt/s ({max(sat - hot_pps, 0):,.0f} pkt/s headroom)")
+        ev.update(
+            cost_us_per_packet=_r(cost * 1e6, 3),
+            saturation_pps=_r(sat, 0),
+            headroom_pps=_r(max(sat - hot_pps, 0.0), 0),
+            headroom_pct=_r(100.0 * max(1.0 - frac, 0.0), 1),
+        )
+        summary = (
+            f"core {hot.name} is {frac * 100:.0f}% busy switching packets while the others average "
+            f"{others_mean:.0f}%: {hot_pps:,.0f} pkt/s at {cost * 1e6:.2f} µs each saturates near "
+            f"{sat:,.0f} pkt/s ({max(sat - hot_pps, 0):,.0f} pkt/s headroom)"
+        )
     else:
-        summary = (f"core {hot.name} is {frac * 100:.0f}% busy in network work while the others average "
-                   f"{others_mean:.0f}% (no packet counters: saturation rate unknown)")
+        summary = (
+            f"core {hot.name} is {frac * 100:.0f}% busy in network work while the others average "
+            f"{others_mean:.0f}% (no packet counters: saturation rate unknown)"
+        )
     return Finding("SINGLE-CORE-SWITCH", "critical", summary, hot.name, ev)
 
 
@@ -355,14 +410,19 @@ def missing_spread(view: View) -> Finding | None:
     if share < SPREAD_SHARE:
         return None
     what = "VMQ/vRSS" if view.platform == "windows" else "RSS/RPS"
-    return Finding("MISSING-SPREAD", "warning",
-                   f"{share * 100:.0f}% of {all_pps:,.0f} pkt/s are handled on core {top.name}: no {what} spread "
-                   "(off, or a single queue / single flow hash)", top.name,
-                   {"share": _r(share, 3), "core_pps": _r(top.pps, 0), "all_pps": _r(all_pps, 0)})
+    return Finding(
+        "MISSING-SPREAD",
+        "warning",
+        f"{share * 100:.0f}% of {all_pps:,.0f} pkt/s are handled on core {top.name}: no {what} spread "
+        "(off, or a single queue / single flow hash)",
+        top.name,
+        {"share": _r(share, 3), "core_pps": _r(top.pps, 0), "all_pps": _r(all_pps, 0)},
+    )
 
 
 def _rate_findings(rec: Recording, view: View) -> Iterator[Finding]:
     """Drop counters: any non-zero rate is worth a line with its numbers."""
+
     def per_inst(keys: tuple[str, ...]) -> dict[str, float]:
         out: dict[str, float] = {}
         for k in keys:
@@ -375,35 +435,68 @@ def _rate_findings(rec: Recording, view: View) -> Iterator[Finding]:
 
     udp = per_inst((L_UDP_RCVBUF, L_UDP_SNDBUF, *UDP_WIN_ERR))
     if udp:
-        yield Finding("UDP-BUFFER-DROPS", "warning",
-                      "UDP socket buffers overflow: " + ", ".join(f"{k} {v:,.1f}/s" for k, v in udp.items())
-                      + " (receiver too slow or rmem/wmem too small)", None, {k: _r(v) for k, v in udp.items()})
-    for fid, k, what in (("SOFTNET-DROPS", L_DROPPED, "backlog drops (netdev_max_backlog full)"),
-                         ("SOFTNET-SQUEEZE", L_SQUEEZE, "time squeezes (NET_RX ran out of budget)")):
+        yield Finding(
+            "UDP-BUFFER-DROPS",
+            "warning",
+            "UDP socket buffers overflow: "
+            + ", ".join(f"{k} {v:,.1f}/s" for k, v in udp.items())
+            + " (receiver too slow or rmem/wmem too small)",
+            None,
+            {k: _r(v) for k, v in udp.items()},
+        )
+    for fid, k, what in (
+        ("SOFTNET-DROPS", L_DROPPED, "backlog drops (netdev_max_backlog full)"),
+        ("SOFTNET-SQUEEZE", L_SQUEEZE, "time squeezes (NET_RX ran out of budget)"),
+    ):
         per = {c: m for c, v in rec.series(k).items() if (m := mean(v))}
         if per:
             worst = max(per, key=lambda c: per[c])
-            yield Finding(fid, "warning", f"softnet {what}: " + ", ".join(f"cpu {c} {v:,.1f}/s" for c, v in
-                          sorted(per.items(), key=lambda x: -x[1])), worst, {f"cpu{c}": _r(v) for c, v in per.items()})
+            yield Finding(
+                fid,
+                "warning",
+                f"softnet {what}: "
+                + ", ".join(f"cpu {c} {v:,.1f}/s" for c, v in sorted(per.items(), key=lambda x: -x[1])),
+                worst,
+                {f"cpu{c}": _r(v) for c, v in per.items()},
+            )
     vsw = per_inst(VSW_DROP + VNIC_DROP)
     if vsw:
-        yield Finding("VSWITCH-DROPS", "warning", "virtual switch drops packets: "
-                      + ", ".join(f"{k} {v:,.1f}/s" for k, v in vsw.items()), None, {k: _r(v) for k, v in vsw.items()})
+        yield Finding(
+            "VSWITCH-DROPS",
+            "warning",
+            "virtual switch drops packets: " + ", ".join(f"{k} {v:,.1f}/s" for k, v in vsw.items()),
+            None,
+            {k: _r(v) for k, v in vsw.items()},
+        )
     disc = per_inst(NIC_DISC)
     if disc:
-        yield Finding("NIC-DISCARDS", "warning", "NICs discard received packets: "
-                      + ", ".join(f"{k} {v:,.1f}/s" for k, v in disc.items()), None,
-                      {k: _r(v) for k, v in disc.items()})
+        yield Finding(
+            "NIC-DISCARDS",
+            "warning",
+            "NICs discard received packets: " + ", ".join(f"{k} {v:,.1f}/s" for k, v in disc.items()),
+            None,
+            {k: _r(v) for k, v in disc.items()},
+        )
     vh = {i: m for i, v in rec.series(VHOST_CPU).items() if (m := mean(v)) is not None and m >= HOT_PCT}
     if vh:
-        yield Finding("VHOST-SATURATED", "critical", "vhost-net worker(s) at "
-                      + ", ".join(f"{i} {v:.0f}%" for i, v in vh.items())
-                      + ": the virtio data path is CPU-bound", None, {i: _r(v) for i, v in vh.items()})
+        yield Finding(
+            "VHOST-SATURATED",
+            "critical",
+            "vhost-net worker(s) at "
+            + ", ".join(f"{i} {v:.0f}%" for i, v in vh.items())
+            + ": the virtio data path is CPU-bound",
+            None,
+            {i: _r(v) for i, v in vh.items()},
+        )
     busy = [c.busy for c in view.cores if c.busy is not None]
     if len(busy) >= 2 and min(busy) >= HOT_PCT:
-        yield Finding("HOST-CPU-SATURATED", "warning",
-                      f"all {len(busy)} cores are >= {HOT_PCT:.0f}% busy: the host is overloaded, not one core",
-                      None, {"min_busy_pct": _r(min(busy))})
+        yield Finding(
+            "HOST-CPU-SATURATED",
+            "warning",
+            f"all {len(busy)} cores are >= {HOT_PCT:.0f}% busy: the host is overloaded, not one core",
+            None,
+            {"min_busy_pct": _r(min(busy))},
+        )
 
 
 def analyse(rec: Recording) -> tuple[Verdict, list[Finding], View]:
@@ -430,9 +523,16 @@ def diagnose(rec: Recording) -> DiagnoseReport:
 
     verdict, findings, view = analyse(rec)
     return DiagnoseReport(
-        verdict=verdict, findings=findings, recommendations=rank(view.platform, findings, view),
-        platform=view.platform, cores=view.cores, missing=view.missing, source=rec.source,
-        samples=len(rec.timestamps), host=rec.host, total_pps=view.total_pps,
+        verdict=verdict,
+        findings=findings,
+        recommendations=rank(view.platform, findings, view),
+        platform=view.platform,
+        cores=view.cores,
+        missing=view.missing,
+        source=rec.source,
+        samples=len(rec.timestamps),
+        host=rec.host,
+        total_pps=view.total_pps,
     )
 
 

@@ -53,8 +53,9 @@ def parse(text: str, path: str | None = None) -> Recording:
     items = data if isinstance(data, list) else [data]
     if items and isinstance(items[0], dict) and not ({"CounterSamples", "Path"} & items[0].keys()):
         # a snapshot, plan or bench result handed to diagnose: say what this file is not, not which field lacks
-        raise InputError("this JSON is neither Get-Counter output (CounterSamples or Path) nor an iovkit recording",
-                         path=path)
+        raise InputError(
+            "this JSON is neither Get-Counter output (CounterSamples or Path) nor an iovkit recording", path=path
+        )
     flat: list[tuple[str, dict[str, Any], Any]] = []
     for n, item in enumerate(items):
         if not isinstance(item, dict):

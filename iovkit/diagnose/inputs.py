@@ -40,8 +40,9 @@ def read_bytes(path: Path) -> tuple[bytes, str]:
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
     except (OSError, zipfile.BadZipFile) as e:
-        raise InputError(f"cannot read: {e.strerror or e}" if isinstance(e, OSError) else str(e),
-                         path=str(path)) from None
+        raise InputError(
+            f"cannot read: {e.strerror or e}" if isinstance(e, OSError) else str(e), path=str(path)
+        ) from None
 
 
 def parse_text(text: str, name: str) -> Recording:

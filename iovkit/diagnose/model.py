@@ -93,8 +93,13 @@ class Recording:
         counters = data.get("counters")
         if not isinstance(counters, dict):
             raise InputError("must be an object of counter -> instance -> values", path=path, field="counters")
-        rec = cls(source=str(data.get("source") or "procfs"), timestamps=[float(t) for t in ts],
-                  host=data.get("host"), timezone=data.get("timezone"), path=path)
+        rec = cls(
+            source=str(data.get("source") or "procfs"),
+            timestamps=[float(t) for t in ts],
+            host=data.get("host"),
+            timezone=data.get("timezone"),
+            path=path,
+        )
         for ck, insts in counters.items():
             if not isinstance(insts, dict):
                 raise InputError("must be an object of instance -> values", path=path, field=f"counters.{ck}")

@@ -56,18 +56,26 @@ class Metrics:
         r = CollectorRegistry()
         return cls(
             registry=r,
-            busy=Gauge("iovkit_cpu_busy_percent", "CPU busy (not idle/iowait) over the last interval", ["cpu"],
-                       registry=r),
-            softirq=Gauge("iovkit_cpu_softirq_percent", "CPU time in softirq over the last interval", ["cpu"],
-                          registry=r),
-            cpu_pps=Gauge("iovkit_cpu_packets_per_second", "Packets processed by NET_RX on this CPU (softnet)",
-                          ["cpu"], registry=r),
-            nic_pps=Gauge("iovkit_nic_packets_per_second", "Packets per second per interface",
-                          ["nic", "direction"], registry=r),
+            busy=Gauge(
+                "iovkit_cpu_busy_percent", "CPU busy (not idle/iowait) over the last interval", ["cpu"], registry=r
+            ),
+            softirq=Gauge(
+                "iovkit_cpu_softirq_percent", "CPU time in softirq over the last interval", ["cpu"], registry=r
+            ),
+            cpu_pps=Gauge(
+                "iovkit_cpu_packets_per_second",
+                "Packets processed by NET_RX on this CPU (softnet)",
+                ["cpu"],
+                registry=r,
+            ),
+            nic_pps=Gauge(
+                "iovkit_nic_packets_per_second", "Packets per second per interface", ["nic", "direction"], registry=r
+            ),
             udp=Gauge("iovkit_udp_errors_per_second", "UDP error counters from /proc/net/snmp", ["kind"], registry=r),
             single=Gauge("iovkit_single_core_switch", "1 while SINGLE-CORE-SWITCH holds over the window", registry=r),
-            single_core=Gauge("iovkit_single_core_switch_cpu", "The hot CPU while SINGLE-CORE-SWITCH holds, else -1",
-                              registry=r),
+            single_core=Gauge(
+                "iovkit_single_core_switch_cpu", "The hot CPU while SINGLE-CORE-SWITCH holds, else -1", registry=r
+            ),
         )
 
     def __post_init__(self) -> None:
@@ -95,9 +103,14 @@ class Metrics:
         self.single_core.set(int(hot.core) if hot and hot.core and hot.core.isdigit() else -1)
 
 
-def run(addr: str, port: int, interval: float, duration: float | None = None,
-        on_sample: Callable[[Recording, DiagnoseReport], None] | None = None,
-        on_bound: Callable[[str, int], None] | None = None) -> int:
+def run(
+    addr: str,
+    port: int,
+    interval: float,
+    duration: float | None = None,
+    on_sample: Callable[[Recording, DiagnoseReport], None] | None = None,
+    on_bound: Callable[[str, int], None] | None = None,
+) -> int:
     """Serve metrics on addr:port, sampling every `interval` s until `duration` (None = until interrupted).
 
     `on_bound` hears the address actually bound (port 0 picks one), once the endpoint is up.

@@ -84,8 +84,9 @@ def parse(text: str, path: str | None = None) -> Recording:
     header = rows[0] if rows else []
     m = HEADER_RE.match(header[0].strip()) if header else None
     if m is None:
-        raise InputError(f"line {start + 1}: not a PDH-CSV header (first cell {header[0] if header else ''!r})",
-                         path=path)
+        raise InputError(
+            f"line {start + 1}: not a PDH-CSV header (first cell {header[0] if header else ''!r})", path=path
+        )
     tzname, bias = m.group("tz"), m.group("bias")
     rec = Recording(source="pdh-csv", timezone=tzname, path=path)
     cols: list[tuple[str, str]] = []
@@ -114,16 +115,18 @@ def parse(text: str, path: str | None = None) -> Recording:
             raise InputError(f"line {lineno + 1}: {len(cells)} cells, the header has {len(header)}", path=path)
         ts = _timestamp(cells[0], tz)
         if ts is None:
-            raise InputError(f"line {lineno + 1}: bad timestamp {cells[0]!r} (expected MM/dd/yyyy HH:mm:ss.fff)",
-                             path=path)
+            raise InputError(
+                f"line {lineno + 1}: bad timestamp {cells[0]!r} (expected MM/dd/yyyy HH:mm:ss.fff)", path=path
+            )
         i = len(rec.timestamps)
         rec.timestamps.append(ts)
         for (ck, inst), cell, n in zip(cols, cells[1:], range(2, len(cells) + 1), strict=True):
             try:
                 v = parse_number(cell)
             except ValueError:
-                raise InputError(f"line {lineno + 1}, column {n} ({header[n - 1]}): not a number: {cell!r}",
-                                 path=path) from None
+                raise InputError(
+                    f"line {lineno + 1}, column {n} ({header[n - 1]}): not a number: {cell!r}", path=path
+                ) from None
             rec.put(ck, inst, i, v)
     if not rec.timestamps:
         raise InputError("no data rows after the PDH-CSV header", path=path)

@@ -121,8 +121,11 @@ def vhost_threads(proc: Path) -> dict[str, tuple[int, int]]:
         tasks = [pid] if comm.startswith("vhost-") else []
         if comm.startswith(("qemu", "kvm")):
             try:
-                tasks = [t for t in os.listdir(proc / pid / "task")
-                         if _cat(proc / pid / "task" / t / "comm").startswith("vhost-")]
+                tasks = [
+                    t
+                    for t in os.listdir(proc / pid / "task")
+                    if _cat(proc / pid / "task" / t / "comm").startswith("vhost-")
+                ]
             except OSError:
                 tasks = []
         for tid in tasks:

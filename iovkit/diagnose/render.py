@@ -54,8 +54,11 @@ def cores_table(report: DiagnoseReport) -> Table:
 
 def render(report: DiagnoseReport, console: Console) -> None:
     """The human report: verdict, per-core table with sparklines, findings, ranked remedies, missing counters."""
-    head = Text.assemble(("verdict: ", "bold"), (report.verdict, VERDICT_STYLE[report.verdict]),
-                         f"   {report.platform} · {report.source} · {report.samples} samples")
+    head = Text.assemble(
+        ("verdict: ", "bold"),
+        (report.verdict, VERDICT_STYLE[report.verdict]),
+        f"   {report.platform} · {report.source} · {report.samples} samples",
+    )
     if report.host:
         head.append(f" · host {report.host}")
     if report.total_pps is not None:

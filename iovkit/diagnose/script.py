@@ -44,12 +44,16 @@ def counters_script(seconds: int, interval: int) -> str:
     if not 1 <= seconds <= MAX_RECORD_S:
         raise InputError(f"record 1..{MAX_RECORD_S} s (a week), not {seconds}", field="--seconds")
     if not 1 <= interval <= seconds // 2:
-        raise InputError(f"--interval {interval} leaves fewer than 2 samples in --seconds {seconds}; diagnose "
-                         "needs a series", field="--interval")
+        raise InputError(
+            f"--interval {interval} leaves fewer than 2 samples in --seconds {seconds}; diagnose needs a series",
+            field="--interval",
+        )
     samples = max(1, seconds // interval)
     listing = "\n".join(COUNTERS)
-    logman = (f"logman create counter iovkit-diag -cf .\\iovkit-counters.txt -si {_hms(interval)} "
-              f'-rf {_hms(seconds)} -f csv -o "$PWD\\iovkit-counters" -ow')
+    logman = (
+        f"logman create counter iovkit-diag -cf .\\iovkit-counters.txt -si {_hms(interval)} "
+        f'-rf {_hms(seconds)} -f csv -o "$PWD\\iovkit-counters" -ow'
+    )
     return f"""# iovkit: record the counters `iovkit diagnose` reads ({seconds} s, one sample every {interval} s).
 # Run in an elevated PowerShell on the Hyper-V host while the VMs carry their usual (or peak) traffic.
 # Counter names are English; on a localized Windows use the local names (typeperf -q lists them).

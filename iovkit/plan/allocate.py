@@ -52,8 +52,9 @@ def port_capacity(nic: PhysicalNic, switch: str | None) -> PortCapacity | None:
     model = catalog.lookup(nic.description)
     if model is None:
         return None
-    return PortCapacity(nic=nic.name, switch=switch, vfs=model.vfs_per_port, estimate=True,
-                        source=f"catalog:{model.model}")
+    return PortCapacity(
+        nic=nic.name, switch=switch, vfs=model.vfs_per_port, estimate=True, source=f"catalog:{model.model}"
+    )
 
 
 def switch_spec(snap: HostSnapshot, sw: VSwitch) -> SwitchSpec:
@@ -123,8 +124,10 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
                 continue
             cap = port_capacity(nic, name)
             if cap is None:
-                res.blockers.append(f"VF count of NIC {nic.name!r} ({nic.description}) is unknown and not in the "
-                                    "catalog; enable SR-IOV on it and re-collect")
+                res.blockers.append(
+                    f"VF count of NIC {nic.name!r} ({nic.description}) is unknown and not in the "
+                    "catalog; enable SR-IOV on it and re-collect"
+                )
                 continue
             if cap.vfs == 0:
                 res.blockers.append(f"NIC {nic.name!r} ({nic.description}) has no SR-IOV ({cap.source})")
@@ -134,8 +137,14 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
                 enable_seen.add(nic.name)
                 res.enable_nics.append((nic, nic.vfs_total or cap.vfs))
         if sw.iov_enabled and sw.vf_count:
-            caps = [PortCapacity(nic=caps[0].nic if caps else nics[0].name, switch=name, vfs=sw.vf_count,
-                                 source="IovVirtualFunctionCount")]
+            caps = [
+                PortCapacity(
+                    nic=caps[0].nic if caps else nics[0].name,
+                    switch=name,
+                    vfs=sw.vf_count,
+                    source="IovVirtualFunctionCount",
+                )
+            ]
         if not caps:
             continue
         res.capacity.extend(caps)
@@ -145,12 +154,26 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
         for i, a in enumerate(fit):
             w, qp = selector(a)
             nic_name = caps[min(i // max(caps[0].vfs, 1), len(caps) - 1)].nic
-            res.allocations.append(Allocation(vm=a.vm_name or "", adapter=a.name, switch=name, nic=nic_name,
-                                              iov_weight=w, queue_pairs=qp, priority=priority[_key(a)]))
+            res.allocations.append(
+                Allocation(
+                    vm=a.vm_name or "",
+                    adapter=a.name,
+                    switch=name,
+                    nic=nic_name,
+                    iov_weight=w,
+                    queue_pairs=qp,
+                    priority=priority[_key(a)],
+                )
+            )
         for a in rest:
             ports = ", ".join(f"{c.nic!r} ({c.vfs} VFs{', estimate' if c.estimate else ''})" for c in caps)
-            res.unfit.append(Unfit(vm=a.vm_name or "", adapter=a.name,
-                                   reason=f"no free VF: {ports} under {name!r} serve {total} adapters by priority"))
+            res.unfit.append(
+                Unfit(
+                    vm=a.vm_name or "",
+                    adapter=a.name,
+                    reason=f"no free VF: {ports} under {name!r} serve {total} adapters by priority",
+                )
+            )
             overflow.append(a)
         if not sw.iov_enabled:
             old = switch_spec(snap, sw)
@@ -195,8 +218,10 @@ def _second_switch(
     placed: list[VmAdapter] = []
     if spare:
         nic, cap = spare[0]
-        text = (f"create a second IOV switch {pol.second_switch_name!r} on spare port {nic.name!r} "
-                f"({cap.vfs} VFs{', estimate' if cap.estimate else ''}) and move {names} to it")
+        text = (
+            f"create a second IOV switch {pol.second_switch_name!r} on spare port {nic.name!r} "
+            f"({cap.vfs} VFs{', estimate' if cap.estimate else ''}) and move {names} to it"
+        )
         if snap.switch(pol.second_switch_name) is not None:
             res.blockers.append(f"second_switch_name {pol.second_switch_name!r} already exists; pick another name")
         elif pol.allow_second_switch:
@@ -205,28 +230,44 @@ def _second_switch(
             if nic.sriov_enabled is False:
                 res.enable_nics.append((nic, nic.vfs_total or cap.vfs))
             mgmt = pol.management_os == "move"
-            res.create.append(SwitchSpec(name=pol.second_switch_name, nics=[nic.name], iov=True,
-                                         allow_management_os=mgmt))
+            res.create.append(
+                SwitchSpec(name=pol.second_switch_name, nics=[nic.name], iov=True, allow_management_os=mgmt)
+            )
             for a in overflow[: cap.vfs]:
                 w, qp = selector(a)
-                res.allocations.append(Allocation(vm=a.vm_name or "", adapter=a.name, switch=pol.second_switch_name,
-                                                  nic=nic.name, iov_weight=w, queue_pairs=qp,
-                                                  priority=priority[_key(a)]))
+                res.allocations.append(
+                    Allocation(
+                        vm=a.vm_name or "",
+                        adapter=a.name,
+                        switch=pol.second_switch_name,
+                        nic=nic.name,
+                        iov_weight=w,
+                        queue_pairs=qp,
+                        priority=priority[_key(a)],
+                    )
+                )
                 res.moves[_key(a)] = pol.second_switch_name
                 placed.append(a)
             for u in res.unfit:
                 if (u.vm, u.adapter) in res.moves:
                     u.moved_to = pol.second_switch_name
         else:
-            res.alternatives.append(Alternative(
-                kind="second-switch", text=text + " (set allow_second_switch: true in the policy to plan it)"))
+            res.alternatives.append(
+                Alternative(
+                    kind="second-switch", text=text + " (set allow_second_switch: true in the policy to plan it)"
+                )
+            )
     else:
-        res.alternatives.append(Alternative(
-            kind="more-vfs", text=f"no spare SR-IOV port for {names}: add a NIC port or raise NumVFs"))
+        res.alternatives.append(
+            Alternative(kind="more-vfs", text=f"no spare SR-IOV port for {names}: add a NIC port or raise NumVFs")
+        )
     left = [a for a in overflow if a not in placed]
     if left:
         rest = ", ".join(f"{a.vm_name}/{a.name}" for a in left)
-        res.alternatives.append(Alternative(
-            kind="vmq-vrss",
-            text=f"keep {rest} on the synthetic path with VMQ and vRSS "
-                 "(Set-VMNetworkAdapter -VmqWeight 100 -VrssEnabled $true)"))
+        res.alternatives.append(
+            Alternative(
+                kind="vmq-vrss",
+                text=f"keep {rest} on the synthetic path with VMQ and vRSS "
+                "(Set-VMNetworkAdapter -VmqWeight 100 -VrssEnabled $true)",
+            )
+        )

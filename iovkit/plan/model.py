@@ -228,9 +228,7 @@ class Plan(_Model):
     snapshot: HostSnapshot
 
     def compute_id(self) -> str:
-        body = json.dumps(
-            [self.fingerprint, [s.model_dump(mode="json") for s in self.steps]], sort_keys=True
-        ).encode()
+        body = json.dumps([self.fingerprint, [s.model_dump(mode="json") for s in self.steps]], sort_keys=True).encode()
         return hashlib.sha256(body).hexdigest()[:16]
 
     def to_json(self) -> str:
@@ -247,8 +245,9 @@ def plan_from_dict(data: Any, origin: str) -> Plan:
         loc = ".".join(str(p) for p in first.get("loc", ()))
         raise InputError(f"{first['msg']}", path=origin, field=loc) from err
     if plan.plan_id != plan.compute_id():
-        raise InputError("plan_id does not match its steps (the plan was edited after `iovkit plan`)",
-                         path=origin, field="plan_id")
+        raise InputError(
+            "plan_id does not match its steps (the plan was edited after `iovkit plan`)", path=origin, field="plan_id"
+        )
     return plan
 
 

@@ -49,8 +49,10 @@ def _adapter(vm: str, adapter: str) -> str:
 
 def _new_switch(spec: SwitchSpec) -> str:
     nics = ", ".join(psq(n) for n in spec.nics)
-    cmd = (f"New-VMSwitch -Name {psq(spec.name)} -NetAdapterName {nics} -EnableIov {psbool(spec.iov)} "
-           f"-AllowManagementOS {psbool(spec.allow_management_os)}")
+    cmd = (
+        f"New-VMSwitch -Name {psq(spec.name)} -NetAdapterName {nics} -EnableIov {psbool(spec.iov)} "
+        f"-AllowManagementOS {psbool(spec.allow_management_os)}"
+    )
     if spec.embedded_teaming:
         cmd += " -EnableEmbeddedTeaming $true"
     return cmd + " | Out-Null"
@@ -66,8 +68,10 @@ def ps_phase(step: Step, phase: Phase) -> str:
     match step:
         case RecordStep():
             if phase == "action":
-                return ("Get-VMNetworkAdapter -VMName * | Select-Object -Property @('VMName', 'Name', "
-                        "'SwitchName', 'Connected', 'IovWeight', 'IovQueuePairsRequested') | ConvertTo-Json -Depth 2")
+                return (
+                    "Get-VMNetworkAdapter -VMName * | Select-Object -Property @('VMName', 'Name', "
+                    "'SwitchName', 'Connected', 'IovWeight', 'IovQueuePairsRequested') | ConvertTo-Json -Depth 2"
+                )
             if phase == "verify":
                 return "$null = Get-VMNetworkAdapter -VMName * -ErrorAction Stop"
             return none
@@ -79,8 +83,10 @@ def ps_phase(step: Step, phase: Phase) -> str:
                 return "\n".join(lines)
             if phase == "verify":
                 cond = "-not $s.Enabled" + (f" -or $s.NumVFs -lt {num}" if num else "")
-                return (f"$s = Get-NetAdapterSriov -Name {psq(nic)}\n"
-                        f"if ({cond}) {{ {_fail(f'SR-IOV is not enabled on {nic}')} }}")
+                return (
+                    f"$s = Get-NetAdapterSriov -Name {psq(nic)}\n"
+                    f"if ({cond}) {{ {_fail(f'SR-IOV is not enabled on {nic}')} }}"
+                )
             lines = []
             if old is not None and num and old != num:
                 lines.append(f"Set-NetAdapterSriov -Name {psq(nic)} -NumVFs {old}")
@@ -93,8 +99,10 @@ def ps_phase(step: Step, phase: Phase) -> str:
                 return f"Disconnect-VMNetworkAdapter {_adapter(vm, ad)}"
             if phase == "verify":
                 return f"{get}\nif ($null -eq $a -or $a.SwitchName) {{ {_fail(f'{vm}/{ad} is still connected')} }}"
-            return (f"{get}\nif ($a.SwitchName -ne {psq(sw)}) "
-                    f"{{ Connect-VMNetworkAdapter {_adapter(vm, ad)} -SwitchName {psq(sw)} }}")
+            return (
+                f"{get}\nif ($a.SwitchName -ne {psq(sw)}) "
+                f"{{ Connect-VMNetworkAdapter {_adapter(vm, ad)} -SwitchName {psq(sw)} }}"
+            )
         case RemoveSwitchStep(switch=spec):
             exists = f"Get-VMSwitch -Name {psq(spec.name)} -ErrorAction SilentlyContinue"
             if phase == "action":
@@ -110,13 +118,17 @@ def ps_phase(step: Step, phase: Phase) -> str:
                 if spec.iov:
                     cond += " -or -not $s.IovEnabled -or -not $s.IovSupport -or $s.IovVirtualFunctionCount -lt 1"
                 msg = f"switch {spec.name} is not an IOV switch: "
-                return (f"$s = Get-VMSwitch -Name {psq(spec.name)} -ErrorAction SilentlyContinue\n"
-                        f"if ({cond}) {{ throw ({psq(msg)} + ($s.IovSupportReasons -join '; ')) }}")
-            return (f"$s = Get-VMSwitch -Name {psq(spec.name)} -ErrorAction SilentlyContinue\n"
-                    f"if ($s -and $s.IovEnabled -eq {psbool(spec.iov)}) {{\n"
-                    f"    Get-VMNetworkAdapter -VMName * | Where-Object SwitchName -eq {psq(spec.name)} | "
-                    "Disconnect-VMNetworkAdapter\n"
-                    f"    Remove-VMSwitch -Name {psq(spec.name)} -Force\n}}")
+                return (
+                    f"$s = Get-VMSwitch -Name {psq(spec.name)} -ErrorAction SilentlyContinue\n"
+                    f"if ({cond}) {{ throw ({psq(msg)} + ($s.IovSupportReasons -join '; ')) }}"
+                )
+            return (
+                f"$s = Get-VMSwitch -Name {psq(spec.name)} -ErrorAction SilentlyContinue\n"
+                f"if ($s -and $s.IovEnabled -eq {psbool(spec.iov)}) {{\n"
+                f"    Get-VMNetworkAdapter -VMName * | Where-Object SwitchName -eq {psq(spec.name)} | "
+                "Disconnect-VMNetworkAdapter\n"
+                f"    Remove-VMSwitch -Name {psq(spec.name)} -Force\n}}"
+            )
         case ConnectStep(vm=vm, adapter=ad, switch=sw):
             get = f"$a = Get-VMNetworkAdapter {_adapter(vm, ad)}"
             if phase == "action":
@@ -128,20 +140,24 @@ def ps_phase(step: Step, phase: Phase) -> str:
             if phase == "action":
                 return f"Set-VMNetworkAdapter {_adapter(vm, ad)} -IovWeight {w} -IovQueuePairsRequested {qp}"
             if phase == "verify":
-                return (f"$a = Get-VMNetworkAdapter {_adapter(vm, ad)}\n"
-                        f"if ($a.IovWeight -ne {w} -or $a.IovQueuePairsRequested -ne {qp}) "
-                        f"{{ {_fail(f'{vm}/{ad} IovWeight is not {w}')} }}")
+                return (
+                    f"$a = Get-VMNetworkAdapter {_adapter(vm, ad)}\n"
+                    f"if ($a.IovWeight -ne {w} -or $a.IovQueuePairsRequested -ne {qp}) "
+                    f"{{ {_fail(f'{vm}/{ad} IovWeight is not {w}')} }}"
+                )
             return f"Set-VMNetworkAdapter {_adapter(vm, ad)} -IovWeight {ow} -IovQueuePairsRequested {oq}"
         case VerifyVfStep(vm=vm, adapter=ad, switch=sw):
             if phase == "action":
                 return "# nothing to change: this step only verifies"
             if phase == "verify":
-                return (f"$a = Get-VMNetworkAdapter {_adapter(vm, ad)}\n"
-                        f"if (-not $a.VFDataPathActive) {{ {_fail(f'{vm}/{ad}: VFDataPathActive is False')} }}\n"
-                        f"$d = (Get-VMSwitch -Name {psq(sw)}).NetAdapterInterfaceDescriptions\n"
-                        f"$vf = Get-NetAdapterSriovVf -InterfaceDescription $d | Where-Object VmFriendlyName -eq "
-                        f"{psq(vm)}\n"
-                        f"if (-not $vf) {{ {_fail(f'Get-NetAdapterSriovVf lists no VF for {vm}')} }}")
+                return (
+                    f"$a = Get-VMNetworkAdapter {_adapter(vm, ad)}\n"
+                    f"if (-not $a.VFDataPathActive) {{ {_fail(f'{vm}/{ad}: VFDataPathActive is False')} }}\n"
+                    f"$d = (Get-VMSwitch -Name {psq(sw)}).NetAdapterInterfaceDescriptions\n"
+                    f"$vf = Get-NetAdapterSriovVf -InterfaceDescription $d | Where-Object VmFriendlyName -eq "
+                    f"{psq(vm)}\n"
+                    f"if (-not $vf) {{ {_fail(f'Get-NetAdapterSriovVf lists no VF for {vm}')} }}"
+                )
             return none
     raise InputError(f"step {step.id} ({step.kind}) is not a Hyper-V step")
 
@@ -156,12 +172,14 @@ def _sysfs(root: str, pf: str, name: str) -> str:
 
 def _numvfs(root: str, pf: str, n: int) -> str:
     f = _sysfs(root, pf, "sriov_numvfs")
-    return (f"cur=$(cat {f})\n"
-            f'if [ "$cur" != {n} ]; then\n'
-            f'  if [ "$cur" != 0 ]; then echo 0 > {f}; fi\n'
-            f"  echo {n} > {f}\n"
-            f'  echo "sriov_numvfs "{shlex.quote(pf)}": $cur -> 0 -> {n}"\n'
-            "fi")
+    return (
+        f"cur=$(cat {f})\n"
+        f'if [ "$cur" != {n} ]; then\n'
+        f'  if [ "$cur" != 0 ]; then echo 0 > {f}; fi\n'
+        f"  echo {n} > {f}\n"
+        f'  echo "sriov_numvfs "{shlex.quote(pf)}": $cur -> 0 -> {n}"\n'
+        "fi"
+    )
 
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -171,15 +189,17 @@ def _hostdev_xml(root: str, pf: str, vf: int, mac: str) -> str:
     if not _MAC.match(mac):
         raise InputError(f"MAC {mac!r} of the VF for {pf} vf {vf} is not aa:bb:cc:dd:ee:ff")
     link = _sysfs(root, pf, f"virtfn{vf}")
-    return (f"pci=$(basename \"$(readlink -f {link})\")\n"
-            "IFS=':.' read -r d b s f <<< \"$pci\"\n"
-            "xml=$(mktemp)\n"
-            "cat > \"$xml\" <<EOF\n"
-            "<interface type='hostdev' managed='yes'>\n"
-            "  <source><address type='pci' domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>\n"
-            f"  <mac address='{mac}'/>\n"
-            "</interface>\n"
-            "EOF")
+    return (
+        f'pci=$(basename "$(readlink -f {link})")\n'
+        "IFS=':.' read -r d b s f <<< \"$pci\"\n"
+        "xml=$(mktemp)\n"
+        'cat > "$xml" <<EOF\n'
+        "<interface type='hostdev' managed='yes'>\n"
+        "  <source><address type='pci' domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>\n"
+        f"  <mac address='{mac}'/>\n"
+        "</interface>\n"
+        "EOF"
+    )
 
 
 def sh_phase(step: Step, phase: Phase, root: str = "") -> str:
@@ -204,18 +224,24 @@ def sh_phase(step: Step, phase: Phase, root: str = "") -> str:
                 return " ".join(parts)
             if phase == "verify":
                 want = f"vf {vf} .*{mac}" if mac else f"vf {vf} "
-                return (f"ip link show dev {shlex.quote(pf)} | grep -qi -- {shlex.quote(want)} || "
-                        f"{{ echo {_shmsg(f'vf {vf} of {pf} is not set')} >&2; exit 1; }}")
+                return (
+                    f"ip link show dev {shlex.quote(pf)} | grep -qi -- {shlex.quote(want)} || "
+                    f"{{ echo {_shmsg(f'vf {vf} of {pf} is not set')} >&2; exit 1; }}"
+                )
             return f"{base} mac 00:00:00:00:00:00 vlan 0 spoofchk on trust off state auto || true"
         case AttachHostdevStep(domain=dom, pf=pf, vf=vf, mac=mac):
             has = f"virsh domiflist {shlex.quote(dom)} | grep -qi -- {shlex.quote(mac)}"
             if phase == "action":
-                return (_hostdev_xml(root, pf, vf, mac)
-                        + f"\nvirsh attach-device {shlex.quote(dom)} \"$xml\" --config {_live(dom)}\nrm -f \"$xml\"")
+                return (
+                    _hostdev_xml(root, pf, vf, mac)
+                    + f'\nvirsh attach-device {shlex.quote(dom)} "$xml" --config {_live(dom)}\nrm -f "$xml"'
+                )
             if phase == "verify":
                 return f"{has} || {{ echo {_shmsg(f'no hostdev interface with {mac} in {dom}')} >&2; exit 1; }}"
-            return (f"if {has}; then virsh detach-interface {shlex.quote(dom)} hostdev --mac {shlex.quote(mac)} "
-                    f"--config {_live(dom)}; fi")
+            return (
+                f"if {has}; then virsh detach-interface {shlex.quote(dom)} hostdev --mac {shlex.quote(mac)} "
+                f"--config {_live(dom)}; fi"
+            )
     raise InputError(f"step {step.id} ({step.kind}) is not a Linux step")
 
 
@@ -241,10 +267,15 @@ def render_powershell(plan: Plan) -> tuple[str, str]:
         "#Requires -RunAsAdministrator",
         "$ErrorActionPreference = 'Stop'",
     ]
-    host_check = (f"if ($env:COMPUTERNAME -ne {psq(plan.host or '')}) "
-                  f"{{ throw {psq(f'this script is for host {plan.host}')} }}")
-    body = [*head, host_check,
-            "trap { Write-Error \"step failed: $_ ; run rollback.ps1 beside this script\"; break }", ""]
+    host_check = (
+        f"if ($env:COMPUTERNAME -ne {psq(plan.host or '')}) {{ throw {psq(f'this script is for host {plan.host}')} }}"
+    )
+    body = [
+        *head,
+        host_check,
+        'trap { Write-Error "step failed: $_ ; run rollback.ps1 beside this script"; break }',
+        "",
+    ]
     for step in plan.steps:
         body.append(f"# --- Step {step.id}: {step_title(step)}")
         body.extend(_comment_lines("# Precondition:", step.precondition))
@@ -253,9 +284,14 @@ def render_powershell(plan: Plan) -> tuple[str, str]:
         body.append(f"# Verify: {step.verification}")
         body.append(ps_phase(step, "verify"))
         body.append("")
-    rb = [f"# iovkit rollback for plan {plan.plan_id} on host {plan.host}: undoes every step, last first.",
-          "# Each undo checks the current state first, so running this twice is harmless.",
-          "#Requires -RunAsAdministrator", "$ErrorActionPreference = 'Stop'", host_check, ""]
+    rb = [
+        f"# iovkit rollback for plan {plan.plan_id} on host {plan.host}: undoes every step, last first.",
+        "# Each undo checks the current state first, so running this twice is harmless.",
+        "#Requires -RunAsAdministrator",
+        "$ErrorActionPreference = 'Stop'",
+        host_check,
+        "",
+    ]
     for step in reversed(plan.steps):
         undo = ps_phase(step, "undo")
         if undo.startswith("# nothing"):
@@ -270,8 +306,13 @@ def render_powershell(plan: Plan) -> tuple[str, str]:
 
 def render_shell(plan: Plan, root: str = "") -> tuple[str, str]:
     """(apply.sh, rollback.sh) for a Linux plan."""
-    head = ["#!/bin/bash", f"# iovkit plan {plan.plan_id} for host {plan.host}: SR-IOV VFs for libvirt domains",
-            *[f"# WARNING: {w}" for w in plan.warnings], "set -euo pipefail", ""]
+    head = [
+        "#!/bin/bash",
+        f"# iovkit plan {plan.plan_id} for host {plan.host}: SR-IOV VFs for libvirt domains",
+        *[f"# WARNING: {w}" for w in plan.warnings],
+        "set -euo pipefail",
+        "",
+    ]
     body = list(head)
     for step in plan.steps:
         body.append(f"# --- Step {step.id}: {step_title(step)}")

@@ -44,8 +44,14 @@ def plan_linux(snap: HostSnapshot, policy: Policy | None) -> LinuxPlanParts:
         """Policy order first; then PFs outside a bond, with VFs already created and free (no sriov_numvfs
         change, which would destroy the VFs in use), on the fastest link, with the most VFs."""
         free_now = (n.vfs_configured or 0) - sum(1 for pf, _ in assigned if pf == n.name)
-        return (pol.nics.index(n.name) if n.name in pol.nics else len(pol.nics), n.team is not None,
-                -free_now, -(n.link_speed_bps or 0), -(n.vfs_total or 0), n.name)
+        return (
+            pol.nics.index(n.name) if n.name in pol.nics else len(pol.nics),
+            n.team is not None,
+            -free_now,
+            -(n.link_speed_bps or 0),
+            -(n.vfs_total or 0),
+            n.name,
+        )
 
     pfs.sort(key=preference)
     if not pfs:
@@ -62,7 +68,7 @@ def plan_linux(snap: HostSnapshot, policy: Policy | None) -> LinuxPlanParts:
         in_use = {v.index: v.vm for v in snap.vfs if v.pf == pf.name and v.vm}
         free = [i for i in range(total) if i not in in_use]
         take = queue[: len(free)]
-        queue = queue[len(free):]
+        queue = queue[len(free) :]
         if not take:
             continue
         used = free[: len(take)]
@@ -72,37 +78,62 @@ def plan_linux(snap: HostSnapshot, policy: Policy | None) -> LinuxPlanParts:
                 doms = ", ".join(sorted({d for d in in_use.values() if d}))
                 res.blockers.append(
                     f"{pf.name}: sriov_numvfs must go {current} -> 0 -> {target}, which destroys VFs in use by "
-                    f"{doms}; stop those domains or free VFs first")
+                    f"{doms}; stop those domains or free VFs first"
+                )
                 continue
-            set_steps.append(SetNumVfsStep(
-                pf=pf.name, num_vfs=target, old_num_vfs=current,
-                precondition=f"no VF of {pf.name} is assigned to a domain; {target} <= sriov_totalvfs {total}",
-                verification=f"sriov_numvfs reads {target}",
-            ))
+            set_steps.append(
+                SetNumVfsStep(
+                    pf=pf.name,
+                    num_vfs=target,
+                    old_num_vfs=current,
+                    precondition=f"no VF of {pf.name} is assigned to a domain; {target} <= sriov_totalvfs {total}",
+                    verification=f"sriov_numvfs reads {target}",
+                )
+            )
         for a, vf in zip(take, used, strict=True):
             vm = a.vm_name or ""
-            res.allocations.append(Allocation(vm=vm, adapter=a.name, nic=pf.name, vf=vf, iov_weight=100,
-                                              queue_pairs=1, priority=priority[(a.vm_name, a.name)]))
-            vf_steps.append(VfStep(
-                pf=pf.name, vf=vf, mac=a.mac,
-                precondition=f"{pf.name} has VF {vf}",
-                verification=f"ip -j link show {pf.name} lists vf {vf} with the MAC, spoofchk on, trust off",
-            ))
+            res.allocations.append(
+                Allocation(
+                    vm=vm,
+                    adapter=a.name,
+                    nic=pf.name,
+                    vf=vf,
+                    iov_weight=100,
+                    queue_pairs=1,
+                    priority=priority[(a.vm_name, a.name)],
+                )
+            )
+            vf_steps.append(
+                VfStep(
+                    pf=pf.name,
+                    vf=vf,
+                    mac=a.mac,
+                    precondition=f"{pf.name} has VF {vf}",
+                    verification=f"ip -j link show {pf.name} lists vf {vf} with the MAC, spoofchk on, trust off",
+                )
+            )
             if a.mac:
-                attach.append(AttachHostdevStep(
-                    domain=vm, pf=pf.name, vf=vf, mac=a.mac,
-                    precondition=f"domain {vm!r} is defined; VF {vf} of {pf.name} is not assigned",
-                    verification=f"virsh domiflist {vm!r} lists a hostdev interface with MAC {a.mac}",
-                ))
+                attach.append(
+                    AttachHostdevStep(
+                        domain=vm,
+                        pf=pf.name,
+                        vf=vf,
+                        mac=a.mac,
+                        precondition=f"domain {vm!r} is defined; VF {vf} of {pf.name} is not assigned",
+                        verification=f"virsh domiflist {vm!r} lists a hostdev interface with MAC {a.mac}",
+                    )
+                )
                 res.warnings.append(
                     f"{vm}/{a.name} keeps MAC {a.mac} on the VF: detach its old interface after checking the guest "
-                    f"(virsh detach-interface {vm} {a.kind or 'bridge'} --mac {a.mac} --config)")
+                    f"(virsh detach-interface {vm} {a.kind or 'bridge'} --mac {a.mac} --config)"
+                )
             else:
                 res.warnings.append(f"{vm}/{a.name} has no known MAC: attach VF {vf} of {pf.name} by hand")
     for a in queue:
         res.unfit.append(Unfit(vm=a.vm_name or "", adapter=a.name, reason="no free VF on the PFs in scope"))
     if queue:
-        res.alternatives.append(Alternative(
-            kind="more-vfs", text="add a PF to policy nics, or keep the rest on virtio with multiqueue"))
+        res.alternatives.append(
+            Alternative(kind="more-vfs", text="add a PF to policy nics, or keep the rest on virtio with multiqueue")
+        )
     res.steps = set_steps + vf_steps + attach
     return res

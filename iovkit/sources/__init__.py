@@ -65,8 +65,9 @@ def detect(path: Path) -> InputKind:
             path=str(path),
         )
     if text.startswith("["):
-        raise InputError("a JSON array is not a snapshot or bundle; run `iovkit script collect` on the host",
-                         path=str(path))
+        raise InputError(
+            "a JSON array is not a snapshot or bundle; run `iovkit script collect` on the host", path=str(path)
+        )
     from iovkit.sources.hyperv.formatlist import looks_like_formatlist
 
     if looks_like_formatlist(text):

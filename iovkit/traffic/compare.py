@@ -197,9 +197,13 @@ def compare(
     # A run with no knee met the objective at no rate: its knee counts as 0 (worse than any found knee).
     any_knee = any(r.knee_pps is not None for r in before + after)
     knee_m = metric(
-        "knee", "pps", [r.knee_pps if r.knee_pps is not None or not any_knee else 0.0 for r in before],
+        "knee",
+        "pps",
+        [r.knee_pps if r.knee_pps is not None or not any_knee else 0.0 for r in before],
         [r.knee_pps if r.knee_pps is not None or not any_knee else 0.0 for r in after],
-        lower_is_better=False, noise_floor=noise_floor_pct, guide_pct=GUIDE["rate_pct"],
+        lower_is_better=False,
+        noise_floor=noise_floor_pct,
+        guide_pct=GUIDE["rate_pct"],
     )
     if any(r.knee_pps is None for r in before + after):
         warnings.append("a run has no knee (its first step already failed the objective)")
@@ -212,28 +216,46 @@ def compare(
         a_vals, a_steps = _side_at(after, rate, "after")
         ms: list[Metric] = []
         for key, unit in (("p50", "us"), ("p99", "us"), ("p99.9", "us")):
-            ms.append(metric(
-                key, unit, [s.latency_us.model_dump(by_alias=True).get(key) for s in b_steps],
-                [s.latency_us.model_dump(by_alias=True).get(key) for s in a_steps],
-                lower_is_better=True, noise_floor=noise_floor_pct,
-                guide_pct=GUIDE["latency_pct"] if key == "p99" else None,
-                pooled=(b_vals[key], a_vals[key]),
-            ))
+            ms.append(
+                metric(
+                    key,
+                    unit,
+                    [s.latency_us.model_dump(by_alias=True).get(key) for s in b_steps],
+                    [s.latency_us.model_dump(by_alias=True).get(key) for s in a_steps],
+                    lower_is_better=True,
+                    noise_floor=noise_floor_pct,
+                    guide_pct=GUIDE["latency_pct"] if key == "p99" else None,
+                    pooled=(b_vals[key], a_vals[key]),
+                )
+            )
         ms.append(_loss_metric(b_vals["loss_pct"], a_vals["loss_pct"]))
-        ms.append(metric(
-            "cpu_us_per_packet", "us", [s.cpu_us_per_packet for s in b_steps], [s.cpu_us_per_packet for s in a_steps],
-            lower_is_better=True, noise_floor=noise_floor_pct, guide_pct=GUIDE["cpu_pct"],
-        ))
+        ms.append(
+            metric(
+                "cpu_us_per_packet",
+                "us",
+                [s.cpu_us_per_packet for s in b_steps],
+                [s.cpu_us_per_packet for s in a_steps],
+                lower_is_better=True,
+                noise_floor=noise_floor_pct,
+                guide_pct=GUIDE["cpu_pct"],
+            )
+        )
         within = all(s.within_objective for s in b_steps + a_steps)
-        points.append(RatePoint(offered_pps=rate, before=b_vals, after=a_vals, metrics=ms,
-                                both_within_objective=within))
+        points.append(
+            RatePoint(offered_pps=rate, before=b_vals, after=a_vals, metrics=ms, both_within_objective=within)
+        )
     if not points:
         warnings.append("no offered rate is common to every run: latency, loss and CPU are not compared")
 
     summary = [knee_m, *_summaries(points, noise_floor_pct)]
     return Comparison(
-        before_runs=len(before), after_runs=len(after), knee=knee_m, rates=points,
-        summary=summary, overall=_overall(summary), warnings=warnings,
+        before_runs=len(before),
+        after_runs=len(after),
+        knee=knee_m,
+        rates=points,
+        summary=summary,
+        overall=_overall(summary),
+        warnings=warnings,
     )
 
 
@@ -244,8 +266,7 @@ def _loss_metric(before: float | None, after: float | None) -> Metric:
     delta = after - before
     noise = max(0.1, 0.1 * max(before, after))  # 0.1 point, or 10 % of the larger loss
     call: Call = "within noise" if abs(delta) <= noise else ("better" if delta < 0 else "worse")
-    return Metric("loss", "pct-points", round(before, 4), round(after, 4), round(delta, 4), round(noise, 3), call,
-                  True)
+    return Metric("loss", "pct-points", round(before, 4), round(after, 4), round(delta, 4), round(noise, 3), call, True)
 
 
 def _summaries(points: list[RatePoint], noise_floor: float) -> list[Metric]:
@@ -271,8 +292,20 @@ def _summaries(points: list[RatePoint], noise_floor: float) -> list[Metric]:
         else:
             call = "within noise"
         meets = med <= guide
-        out.append(Metric(f"{key} (median over {len(deltas)} rates)", "%", None, None, round(med, 2),
-                          round(noise, 2), call, True, guide, meets))
+        out.append(
+            Metric(
+                f"{key} (median over {len(deltas)} rates)",
+                "%",
+                None,
+                None,
+                round(med, 2),
+                round(noise, 2),
+                call,
+                True,
+                guide,
+                meets,
+            )
+        )
     return out
 
 

@@ -76,8 +76,15 @@ class _Shaper:
         return out
 
 
-def _serve(conn: Any, listen: tuple[str, int], upstream: tuple[str, int] | None, swap_every: int, dup_every: int,
-           delay_us: float, hold_ms: float) -> None:
+def _serve(
+    conn: Any,
+    listen: tuple[str, int],
+    upstream: tuple[str, int] | None,
+    swap_every: int,
+    dup_every: int,
+    delay_us: float,
+    hold_ms: float,
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     front = open_udp(listen[0], listen[1], rcvbuf=4 << 20, sndbuf=4 << 20, blocking=False)
     fb = BatchSocket(front, batch=64)
@@ -177,8 +184,9 @@ def start_forwarder(
     """Start the forwarder in its own process; returns once it listens."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child, listen, upstream, swap_every, dup_every, delay_us, hold_ms),
-                       daemon=True)
+    proc = ctx.Process(
+        target=_serve, args=(child, listen, upstream, swap_every, dup_every, delay_us, hold_ms), daemon=True
+    )
     proc.start()
     child.close()
     if not parent.poll(5.0):

@@ -128,19 +128,24 @@ class LoadSpec:
             raise InputError(f"must be 1..1024 (got {self.batch})", field="--batch")
         low = ECHO_MIN_PAYLOAD if self.mode == "echo" else RELAY_MIN_PAYLOAD
         if not low <= self.payload <= 1472 * 44:
-            raise InputError(f"payload must be {low}..65000 bytes in {self.mode} mode (got {self.payload})",
-                             field="--payload")
+            raise InputError(
+                f"payload must be {low}..65000 bytes in {self.mode} mode (got {self.payload})", field="--payload"
+            )
         if not 0 < self.target[1] < 65536:
             raise InputError(f"port must be 1..65535 (got {self.target[1]})", field="--target")
         if self.mode == "relay":
             if self.sessions < 1 or self.clients < 2 * self.sessions:
-                raise InputError(f"relay mode needs at least 2 clients per session ({self.clients} clients, "
-                                 f"{self.sessions} sessions)", field="--clients")
+                raise InputError(
+                    f"relay mode needs at least 2 clients per session ({self.clients} clients, "
+                    f"{self.sessions} sessions)",
+                    field="--clients",
+                )
             if self.relay_key is None:
                 raise InputError("relay mode needs the relay key (IOVKIT_RELAY_KEY or --key-file)", field="--key-file")
             if self.senders > self.sessions:
-                raise InputError(f"relay mode: senders ({self.senders}) cannot exceed sessions ({self.sessions})",
-                                 field="--senders")
+                raise InputError(
+                    f"relay mode: senders ({self.senders}) cannot exceed sessions ({self.sessions})", field="--senders"
+                )
 
 
 # -- pure counters ---------------------------------------------------------------------------------------------
@@ -268,16 +273,20 @@ class TxRing:
     big-endian numpy views: the Python cost per datagram is a few ns, so the kernel sets the rate.
     """
 
-    def __init__(self, sock: socket.socket, template: bytes, batch: int, seq_at: int, time_at: int,
-                 sent_at: int | None = None) -> None:
+    def __init__(
+        self, sock: socket.socket, template: bytes, batch: int, seq_at: int, time_at: int, sent_at: int | None = None
+    ) -> None:
         size = len(template)
         self.sock, self.fd, self.batch, self.size = sock, sock.fileno(), batch, size
         self.seq_at, self.time_at, self.sent_at = seq_at, time_at, sent_at
         self.data = bytearray(bytes(template) * batch)
         self.seqs = np.ndarray((batch,), dtype=">u8", buffer=self.data, offset=seq_at, strides=(size,))
         self.times = np.ndarray((batch,), dtype=">u8", buffer=self.data, offset=time_at, strides=(size,))
-        self.sent = None if sent_at is None else np.ndarray((batch,), dtype=">u8", buffer=self.data,
-                                                            offset=sent_at, strides=(size,))
+        self.sent = (
+            None
+            if sent_at is None
+            else np.ndarray((batch,), dtype=">u8", buffer=self.data, offset=sent_at, strides=(size,))
+        )
         self.one = memoryview(self.data)[:size]
         self.steps = np.arange(batch, dtype=np.uint64)
         self.iovs = (Iovec * batch)()
@@ -469,16 +478,19 @@ class _Sender:
         self.seq, self.wseq, self.sent_by = [0] * n, [0] * n, [0] * n
         at = (ECHO_SEQ_AT, ECHO_TIME_AT) if spec.mode == "echo" else (RELAY_SEQ_AT, RELAY_TIME_AT)
         sent_at = ECHO_SENT_AT if spec.mode == "echo" and spec.payload >= ECHO_SENT_END else None
-        self.rings = [TxRing(sock, bytes(tpl), spec.batch, *at, sent_at=sent_at)
-                      for sock, tpl in zip(self.socks, self.templates, strict=True)]
+        self.rings = [
+            TxRing(sock, bytes(tpl), spec.batch, *at, sent_at=sent_at)
+            for sock, tpl in zip(self.socks, self.templates, strict=True)
+        ]
 
     def _add_socket(self) -> BatchSocket:
         sock = _connected(self.family, self.addr, self.spec.target)
         # no replies asked, nothing to stamp: SO_TIMESTAMPNS would switch on stamping of every packet the
         # kernel receives (a global switch), which costs the pure send test for nothing
         stamps = self.spec.kernel_timestamps and (self.spec.replies or self.spec.mode == "relay")
-        bs = BatchSocket(sock, batch=min(self.spec.batch, RECV_BATCH), bufsize=max(2048, self.spec.payload),
-                         timestamps=stamps)
+        bs = BatchSocket(
+            sock, batch=min(self.spec.batch, RECV_BATCH), bufsize=max(2048, self.spec.payload), timestamps=stamps
+        )
         self.socks.append(sock)
         self.bsocks.append(bs)
         return bs
@@ -500,8 +512,9 @@ class _Sender:
                 token = proto.mint_token(spec.relay_key, sid, peer, expiry)
                 joiners.append(proto.Joiner(sid, peer, token))
                 tpl = bytearray(spec.payload)
-                proto.HEADER.pack_into(tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0, sid, peer,
-                                       0, 0)
+                proto.HEADER.pack_into(
+                    tpl, 0, proto.MAGIC, proto.VERSION, proto.MsgType.DATA_ALL, 0, 0, sid, peer, 0, 0
+                )
                 self.templates.append(tpl)
                 self.fanout.append(members - 1)
                 self.peer_of.append(peer)
@@ -519,8 +532,10 @@ class _Sender:
             if now >= deadline:
                 if not answered:
                     raise _silent(spec.target, spec.join_timeout, "is an iovkit relay in relay mode running there?")
-                raise UnreachableError(f"{spec.target[0]}:{spec.target[1]}: {len(pending)} of {len(joiners)} "
-                                       f"clients could not join within {spec.join_timeout:g} s")
+                raise UnreachableError(
+                    f"{spec.target[0]}:{spec.target[1]}: {len(pending)} of {len(joiners)} "
+                    f"clients could not join within {spec.join_timeout:g} s"
+                )
             if now - last_sent > 0.25:
                 for i in pending:
                     self._send_one(i, joiners[i].first())
@@ -533,8 +548,11 @@ class _Sender:
                         self._send_one(i, nxt)
                     j = joiners[i]
                     if j.rejected is not None:
-                        raise InputError(f"the relay refused the join: {j.rejected.name} (is the relay key the same "
-                                         "as the relay's?)", field="relay key")
+                        raise InputError(
+                            f"the relay refused the join: {j.rejected.name} (is the relay key the same "
+                            "as the relay's?)",
+                            field="relay key",
+                        )
                     if j.joined:
                         pending.discard(i)
             if pending:
@@ -648,7 +666,7 @@ class _Sender:
                                 ring = rings[f]
                                 part = seg[j::nflows]
                                 for c in range(0, len(part), ring.batch):
-                                    chunk = part[c: c + ring.batch]
+                                    chunk = part[c : c + ring.batch]
                                     if warm:
                                         wseqs[f] += ring.send(WARM_BASE + wseqs[f], chunk)
                                         continue
@@ -921,8 +939,12 @@ def is_local_target(host: str) -> bool:
 
     import psutil
 
-    mine = {a.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for a in addrs
-            if a.family in (socket.AF_INET, socket.AF_INET6)}
+    mine = {
+        a.address.split("%")[0]
+        for addrs in psutil.net_if_addrs().values()
+        for a in addrs
+        if a.family in (socket.AF_INET, socket.AF_INET6)
+    }
     for info in infos:
         ip = str(info[4][0]).split("%")[0]
         if ipaddress.ip_address(ip).is_loopback or ip in mine:

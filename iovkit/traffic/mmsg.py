@@ -65,8 +65,11 @@ except ImportError:  # pragma: no cover - depends on the install
     _fastpath = None  # type: ignore[assignment]
 # Its deadline is on CLOCK_MONOTONIC, which is perf_counter's clock on Linux only. IOVKIT_FASTPATH=0 turns it off
 # (to compare, or to rule it out).
-HAVE_FASTPATH = (_fastpath is not None and os.environ.get("IOVKIT_FASTPATH", "1") != "0"
-                 and time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)")
+HAVE_FASTPATH = (
+    _fastpath is not None
+    and os.environ.get("IOVKIT_FASTPATH", "1") != "0"
+    and time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)"
+)
 
 
 class Iovec(ctypes.Structure):
@@ -189,8 +192,7 @@ def open_udp(
         set_buffers(sock, rcvbuf, sndbuf)
         if rcvtimeo:
             sec = int(rcvtimeo)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                            struct.pack("@ll", sec, int((rcvtimeo - sec) * 1e6)))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", sec, int((rcvtimeo - sec) * 1e6)))
         sock.bind(info[4])
         sock.setblocking(blocking)
     except OSError:
@@ -260,8 +262,13 @@ class BatchSocket:
     QUICK_RUN = 8
 
     def __init__(
-        self, sock: socket.socket, batch: int = 64, bufsize: int = 2048, timestamps: bool = False,
-        native: bool | None = None, fastpath: bool | None = None,
+        self,
+        sock: socket.socket,
+        batch: int = 64,
+        bufsize: int = 2048,
+        timestamps: bool = False,
+        native: bool | None = None,
+        fastpath: bool | None = None,
     ) -> None:
         if not 1 <= batch <= UIO_MAXIOV:
             raise ValueError(f"batch must be 1..{UIO_MAXIOV}, not {batch}")
@@ -347,8 +354,8 @@ class BatchSocket:
                 self.truncated += 1
                 continue
             ln = u32[b + _OFF_LEN]
-            addr = self._name(bytes(names[i * _NAME_SLOT: i * _NAME_SLOT + u32[b + _OFF_NAMELEN]]))
-            payload = bytes(data[i * bs: i * bs + ln])
+            addr = self._name(bytes(names[i * _NAME_SLOT : i * _NAME_SLOT + u32[b + _OFF_NAMELEN]]))
+            payload = bytes(data[i * bs : i * bs + ln])
             if with_ts:
                 out.append((payload, addr, self._ts(i)))
             else:
@@ -466,13 +473,13 @@ class BatchSocket:
                 ln = len(payload)
                 if ln > bs:
                     break
-                data[k * bs: k * bs + ln] = payload
+                data[k * bs : k * bs + ln] = payload
                 iov_len[k * 2 + 1] = ln
                 if addr is None:
                     u32[k * stride + _OFF_NAMELEN] = 0
                 else:
                     raw = self._raw(addr)
-                    names[k * _NAME_SLOT: k * _NAME_SLOT + len(raw)] = raw
+                    names[k * _NAME_SLOT : k * _NAME_SLOT + len(raw)] = raw
                     u32[k * stride + _OFF_NAMELEN] = len(raw)
                 k += 1
             if k == 0:  # one datagram bigger than a slot: plain sendto keeps the order
@@ -546,8 +553,11 @@ class BatchSocket:
             back = got
             if match is not None:
                 idx, req, clr = match
-                back = [(d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1:], a) for d, a in got
-                        if len(d) > idx and d[idx] & req == req]
+                back = [
+                    (d[:idx] + bytes([d[idx] & ~clr & 0xFF]) + d[idx + 1 :], a)
+                    for d, a in got
+                    if len(d) > idx and d[idx] & req == req
+                ]
             return len(got), self.send(back), sum(len(d) for d, _ in got)
         if self._singles > 0 and self.plain_ok():
             self._singles -= 1
@@ -578,7 +588,7 @@ class BatchSocket:
             idx, req, clr = match
             # One byte per entry, mapped to 1 where all `req` bits are set: a sockperf throughput batch (no pong
             # requests) costs no per-datagram Python at all.
-            sel = data[idx:n * bs:bs].translate(self._match_table(req))
+            sel = data[idx : n * bs : bs].translate(self._match_table(req))
             keep = []
             i = sel.find(1)
             while i >= 0:
@@ -596,7 +606,7 @@ class BatchSocket:
                 data[i * bs + idx] &= ~clr & 0xFF
             iov_len[i * 2 + 1] = ln
             if j != i:
-                ring.hdr_ba[j * _HDR:(j + 1) * _HDR] = ring.hdr_ba[i * _HDR:(i + 1) * _HDR]
+                ring.hdr_ba[j * _HDR : (j + 1) * _HDR] = ring.hdr_ba[i * _HDR : (i + 1) * _HDR]
             j += 1
         if self.timestamps:
             for k in range(j):
@@ -638,8 +648,8 @@ class BatchSocket:
         if self.fastpath:
             idx, req, clr = match if match is not None else (-1, 0, 0)
             n_in, n_out, nbytes, backlog, trunc, errs = _fastpath.echo_plain(
-                self.fd, self._one_buf, self.bufsize, idx, req, clr, until_ns, spin_ns, self.BACKLOG_NS,
-                self.QUICK_RUN)
+                self.fd, self._one_buf, self.bufsize, idx, req, clr, until_ns, spin_ns, self.BACKLOG_NS, self.QUICK_RUN
+            )
             self.truncated += trunc
             self.send_errors += errs
             return n_in, n_out, nbytes, backlog

@@ -52,8 +52,14 @@ def plot_sweep(result: SweepResult, stem: Path) -> list[Path]:
     if result.knee_pps is not None:
         for ax in (ax1, ax2):
             ax.axvline(result.knee_pps, color="black", linestyle="--", alpha=0.6)
-        ax1.annotate(f"knee {result.knee_pps:,.0f}/s", (result.knee_pps, 1.0), xycoords=("data", "axes fraction"),
-                     textcoords="offset points", xytext=(4, -12), fontsize="small")
+        ax1.annotate(
+            f"knee {result.knee_pps:,.0f}/s",
+            (result.knee_pps, 1.0),
+            xycoords=("data", "axes fraction"),
+            textcoords="offset points",
+            xytext=(4, -12),
+            fontsize="small",
+        )
     if rates and max(rates) / max(min(rates), 1e-9) > 20:
         ax2.set_xscale("log")
     s = result.settings
@@ -69,8 +75,14 @@ def plot_compare(before: list[SweepResult], after: list[SweepResult], stem: Path
             label = name if i == 0 else None
             pts = [(s.offered_pps, s.latency_us.p99) for s in run.steps if s.latency_us.p99 is not None]
             ax1.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, alpha=0.8, label=label)
-            ax2.plot([s.offered_pps for s in run.steps], [s.loss_pct for s in run.steps], marker="o", color=color,
-                     alpha=0.8, label=label)
+            ax2.plot(
+                [s.offered_pps for s in run.steps],
+                [s.loss_pct for s in run.steps],
+                marker="o",
+                color=color,
+                alpha=0.8,
+                label=label,
+            )
             if run.knee_pps is not None:
                 ax1.axvline(run.knee_pps, color=color, linestyle="--", alpha=0.5)
     ax1.set_ylabel("p99 latency, us")
@@ -81,6 +93,5 @@ def plot_compare(before: list[SweepResult], after: list[SweepResult], stem: Path
     ax2.set_xlabel("offered rate, datagrams/s")
     ax2.grid(True, alpha=0.3)
     ax2.legend(loc="upper left", fontsize="small")
-    fig.suptitle(f"iovkit compare: {len(before)} run(s) before, {len(after)} after (dashed: knees)",
-                 fontsize="medium")
+    fig.suptitle(f"iovkit compare: {len(before)} run(s) before, {len(after)} after (dashed: knees)", fontsize="medium")
     return _save(fig, stem)

@@ -111,8 +111,9 @@ class Message:
 
 
 def header(kind: int, session: int, peer: int, seq: int, ts_ns: int, flags: int = 0) -> bytes:
-    return HEADER.pack(MAGIC, VERSION, kind, flags, 0, session, peer, seq & 0xFFFFFFFFFFFFFFFF,
-                       ts_ns & 0xFFFFFFFFFFFFFFFF)
+    return HEADER.pack(
+        MAGIC, VERSION, kind, flags, 0, session, peer, seq & 0xFFFFFFFFFFFFFFFF, ts_ns & 0xFFFFFFFFFFFFFFFF
+    )
 
 
 def _pad(buf: bytes) -> bytes:
@@ -132,8 +133,9 @@ def encode_allocate(seq: int = 0, ts_ns: int = 0, cookie: bytes | None = None, p
     return _pad(header(MsgType.ALLOCATE, 0, 0, seq, ts_ns, flags) + (cookie or b"") + (proof or b""))
 
 
-def encode_join(session: int, peer: int, token: bytes, cookie: bytes | None = None, seq: int = 0,
-                ts_ns: int = 0) -> bytes:
+def encode_join(
+    session: int, peer: int, token: bytes, cookie: bytes | None = None, seq: int = 0, ts_ns: int = 0
+) -> bytes:
     if len(token) != TOKEN_SIZE:
         raise ValueError(f"a token is {TOKEN_SIZE} bytes, not {len(token)}")
     flags = Flag.COOKIE if cookie else 0
@@ -157,8 +159,9 @@ def encode_allocate_reply(session: int, key: bytes, seq: int = 0, ts_ns: int = 0
 
 
 def encode_join_ack(session: int, peer: int, members: int, idle_timeout: int, seq: int = 0, ts_ns: int = 0) -> bytes:
-    return header(MsgType.JOIN_ACK, session, peer, seq, ts_ns) + _ACK.pack(min(members, 0xFFFF),
-                                                                          min(idle_timeout, 0xFFFF))
+    return header(MsgType.JOIN_ACK, session, peer, seq, ts_ns) + _ACK.pack(
+        min(members, 0xFFFF), min(idle_timeout, 0xFFFF)
+    )
 
 
 def encode_reject(session: int, peer: int, reason: Reason, seq: int = 0, ts_ns: int = 0) -> bytes:
@@ -199,11 +202,11 @@ def decode(buf: bytes) -> Message:
             cookie, off = bytes(body[:COOKIE_SIZE]), COOKIE_SIZE
         if flags & Flag.PROOF:
             need(off + KEY_SIZE)
-            proof = bytes(body[off:off + KEY_SIZE])
+            proof = bytes(body[off : off + KEY_SIZE])
         return Message(**base, cookie=cookie, proof=proof)
     if t is MsgType.JOIN:
         need(TOKEN_SIZE + (COOKIE_SIZE if flags & Flag.COOKIE else 0))
-        cookie = bytes(body[TOKEN_SIZE:TOKEN_SIZE + COOKIE_SIZE]) if flags & Flag.COOKIE else None
+        cookie = bytes(body[TOKEN_SIZE : TOKEN_SIZE + COOKIE_SIZE]) if flags & Flag.COOKIE else None
         return Message(**base, token=bytes(body[:TOKEN_SIZE]), cookie=cookie)
     if t is MsgType.CHALLENGE:
         need(COOKIE_SIZE)

@@ -101,8 +101,10 @@ def _check(settings: RelaySettings) -> None:
         raise InputError(f"must be 1..256, not {settings.workers}", field="--workers")
     if not 1 <= settings.batch <= 1024:
         raise InputError(f"must be 1..1024, not {settings.batch}", field="--batch")
-    for value, name, what in ((settings.peer_idle, "--peer-idle", "seconds"), (settings.rate_pps, "--rate",
-                                                                              "datagrams/s")):
+    for value, name, what in (
+        (settings.peer_idle, "--peer-idle", "seconds"),
+        (settings.rate_pps, "--rate", "datagrams/s"),
+    ):
         if not (math.isfinite(value) and value > 0):
             raise InputError(f"must be above 0 {what}, not {value:g}", field=name)
     if not (math.isfinite(settings.rate_burst) and settings.rate_burst >= 1):
@@ -113,10 +115,14 @@ def _check(settings: RelaySettings) -> None:
         raise InputError("applies to --mode echo and sockperf only", field="--busy-poll")
     for size, name in ((settings.rcvbuf, "--rcvbuf"), (settings.sndbuf, "--sndbuf")):
         if size is not None and not 1 <= size <= MAX_SOCKBUF:
-            raise InputError(f"must be 1 byte to {MAX_SOCKBUF >> 20} MiB (a socket option is a C int), "
-                             f"not {size}", field=name)
-    for value, name in ((settings.max_sessions, "max_sessions"), (settings.max_peers, "max_peers"),
-                        (settings.max_members, "max_members")):
+            raise InputError(
+                f"must be 1 byte to {MAX_SOCKBUF >> 20} MiB (a socket option is a C int), not {size}", field=name
+            )
+    for value, name in (
+        (settings.max_sessions, "max_sessions"),
+        (settings.max_peers, "max_peers"),
+        (settings.max_members, "max_members"),
+    ):
         if value < 1:
             raise InputError(f"must be at least 1, not {value}", field=name)
     if not 64 <= settings.max_datagram <= 65507:
@@ -132,8 +138,7 @@ def _steer_by_session(sock: socket.socket, workers: int) -> None:
     """Attach `A = payload[8:12]; return A % workers` as the reuseport group's socket selector."""
 
     class SockFilter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                    ("k", ctypes.c_uint32)]
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.c_void_p)]
@@ -152,8 +157,15 @@ def _bind_all(settings: RelaySettings) -> list[socket.socket]:
     port = settings.port
     try:
         for _ in range(settings.workers):
-            s = open_udp(settings.host, port, reuseport=settings.workers > 1, rcvbuf=settings.rcvbuf,
-                         sndbuf=settings.sndbuf, blocking=True, rcvtimeo=RCV_TIMEOUT)
+            s = open_udp(
+                settings.host,
+                port,
+                reuseport=settings.workers > 1,
+                rcvbuf=settings.rcvbuf,
+                sndbuf=settings.sndbuf,
+                blocking=True,
+                rcvtimeo=RCV_TIMEOUT,
+            )
             socks.append(s)
             port = s.getsockname()[1]
         if settings.mode == "relay" and settings.workers > 1:
@@ -161,16 +173,18 @@ def _bind_all(settings: RelaySettings) -> list[socket.socket]:
     except (OSError, socket.gaierror) as err:
         for s in socks:
             s.close()
-        raise InputError(f"cannot listen on {settings.host}:{settings.port}: {err.strerror or err}",
-                         field="--listen") from err
+        raise InputError(
+            f"cannot listen on {settings.host}:{settings.port}: {err.strerror or err}", field="--listen"
+        ) from err
     return socks
 
 
 class RelayHandle:
     """Running relay workers; stop() ends them and returns the final stats."""
 
-    def __init__(self, settings: RelaySettings, address: tuple[Any, ...], procs: list[Any], array: Any,
-                 stop_flag: Any) -> None:
+    def __init__(
+        self, settings: RelaySettings, address: tuple[Any, ...], procs: list[Any], array: Any, stop_flag: Any
+    ) -> None:
         self.settings = settings
         self.address = address
         self._procs = procs
@@ -229,8 +243,12 @@ def start_relay(settings: RelaySettings) -> RelayHandle:
     ready = ctx.Barrier(settings.workers + 1)
     procs = []
     for i in range(len(socks)):
-        proc = ctx.Process(target=_worker, name=f"iovkit-relay-{i}", daemon=True,
-                           args=(i, socks, settings, salt, array, stop_flag, ready))
+        proc = ctx.Process(
+            target=_worker,
+            name=f"iovkit-relay-{i}",
+            daemon=True,
+            args=(i, socks, settings, salt, array, stop_flag, ready),
+        )
         proc.start()
         procs.append(proc)
     for s in socks:
@@ -261,8 +279,9 @@ def serve_metrics(handle: RelayHandle, host: str, port: int) -> tuple[str, int]:
 
 
 # -- worker side ---------------------------------------------------------------------------------------------
-def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, salt: bytes, array: Any, stop_flag: Any,
-            ready: Any) -> None:
+def _worker(
+    index: int, socks: list[socket.socket], settings: RelaySettings, salt: bytes, array: Any, stop_flag: Any, ready: Any
+) -> None:
     stopping = False
     sock = socks[index]
     for other in socks:
@@ -280,6 +299,7 @@ def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, sal
         # A worker whose parent vanished (killed test runner) stops instead of leaking. Not PR_SET_PDEATHSIG:
         # that fires when the forking *thread* ends, and start_relay may be called from a short-lived thread.
         return stopping or os.getppid() != parent
+
     parent = os.getppid()
     if settings.pin:
         os.sched_setaffinity(0, {settings.pin[index % len(settings.pin)]})
@@ -289,17 +309,24 @@ def _worker(index: int, socks: list[socket.socket], settings: RelaySettings, sal
     gc.freeze()
     if settings.mode != "relay":
         gc.disable()
-    row = memoryview(array).cast("B").cast("q")[index * WIDTH:(index + 1) * WIDTH]
+    row = memoryview(array).cast("B").cast("q")[index * WIDTH : (index + 1) * WIDTH]
     ready.wait(10.0)
     if settings.mode in ("echo", "sockperf"):
-        _echo_loop(bs, row, stop_flag, should_stop, SOCKPERF_MATCH if settings.mode == "sockperf" else None,
-                   int(settings.busy_poll_us * 1000))
+        _echo_loop(
+            bs,
+            row,
+            stop_flag,
+            should_stop,
+            SOCKPERF_MATCH if settings.mode == "sockperf" else None,
+            int(settings.busy_poll_us * 1000),
+        )
     else:
         _relay_loop(bs, settings, salt, row, stop_flag, should_stop)
 
 
-def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None,
-               spin_ns: int = 0) -> None:
+def _echo_loop(
+    bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None, spin_ns: int = 0
+) -> None:
     """Reflect until stopped: one datagram at a time while they come one by one (each reply waits for one pass),
     whole batches while a queue stands (the per-call cost is shared by up to `batch` datagrams)."""
     pin = pout = bin_ = bout = 0
@@ -330,14 +357,19 @@ def _echo_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: 
                 return
 
 
-def _relay_loop(bs: BatchSocket, settings: RelaySettings, salt: bytes, row: Any, stop_flag: Any,
-                stopping: Any) -> None:
+def _relay_loop(bs: BatchSocket, settings: RelaySettings, salt: bytes, row: Any, stop_flag: Any, stopping: Any) -> None:
     assert settings.key is not None
     cfg = RelayConfig(
-        key=settings.key, admission_key=settings.admission_key,
-        cookie_secret=derive_cookie_secret(settings.key, salt), max_sessions=settings.max_sessions,
-        max_peers=settings.max_peers, max_members=settings.max_members, peer_idle=settings.peer_idle,
-        rate_pps=settings.rate_pps, rate_burst=settings.rate_burst, max_datagram=settings.max_datagram,
+        key=settings.key,
+        admission_key=settings.admission_key,
+        cookie_secret=derive_cookie_secret(settings.key, salt),
+        max_sessions=settings.max_sessions,
+        max_peers=settings.max_peers,
+        max_members=settings.max_members,
+        peer_idle=settings.peer_idle,
+        rate_pps=settings.rate_pps,
+        rate_burst=settings.rate_burst,
+        max_datagram=settings.max_datagram,
     )
     core = RelayCore(cfg)
     failed = 0

@@ -27,8 +27,15 @@ Address = Any
 
 # Counters every core keeps (declared once: the relay's shared stats array and metrics use this order).
 COUNTERS: tuple[str, ...] = (
-    "pkts_in", "bytes_in", "pkts_out", "bytes_out",
-    "challenges", "allocations", "joins", "leaves", "expired_peers",
+    "pkts_in",
+    "bytes_in",
+    "pkts_out",
+    "bytes_out",
+    "challenges",
+    "allocations",
+    "joins",
+    "leaves",
+    "expired_peers",
 )
 DROPS: tuple[str, ...] = (
     "rate_limited",  # the source's token bucket was empty
@@ -51,8 +58,12 @@ DROPS: tuple[str, ...] = (
 )
 _T = p.MsgType
 _REASON_DROP = {
-    p.Reason.BAD_TOKEN: "bad_token", p.Reason.EXPIRED: "expired_token", p.Reason.TOKEN_IN_USE: "token_in_use",
-    p.Reason.SESSION_FULL: "session_full", p.Reason.TABLE_FULL: "table_full", p.Reason.NOT_ADMITTED: "bad_proof",
+    p.Reason.BAD_TOKEN: "bad_token",
+    p.Reason.EXPIRED: "expired_token",
+    p.Reason.TOKEN_IN_USE: "token_in_use",
+    p.Reason.SESSION_FULL: "session_full",
+    p.Reason.TABLE_FULL: "table_full",
+    p.Reason.NOT_ADMITTED: "bad_proof",
     p.Reason.ADDRESS_IN_USE: "address_in_use",
 }
 
@@ -189,7 +200,7 @@ class RelayCore:
             elif kind == _T.DATA_ONE:
                 if n < p.HEADER_SIZE + 4:
                     return "malformed"
-                target = sess.members.get(int.from_bytes(data[p.HEADER_SIZE:p.HEADER_SIZE + 4], "big"))
+                target = sess.members.get(int.from_bytes(data[p.HEADER_SIZE : p.HEADER_SIZE + 4], "big"))
                 if target is None:
                     return "no_target"
                 self._send(data, target.addr)
@@ -203,8 +214,9 @@ class RelayCore:
             return self._handshake(data, addr, now, kind, flags, sid, pid, seq, ts)
         return "unknown_type"
 
-    def _handshake(self, data: bytes, addr: Address, now: float, kind: int, flags: int, sid: int, pid: int,
-                   seq: int, ts: int) -> str | None:
+    def _handshake(
+        self, data: bytes, addr: Address, now: float, kind: int, flags: int, sid: int, pid: int, seq: int, ts: int
+    ) -> str | None:
         if len(data) < p.HANDSHAKE_MIN:
             return "short_handshake"
         try:

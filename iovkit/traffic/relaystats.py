@@ -51,7 +51,7 @@ class RelayStats:
 def read_rows(array: Sequence[int], workers: int) -> list[dict[str, int]]:
     """Rows of the shared array as dicts (a copy: workers keep writing)."""
     rows = list(array[: workers * WIDTH])
-    return [dict(zip(FIELDS, rows[w * WIDTH:(w + 1) * WIDTH], strict=True)) for w in range(workers)]
+    return [dict(zip(FIELDS, rows[w * WIDTH : (w + 1) * WIDTH], strict=True)) for w in range(workers)]
 
 
 def log_line(now: RelayStats, before: RelayStats | None, interval: float) -> str:
@@ -61,24 +61,29 @@ def log_line(now: RelayStats, before: RelayStats | None, interval: float) -> str
     dt = max(interval, 1e-9)
     rate = {k: (t[k] - b[k]) / dt for k in ("pkts_in", "pkts_out", "bytes_in", "bytes_out")}
     drops = sum(t[f"drop_{d}"] for d in DROPS) - sum(b[f"drop_{d}"] for d in DROPS)
-    per = " ".join(f"w{i}={(w['pkts_in'] - (before.workers[i]['pkts_in'] if before else 0)) / dt:.0f}"
-                   for i, w in enumerate(now.workers))
-    return (f"relay: in {rate['pkts_in']:.0f} pps {rate['bytes_in'] * 8 / 1e6:.2f} Mbit/s  "
-            f"out {rate['pkts_out']:.0f} pps {rate['bytes_out'] * 8 / 1e6:.2f} Mbit/s  drops {drops / dt:.0f}/s  "
-            f"sessions {t['sessions']} peers {t['peers']}  total in {t['pkts_in']} out {t['pkts_out']}  [{per}]")
+    per = " ".join(
+        f"w{i}={(w['pkts_in'] - (before.workers[i]['pkts_in'] if before else 0)) / dt:.0f}"
+        for i, w in enumerate(now.workers)
+    )
+    return (
+        f"relay: in {rate['pkts_in']:.0f} pps {rate['bytes_in'] * 8 / 1e6:.2f} Mbit/s  "
+        f"out {rate['pkts_out']:.0f} pps {rate['bytes_out'] * 8 / 1e6:.2f} Mbit/s  drops {drops / dt:.0f}/s  "
+        f"sessions {t['sessions']} peers {t['peers']}  total in {t['pkts_in']} out {t['pkts_out']}  [{per}]"
+    )
 
 
 def final_lines(stats: RelayStats) -> list[str]:
     """The final stats printed on shutdown: totals, drops by reason, then one line per worker."""
     t = stats.total
-    lines = [f"relay stopped after {stats.elapsed:.1f} s: packets in {t['pkts_in']} out {t['pkts_out']}, "
-             f"bytes in {t['bytes_in']} out {t['bytes_out']}, sessions {t['sessions']}, peers {t['peers']}"]
+    lines = [
+        f"relay stopped after {stats.elapsed:.1f} s: packets in {t['pkts_in']} out {t['pkts_out']}, "
+        f"bytes in {t['bytes_in']} out {t['bytes_out']}, sessions {t['sessions']}, peers {t['peers']}"
+    ]
     drops = stats.drops()
     lines.append("drops: " + (", ".join(f"{k} {v}" for k, v in drops.items()) if drops else "none"))
     for i, w in enumerate(stats.workers):
         wd = sum(w[f"drop_{d}"] for d in DROPS)
-        lines.append(f"worker {i}: packets in {w['pkts_in']} out {w['pkts_out']}, drops {wd}, "
-                     f"sessions {w['sessions']}")
+        lines.append(f"worker {i}: packets in {w['pkts_in']} out {w['pkts_out']}, drops {wd}, sessions {w['sessions']}")
     return lines
 
 
@@ -92,17 +97,18 @@ class MetricsCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         stats: RelayStats = self._snapshot()
-        names = {"pkts_in": ("packets_received", "Datagrams received"),
-                 "pkts_out": ("packets_sent", "Datagrams sent"),
-                 "bytes_in": ("bytes_received", "UDP payload bytes received"),
-                 "bytes_out": ("bytes_sent", "UDP payload bytes sent")}
+        names = {
+            "pkts_in": ("packets_received", "Datagrams received"),
+            "pkts_out": ("packets_sent", "Datagrams sent"),
+            "bytes_in": ("bytes_received", "UDP payload bytes received"),
+            "bytes_out": ("bytes_sent", "UDP payload bytes sent"),
+        }
         for key, (name, doc) in names.items():
             fam = CounterMetricFamily(f"iovkit_relay_{name}", doc, labels=["worker"])
             for i, w in enumerate(stats.workers):
                 fam.add_metric([str(i)], w[key])
             yield fam
-        drops = CounterMetricFamily("iovkit_relay_dropped", "Datagrams dropped, by reason",
-                                    labels=["worker", "reason"])
+        drops = CounterMetricFamily("iovkit_relay_dropped", "Datagrams dropped, by reason", labels=["worker", "reason"])
         events = CounterMetricFamily("iovkit_relay_events", "Handshake and table events", labels=["worker", "event"])
         for i, w in enumerate(stats.workers):
             for d in DROPS:

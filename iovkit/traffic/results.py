@@ -60,8 +60,11 @@ class BenchSettings(_Model):
     clients: int | None = Field(None, description="relay mode: clients in all sessions")
     sessions: int | None = None
     tick_hz: float | None = None
-    wait: str | None = Field(None, description="How senders waited for send times: hybrid (sleep, then spin the "
-                             "last 50 us), spin or sleep. Spinning costs CPU: see process_cpu_seconds")
+    wait: str | None = Field(
+        None,
+        description="How senders waited for send times: hybrid (sleep, then spin the "
+        "last 50 us), spin or sleep. Spinning costs CPU: see process_cpu_seconds",
+    )
     kernel_timestamps: bool | None = Field(None, description="Latency ends at the kernel receive time if true")
     objective: Objective = Field(default_factory=Objective)
 
@@ -103,8 +106,10 @@ class StepResult(_Model):
     latency_kind: LatencyKind
     latency_us: Latency
     latency_from_send_us: Latency | None = Field(
-        None, description="Latency from the send call instead of the scheduled time (echo, payload >= 38 B): "
-        "what sockperf and ping report; the difference to latency_us is the generator's own lateness")
+        None,
+        description="Latency from the send call instead of the scheduled time (echo, payload >= 38 B): "
+        "what sockperf and ping report; the difference to latency_us is the generator's own lateness",
+    )
     latency_out_of_range: int = 0
     kernel_timestamps: bool = False
     send_lag_max_us: float = Field(0.0, description="Worst lateness of the sender behind its schedule")
@@ -180,8 +185,9 @@ def load_result(path: Path) -> SweepResult:
     data = read_json(path)
     if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise InputError(f"not an iovkit bench result (schema {found!r}, expected {RESULT_SCHEMA!r})",
-                         path=str(path), field="schema")
+        raise InputError(
+            f"not an iovkit bench result (schema {found!r}, expected {RESULT_SCHEMA!r})", path=str(path), field="schema"
+        )
     try:
         return SweepResult.model_validate(data)
     except ValidationError as err:

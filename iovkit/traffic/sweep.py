@@ -171,8 +171,7 @@ def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], fl
         jitter_us=m.jitter_us,
         latency_kind="one-way" if m.latency_kind == "one-way" else "rtt",
         latency_us=Latency.model_validate(m.latency_us),
-        latency_from_send_us=None if m.latency_from_send_us is None else Latency.model_validate(
-            m.latency_from_send_us),
+        latency_from_send_us=None if m.latency_from_send_us is None else Latency.model_validate(m.latency_from_send_us),
         histogram_from_send=m.histogram_from_send,
         latency_out_of_range=m.latency_out_of_range,
         kernel_timestamps=m.kernel_timestamps,
@@ -273,21 +272,44 @@ def run_bench(
         if local_workers is not None:
             key = secrets.token_bytes(32)
             relay_key = key
-            handle = stack.enter_context(start_relay(RelaySettings(
-                host="127.0.0.1", port=0, mode=settings.mode, workers=local_workers, key=key,
-                rate_pps=1e9, rate_burst=1e9, rcvbuf=4 << 20, sndbuf=4 << 20,
-            )))
+            handle = stack.enter_context(
+                start_relay(
+                    RelaySettings(
+                        host="127.0.0.1",
+                        port=0,
+                        mode=settings.mode,
+                        workers=local_workers,
+                        key=key,
+                        rate_pps=1e9,
+                        rate_burst=1e9,
+                        rcvbuf=4 << 20,
+                        sndbuf=4 << 20,
+                    )
+                )
+            )
             pids = list(handle.pids)
             settings = settings.model_copy(update={"target": f"127.0.0.1:{handle.address[1]}"})
         target = parse_target(settings.target)
 
         def spec(rate: float) -> loadgen.LoadSpec:
             return loadgen.LoadSpec(
-                target=target, rate=rate, mode=settings.mode, seconds=settings.step_seconds,
-                warmup=settings.warmup_seconds, drain=settings.drain_seconds, payload=settings.payload,
-                flows=settings.flows, senders=settings.senders, batch=settings.batch, poisson=settings.poisson,
-                seed=seed, kernel_timestamps=kernel_timestamps, clients=settings.clients or 8,
-                sessions=settings.sessions or 2, relay_key=relay_key, spin=spin,
+                target=target,
+                rate=rate,
+                mode=settings.mode,
+                seconds=settings.step_seconds,
+                warmup=settings.warmup_seconds,
+                drain=settings.drain_seconds,
+                payload=settings.payload,
+                flows=settings.flows,
+                senders=settings.senders,
+                batch=settings.batch,
+                poisson=settings.poisson,
+                seed=seed,
+                kernel_timestamps=kernel_timestamps,
+                clients=settings.clients or 8,
+                sessions=settings.sessions or 2,
+                relay_key=relay_key,
+                spin=spin,
             )
 
         spec(settings.start_rate).check()

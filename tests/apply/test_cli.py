@@ -17,8 +17,13 @@ def files(tmp_path: Path) -> dict[str, Path]:
     snap.write_text(i350_host().to_json())
     policy = tmp_path / "policy.yaml"
     policy.write_text('version: 1\nadapters:\n  - vm: "relay-*"\n    iov_weight: 100\nallow_second_switch: true\n')
-    return {"snap": snap, "policy": policy, "plan": tmp_path / "plan.json", "sim": tmp_path / "sim.json",
-            "journal": tmp_path / "plan.journal.jsonl"}
+    return {
+        "snap": snap,
+        "policy": policy,
+        "plan": tmp_path / "plan.json",
+        "sim": tmp_path / "sim.json",
+        "journal": tmp_path / "plan.journal.jsonl",
+    }
 
 
 def _one_line_error(r) -> None:  # type: ignore[no-untyped-def]
@@ -57,8 +62,9 @@ def test_failed_step_exits_4_and_rolls_back(cli, files) -> None:  # type: ignore
     start = state.signature()
     state.s.fail_step, state.s.fail_phase = 11, "verify"
     state.save(files["sim"])
-    r = cli("apply", str(files["plan"]), "--executor", "simulator", "--sim-state", str(files["sim"]), "--yes",
-            "--console")
+    r = cli(
+        "apply", str(files["plan"]), "--executor", "simulator", "--sim-state", str(files["sim"]), "--yes", "--console"
+    )
     assert r.code == 4 and r.err.count("\n") == 1
     assert "step 11 (create switch 'External'" in r.err and "rolled back 11 step(s)" in r.err
     assert Simulator.load(files["sim"]).signature() == start
@@ -89,8 +95,9 @@ def test_stale_snapshot_is_refused(cli, files) -> None:  # type: ignore[no-untyp
     live = i350_host()
     live.vm_adapters[4].switch_name = None  # someone disconnected relay-04 since the snapshot
     Simulator.from_snapshot(live).save(files["sim"])
-    r = cli("apply", str(files["plan"]), "--executor", "simulator", "--sim-state", str(files["sim"]), "--yes",
-            "--console")
+    r = cli(
+        "apply", str(files["plan"]), "--executor", "simulator", "--sim-state", str(files["sim"]), "--yes", "--console"
+    )
     _one_line_error(r)
     assert "stale snapshot" in r.err and "relay-04/Network Adapter" in r.err
 
@@ -99,5 +106,4 @@ def test_unknown_executor_and_missing_plan(cli, files) -> None:  # type: ignore[
     _plan(cli, files)
     _one_line_error(cli("apply", str(files["plan"]), "--executor", "ssh"))
     _one_line_error(cli("apply", str(files["plan"].with_name("nope.json"))))
-    _one_line_error(cli("rollback", str(files["journal"]), "--executor", "simulator", "--sim-state",
-                        str(files["sim"])))
+    _one_line_error(cli("rollback", str(files["journal"]), "--executor", "simulator", "--sim-state", str(files["sim"])))

@@ -34,8 +34,11 @@ def test_i350_runs_through_to_verified_vfs(tmp_path: Path) -> None:
     assert res.status == "completed" and res.done == [s.id for s in PLAN.steps]
     snap = sim.to_snapshot()
     vf = {a.vm_name: (a.switch_name, a.vf_data_path_active, a.iov_weight) for a in snap.vm_adapters if a.vm_name}
-    assert vf == {**{f"relay-{i:02d}": ("External", True, 100) for i in range(1, 7)},
-                  "relay-07": ("SRIOV-2", True, 100), "relay-08": ("SRIOV-2", True, 100)}
+    assert vf == {
+        **{f"relay-{i:02d}": ("External", True, 100) for i in range(1, 7)},
+        "relay-07": ("SRIOV-2", True, 100),
+        "relay-08": ("SRIOV-2", True, 100),
+    }
     assert snap.switch("External").iov_enabled and snap.switch("External").allow_management_os  # type: ignore[union-attr]
     assert sim.s.deleted_adapters == 0
     events = read_events(tmp_path / "j")
@@ -215,8 +218,7 @@ def test_a_plan_with_blockers_is_not_applied(tmp_path: Path) -> None:
     snap.iov.supported = False
     blocked = make_plan(snap, None)
     with pytest.raises(InputError, match="blockers"):
-        apply_plan(blocked, SimulatorExecutor(Simulator.from_snapshot(snap)), tmp_path / "j", yes=False,
-                   console=True)
+        apply_plan(blocked, SimulatorExecutor(Simulator.from_snapshot(snap)), tmp_path / "j", yes=False, console=True)
 
 
 def test_rollback_refuses_a_journal_from_another_host(tmp_path: Path) -> None:

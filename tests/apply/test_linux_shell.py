@@ -51,8 +51,9 @@ def test_verification_failure_rolls_back(tmp_path: Path) -> None:
     dev = tmp_path / "sys/class/net/enp5s0f0/device"
     dev.mkdir(parents=True)
     (dev / "sriov_numvfs").symlink_to("/dev/null")
-    plan = _numvfs_plan([SetNumVfsStep(pf="enp3s0f0", num_vfs=3, old_num_vfs=0),
-                         SetNumVfsStep(pf="enp5s0f0", num_vfs=3, old_num_vfs=0)])
+    plan = _numvfs_plan(
+        [SetNumVfsStep(pf="enp3s0f0", num_vfs=3, old_num_vfs=0), SetNumVfsStep(pf="enp5s0f0", num_vfs=3, old_num_vfs=0)]
+    )
     ex = ShellExecutor(tmp_path)
     with pytest.raises(StepFailed, match=r"step 2 .*verification failed"):
         apply_plan(plan, ex, tmp_path / "j", yes=True, console=False)

@@ -47,7 +47,9 @@ def test_remove_switch_disconnects_adapters_and_drops_the_management_vnic() -> N
     sim.remove_switch("External")
     snap = sim.to_snapshot()
     assert [(a.vm_name, a.switch_name, a.connected) for a in snap.vm_adapters] == [
-        ("relay-01", None, False), ("relay-02", None, False)]
+        ("relay-01", None, False),
+        ("relay-02", None, False),
+    ]
     sim.new_switch(SwitchSpec(name="External", nics=["Ethernet"], iov=True, allow_management_os=True))
     mgmt = [a for a in sim.to_snapshot().vm_adapters if a.is_management_os]
     assert [(a.name, a.switch_name) for a in mgmt] == [("External", "External")]

@@ -50,30 +50,72 @@ def hv_ready(n_vms: int = 2, vfs: int = 6) -> HostSnapshot:
     """Server 2019, IOV switch 'External' on I350 port 'Ethernet', VMs relay-NN with active VFs."""
     vms = [VM(name=f"relay-{i:02d}", state="Running", operational_status=["Ok"]) for i in range(1, n_vms + 1)]
     adapters = [
-        VmAdapter(vm_name=v.name, name="Network Adapter", kind="synthetic", switch_name="External", connected=True,
-                  iov_weight=100, iov_usage=1, vf_data_path_active=True, vmq_weight=100, status=["Ok"])
+        VmAdapter(
+            vm_name=v.name,
+            name="Network Adapter",
+            kind="synthetic",
+            switch_name="External",
+            connected=True,
+            iov_weight=100,
+            iov_usage=1,
+            vf_data_path_active=True,
+            vmq_weight=100,
+            status=["Ok"],
+        )
         for v in vms
     ]
-    adapters.append(VmAdapter(vm_name=None, name="External", is_management_os=True, switch_name="External",
-                              vmq_weight=100))
+    adapters.append(
+        VmAdapter(vm_name=None, name="External", is_management_os=True, switch_name="External", vmq_weight=100)
+    )
     return HostSnapshot(
         source=SourceInfo(kind="example", origin="hyperv-test"),
-        host=HostInfo(name="HV-RELAY-01", platform="hyperv", os_caption="Microsoft Windows Server 2019 Datacenter",
-                      os_version="10.0.17763", os_build="17763", edition="server", hypervisor_present=True),
+        host=HostInfo(
+            name="HV-RELAY-01",
+            platform="hyperv",
+            os_caption="Microsoft Windows Server 2019 Datacenter",
+            os_version="10.0.17763",
+            os_build="17763",
+            edition="server",
+            hypervisor_present=True,
+        ),
         cpu=CpuInfo(model="Intel(R) Xeon(R) Silver 4214", vendor="GenuineIntel", slat=None),
         iov=HostIov(supported=True, reasons=[]),
         nics=[
-            PhysicalNic(name="Ethernet", description="Intel(R) Ethernet Server Adapter I350-T2", status="Up",
-                        sriov_support="Supported", sriov_enabled=True, vfs_total=vfs, vfs_allocated=n_vms,
-                        vmq_enabled=True),
-            PhysicalNic(name="Ethernet 2", description="Intel(R) Ethernet Server Adapter I350-T2 #2", status="Up",
-                        sriov_support="Supported", sriov_enabled=True, vfs_total=vfs, vfs_allocated=0,
-                        vmq_enabled=True),
+            PhysicalNic(
+                name="Ethernet",
+                description="Intel(R) Ethernet Server Adapter I350-T2",
+                status="Up",
+                sriov_support="Supported",
+                sriov_enabled=True,
+                vfs_total=vfs,
+                vfs_allocated=n_vms,
+                vmq_enabled=True,
+            ),
+            PhysicalNic(
+                name="Ethernet 2",
+                description="Intel(R) Ethernet Server Adapter I350-T2 #2",
+                status="Up",
+                sriov_support="Supported",
+                sriov_enabled=True,
+                vfs_total=vfs,
+                vfs_allocated=0,
+                vmq_enabled=True,
+            ),
         ],
-        switches=[VSwitch(name="External", switch_type="External",
-                          net_adapters=["Intel(R) Ethernet Server Adapter I350-T2"], net_adapter_names=["Ethernet"],
-                          iov_enabled=True, iov_support=True, vf_count=vfs, vfs_in_use=n_vms,
-                          allow_management_os=True, embedded_teaming=False)],
+        switches=[
+            VSwitch(
+                name="External",
+                switch_type="External",
+                net_adapters=["Intel(R) Ethernet Server Adapter I350-T2"],
+                net_adapter_names=["Ethernet"],
+                iov_enabled=True,
+                iov_support=True,
+                vf_count=vfs,
+                vfs_in_use=n_vms,
+                allow_management_os=True,
+                embedded_teaming=False,
+            )
+        ],
         vms=vms,
         vm_adapters=adapters,
     )
@@ -83,33 +125,78 @@ def lx_ready() -> HostSnapshot:
     """Ubuntu KVM host, Xeon vmx, intel_iommu=on iommu=pt, ConnectX-5 PF with 2 VFs given to a domain."""
     return HostSnapshot(
         source=SourceInfo(kind="linux-archive", origin="/tmp/x.tar.gz"),
-        host=HostInfo(name="kvm-01", platform="linux", os_caption="Ubuntu 22.04.4 LTS", os_version="5.15.0-105",
-                      is_vm_guest=False),
-        cpu=CpuInfo(model="Intel(R) Xeon(R) Gold 6338", vendor="GenuineIntel", virtualization_extensions=True,
-                    slat=True),
-        iommu=IommuInfo(active=True, kind="dmar", groups=60, kernel_cmdline="BOOT_IMAGE=/vmlinuz ro intel_iommu=on "
-                        "iommu=pt", cmdline_options={"intel_iommu": "on", "iommu": "pt"}, kvm_device=True),
-        nics=[PhysicalNic(name="enp59s0f0", driver="mlx5_core", pci_address="0000:3b:00.0", sriov_support="Supported",
-                          sriov_enabled=True, vfs_total=8, vfs_configured=2)],
-        vfs=[VirtualFunction(pf="enp59s0f0", index=i, mac=f"52:54:00:00:00:0{i + 1}", vm="vm-a", vlan=100,
-                             spoof_check=True, trust=False, link_state="auto", pci_address=f"0000:3b:00.{i + 2}",
-                             driver="vfio-pci") for i in range(2)],
+        host=HostInfo(
+            name="kvm-01", platform="linux", os_caption="Ubuntu 22.04.4 LTS", os_version="5.15.0-105", is_vm_guest=False
+        ),
+        cpu=CpuInfo(
+            model="Intel(R) Xeon(R) Gold 6338", vendor="GenuineIntel", virtualization_extensions=True, slat=True
+        ),
+        iommu=IommuInfo(
+            active=True,
+            kind="dmar",
+            groups=60,
+            kernel_cmdline="BOOT_IMAGE=/vmlinuz ro intel_iommu=on iommu=pt",
+            cmdline_options={"intel_iommu": "on", "iommu": "pt"},
+            kvm_device=True,
+        ),
+        nics=[
+            PhysicalNic(
+                name="enp59s0f0",
+                driver="mlx5_core",
+                pci_address="0000:3b:00.0",
+                sriov_support="Supported",
+                sriov_enabled=True,
+                vfs_total=8,
+                vfs_configured=2,
+            )
+        ],
+        vfs=[
+            VirtualFunction(
+                pf="enp59s0f0",
+                index=i,
+                mac=f"52:54:00:00:00:0{i + 1}",
+                vm="vm-a",
+                vlan=100,
+                spoof_check=True,
+                trust=False,
+                link_state="auto",
+                pci_address=f"0000:3b:00.{i + 2}",
+                driver="vfio-pci",
+            )
+            for i in range(2)
+        ],
         vms=[VM(name="vm-a", state="running")],
-        vm_adapters=[VmAdapter(vm_name="vm-a", name=f"hostdev{i}", kind="hostdev", mac=f"52:54:00:00:00:0{i + 1}",
-                               vf_pci_address=f"0000:3b:00.{i + 2}") for i in range(2)],
+        vm_adapters=[
+            VmAdapter(
+                vm_name="vm-a",
+                name=f"hostdev{i}",
+                kind="hostdev",
+                mac=f"52:54:00:00:00:0{i + 1}",
+                vf_pci_address=f"0000:3b:00.{i + 2}",
+            )
+            for i in range(2)
+        ],
     )
 
 
 def guest(vf: bool = True, rx: int | None = 1200, tx: int | None = 900) -> HostSnapshot:
     """A Linux VM on Hyper-V: eth0 (hv_netvsc), paired with VF enP1s1 (mlx5_core) when vf=True."""
-    nics = [GuestNic(name="eth0", driver="hv_netvsc", paired_with="enP1s1" if vf else None,
-                     vf_rx_packets=rx if vf else None, vf_tx_packets=tx if vf else None)]
+    nics = [
+        GuestNic(
+            name="eth0",
+            driver="hv_netvsc",
+            paired_with="enP1s1" if vf else None,
+            vf_rx_packets=rx if vf else None,
+            vf_tx_packets=tx if vf else None,
+        )
+    ]
     if vf:
         nics.append(GuestNic(name="enP1s1", driver="mlx5_core", is_vf=True, paired_with="eth0"))
     return HostSnapshot(
         source=SourceInfo(kind="linux-archive", origin="/tmp/g.tar.gz"),
-        host=HostInfo(name="relay-01", platform="linux", os_caption="Ubuntu 24.04 LTS", is_vm_guest=True,
-                      guest_of="Hyper-V"),
+        host=HostInfo(
+            name="relay-01", platform="linux", os_caption="Ubuntu 24.04 LTS", is_vm_guest=True, guest_of="Hyper-V"
+        ),
         cpu=CpuInfo(vendor="GenuineIntel", virtualization_extensions=False),
         iommu=IommuInfo(active=False, groups=0, kernel_cmdline="ro", kvm_device=False),
         guest_nics=nics,

@@ -11,9 +11,28 @@ from iovkit.errors import InputError
 from tests.checks.builders import hv_ready, lx_ready
 
 ISSUE_IDS = {
-    "HV-OS-EDITION", "HV-HOST-IOV", "HV-SLAT", "HV-NIC-SRIOV", "HV-NIC-ENABLED", "HV-TEAM", "HV-SWITCH-IOV",
-    "HV-VNIC-WEIGHT", "HV-VF-CAPACITY", "HV-VF-ACTIVE", "HV-MGMT-OS", "HV-VMQ", "LX-VIRT", "LX-GUEST", "LX-IOMMU",
-    "LX-IOMMU-CMDLINE", "LX-NIC-SRIOV", "LX-VFS", "LX-VF-BOUND", "LX-BOND", "LX-VF-POLICY", "GUEST-VF",
+    "HV-OS-EDITION",
+    "HV-HOST-IOV",
+    "HV-SLAT",
+    "HV-NIC-SRIOV",
+    "HV-NIC-ENABLED",
+    "HV-TEAM",
+    "HV-SWITCH-IOV",
+    "HV-VNIC-WEIGHT",
+    "HV-VF-CAPACITY",
+    "HV-VF-ACTIVE",
+    "HV-MGMT-OS",
+    "HV-VMQ",
+    "LX-VIRT",
+    "LX-GUEST",
+    "LX-IOMMU",
+    "LX-IOMMU-CMDLINE",
+    "LX-NIC-SRIOV",
+    "LX-VFS",
+    "LX-VF-BOUND",
+    "LX-BOND",
+    "LX-VF-POLICY",
+    "GUEST-VF",
 }
 
 
@@ -41,7 +60,8 @@ def test_no_rule_passes_on_an_empty_snapshot(snap):
     empty = HostSnapshot(source=snap.source, host=HostInfo(platform=snap.host.platform))
     r = run_checks(empty)
     assert r.findings and all(f.status != "pass" for f in r.findings), [
-        (f.id, f.status) for f in r.findings if f.status == "pass"]
+        (f.id, f.status) for f in r.findings if f.status == "pass"
+    ]
     assert r.verdict == "not-ready"
     assert all(f.missing or f.message for f in r.findings if f.status == "skip")
 
@@ -72,14 +92,21 @@ def test_verdict_partial_needs_a_clear_unit():
 
 
 def test_top_fixes_orders_fail_before_warn_and_dedupes():
-    fs = [_f("HV-VMQ", "warn", "nic", "a", "low", "w"), _f("HV-TEAM", "fail", "switch", "s", "high", "p"),
-          _f("HV-SWITCH-IOV", "fail", "switch", "s", "high", "p"), _f("HV-HOST-IOV", "fail", "host", "h", "critical",
-                                                                      "bios"), _f("HV-SLAT", "pass", "host", "h")]
+    fs = [
+        _f("HV-VMQ", "warn", "nic", "a", "low", "w"),
+        _f("HV-TEAM", "fail", "switch", "s", "high", "p"),
+        _f("HV-SWITCH-IOV", "fail", "switch", "s", "high", "p"),
+        _f("HV-HOST-IOV", "fail", "host", "h", "critical", "bios"),
+        _f("HV-SLAT", "pass", "host", "h"),
+    ]
     assert [f.id for f in top_fixes(fs)] == ["HV-HOST-IOV", "HV-TEAM", "HV-VMQ"]
 
 
 def test_top_fixes_gives_other_rules_a_slot_before_repeating_one():
     fs = [_f("HV-VNIC-WEIGHT", "fail", "vm-adapter", f"vm{i}/n", "high", f"Set {i}") for i in range(3)]
     fs.append(_f("HV-MGMT-OS", "warn", "switch", "s", "medium", "console"))
-    assert [(f.id, f.fix) for f in top_fixes(fs)] == [("HV-VNIC-WEIGHT", "Set 0"), ("HV-MGMT-OS", "console"),
-                                                      ("HV-VNIC-WEIGHT", "Set 1")]
+    assert [(f.id, f.fix) for f in top_fixes(fs)] == [
+        ("HV-VNIC-WEIGHT", "Set 0"),
+        ("HV-MGMT-OS", "console"),
+        ("HV-VNIC-WEIGHT", "Set 1"),
+    ]

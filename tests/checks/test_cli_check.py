@@ -135,10 +135,30 @@ def test_policy_scopes_adapters(cli, tmp_path):
 
 def test_list_shows_every_issue_id(cli):
     r = cli("check", "--list")
-    for rid in ("HV-OS-EDITION", "HV-HOST-IOV", "HV-SLAT", "HV-NIC-SRIOV", "HV-NIC-ENABLED", "HV-TEAM",
-                "HV-SWITCH-IOV", "HV-VNIC-WEIGHT", "HV-VF-CAPACITY", "HV-VF-ACTIVE", "HV-MGMT-OS", "HV-VMQ",
-                "LX-VIRT", "LX-GUEST", "LX-IOMMU", "LX-IOMMU-CMDLINE", "LX-NIC-SRIOV", "LX-VFS", "LX-VF-BOUND",
-                "LX-BOND", "LX-VF-POLICY", "GUEST-VF"):
+    for rid in (
+        "HV-OS-EDITION",
+        "HV-HOST-IOV",
+        "HV-SLAT",
+        "HV-NIC-SRIOV",
+        "HV-NIC-ENABLED",
+        "HV-TEAM",
+        "HV-SWITCH-IOV",
+        "HV-VNIC-WEIGHT",
+        "HV-VF-CAPACITY",
+        "HV-VF-ACTIVE",
+        "HV-MGMT-OS",
+        "HV-VMQ",
+        "LX-VIRT",
+        "LX-GUEST",
+        "LX-IOMMU",
+        "LX-IOMMU-CMDLINE",
+        "LX-NIC-SRIOV",
+        "LX-VFS",
+        "LX-VF-BOUND",
+        "LX-BOND",
+        "LX-VF-POLICY",
+        "GUEST-VF",
+    ):
         assert rid in r.out
 
 
@@ -187,8 +207,9 @@ def test_doctor_example_verdicts(cli, name):
     r = cli("doctor", "--example", name, "--format", "json")
     assert r.err == "" or r.code != 2, r.err
     doc = json.loads(r.out)
-    assert doc["verdict"] == EXPECTED[name], [(f["id"], f["status"], f["message"]) for f in doc["findings"]
-                                              if f["status"] in ("fail", "skip")]
+    assert doc["verdict"] == EXPECTED[name], [
+        (f["id"], f["status"], f["message"]) for f in doc["findings"] if f["status"] in ("fail", "skip")
+    ]
     assert r.code == (0 if EXPECTED[name] == "ready" else 1)
 
 
@@ -201,4 +222,5 @@ def test_plan_fix_follows_the_given_input_and_policy(cli, tmp_path):
     assert fix == f"iovkit plan {path} --policy {pol} -o plan.json"
     doc = json.loads(cli("check", "--from", path, "-f", "json").out)
     assert next(f["fix"] for f in doc["findings"] if f["id"] == "HV-SWITCH-IOV") == (
-        f"iovkit plan --from {path} -o plan.json")
+        f"iovkit plan --from {path} -o plan.json"
+    )

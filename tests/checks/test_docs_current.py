@@ -12,7 +12,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "checks.md"
 
 def test_checks_md_equals_generator_output():
     assert DOC.read_text(encoding="utf-8") == render(), (
-        "docs/checks.md is stale: run `python3 -m iovkit.checks.docgen > docs/checks.md`")
+        "docs/checks.md is stale: run `python3 -m iovkit.checks.docgen > docs/checks.md`"
+    )
 
 
 def test_every_rule_is_documented_with_a_fix_kind_and_fields_it_reads():

@@ -42,9 +42,18 @@ def test_bottleneck_from_sample_becomes_the_verdict():
     detect = pytest.importorskip("iovkit.diagnose.detect")
     report = detect.DiagnoseReport(
         verdict="bottleneck",
-        findings=[detect.Finding(id="SINGLE-CORE-SWITCH", severity="critical",
-                                 summary="CPU 0 spends 97% in softirq handling 150k pps")],
-        recommendations=[], platform="linux", cores=[], missing=[], source="procfs", samples=4)
+        findings=[
+            detect.Finding(
+                id="SINGLE-CORE-SWITCH", severity="critical", summary="CPU 0 spends 97% in softirq handling 150k pps"
+            )
+        ],
+        recommendations=[],
+        platform="linux",
+        cores=[],
+        missing=[],
+        source="procfs",
+        samples=4,
+    )
     r = run_doctor(live(lx_ready()), sampler=lambda s: report)
     assert r.verdict == "bottleneck" and r.exit_code == 1
     assert "CPU 0 spends 97%" in r.headline

@@ -23,8 +23,13 @@ def test_doctor_here_lists_every_example_with_its_verdict(cli):
     assert verdicts["hyperv-ready"] == "ready"
     assert verdicts["hyperv-firmware-blocked"] == "not-ready"
     assert verdicts["hyperv-lbfo"] == "not-ready"
-    assert set(verdicts) == {"hyperv-firmware-blocked", "hyperv-i350-no-iov", "hyperv-ready", "hyperv-lbfo",
-                             "linux-cx5"}
+    assert set(verdicts) == {
+        "hyperv-firmware-blocked",
+        "hyperv-i350-no-iov",
+        "hyperv-ready",
+        "hyperv-lbfo",
+        "linux-cx5",
+    }
 
 
 def test_doctor_no_examples_flag_and_example_input_show_none(cli):

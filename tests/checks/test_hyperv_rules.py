@@ -53,8 +53,10 @@ def test_each_documented_reason_is_classified_with_a_fix(category):
 
 
 def test_reason_classifier_survives_wrapping_and_truncation():
-    wrapped = ("To use SR-IOV on this system, the system BIOS\n   must be updated to allow Windows to control\n"
-               " PCI Express. Contact your sys...")
+    wrapped = (
+        "To use SR-IOV on this system, the system BIOS\n   must be updated to allow Windows to control\n"
+        " PCI Express. Contact your sys..."
+    )
     assert classify_reason(wrapped).category == "NO_OSC_CONTROL"
 
 
@@ -104,8 +106,10 @@ def test_slat_fails_without_hypervisor_and_skips_when_unknown():
 
 
 # -- HV-NIC-SRIOV --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["MissingAcs", "MissingPfDriver", "NoBusResources", "NoIoMmuSupport",
-                                   "NoVfBarSpace", "NoOscSupport", "Unknown"])
+@pytest.mark.parametrize(
+    "value",
+    ["MissingAcs", "MissingPfDriver", "NoBusResources", "NoIoMmuSupport", "NoVfBarSpace", "NoOscSupport", "Unknown"],
+)
 def test_nic_sriov_failure_values_fail_on_switch_nic_with_fix(value):
     s = hv_ready()
     s.nics[0].sriov_support = value
@@ -343,8 +347,11 @@ def test_vmq_pass_skip_and_adapter_weight():
     s = hv_ready()
     assert statuses(run(s, "HV-VMQ")) == {"pass"}  # the management OS adapter stays on the switch
     s.nics[0].vmq_enabled = None
-    s.vm_adapters.append(VmAdapter(vm_name="web", name="nic", switch_name="External", vmq_weight=0,
-                                   iov_weight=0, vf_data_path_active=False))
+    s.vm_adapters.append(
+        VmAdapter(
+            vm_name="web", name="nic", switch_name="External", vmq_weight=0, iov_weight=0, vf_data_path_active=False
+        )
+    )
     fs = run(s, "HV-VMQ")
     assert {(f.scope.kind, f.status) for f in fs} == {("nic", "skip"), ("vm-adapter", "warn")}
     assert any(f.fix == "Set-VMNetworkAdapter -VMName 'web' -Name 'nic' -VmqWeight 100" for f in fs)

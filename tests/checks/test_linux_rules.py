@@ -92,8 +92,9 @@ def test_iommu_cmdline_off_fails_missing_pt_warns_and_skip():
 def test_nic_sriov_pass_fail_skip():
     s = lx_ready()
     assert one(s, "LX-NIC-SRIOV").status == "pass"
-    s.nics = [PhysicalNic(name="eno1", driver="e1000e", pci_address="0000:00:1f.6", sriov_support="NotSupported",
-                          vfs_total=0)]
+    s.nics = [
+        PhysicalNic(name="eno1", driver="e1000e", pci_address="0000:00:1f.6", sriov_support="NotSupported", vfs_total=0)
+    ]
     f = one(s, "LX-NIC-SRIOV")
     assert f.status == "fail" and f.scope.kind == "host"
     assert run_checks(s).verdict == "not-ready"
@@ -121,8 +122,16 @@ def test_vfs_pass_fail_skip():
 
 def test_vfs_second_port_without_vfs_only_warns_and_stays_ready():
     s = lx_ready()
-    s.nics.append(PhysicalNic(name="enp59s0f1", driver="mlx5_core", pci_address="0000:3b:00.1",
-                              sriov_support="Supported", vfs_total=8, vfs_configured=0))
+    s.nics.append(
+        PhysicalNic(
+            name="enp59s0f1",
+            driver="mlx5_core",
+            pci_address="0000:3b:00.1",
+            sriov_support="Supported",
+            vfs_total=8,
+            vfs_configured=0,
+        )
+    )
     by = {f.scope.name: f.status for f in run(s, "LX-VFS")}
     assert by == {"enp59s0f0": "pass", "enp59s0f1": "warn"}
     assert run_checks(s).verdict == "ready"
@@ -162,8 +171,10 @@ def test_vf_policy_pass_warn_skip():
     s.vfs[0].spoof_check, s.vfs[0].trust, s.vfs[0].mac = False, True, "00:00:00:00:00:00"
     f = run(s, "LX-VF-POLICY")[0]
     assert f.status == "warn"
-    assert f.fix == ("sudo ip link set dev enp59s0f0 vf 0 spoofchk on && sudo ip link set dev enp59s0f0 vf 0 "
-                     "trust off && sudo ip link set dev enp59s0f0 vf 0 mac 52:54:00:00:00:01")
+    assert f.fix == (
+        "sudo ip link set dev enp59s0f0 vf 0 spoofchk on && sudo ip link set dev enp59s0f0 vf 0 "
+        "trust off && sudo ip link set dev enp59s0f0 vf 0 mac 52:54:00:00:00:01"
+    )
     s.vfs[1].spoof_check = s.vfs[1].trust = s.vfs[1].mac = None
     assert run(s, "LX-VF-POLICY")[1].status == "skip"
 
@@ -207,12 +218,17 @@ def test_windows_guest_gets_guest_vf_only():
     def win(vf: bool) -> HostSnapshot:
         nics = [GuestNic(name="Ethernet", driver="netvsc")]
         if vf:
-            nics = [GuestNic(name="Ethernet", driver="netvsc", paired_with="Ethernet 2", vf_rx_packets=10),
-                    GuestNic(name="Ethernet 2", driver="mlx5", is_vf=True, paired_with="Ethernet")]
-        return HostSnapshot(source=SourceInfo(kind="hyperv-bundle", origin="C:/t/b.json"),
-                            host=HostInfo(name="relay-01", platform="hyperv", is_vm_guest=True, edition="server",
-                                          os_version="10.0.20348"),
-                            guest_nics=nics)
+            nics = [
+                GuestNic(name="Ethernet", driver="netvsc", paired_with="Ethernet 2", vf_rx_packets=10),
+                GuestNic(name="Ethernet 2", driver="mlx5", is_vf=True, paired_with="Ethernet"),
+            ]
+        return HostSnapshot(
+            source=SourceInfo(kind="hyperv-bundle", origin="C:/t/b.json"),
+            host=HostInfo(
+                name="relay-01", platform="hyperv", is_vm_guest=True, edition="server", os_version="10.0.20348"
+            ),
+            guest_nics=nics,
+        )
 
     r = run_checks(win(vf=True))
     assert r.verdict == "ready"

@@ -29,14 +29,19 @@ def case_rows(n: int = 12, cores: int = 4, balanced: bool = False) -> tuple[list
         paths += [f"\\Processor({c})\\% Interrupt Time", f"\\Processor({c})\\% DPC Time"]
     paths += ["\\Processor(_Total)\\% Interrupt Time", "\\Processor(_Total)\\% DPC Time"]
     for c in range(cores):
-        paths += [f"\\Hyper-V Virtual Switch Processor({c})\\Packets from External",
-                  f"\\Hyper-V Virtual Switch Processor({c})\\Packets from Internal"]
-    paths += [f"\\Hyper-V Virtual Switch({SWITCH})\\Packets Received/sec",
-              f"\\Hyper-V Virtual Switch({SWITCH})\\Packets Sent/sec",
-              f"\\Hyper-V Virtual Switch({SWITCH})\\Dropped Packets Incoming/sec",
-              f"\\Network Interface({NIC})\\Packets Received/sec", f"\\Network Interface({NIC})\\Packets Sent/sec",
-              f"\\Network Interface({HOSTVNIC})\\Packets Received/sec",
-              f"\\Network Interface({HOSTVNIC})\\Packets Sent/sec"]
+        paths += [
+            f"\\Hyper-V Virtual Switch Processor({c})\\Packets from External",
+            f"\\Hyper-V Virtual Switch Processor({c})\\Packets from Internal",
+        ]
+    paths += [
+        f"\\Hyper-V Virtual Switch({SWITCH})\\Packets Received/sec",
+        f"\\Hyper-V Virtual Switch({SWITCH})\\Packets Sent/sec",
+        f"\\Hyper-V Virtual Switch({SWITCH})\\Dropped Packets Incoming/sec",
+        f"\\Network Interface({NIC})\\Packets Received/sec",
+        f"\\Network Interface({NIC})\\Packets Sent/sec",
+        f"\\Network Interface({HOSTVNIC})\\Packets Received/sec",
+        f"\\Network Interface({HOSTVNIC})\\Packets Sent/sec",
+    ]
     rows: list[list[float | None]] = []
     for i in range(n):
         rx, tx = 150_000 + _jitter(i, 3000), 300_000 + _jitter(i + 3, 6000)
@@ -64,8 +69,9 @@ def case_rows(n: int = 12, cores: int = 4, balanced: bool = False) -> tuple[list
     return paths, rows
 
 
-def pdh_csv(host: str = "HV-HOST-01", tz: str | None = None, balanced: bool = False, typeperf_stdout: bool = False,
-            n: int = 12) -> str:
+def pdh_csv(
+    host: str = "HV-HOST-01", tz: str | None = None, balanced: bool = False, typeperf_stdout: bool = False, n: int = 12
+) -> str:
     """PDH-CSV 4.0 text; `typeperf_stdout` adds the leading empty line and trailing status lines."""
     paths, rows = case_rows(n=n, balanced=balanced)
     first = "(PDH-CSV 4.0)" + (f" {tz}" if tz else "")
@@ -93,8 +99,12 @@ def get_counter_json(host: str = "hv-host-01", balanced: bool = False, flat: boo
         for p, v in zip(paths, row, strict=True):
             full = f"\\\\{host}{p}".lower()
             inst = full.split("(", 1)[1].rsplit(")", 1)[0] if "(" in full else ""
-            s = {"Path": full, "InstanceName": inst, "CookedValue": 0.0 if v is None else v,
-                 "Timestamp": when.isoformat() if flat else f"/Date({ms})/"}
+            s = {
+                "Path": full,
+                "InstanceName": inst,
+                "CookedValue": 0.0 if v is None else v,
+                "Timestamp": when.isoformat() if flat else f"/Date({ms})/",
+            }
             samples.append(s)
             flat_list.append(s)
         sets.append({"Timestamp": f"/Date({ms})/", "CounterSamples": samples})

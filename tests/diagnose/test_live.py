@@ -99,9 +99,11 @@ def test_procfs_parsers_read_this_kernel() -> None:
 
 
 def test_softnet_hex_and_short_rows() -> None:
-    text = ("0000a1b2 00000003 0000000f 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000"
-            " 00000000 00000002\n"
-            "000000ff 00000000 00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n")
+    text = (
+        "0000a1b2 00000003 0000000f 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000"
+        " 00000000 00000002\n"
+        "000000ff 00000000 00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n"
+    )
     got = procfs.parse_softnet(text)
     assert got["2"] == (0xA1B2, 3, 15)  # CPU id from column 13, not the row number
     assert got["1"] == (255, 0, 1)  # 11-column kernels: the row number
@@ -138,13 +140,30 @@ def _scrape(url: str, deadline: float, want: str) -> str:
 
 def test_monitor_serves_prometheus_metrics_over_loopback() -> None:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "iovkit", "monitor", "--listen", f"127.0.0.1:{port}",
-                             "--interval", "0.3", "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "iovkit",
+            "monitor",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "0.3",
+            "--duration",
+            "4",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         with flood(CPUS[-1], seconds=3.0):
-            text = _scrape(f"http://127.0.0.1:{port}/metrics", time.monotonic() + 5,
-                           rf'^iovkit_cpu_packets_per_second\{{cpu="{CPUS[-1]}"\}} \d{{5,}}')
+            text = _scrape(
+                f"http://127.0.0.1:{port}/metrics",
+                time.monotonic() + 5,
+                rf'^iovkit_cpu_packets_per_second\{{cpu="{CPUS[-1]}"\}} \d{{5,}}',
+            )
     finally:
         _out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
@@ -152,8 +171,10 @@ def test_monitor_serves_prometheus_metrics_over_loopback() -> None:
     assert 'iovkit_nic_packets_per_second{direction="rx",nic="lo"}' in text
     assert 'iovkit_udp_errors_per_second{kind="rcvbuf_errors"}' in text
     assert re.search(r"^iovkit_single_core_switch [01]\.0$", text, re.M)
-    pps = {m.group(1): float(m.group(2)) for m in
-           re.finditer(r'iovkit_cpu_packets_per_second\{cpu="(\d+)"\} ([\d.e+]+)', text)}
+    pps = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r'iovkit_cpu_packets_per_second\{cpu="(\d+)"\} ([\d.e+]+)', text)
+    }
     assert max(pps, key=lambda c: pps[c]) == str(CPUS[-1])
 
 

@@ -9,12 +9,21 @@ from iovkit.diagnose import diagnose
 from iovkit.diagnose.model import Recording, key
 
 
-def _linux(busy: dict[str, float], softirq: dict[str, float], pps: dict[str, float], n: int = 5,
-           extra: dict[str, dict[str, float]] | None = None) -> Recording:
+def _linux(
+    busy: dict[str, float],
+    softirq: dict[str, float],
+    pps: dict[str, float],
+    n: int = 5,
+    extra: dict[str, dict[str, float]] | None = None,
+) -> Recording:
     """A recording as the live sampler writes it (rates per interval), constant over n samples."""
     rec = Recording(source="procfs", host="kvm-1", timestamps=[1000.0 + i for i in range(n)])
-    series = {key("linux cpu", "% busy"): busy, key("linux cpu", "% softirq"): softirq,
-              key("linux cpu", "% irq"): {c: 0.0 for c in busy}, key("softnet", "processed/sec"): pps}
+    series = {
+        key("linux cpu", "% busy"): busy,
+        key("linux cpu", "% softirq"): softirq,
+        key("linux cpu", "% irq"): {c: 0.0 for c in busy},
+        key("softnet", "processed/sec"): pps,
+    }
     series.update(extra or {})
     for ck, per in series.items():
         for inst, v in per.items():
@@ -23,12 +32,17 @@ def _linux(busy: dict[str, float], softirq: dict[str, float], pps: dict[str, flo
 
 
 def test_softirq_saturated_core_on_kvm_host_with_vhost_and_drops(cli, tmp_path: Path) -> None:
-    rec = _linux({"0": 12.0, "1": 97.0, "2": 8.0}, {"0": 1.0, "1": 95.0, "2": 0.5},
-                 {"0": 4000.0, "1": 760_000.0, "2": 1000.0},
-                 extra={key("softnet", "dropped/sec"): {"0": 0.0, "1": 120.0, "2": 0.0},
-                        key("softnet", "time_squeeze/sec"): {"0": 0.0, "1": 40.0, "2": 0.0},
-                        key("udp", "rcvbuferrors/sec"): {"": 15.0},
-                        key("vhost", "% cpu"): {"vhost-4242:4250": 99.0}})
+    rec = _linux(
+        {"0": 12.0, "1": 97.0, "2": 8.0},
+        {"0": 1.0, "1": 95.0, "2": 0.5},
+        {"0": 4000.0, "1": 760_000.0, "2": 1000.0},
+        extra={
+            key("softnet", "dropped/sec"): {"0": 0.0, "1": 120.0, "2": 0.0},
+            key("softnet", "time_squeeze/sec"): {"0": 0.0, "1": 40.0, "2": 0.0},
+            key("udp", "rcvbuferrors/sec"): {"": 15.0},
+            key("vhost", "% cpu"): {"vhost-4242:4250": 99.0},
+        },
+    )
     f = tmp_path / "kvm.json"
     rec.save(f)
     r = cli("diagnose", "--from", str(f), "--format", "json")

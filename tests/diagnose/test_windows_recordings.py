@@ -144,14 +144,24 @@ def test_malformed_csv_names_the_line_exit_2(cli, tmp_path: Path, mutate, needle
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        ('[{"Path": "\\\\\\\\h\\\\processor(0)\\\\% dpc time", "CookedValue": 1.0,\n'
-         ' "Timestamp": "2026-09-22T21:42:32"},\n {"Path": "x"', "line 3"),
-        ('[{"Path": "\\\\\\\\h\\\\processor(0)\\\\% dpc time", "Timestamp": "2026-09-22T21:42:32"}]',
-         "[0]: missing field 'CookedValue'"),
-        ('[{"Timestamp": "/Date(1790000000000)/", "CounterSamples": [{"Path": "\\\\\\\\h\\\\processor(0)\\\\% dpc '
-         'time", "CookedValue": "lots"}]}]', "[0].CounterSamples[0].CookedValue"),
-        ('{"iovkit-recording": 1, "timestamps": [1, 2], "counters": {"linux cpu\\\\% busy": {"0": [1]}}}',
-         "counters.linux cpu\\% busy.0"),
+        (
+            '[{"Path": "\\\\\\\\h\\\\processor(0)\\\\% dpc time", "CookedValue": 1.0,\n'
+            ' "Timestamp": "2026-09-22T21:42:32"},\n {"Path": "x"',
+            "line 3",
+        ),
+        (
+            '[{"Path": "\\\\\\\\h\\\\processor(0)\\\\% dpc time", "Timestamp": "2026-09-22T21:42:32"}]',
+            "[0]: missing field 'CookedValue'",
+        ),
+        (
+            '[{"Timestamp": "/Date(1790000000000)/", "CounterSamples": [{"Path": "\\\\\\\\h\\\\processor(0)\\\\% dpc '
+            'time", "CookedValue": "lots"}]}]',
+            "[0].CounterSamples[0].CookedValue",
+        ),
+        (
+            '{"iovkit-recording": 1, "timestamps": [1, 2], "counters": {"linux cpu\\\\% busy": {"0": [1]}}}',
+            "counters.linux cpu\\% busy.0",
+        ),
     ],
 )
 def test_malformed_json_names_the_field_exit_2(cli, tmp_path: Path, content: str, needle: str) -> None:
@@ -164,9 +174,11 @@ def test_malformed_json_names_the_field_exit_2(cli, tmp_path: Path, content: str
 
 def test_recording_without_needed_counters_says_which(cli, tmp_path: Path) -> None:
     f = tmp_path / "paging.csv"
-    f.write_text('\r\n"(PDH-CSV 4.0)","\\\\runner\\Paging File(_Total)\\% Usage","\\\\runner\\Memory\\Commit Limit"\r\n'
-                 '"09/22/2026 21:42:32.824","0.000000","20261367808.000000"\r\nExiting, please wait...\r\n'
-                 "The command completed successfully.\r\n")
+    f.write_text(
+        '\r\n"(PDH-CSV 4.0)","\\\\runner\\Paging File(_Total)\\% Usage","\\\\runner\\Memory\\Commit Limit"\r\n'
+        '"09/22/2026 21:42:32.824","0.000000","20261367808.000000"\r\nExiting, please wait...\r\n'
+        "The command completed successfully.\r\n"
+    )
     r = cli("diagnose", str(f), "--format", "json")
     assert r.code == 2
     assert _json(r)["verdict"] == "insufficient-data"
@@ -186,12 +198,19 @@ def test_counters_script_lists_the_sets_and_exact_commands(cli) -> None:
     text = counters_script(seconds=120, interval=2)
     assert "typeperf -cf .\\iovkit-counters.txt -si 2 -sc 60 -f CSV -o .\\iovkit-counters.csv -y" in text
     assert "logman create counter iovkit-diag -cf .\\iovkit-counters.txt -si 00:00:02 -rf 00:02:00 -f csv" in text
-    for needed in ("Root Virtual Processor", "Logical Processor", "% Interrupt Time", "% DPC Time",
-                   "Virtual Switch(*)", "Virtual Switch Processor", "Virtual Network Adapter", "Network Interface"):
+    for needed in (
+        "Root Virtual Processor",
+        "Logical Processor",
+        "% Interrupt Time",
+        "% DPC Time",
+        "Virtual Switch(*)",
+        "Virtual Switch Processor",
+        "Virtual Network Adapter",
+        "Network Interface",
+    ):
         assert any(needed in c for c in COUNTERS) and needed in text
     r = cli("script", "counters", "--seconds", "10", "--interval", "1")
     assert r.code == 0 and "-sc 10" in r.out
-
 
 
 def test_getnetview_folder_and_decimal_comma(cli, tmp_path: Path) -> None:
@@ -209,8 +228,10 @@ def test_getnetview_folder_and_decimal_comma(cli, tmp_path: Path) -> None:
 def test_windows_udp_error_count_is_a_running_total(cli, tmp_path: Path) -> None:
     """UDPv4 Datagrams Received Errors is a raw count: a constant count is no drop, a rising one is."""
     head = '"(PDH-CSV 4.0) (UTC)(0)","\\\\H\\UDPv4\\Datagrams Received Errors","\\\\H\\Processor(0)\\% DPC Time"'
+
     def rows(counts: list[int]) -> str:
         return "\r\n".join(f'"09/22/2026 21:42:{30 + i:02d}.000","{c}.000000","5.000000"' for i, c in enumerate(counts))
+
     f = tmp_path / "udp.csv"
     f.write_text(head + "\r\n" + rows([5000, 5000, 5000]) + "\r\n")
     doc = json.loads(cli("diagnose", str(f), "--format", "json").out)

@@ -107,8 +107,9 @@ def test_lbfo_team_under_the_switch_is_a_blocker() -> None:
 def test_host_without_iov_support_is_a_blocker() -> None:
     snap = i350_host()
     snap.iov.supported = False
-    snap.iov.reasons = ["The chipset on the system does not do DMA remapping, without which SR-IOV cannot be "
-                        "supported."]
+    snap.iov.reasons = [
+        "The chipset on the system does not do DMA remapping, without which SR-IOV cannot be supported."
+    ]
     plan = make_plan(snap, None)
     assert plan.steps == [] and "DMA remapping" in plan.blockers[0]
 

@@ -17,12 +17,15 @@ def test_three_domains_get_vfs_0_to_2() -> None:
     numvfs = [s for s in plan.steps if isinstance(s, SetNumVfsStep)]
     assert [(s.pf, s.old_num_vfs, s.num_vfs) for s in numvfs] == [("enp3s0f0", 0, 3)]
     vf = [s for s in plan.steps if isinstance(s, VfSettingsStep)]
-    assert sh_phase(vf[0], "action") == ("ip link set dev enp3s0f0 vf 0 mac 52:54:00:00:00:01 spoofchk on "
-                                         "trust off state auto")
+    assert sh_phase(vf[0], "action") == (
+        "ip link set dev enp3s0f0 vf 0 mac 52:54:00:00:00:01 spoofchk on trust off state auto"
+    )
     att = [s for s in plan.steps if isinstance(s, AttachHostdevStep)]
-    assert [(s.domain, s.vf, s.mac) for s in att] == [("relay-1", 0, "52:54:00:00:00:01"),
-                                                      ("relay-2", 1, "52:54:00:00:00:02"),
-                                                      ("relay-3", 2, "52:54:00:00:00:03")]
+    assert [(s.domain, s.vf, s.mac) for s in att] == [
+        ("relay-1", 0, "52:54:00:00:00:01"),
+        ("relay-2", 1, "52:54:00:00:00:02"),
+        ("relay-3", 2, "52:54:00:00:00:03"),
+    ]
     assert "virsh attach-device relay-1" in sh_phase(att[0], "action")
     summary = plan_summary(plan)  # a libvirt VF has no Hyper-V IovWeight
     assert "IovWeight" not in summary and "relay-1/" in summary and "hostdev" in summary

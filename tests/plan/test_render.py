@@ -14,7 +14,7 @@ from iovkit.plan.model import SwitchSpec
 from iovkit.plan.render import SEPARATOR, psq, render_plan_scripts, render_powershell, render_shell
 from iovkit.policy import Policy
 
-ODD = "O'Brien\u2019s \"VM\" $(Remove-Item C:\\) `n"
+ODD = 'O\'Brien\u2019s "VM" $(Remove-Item C:\\) `n'
 
 
 def _ps_parser() -> Any:
@@ -36,7 +36,7 @@ def _errors(source: str) -> list[str]:
 
     def walk(node: Any) -> None:
         if node.type == "ERROR" or node.is_missing:
-            bad.append(f"{node.type} at {node.start_point}: {source.encode()[node.start_byte:node.end_byte][:80]!r}")
+            bad.append(f"{node.type} at {node.start_point}: {source.encode()[node.start_byte : node.end_byte][:80]!r}")
             return
         for child in node.children:
             walk(child)
@@ -88,11 +88,12 @@ def test_names_are_single_quoted_with_quotes_doubled() -> None:
 
 def test_rollback_script_restores_the_old_switch_guarded() -> None:
     _, rollback_ps = render_powershell(make_plan(i350_host(), None))
-    assert ("if (-not (Get-VMSwitch -Name 'External' -ErrorAction SilentlyContinue)) { New-VMSwitch -Name "
-            "'External' -NetAdapterName 'Ethernet' -EnableIov $false -AllowManagementOS $true | Out-Null }"
-            ) in rollback_ps
+    assert (
+        "if (-not (Get-VMSwitch -Name 'External' -ErrorAction SilentlyContinue)) { New-VMSwitch -Name "
+        "'External' -NetAdapterName 'Ethernet' -EnableIov $false -AllowManagementOS $true | Out-Null }"
+    ) in rollback_ps
     first = rollback_ps.index("Undo step")
-    assert "set relay-06" in rollback_ps[first:first + 200]  # last step first
+    assert "set relay-06" in rollback_ps[first : first + 200]  # last step first
 
 
 def test_set_switch_keeps_its_members() -> None:

@@ -47,21 +47,44 @@ class Tree:
         self.write(f"{ROOT_CAPTURES}/{name}", text)
 
     # -- host files ----------------------------------------------------------------------------------------
-    def host(self, *, hostname: str, pretty: str, os_id: str, version_id: str, kernel: str, cmdline: str,
-             cpu_model: str, vendor: str, cores: int, threads: int, flags: list[str],
-             vmx_flags: list[str] | None = None, kvm: bool = True) -> None:
+    def host(
+        self,
+        *,
+        hostname: str,
+        pretty: str,
+        os_id: str,
+        version_id: str,
+        kernel: str,
+        cmdline: str,
+        cpu_model: str,
+        vendor: str,
+        cores: int,
+        threads: int,
+        flags: list[str],
+        vmx_flags: list[str] | None = None,
+        kvm: bool = True,
+    ) -> None:
         self.write("proc/sys/kernel/hostname", hostname + "\n")
         self.write("proc/sys/kernel/osrelease", kernel + "\n")
         self.write("proc/sys/kernel/version", "#115-Ubuntu SMP Mon Apr 15 09:52:04 UTC 2024\n")
         self.write("proc/cmdline", cmdline + "\n")
-        self.write("etc/os-release", f'PRETTY_NAME="{pretty}"\nNAME="{pretty.split()[0]}"\nVERSION_ID="{version_id}"\n'
-                   f"ID={os_id}\n")
+        self.write(
+            "etc/os-release",
+            f'PRETTY_NAME="{pretty}"\nNAME="{pretty.split()[0]}"\nVERSION_ID="{version_id}"\nID={os_id}\n',
+        )
         blocks = []
         for cpu in range(threads):
             lines = [
-                f"processor\t: {cpu}", f"vendor_id\t: {vendor}", "cpu family\t: 6", "model\t\t: 106",
-                f"model name\t: {cpu_model}", "physical id\t: 0", f"siblings\t: {threads}",
-                f"core id\t\t: {cpu % cores}", f"cpu cores\t: {cores}", f"flags\t\t: {' '.join(flags)}",
+                f"processor\t: {cpu}",
+                f"vendor_id\t: {vendor}",
+                "cpu family\t: 6",
+                "model\t\t: 106",
+                f"model name\t: {cpu_model}",
+                "physical id\t: 0",
+                f"siblings\t: {threads}",
+                f"core id\t\t: {cpu % cores}",
+                f"cpu cores\t: {cores}",
+                f"flags\t\t: {' '.join(flags)}",
             ]
             if vmx_flags:
                 lines.append(f"vmx flags\t: {' '.join(vmx_flags)}")
@@ -85,9 +108,21 @@ class Tree:
         (self.root / "sys/kernel/iommu_groups").mkdir(parents=True, exist_ok=True)
 
     # -- PCI functions and netdevs ----------------------------------------------------------------------------
-    def pci(self, bdf: str, *, cls: str, vendor: str, device: str, driver: str | None, parent: str = "pci0000:00",
-            iommu_group: int | None = None, numa: int = -1, totalvfs: int | None = None, numvfs: int | None = None,
-            subsystem_vendor: str | None = None) -> str:
+    def pci(
+        self,
+        bdf: str,
+        *,
+        cls: str,
+        vendor: str,
+        device: str,
+        driver: str | None,
+        parent: str = "pci0000:00",
+        iommu_group: int | None = None,
+        numa: int = -1,
+        totalvfs: int | None = None,
+        numvfs: int | None = None,
+        subsystem_vendor: str | None = None,
+    ) -> str:
         """A PCI function; returns its sysfs directory (relative)."""
         dev = f"sys/devices/{parent}/{bdf}"
         self.write(f"{dev}/class", cls + "\n")
@@ -96,8 +131,13 @@ class Tree:
         self.write(f"{dev}/subsystem_vendor", (subsystem_vendor or vendor) + "\n")
         self.write(f"{dev}/numa_node", f"{numa}\n")
         if totalvfs is not None:
-            for name, value in (("sriov_totalvfs", totalvfs), ("sriov_numvfs", numvfs or 0), ("sriov_offset", 2),
-                                ("sriov_stride", 1), ("sriov_drivers_autoprobe", 1)):
+            for name, value in (
+                ("sriov_totalvfs", totalvfs),
+                ("sriov_numvfs", numvfs or 0),
+                ("sriov_offset", 2),
+                ("sriov_stride", 1),
+                ("sriov_drivers_autoprobe", 1),
+            ):
                 self.write(f"{dev}/{name}", f"{value}\n")
         self.link(f"sys/bus/pci/devices/{bdf}", dev)
         if driver:
@@ -108,18 +148,30 @@ class Tree:
             self.link(f"sys/kernel/iommu_groups/{iommu_group}/devices/{bdf}", dev)
         return dev
 
-    def vf(self, pf_bdf: str, index: int, bdf: str, *, driver: str | None, device: str, vendor: str,
-           parent: str = "pci0000:00", iommu_group: int | None = None) -> str:
+    def vf(
+        self,
+        pf_bdf: str,
+        index: int,
+        bdf: str,
+        *,
+        driver: str | None,
+        device: str,
+        vendor: str,
+        parent: str = "pci0000:00",
+        iommu_group: int | None = None,
+    ) -> str:
         """A VF: its own PCI function, with physfn -> PF and the PF's virtfnN -> it."""
-        dev = self.pci(bdf, cls="0x020000", vendor=vendor, device=device, driver=driver, parent=parent,
-                       iommu_group=iommu_group)
+        dev = self.pci(
+            bdf, cls="0x020000", vendor=vendor, device=device, driver=driver, parent=parent, iommu_group=iommu_group
+        )
         pf_dev = f"sys/devices/{parent}/{pf_bdf}"
         self.link(f"{dev}/physfn", pf_dev)
         self.link(f"{pf_dev}/virtfn{index}", dev)
         return dev
 
-    def netdev(self, name: str, device_dir: str | None, *, mac: str, operstate: str = "up",
-               speed: int | None = None) -> str:
+    def netdev(
+        self, name: str, device_dir: str | None, *, mac: str, operstate: str = "up", speed: int | None = None
+    ) -> str:
         """A netdev under a device (PCI or VMBus) or under devices/virtual/net; sys/class/net/<name> links to it."""
         base = f"{device_dir}/net/{name}" if device_dir else f"sys/devices/virtual/net/{name}"
         self.write(f"{base}/address", mac + "\n")
@@ -146,40 +198,47 @@ CX5_VFS = ["0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4", "0000:3b:00.5"]
 CX5_VF_MACS = ["52:54:00:6d:90:02", "52:54:00:6d:90:03", "00:00:00:00:00:00", "00:00:00:00:00:00"]
 _XEON_FLAGS_TEXT = (
     "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr sse "
-              "sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc arch_perfmon pebs bts rep_good nopl "
-              "xtopology nonstop_tsc cpuid aperfmperf pni pclmulqdq dtes64 monitor ds_cpl vmx smx est tm2 ssse3 "
-              "sdbg fma cx16 xtpr pdcm pcid dca sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx "
-              "f16c rdrand lahf_lm abm 3dnowprefetch cpuid_fault epb cat_l3 invpcid_single intel_ppin ssbd mba "
-              "ibrs ibpb stibp ibrs_enhanced tpr_shadow vnmi flexpriority ept vpid ept_ad fsgsbase tsc_adjust bmi1 "
-              "avx2 smep bmi2 erms invpcid cqm rdt_a avx512f avx512dq rdseed adx smap avx512ifma clflushopt clwb "
-              "intel_pt avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves wbnoinvd dtherm ida arat "
-              "pln pts avx512vbmi umip pku ospke avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg "
-              "tme avx512_vpopcntdq la57 rdpid fsrm md_clear pconfig flush_l1d arch_capabilities")
+    "sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc arch_perfmon pebs bts rep_good nopl "
+    "xtopology nonstop_tsc cpuid aperfmperf pni pclmulqdq dtes64 monitor ds_cpl vmx smx est tm2 ssse3 "
+    "sdbg fma cx16 xtpr pdcm pcid dca sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx "
+    "f16c rdrand lahf_lm abm 3dnowprefetch cpuid_fault epb cat_l3 invpcid_single intel_ppin ssbd mba "
+    "ibrs ibpb stibp ibrs_enhanced tpr_shadow vnmi flexpriority ept vpid ept_ad fsgsbase tsc_adjust bmi1 "
+    "avx2 smep bmi2 erms invpcid cqm rdt_a avx512f avx512dq rdseed adx smap avx512ifma clflushopt clwb "
+    "intel_pt avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves wbnoinvd dtherm ida arat "
+    "pln pts avx512vbmi umip pku ospke avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg "
+    "tme avx512_vpopcntdq la57 rdpid fsrm md_clear pconfig flush_l1d arch_capabilities"
+)
 XEON_FLAGS = _XEON_FLAGS_TEXT.split()
 
 
 def domain_xml(name: str, uuid: str, running: bool, interfaces: str) -> str:
     dom_id = " id='3'" if running else ""
-    return (f"<domain type='kvm'{dom_id}>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n"
-            "  <memory unit='KiB'>4194304</memory>\n  <vcpu placement='static'>4</vcpu>\n"
-            "  <os>\n    <type arch='x86_64' machine='pc-q35-6.2'>hvm</type>\n  </os>\n"
-            f"  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n{interfaces}  </devices>\n"
-            "</domain>\n")
+    return (
+        f"<domain type='kvm'{dom_id}>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n"
+        "  <memory unit='KiB'>4194304</memory>\n  <vcpu placement='static'>4</vcpu>\n"
+        "  <os>\n    <type arch='x86_64' machine='pc-q35-6.2'>hvm</type>\n  </os>\n"
+        f"  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n{interfaces}  </devices>\n"
+        "</domain>\n"
+    )
 
 
 def hostdev_iface(mac: str, bus: int, slot: int, fn: int, vlan: int | None, alias: str) -> str:
     vl = f"      <vlan>\n        <tag id='{vlan}'/>\n      </vlan>\n" if vlan else ""
-    return ("    <interface type='hostdev' managed='yes'>\n"
-            f"      <mac address='{mac}'/>\n      <driver name='vfio'/>\n      <source>\n"
-            f"        <address type='pci' domain='0x0000' bus='0x{bus:02x}' slot='0x{slot:02x}' function='0x{fn:x}'/>\n"
-            f"      </source>\n{vl}      <alias name='{alias}'/>\n"
-            "      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n"
-            "    </interface>\n")
+    return (
+        "    <interface type='hostdev' managed='yes'>\n"
+        f"      <mac address='{mac}'/>\n      <driver name='vfio'/>\n      <source>\n"
+        f"        <address type='pci' domain='0x0000' bus='0x{bus:02x}' slot='0x{slot:02x}' function='0x{fn:x}'/>\n"
+        f"      </source>\n{vl}      <alias name='{alias}'/>\n"
+        "      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n"
+        "    </interface>\n"
+    )
 
 
 def bridge_iface(mac: str, bridge: str, target: str) -> str:
-    return (f"    <interface type='bridge'>\n      <mac address='{mac}'/>\n      <source bridge='{bridge}'/>\n"
-            f"      <target dev='{target}'/>\n      <model type='virtio'/>\n    </interface>\n")
+    return (
+        f"    <interface type='bridge'>\n      <mac address='{mac}'/>\n      <source bridge='{bridge}'/>\n"
+        f"      <target dev='{target}'/>\n      <model type='virtio'/>\n    </interface>\n"
+    )
 
 
 def build_cx5_host(root: Path) -> Tree:
@@ -187,26 +246,84 @@ def build_cx5_host(root: Path) -> Tree:
     dual port (8 VFs per port possible, 4 on port 0: two to vfio-pci for libvirt domains, two on mlx5_core),
     an I350 pair in an active-backup bond for management, and libvirt domains with hostdev interfaces."""
     t = Tree(root)
-    t.host(hostname="kvm-edge-01", pretty="Ubuntu 22.04.4 LTS", os_id="ubuntu", version_id="22.04",
-           kernel="5.15.0-105-generic",
-           cmdline="BOOT_IMAGE=/vmlinuz-5.15.0-105-generic root=/dev/mapper/vg0-root ro intel_iommu=on iommu=pt",
-           cpu_model="Intel(R) Xeon(R) Silver 4314 CPU @ 2.40GHz", vendor="GenuineIntel", cores=16, threads=32,
-           flags=XEON_FLAGS, vmx_flags=["vnmi", "preemption_timer", "posted_intr", "invvpid", "ept_x_only",
-                                        "ept_ad", "ept_1gb", "flexpriority", "apicv", "tsc_offset", "vtpr",
-                                        "mtf", "vapic", "ept", "vpid", "unrestricted_guest", "vapic_reg",
-                                        "vid", "ple", "shadow_vmcs", "pml", "ept_mode_based_exec", "tsc_scaling"])
+    t.host(
+        hostname="kvm-edge-01",
+        pretty="Ubuntu 22.04.4 LTS",
+        os_id="ubuntu",
+        version_id="22.04",
+        kernel="5.15.0-105-generic",
+        cmdline="BOOT_IMAGE=/vmlinuz-5.15.0-105-generic root=/dev/mapper/vg0-root ro intel_iommu=on iommu=pt",
+        cpu_model="Intel(R) Xeon(R) Silver 4314 CPU @ 2.40GHz",
+        vendor="GenuineIntel",
+        cores=16,
+        threads=32,
+        flags=XEON_FLAGS,
+        vmx_flags=[
+            "vnmi",
+            "preemption_timer",
+            "posted_intr",
+            "invvpid",
+            "ept_x_only",
+            "ept_ad",
+            "ept_1gb",
+            "flexpriority",
+            "apicv",
+            "tsc_offset",
+            "vtpr",
+            "mtf",
+            "vapic",
+            "ept",
+            "vpid",
+            "unrestricted_guest",
+            "vapic_reg",
+            "vid",
+            "ple",
+            "shadow_vmcs",
+            "pml",
+            "ept_mode_based_exec",
+            "tsc_scaling",
+        ],
+    )
     t.dmi("Supermicro", "SYS-120U-TNR")
     t.write("sys/module/kvm_intel/parameters/ept", "Y\n")
     t.iommu(["dmar0", "dmar1", "dmar2"], groups=60)
     # Non-network PCI functions the collector must skip.
     t.pci("0000:00:00.0", cls="0x060000", vendor="0x8086", device="0x09a2", driver=None, iommu_group=0)
-    t.pci("0000:3a:00.0", cls="0x060400", vendor="0x8086", device="0x347a", driver="pcieport",
-          parent="pci0000:3a", iommu_group=30, numa=0)
+    t.pci(
+        "0000:3a:00.0",
+        cls="0x060400",
+        vendor="0x8086",
+        device="0x347a",
+        driver="pcieport",
+        parent="pci0000:3a",
+        iommu_group=30,
+        numa=0,
+    )
     cx5 = "pci0000:3a/0000:3a:00.0"
-    pf0 = t.pci(CX5_PF0, cls="0x020000", vendor="0x15b3", device="0x1017", driver="mlx5_core", parent=cx5,
-                iommu_group=31, numa=0, totalvfs=8, numvfs=4)
-    pf1 = t.pci(CX5_PF1, cls="0x020000", vendor="0x15b3", device="0x1017", driver="mlx5_core", parent=cx5,
-                iommu_group=32, numa=0, totalvfs=8, numvfs=0)
+    pf0 = t.pci(
+        CX5_PF0,
+        cls="0x020000",
+        vendor="0x15b3",
+        device="0x1017",
+        driver="mlx5_core",
+        parent=cx5,
+        iommu_group=31,
+        numa=0,
+        totalvfs=8,
+        numvfs=4,
+    )
+    pf1 = t.pci(
+        CX5_PF1,
+        cls="0x020000",
+        vendor="0x15b3",
+        device="0x1017",
+        driver="mlx5_core",
+        parent=cx5,
+        iommu_group=32,
+        numa=0,
+        totalvfs=8,
+        numvfs=0,
+    )
     t.netdev("ens1f0np0", pf0, mac="b8:ce:f6:12:34:50", speed=25000)
     t.netdev("ens1f1np1", pf1, mac="b8:ce:f6:12:34:51", operstate="down")
     for i, bdf in enumerate(CX5_VFS):
@@ -217,8 +334,18 @@ def build_cx5_host(root: Path) -> Tree:
     i350 = []
     for fn, name in ((0, "eno1"), (1, "eno2")):
         bdf = f"0000:18:00.{fn}"
-        dev = t.pci(bdf, cls="0x020000", vendor="0x8086", device="0x1521", driver="igb", parent="pci0000:17",
-                    iommu_group=20 + fn, numa=0, totalvfs=7, numvfs=0)
+        dev = t.pci(
+            bdf,
+            cls="0x020000",
+            vendor="0x8086",
+            device="0x1521",
+            driver="igb",
+            parent="pci0000:17",
+            iommu_group=20 + fn,
+            numa=0,
+            totalvfs=7,
+            numvfs=0,
+        )
         t.netdev(name, dev, mac=f"3c:ec:ef:00:11:0{fn}", speed=1000)
         i350.append(name)
     t.bond("bond0", i350, "active-backup 1", mac="3c:ec:ef:00:11:00")
@@ -226,52 +353,129 @@ def build_cx5_host(root: Path) -> Tree:
     t.netdev("virbr0", None, mac="52:54:00:aa:00:01")
     # The netlink VF dump, as `ip -j link show` prints it.
     vfinfo = [
-        {"vf": 0, "link_type": "ether", "address": CX5_VF_MACS[0], "broadcast": "ff:ff:ff:ff:ff:ff",
-         "vlan_list": [{"vlan": 100, "qos": 0}], "spoofchk": True, "link_state": "auto", "trust": False},
-        {"vf": 1, "link_type": "ether", "address": CX5_VF_MACS[1], "broadcast": "ff:ff:ff:ff:ff:ff",
-         "vlan_list": [{"vlan": 100, "qos": 0}], "spoofchk": False, "link_state": "enable", "trust": True},
-        {"vf": 2, "link_type": "ether", "address": CX5_VF_MACS[2], "broadcast": "ff:ff:ff:ff:ff:ff",
-         "spoofchk": True, "link_state": "auto", "trust": False},
-        {"vf": 3, "link_type": "ether", "address": CX5_VF_MACS[3], "broadcast": "ff:ff:ff:ff:ff:ff",
-         "spoofchk": True, "link_state": "disable", "trust": False},
+        {
+            "vf": 0,
+            "link_type": "ether",
+            "address": CX5_VF_MACS[0],
+            "broadcast": "ff:ff:ff:ff:ff:ff",
+            "vlan_list": [{"vlan": 100, "qos": 0}],
+            "spoofchk": True,
+            "link_state": "auto",
+            "trust": False,
+        },
+        {
+            "vf": 1,
+            "link_type": "ether",
+            "address": CX5_VF_MACS[1],
+            "broadcast": "ff:ff:ff:ff:ff:ff",
+            "vlan_list": [{"vlan": 100, "qos": 0}],
+            "spoofchk": False,
+            "link_state": "enable",
+            "trust": True,
+        },
+        {
+            "vf": 2,
+            "link_type": "ether",
+            "address": CX5_VF_MACS[2],
+            "broadcast": "ff:ff:ff:ff:ff:ff",
+            "spoofchk": True,
+            "link_state": "auto",
+            "trust": False,
+        },
+        {
+            "vf": 3,
+            "link_type": "ether",
+            "address": CX5_VF_MACS[3],
+            "broadcast": "ff:ff:ff:ff:ff:ff",
+            "spoofchk": True,
+            "link_state": "disable",
+            "trust": False,
+        },
     ]
-    t.capture("netlink_vfinfo.json", json.dumps([{"ifindex": 4, "ifname": "ens1f0np0", "flags": ["UP"],
-                                                  "mtu": 9000, "operstate": "UP", "vfinfo_list": vfinfo}], indent=1))
-    t.capture("virsh_-r_list_--all", " Id   Name       State\n---------------------------\n 3    relay1     running\n"
-              " 4    relay2     running\n -    build-vm   shut off\n\n")
-    t.capture("virsh_-r_dumpxml_relay1", domain_xml(
-        "relay1", "5c1c7c4e-0d0a-4b6e-9a8f-3e2b1d000001", True,
-        hostdev_iface(CX5_VF_MACS[0], 0x3B, 0, 2, 100, "hostdev0") + bridge_iface("52:54:00:10:00:01", "virbr0",
-                                                                                   "vnet0")))
-    t.capture("virsh_-r_dumpxml_relay2", domain_xml(
-        "relay2", "5c1c7c4e-0d0a-4b6e-9a8f-3e2b1d000002", True,
-        hostdev_iface(CX5_VF_MACS[1], 0x3B, 0, 3, 100, "hostdev0")))
-    t.capture("virsh_-r_dumpxml_build-vm", domain_xml(
-        "build-vm", "5c1c7c4e-0d0a-4b6e-9a8f-3e2b1d000003", False, bridge_iface("52:54:00:10:00:03", "virbr0",
-                                                                                 "vnet9")))
+    t.capture(
+        "netlink_vfinfo.json",
+        json.dumps(
+            [
+                {
+                    "ifindex": 4,
+                    "ifname": "ens1f0np0",
+                    "flags": ["UP"],
+                    "mtu": 9000,
+                    "operstate": "UP",
+                    "vfinfo_list": vfinfo,
+                }
+            ],
+            indent=1,
+        ),
+    )
+    t.capture(
+        "virsh_-r_list_--all",
+        " Id   Name       State\n---------------------------\n 3    relay1     running\n"
+        " 4    relay2     running\n -    build-vm   shut off\n\n",
+    )
+    t.capture(
+        "virsh_-r_dumpxml_relay1",
+        domain_xml(
+            "relay1",
+            "5c1c7c4e-0d0a-4b6e-9a8f-3e2b1d000001",
+            True,
+            hostdev_iface(CX5_VF_MACS[0], 0x3B, 0, 2, 100, "hostdev0")
+            + bridge_iface("52:54:00:10:00:01", "virbr0", "vnet0"),
+        ),
+    )
+    t.capture(
+        "virsh_-r_dumpxml_relay2",
+        domain_xml(
+            "relay2",
+            "5c1c7c4e-0d0a-4b6e-9a8f-3e2b1d000002",
+            True,
+            hostdev_iface(CX5_VF_MACS[1], 0x3B, 0, 3, 100, "hostdev0"),
+        ),
+    )
+    t.capture(
+        "virsh_-r_dumpxml_build-vm",
+        domain_xml(
+            "build-vm",
+            "5c1c7c4e-0d0a-4b6e-9a8f-3e2b1d000003",
+            False,
+            bridge_iface("52:54:00:10:00:03", "virbr0", "vnet9"),
+        ),
+    )
     return t
 
 
 def build_hyperv_guest(root: Path, *, with_vf: bool = True, vf_rx: int = 123456, vf_tx: int = 654321) -> Tree:
     """A Linux VM on Hyper-V: hv_netvsc eth0 on VMBus, and (optionally) a ConnectX-5 VF paired with it."""
     t = Tree(root)
-    t.host(hostname="relay-vm", pretty="Ubuntu 22.04.4 LTS", os_id="ubuntu", version_id="22.04",
-           kernel="5.15.0-1064-azure", cmdline="BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro console=ttyS0",
-           cpu_model="Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", vendor="GenuineIntel", cores=4, threads=8,
-           flags=["fpu", "sse2", "ht", "hypervisor", "avx2"], kvm=False)
+    t.host(
+        hostname="relay-vm",
+        pretty="Ubuntu 22.04.4 LTS",
+        os_id="ubuntu",
+        version_id="22.04",
+        kernel="5.15.0-1064-azure",
+        cmdline="BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro console=ttyS0",
+        cpu_model="Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz",
+        vendor="GenuineIntel",
+        cores=4,
+        threads=8,
+        flags=["fpu", "sse2", "ht", "hypervisor", "avx2"],
+        kvm=False,
+    )
     t.dmi("Microsoft Corporation", "Virtual Machine")
     vmbus = "sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0004:00/VMBUS:00"
     nvsc = f"{vmbus}/000d3a6e-1c2b-000d-3a6e-1c2b000d3a6e"
     t.write(f"{nvsc}/class_id", "{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n")
     t.link(f"{nvsc}/driver", "sys/bus/vmbus/drivers/hv_netvsc")
     eth0 = t.netdev("eth0", nvsc, mac="00:0d:3a:6e:1c:2b", speed=50000)
-    t.capture("ethtool_-S_eth0", "NIC statistics:\n     tx_scattered: 0\n     tx_no_memory: 0\n"
-              f"     vf_rx_packets: {vf_rx if with_vf else 0}\n     vf_rx_bytes: 987654\n"
-              f"     vf_tx_packets: {vf_tx if with_vf else 0}\n     vf_tx_bytes: 876543\n     vf_tx_dropped: 0\n")
+    t.capture(
+        "ethtool_-S_eth0",
+        "NIC statistics:\n     tx_scattered: 0\n     tx_no_memory: 0\n"
+        f"     vf_rx_packets: {vf_rx if with_vf else 0}\n     vf_rx_bytes: 987654\n"
+        f"     vf_tx_packets: {vf_tx if with_vf else 0}\n     vf_tx_bytes: 876543\n     vf_tx_dropped: 0\n",
+    )
     if with_vf:
         parent = f"{vmbus}/f8615163-0000-1000-2000-000d3a6e1c2b/pci1c2b:00"
-        dev = t.pci("1c2b:00:02.0", cls="0x020000", vendor="0x15b3", device="0x1018", driver="mlx5_core",
-                    parent=parent)
+        dev = t.pci("1c2b:00:02.0", cls="0x020000", vendor="0x15b3", device="0x1018", driver="mlx5_core", parent=parent)
         vf = t.netdev("enP7211s1", dev, mac="00:0d:3a:6e:1c:2b", speed=50000)
         t.link(f"{vf}/master", eth0)
         t.link(f"{eth0}/lower_enP7211s1", vf)

@@ -41,7 +41,13 @@ def test_i350_host_field_by_field(shape: str) -> None:
     assert snap.collected_at == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     h = snap.host
     assert (h.name, h.platform, h.os_caption, h.os_version, h.os_build, h.edition) == (
-        "HV-RELAY-01", "hyperv", "Microsoft Windows Server 2019 Datacenter", "10.0.17763", "17763", "server")
+        "HV-RELAY-01",
+        "hyperv",
+        "Microsoft Windows Server 2019 Datacenter",
+        "10.0.17763",
+        "17763",
+        "server",
+    )
     assert h.hypervisor_present is True and h.is_vm_guest is False
     assert snap.iov.supported is True and snap.iov.reasons == []
     # Win32_Processor reads False under the hypervisor and HyperVRequirement* are empty: SLAT is unknown
@@ -58,7 +64,11 @@ def test_i350_host_field_by_field(shape: str) -> None:
 
     (sw,) = snap.switches
     assert (sw.name, sw.switch_type, sw.net_adapters, sw.net_adapter_names) == (
-        "External", "External", [B.I350], ["Ethernet"])
+        "External",
+        "External",
+        [B.I350],
+        ["Ethernet"],
+    )
     assert (sw.iov_enabled, sw.iov_support, sw.vf_count, sw.vfs_in_use) == (False, True, 0, 0)
     assert sw.allow_management_os is True and sw.embedded_teaming is False and sw.allow_lbfo_teams is None
     assert sw.bandwidth_mode == "Weight"
@@ -72,10 +82,22 @@ def test_i350_host_field_by_field(shape: str) -> None:
     # management-OS adapter: Iov* members absent -> None ("not applicable"), never 0
     m = mgmt[0]
     assert (m.name, m.vm_name, m.switch_name, m.iov_weight, m.iov_usage, m.iov_queue_pairs_requested) == (
-        "External", None, "External", None, None, None)
+        "External",
+        None,
+        "External",
+        None,
+        None,
+        None,
+    )
     a = vm_nics[0]
     assert (a.vm_name, a.name, a.switch_name, a.connected, a.mac, a.kind) == (
-        "relay-01", "Network Adapter", "External", True, "00155D010101", "synthetic")
+        "relay-01",
+        "Network Adapter",
+        "External",
+        True,
+        "00155D010101",
+        "synthetic",
+    )
     assert (a.iov_weight, a.iov_queue_pairs_requested, a.iov_queue_pairs_assigned, a.iov_usage) == (0, 1, 0, 0)
     assert a.vf_data_path_active is False and a.vmq_weight == 100 and a.status == ["Ok"]
     assert a.status_description == ["OK"]
@@ -95,7 +117,12 @@ def test_ready_host_set_team_and_vfs() -> None:
     snap = snapshot_from_bundle(B.to_ps51(B.ready_bundle(), wrap="Get-NetAdapterSriovVf"), "ready.json")
     (team,) = snap.teams
     assert (team.name, team.kind, team.members, team.mode, team.load_balancing) == (
-        "SETswitch", "set", ["SLOT 3 Port 1", "SLOT 3 Port 2"], "SwitchIndependent", "HyperVPort")
+        "SETswitch",
+        "set",
+        ["SLOT 3 Port 1", "SLOT 3 Port 2"],
+        "SwitchIndependent",
+        "HyperVPort",
+    )
     assert [n.team for n in snap.nics] == ["SETswitch", "SETswitch"]
     sw = snap.switch("SETswitch")
     assert sw is not None and sw.embedded_teaming is True
@@ -103,8 +130,10 @@ def test_ready_host_set_team_and_vfs() -> None:
     assert (sw.iov_enabled, sw.iov_support, sw.vf_count, sw.vfs_in_use, sw.queue_pairs) == (True, True, 62, 3, 127)
     assert [n.name for n in snap.switch_nics(sw)] == ["SLOT 3 Port 1", "SLOT 3 Port 2"]
     assert [(v.pf, v.index, v.vm, v.mac) for v in snap.vfs] == [
-        ("SLOT 3 Port 1", 0, "fast-01", "00155D020101"), ("SLOT 3 Port 1", 1, "fast-02", "00155D020102"),
-        ("SLOT 3 Port 2", 0, "fast-03", "00155D020103")]
+        ("SLOT 3 Port 1", 0, "fast-01", "00155D020101"),
+        ("SLOT 3 Port 1", 1, "fast-02", "00155D020102"),
+        ("SLOT 3 Port 2", 0, "fast-03", "00155D020103"),
+    ]
     by_mac = {a.mac: a for a in snap.vm_adapters}
     for vf in snap.vfs:  # each VF's MAC is its VM adapter's MAC
         adapter = by_mac[vf.mac]
@@ -119,8 +148,7 @@ def test_firmware_blocked_reasons_verbatim() -> None:
     (sw,) = snap.switches
     assert (sw.iov_enabled, sw.iov_support, sw.iov_support_reasons, sw.vf_count) == (True, False, [B.REASON_OSC], 0)
     assert sw.bandwidth_mode == "None" and sw.allow_lbfo_teams is False
-    assert all(a.iov_weight == 100 and a.iov_usage == 0 and a.vf_data_path_active is False
-               for a in snap.vm_adapters)
+    assert all(a.iov_weight == 100 and a.iov_usage == 0 and a.vf_data_path_active is False for a in snap.vm_adapters)
     assert snap.cpu.sockets == 2 and snap.cpu.cores == 20
     assert snap.source.powershell_version == "7.4.6"
 
@@ -129,7 +157,13 @@ def test_lbfo_team_and_switch_binding() -> None:
     snap = snapshot_from_bundle(B.to_ps51(B.lbfo_bundle()), "lbfo.json")
     (team,) = snap.teams
     assert (team.name, team.kind, team.members, team.mode, team.load_balancing, team.status) == (
-        "Team1", "lbfo", ["NIC1", "NIC2"], "SwitchIndependent", "Dynamic", "Up")
+        "Team1",
+        "lbfo",
+        ["NIC1", "NIC2"],
+        "SwitchIndependent",
+        "Dynamic",
+        "Up",
+    )
     assert [n.name for n in snap.nics] == ["NIC1", "NIC2"]  # the team NIC is not a physical NIC
     assert all(n.team == "Team1" for n in snap.nics)
     sw = snap.switches[0]
@@ -166,7 +200,8 @@ def test_edition_guest_and_failed_sources() -> None:
     assert snap.host.edition == "client"
     assert snap.host.is_vm_guest is True and snap.host.guest_of == "hyperv"
     assert [(e.source, e.error) for e in snap.errors] == [
-        ("Get-NetLbfoTeam", "The term 'Get-NetLbfoTeam' is not recognized as a cmdlet.")]
+        ("Get-NetLbfoTeam", "The term 'Get-NetLbfoTeam' is not recognized as a cmdlet.")
+    ]
 
 
 def test_link_speed_from_text_when_numbers_are_absent() -> None:

@@ -116,14 +116,18 @@ def test_local_runs_the_script_file_and_reads_its_bundle(tmp_path: Path, monkeyp
     bundle = tmp_path / "fixture.json"
     bundle.write_text(json.dumps(B.to_ps51(B.i350_bundle())))
     argv_log = tmp_path / "argv.txt"
-    _fake_powershell(tmp_path / "bin", "pwsh", f"""
+    _fake_powershell(
+        tmp_path / "bin",
+        "pwsh",
+        f"""
 printf '%s\\n' "$@" > {argv_log}
 while [ $# -gt 0 ]; do
   case "$1" in -File) script="$2"; shift;; -OutFile) out="$2"; shift;; esac; shift
 done
 {shutil.which("grep")} -q iovkit-hyperv-bundle "$script" || exit 9
 {shutil.which("cp")} {bundle} "$out"
-""")
+""",
+    )
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     snap = local.collect_local()
     assert snap.host.name == "HV-RELAY-01" and len(snap.vms) == 8
@@ -146,7 +150,12 @@ def test_client_arguments() -> None:
 
     kw = winrm.client_kwargs(RemoteTarget("hv1.corp", user="CORP\\ops", auth="kerberos", ssl=True), SECRET)
     assert (kw["port"], kw["ssl"], kw["auth"], kw["username"], kw["password"]) == (
-        5986, True, "kerberos", "CORP\\ops", SECRET)
+        5986,
+        True,
+        "kerberos",
+        "CORP\\ops",
+        SECRET,
+    )
     kw = winrm.client_kwargs(RemoteTarget("hv1", auth="ntlm", port=15985), None)
     assert (kw["port"], kw["ssl"], kw["auth"], kw["username"], kw["password"]) == (15985, False, "ntlm", None, None)
     kw = winrm.client_kwargs(RemoteTarget("hv1"), None)

@@ -48,15 +48,37 @@ def test_shapes_are_mixed() -> None:
 def test_i350_is_the_case() -> None:
     s = load_example("hyperv-i350-no-iov")
     assert (s.host.name, s.host.os_caption, s.host.os_version, s.host.edition) == (
-        "HV-RELAY-01", "Microsoft Windows Server 2019 Datacenter", "10.0.17763", "server")
+        "HV-RELAY-01",
+        "Microsoft Windows Server 2019 Datacenter",
+        "10.0.17763",
+        "server",
+    )
     assert s.iov.supported is True and "Xeon" in (s.cpu.model or "")
-    assert [(n.name, n.description, n.link_speed_bps, n.status, n.sriov_enabled, n.sriov_support, n.vfs_total,
-             n.vfs_allocated, n.vmq_enabled) for n in s.nics] == [
+    assert [
+        (
+            n.name,
+            n.description,
+            n.link_speed_bps,
+            n.status,
+            n.sriov_enabled,
+            n.sriov_support,
+            n.vfs_total,
+            n.vfs_allocated,
+            n.vmq_enabled,
+        )
+        for n in s.nics
+    ] == [
         ("Ethernet", B.I350, 10**9, "Up", True, "Supported", 6, 0, True),
-        ("Ethernet 2", f"{B.I350} #2", 10**9, "Up", True, "Supported", 6, 0, True)]
+        ("Ethernet 2", f"{B.I350} #2", 10**9, "Up", True, "Supported", 6, 0, True),
+    ]
     (sw,) = s.switches
     assert (sw.name, sw.switch_type, sw.iov_enabled, sw.vf_count, sw.allow_management_os) == (
-        "External", "External", False, 0, True)
+        "External",
+        "External",
+        False,
+        0,
+        True,
+    )
     assert [n.name for n in s.switch_nics(sw)] == ["Ethernet"]  # "Ethernet 2" is unbound
     assert [v.name for v in s.vms] == [f"relay-{i:02d}" for i in range(1, 9)]
     assert all(v.state == "Running" for v in s.vms)
@@ -64,8 +86,11 @@ def test_i350_is_the_case() -> None:
     assert [(a.name, a.switch_name, a.iov_weight) for a in mgmt] == [("External", "External", None)]
     vm_nics = [a for a in s.vm_adapters if not a.is_management_os]
     assert [a.vm_name for a in vm_nics] == [v.name for v in s.vms]
-    assert all((a.name, a.switch_name, a.iov_weight, a.vmq_weight, a.vf_data_path_active) ==
-               ("Network Adapter", "External", 0, 100, False) for a in vm_nics)
+    assert all(
+        (a.name, a.switch_name, a.iov_weight, a.vmq_weight, a.vf_data_path_active)
+        == ("Network Adapter", "External", 0, 100, False)
+        for a in vm_nics
+    )
     assert s.vfs == [] and s.teams == []
 
 
@@ -80,11 +105,18 @@ def test_firmware_blocked_ready_and_lbfo() -> None:
     ready = load_example("hyperv-ready")
     sw = ready.switch("SETswitch")
     assert sw is not None and (sw.embedded_teaming, sw.iov_enabled, sw.iov_support, sw.vf_count) == (
-        True, True, True, 62)
+        True,
+        True,
+        True,
+        62,
+    )
     assert sw.vfs_in_use == len(ready.vfs) == 3
     assert all(n.description and "X710" in n.description and n.vfs_total == 64 for n in ready.nics)
-    assert all((a.iov_weight, a.iov_usage, a.vf_data_path_active) == (100, 1, True)
-               for a in ready.vm_adapters if not a.is_management_os)
+    assert all(
+        (a.iov_weight, a.iov_usage, a.vf_data_path_active) == (100, 1, True)
+        for a in ready.vm_adapters
+        if not a.is_management_os
+    )
 
     lbfo = load_example("hyperv-lbfo")
     assert lbfo.host.os_version == "10.0.14393"

@@ -89,19 +89,23 @@ def _paste(bundle: dict[str, Any], width: int, prompts: bool) -> str:
     parts = []
     vmq = [{**r, "BaseVmqProcessor": "0:2"} for r in src["Get-NetAdapterVmq"]]
     rss = [{**r, "Profile": "NUMAStatic"} for r in src["Get-NetAdapterRss"]]
-    for cmd, recs in (("Get-VMHost | fl *", src["Get-VMHost"]), ("Get-VMSwitch | fl *", src["Get-VMSwitch"]),
-                      ("Get-NetAdapter | fl *", src["Get-NetAdapter"]),
-                      ("Get-NetAdapterSriov | fl", src["Get-NetAdapterSriov"]),
-                      # the real list views carry view-only members that tell VMQ from RSS records
-                      ("Get-NetAdapterVmq | fl *", vmq), ("Get-NetAdapterRss | fl *", rss),
-                      ("Get-VM | fl *", src["Get-VM"]),
-                      ("Get-VMNetworkAdapter -All | fl *", src["Get-VMNetworkAdapter"]),
-                      ("Get-NetAdapterSriovVf | fl *", src["Get-NetAdapterSriovVf"]),
-                      ("Get-VMSwitchTeam | fl *", src["Get-VMSwitchTeam"]),
-                      ("Get-NetLbfoTeam | fl *", src["Get-NetLbfoTeam"]),
-                      ("Get-CimInstance Win32_OperatingSystem | fl *", src["Win32_OperatingSystem"]),
-                      ("Get-CimInstance Win32_ComputerSystem | fl *", src["Win32_ComputerSystem"]),
-                      ("Get-CimInstance Win32_Processor | fl *", src["Win32_Processor"])):
+    for cmd, recs in (
+        ("Get-VMHost | fl *", src["Get-VMHost"]),
+        ("Get-VMSwitch | fl *", src["Get-VMSwitch"]),
+        ("Get-NetAdapter | fl *", src["Get-NetAdapter"]),
+        ("Get-NetAdapterSriov | fl", src["Get-NetAdapterSriov"]),
+        # the real list views carry view-only members that tell VMQ from RSS records
+        ("Get-NetAdapterVmq | fl *", vmq),
+        ("Get-NetAdapterRss | fl *", rss),
+        ("Get-VM | fl *", src["Get-VM"]),
+        ("Get-VMNetworkAdapter -All | fl *", src["Get-VMNetworkAdapter"]),
+        ("Get-NetAdapterSriovVf | fl *", src["Get-NetAdapterSriovVf"]),
+        ("Get-VMSwitchTeam | fl *", src["Get-VMSwitchTeam"]),
+        ("Get-NetLbfoTeam | fl *", src["Get-NetLbfoTeam"]),
+        ("Get-CimInstance Win32_OperatingSystem | fl *", src["Win32_OperatingSystem"]),
+        ("Get-CimInstance Win32_ComputerSystem | fl *", src["Win32_ComputerSystem"]),
+        ("Get-CimInstance Win32_Processor | fl *", src["Win32_Processor"]),
+    ):
         if not recs:
             continue
         if prompts:
@@ -133,7 +137,8 @@ def test_book_iov_block_with_prompt_wrapped_and_truncated() -> None:
     assert (sw.iov_enabled, sw.iov_support) == (True, False)
     assert sw.iov_support_reasons == [
         "To use SR-IOV on this system, the system BIOS must be updated to allow Windows to control PCI Express. "
-        "Contact your sys..."]
+        "Contact your sys..."
+    ]
     assert any(e.source == "Get-VMSwitch" and "IovSupportReasons truncated" in e.error for e in snap.errors)
     assert snap.iov.supported is None  # a switch's IovSupport says nothing about the host's
 
@@ -142,7 +147,8 @@ def test_sriov_records_without_prompts() -> None:
     snap = snapshot_from_formatlist_text(SRIOV_CX3, "sriov.txt")
     assert [(n.name, n.description, n.sriov_support, n.sriov_enabled, n.vfs_total) for n in snap.nics] == [
         ("VM NIC", "Mellanox ConnectX-3 Pro Ethernet Adapter", "Supported", True, 32),
-        ("VM NIC 2", "Mellanox ConnectX-3 Pro Ethernet Adapter #2", "Supported", True, 32)]
+        ("VM NIC 2", "Mellanox ConnectX-3 Pro Ethernet Adapter #2", "Supported", True, 32),
+    ]
     assert snap.nics[0].vfs_allocated is None  # not in the default view: unknown, not 0
 
 
@@ -156,7 +162,8 @@ def test_management_os_adapter_has_no_iov_facts() -> None:
 
 def test_host_reasons_two_sentences_with_commas_wrapped_indented_paste() -> None:
     text = "PS C:\\Users\\admin> Get-VMHost | Format-List IovSupport, IovSupportReasons\n\n" + B.format_list(
-        [{"IovSupport": False, "IovSupportReasons": [B.REASON_SLAT, B.REASON_ACS]}], width=90)
+        [{"IovSupport": False, "IovSupportReasons": [B.REASON_SLAT, B.REASON_ACS]}], width=90
+    )
     indented = textwrap.indent(text, "    ")  # pasted into a ticket as a code block
     for t in (text, indented):
         snap = snapshot_from_formatlist_text(t, "host.txt")
@@ -167,11 +174,18 @@ def test_host_reasons_two_sentences_with_commas_wrapped_indented_paste() -> None
 
 
 def test_value_with_colon_collections_and_enumeration_limit() -> None:
-    rec = {"Name": "SETswitch", "SwitchType": "External", "Notes": "moved: rack 4 : port 7",
-           "NetAdapterInterfaceDescription": "Teamed-Interface",
-           "NetAdapterInterfaceDescriptions": ["NIC A", "NIC B", "NIC C", "NIC D", "NIC E"],
-           "EmbeddedTeamingEnabled": True, "IovEnabled": True, "IovSupportReasons": [], "IovQueuePairCount": 127,
-           "ComputerName": "HV-LAB-07"}
+    rec = {
+        "Name": "SETswitch",
+        "SwitchType": "External",
+        "Notes": "moved: rack 4 : port 7",
+        "NetAdapterInterfaceDescription": "Teamed-Interface",
+        "NetAdapterInterfaceDescriptions": ["NIC A", "NIC B", "NIC C", "NIC D", "NIC E"],
+        "EmbeddedTeamingEnabled": True,
+        "IovEnabled": True,
+        "IovSupportReasons": [],
+        "IovQueuePairCount": 127,
+        "ComputerName": "HV-LAB-07",
+    }
     recs = parse_records(B.format_list([rec]).splitlines())
     assert recs[0].values["Notes"] == "moved: rack 4 : port 7"
     assert recs[0].values["NetAdapterInterfaceDescriptions"] == ["NIC A", "NIC B", "NIC C", "NIC D..."]
@@ -186,8 +200,10 @@ def test_value_with_colon_collections_and_enumeration_limit() -> None:
 
 
 def test_numeric_enums_and_unknown_commands_in_text() -> None:
-    text = ("PS C:\\> Get-NetAdapterAdvancedProperty | fl\n\nName        : Ethernet\nDisplayName : Jumbo Packet\n\n"
-            "PS C:\\> Get-NetAdapterSriov | fl *\n\nName         : Ethernet\nSriovSupport : 2\nNumVFs       : 7\n")
+    text = (
+        "PS C:\\> Get-NetAdapterAdvancedProperty | fl\n\nName        : Ethernet\nDisplayName : Jumbo Packet\n\n"
+        "PS C:\\> Get-NetAdapterSriov | fl *\n\nName         : Ethernet\nSriovSupport : 2\nNumVFs       : 7\n"
+    )
     snap = snapshot_from_formatlist_text(text, "t.txt")
     assert [(n.name, n.sriov_support, n.vfs_total) for n in snap.nics] == [("Ethernet", "MissingAcs", 7)]
 

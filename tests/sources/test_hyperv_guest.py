@@ -15,23 +15,31 @@ assert _spec and _spec.loader
 B: Any = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(B)
 
-NOT_A_HOST = ("The term 'Get-VMHost' is not recognized as the name of a cmdlet, function, script file, "
-              "or operable program.")
+NOT_A_HOST = (
+    "The term 'Get-VMHost' is not recognized as the name of a cmdlet, function, script file, or operable program."
+)
 
 
 def _guest_bundle(with_vf: bool) -> dict[str, Any]:
-    adapters = [B.netadapter("Ethernet", "Microsoft Hyper-V Network Adapter", 4, "00-15-5D-0A-01-07", 10, "netvsc.sys",
-                             virtual=False)]
+    adapters = [
+        B.netadapter(
+            "Ethernet", "Microsoft Hyper-V Network Adapter", 4, "00-15-5D-0A-01-07", 10, "netvsc.sys", virtual=False
+        )
+    ]
     if with_vf:
-        adapters.append(B.netadapter("Ethernet 3", "Mellanox ConnectX-4 Lx Virtual Ethernet Adapter", 9,
-                                     "00-15-5D-0A-01-07", 25, "mlx5.sys"))
+        adapters.append(
+            B.netadapter(
+                "Ethernet 3", "Mellanox ConnectX-4 Lx Virtual Ethernet Adapter", 9, "00-15-5D-0A-01-07", 25, "mlx5.sys"
+            )
+        )
     sources = {
         "Win32_OperatingSystem": B.os_("Microsoft Windows Server 2022 Datacenter", "10.0.20348", "RELAY-01"),
         "Win32_ComputerSystem": B.computer("RELAY-01", "Microsoft Corporation", "Virtual Machine", hv_present=True),
         "Get-NetAdapter": adapters,
     }
-    return B.envelope("RELAY-01", "2026-11-20T09:00:00Z", ("Desktop", "5.1.20348.2849"), sources,
-                      errors={"Get-VMHost": NOT_A_HOST})
+    return B.envelope(
+        "RELAY-01", "2026-11-20T09:00:00Z", ("Desktop", "5.1.20348.2849"), sources, errors={"Get-VMHost": NOT_A_HOST}
+    )
 
 
 def test_windows_guest_pairs_vf_with_synthetic_adapter_by_mac() -> None:

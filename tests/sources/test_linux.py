@@ -99,12 +99,23 @@ def test_cx5_tree_nics_vfs_bond_libvirt(cx5_root: Path) -> None:
     assert pf0 is not None and pf1 is not None
     assert (pf0.driver, pf0.pci_address, pf0.description) == ("mlx5_core", "0000:3b:00.0", "Mellanox ConnectX-5")
     assert (pf0.sriov_support, pf0.sriov_enabled, pf0.vfs_total, pf0.vfs_configured, pf0.vfs_allocated) == (
-        "Supported", True, 8, 4, 2)
+        "Supported",
+        True,
+        8,
+        4,
+        2,
+    )
     assert (pf0.link_speed_bps, pf0.status, pf0.mac, pf0.numa_node, pf0.iommu_group) == (
-        25_000_000_000, "Up", "b8:ce:f6:12:34:50", 0, 31)
+        25_000_000_000,
+        "Up",
+        "b8:ce:f6:12:34:50",
+        0,
+        31,
+    )
     assert (pf1.sriov_enabled, pf1.vfs_configured, pf1.status, pf1.link_speed_bps) == (False, 0, "Down", None)
     assert [t.model_dump(include={"name", "kind", "members", "mode"}) for t in snap.teams] == [
-        {"name": "bond0", "kind": "bond", "members": ["eno1", "eno2"], "mode": "active-backup"}]
+        {"name": "bond0", "kind": "bond", "members": ["eno1", "eno2"], "mode": "active-backup"}
+    ]
     assert snap.nic("eno1").team == "bond0"  # type: ignore[union-attr]
 
     by_index = {v.index: v for v in snap.vfs}
@@ -112,15 +123,26 @@ def test_cx5_tree_nics_vfs_bond_libvirt(cx5_root: Path) -> None:
     v0, v1, v2 = by_index[0], by_index[1], by_index[2]
     assert (v0.pci_address, v0.driver, v0.netdev, v0.vm) == ("0000:3b:00.2", "vfio-pci", None, "relay1")
     assert (v0.mac, v0.vlan, v0.qos, v0.spoof_check, v0.trust, v0.link_state) == (
-        "52:54:00:6d:90:02", 100, 0, True, False, "auto")
+        "52:54:00:6d:90:02",
+        100,
+        0,
+        True,
+        False,
+        "auto",
+    )
     assert (v1.vm, v1.spoof_check, v1.trust, v1.link_state) == ("relay2", False, True, "enable")
     assert (v2.driver, v2.netdev, v2.vm, v2.mac) == ("mlx5_core", "ens1f0v2", None, "00:00:00:00:00:00")
 
-    assert [(vm.name, vm.state) for vm in snap.vms] == [("relay1", "running"), ("relay2", "running"),
-                                                         ("build-vm", "shut off")]
+    assert [(vm.name, vm.state) for vm in snap.vms] == [
+        ("relay1", "running"),
+        ("relay2", "running"),
+        ("build-vm", "shut off"),
+    ]
     hostdevs = [a for a in snap.vm_adapters if a.kind == "hostdev"]
     assert [(a.vm_name, a.vf_pci_address, a.mac) for a in hostdevs] == [
-        ("relay1", "0000:3b:00.2", "52:54:00:6d:90:02"), ("relay2", "0000:3b:00.3", "52:54:00:6d:90:03")]
+        ("relay1", "0000:3b:00.2", "52:54:00:6d:90:02"),
+        ("relay2", "0000:3b:00.3", "52:54:00:6d:90:03"),
+    ]
     bridge = next(a for a in snap.vm_adapters if a.vm_name == "build-vm")
     assert (bridge.kind, bridge.switch_name, bridge.name) == ("bridge", "virbr0", "vnet9")
 
@@ -136,9 +158,20 @@ def test_tree_without_captures_leaves_vf_details_unknown(cx5_root: Path) -> None
 
 def test_pf_without_sriov_and_virtual_nics(tmp_path: Path) -> None:
     t = lt.Tree(tmp_path)
-    t.host(hostname="h", pretty="Debian GNU/Linux 12 (bookworm)", os_id="debian", version_id="12", kernel="6.1.0",
-           cmdline="ro quiet", cpu_model="AMD EPYC 7543", vendor="AuthenticAMD", cores=32, threads=64,
-           flags=["svm", "npt", "fpu"], kvm=False)
+    t.host(
+        hostname="h",
+        pretty="Debian GNU/Linux 12 (bookworm)",
+        os_id="debian",
+        version_id="12",
+        kernel="6.1.0",
+        cmdline="ro quiet",
+        cpu_model="AMD EPYC 7543",
+        vendor="AuthenticAMD",
+        cores=32,
+        threads=64,
+        flags=["svm", "npt", "fpu"],
+        kvm=False,
+    )
     dev = t.pci("0000:01:00.0", cls="0x020000", vendor="0x10ec", device="0x8168", driver="r8169", iommu_group=3)
     t.netdev("enp1s0", dev, mac="00:e0:4c:68:00:01", speed=1000)
     vio = t.pci("0000:00:03.0", cls="0x020000", vendor="0x1af4", device="0x1041", driver="virtio-pci")
@@ -147,7 +180,11 @@ def test_pf_without_sriov_and_virtual_nics(tmp_path: Path) -> None:
     assert [n.name for n in snap.nics] == ["enp1s0"]
     nic = snap.nics[0]
     assert (nic.sriov_support, nic.sriov_enabled, nic.vfs_total, nic.description) == (
-        "NotSupported", False, None, "PCI 10ec:8168")
+        "NotSupported",
+        False,
+        None,
+        "PCI 10ec:8168",
+    )
     assert snap.cpu.slat is True and snap.cpu.virtualization_extensions is True
     assert snap.iommu is not None and snap.iommu.kvm_device is False
     assert (snap.iommu.active, snap.iommu.groups, snap.iommu.kind) == (True, 1, None)  # a group, no DMAR/AMD-Vi unit
@@ -184,12 +221,18 @@ def test_example_linux_cx5(cli: Any) -> None:
     r = cli("collect", "--example", "linux-cx5")
     assert r.code == 0, r.err
     snap = json.loads(r.out)
-    assert snap["source"] == {"kind": "example", "origin": "linux-cx5", "collector_version": None,
-                              "powershell_version": None}
+    assert snap["source"] == {
+        "kind": "example",
+        "origin": "linux-cx5",
+        "collector_version": None,
+        "powershell_version": None,
+    }
     assert snap["host"]["os_caption"].startswith("Ubuntu 22.04") and snap["host"]["os_version"].startswith("5.15")
     assert snap["iommu"]["groups"] == 60 and snap["iommu"]["kind"] == "dmar"
     assert [(n["name"], n["vfs_total"], n["vfs_configured"]) for n in snap["nics"] if n["driver"] == "mlx5_core"] == [
-        ("ens1f0np0", 8, 4), ("ens1f1np1", 8, 0)]
+        ("ens1f0np0", 8, 4),
+        ("ens1f1np1", 8, 0),
+    ]
     assert sorted(v["vm"] for v in snap["vfs"] if v["vm"]) == ["relay1", "relay2"]
 
 
@@ -199,7 +242,8 @@ def test_example_is_what_the_builder_makes(tmp_path: Path) -> None:
     lt.build_example(out)
     shipped = Path(__file__).parents[2] / "iovkit/examples/linux-cx5.tar.gz"
     assert snapshot_from_archive(out).model_dump(exclude={"source"}) == snapshot_from_archive(shipped).model_dump(
-        exclude={"source"})
+        exclude={"source"}
+    )
 
 
 # -- a Linux VM on Hyper-V ---------------------------------------------------------------------------------
@@ -210,7 +254,13 @@ def test_hyperv_guest_netvsc_paired_with_vf(tmp_path: Path) -> None:
     assert snap.nics == []  # the VF in the guest pairs with netvsc: a guest NIC, not a physical NIC
     syn, vf = snap.guest_nics
     assert (syn.name, syn.driver, syn.is_vf, syn.paired_with, syn.vf_rx_packets, syn.vf_tx_packets) == (
-        "eth0", "hv_netvsc", False, "enP7211s1", 123456, 654321)
+        "eth0",
+        "hv_netvsc",
+        False,
+        "enP7211s1",
+        123456,
+        654321,
+    )
     assert (vf.name, vf.driver, vf.is_vf, vf.paired_with) == ("enP7211s1", "mlx5_core", True, "eth0")
 
 
@@ -265,8 +315,9 @@ def _assert_one_line_error(cli: Any, path: Path, *needles: str) -> None:
         ("hardlink", lambda: [_link("root/shadow", "../etc/shadow", sym=False)], ("'root/shadow'", "escapes")),
     ],
 )
-def test_unsafe_members_are_refused(cli: Any, tmp_path: Path, name: str, builder: Any,
-                                    needles: tuple[str, ...]) -> None:
+def test_unsafe_members_are_refused(
+    cli: Any, tmp_path: Path, name: str, builder: Any, needles: tuple[str, ...]
+) -> None:
     items = builder()
     members = [i[0] if isinstance(i, tuple) else i for i in items]
     data = {i[0].name: i[1] for i in items if isinstance(i, tuple)}
@@ -302,8 +353,7 @@ def test_truncated_gzip(cli: Any, tmp_path: Path) -> None:
 
 def test_archive_without_manifest(cli: Any, tmp_path: Path) -> None:
     info, payload = _file("root/proc/cpuinfo", b"processor : 0\n")
-    _assert_one_line_error(cli, _tar_gz(tmp_path / "nomani.tar.gz", [info], {info.name: payload}),
-                           "no manifest.json")
+    _assert_one_line_error(cli, _tar_gz(tmp_path / "nomani.tar.gz", [info], {info.name: payload}), "no manifest.json")
 
 
 def test_root_that_is_not_a_directory(cli: Any, tmp_path: Path) -> None:
@@ -320,20 +370,42 @@ def test_netlink_vfinfo_codec_round_trip() -> None:
     from iovkit.sources.linux.parsers import parse_ip_vfinfo
 
     msg = ifinfmsg()
-    msg["attrs"] = [("IFLA_IFNAME", "pf0"), ("IFLA_VFINFO_LIST", {"attrs": [("IFLA_VF_INFO", {"attrs": [
-        ("IFLA_VF_MAC", {"vf": 3, "mac": "52:54:00:6d:90:02"}),
-        ("IFLA_VF_VLAN", {"vf": 3, "vlan": 100, "qos": 2}),
-        ("IFLA_VF_SPOOFCHK", {"vf": 3, "spoofchk": 0}),
-        ("IFLA_VF_LINK_STATE", {"vf": 3, "link_state": 2}),
-        ("IFLA_VF_TRUST", {"vf": 3, "trust": 0xFFFFFFFF}),  # -1: not reported by the driver
-    ]})]})]
+    msg["attrs"] = [
+        ("IFLA_IFNAME", "pf0"),
+        (
+            "IFLA_VFINFO_LIST",
+            {
+                "attrs": [
+                    (
+                        "IFLA_VF_INFO",
+                        {
+                            "attrs": [
+                                ("IFLA_VF_MAC", {"vf": 3, "mac": "52:54:00:6d:90:02"}),
+                                ("IFLA_VF_VLAN", {"vf": 3, "vlan": 100, "qos": 2}),
+                                ("IFLA_VF_SPOOFCHK", {"vf": 3, "spoofchk": 0}),
+                                ("IFLA_VF_LINK_STATE", {"vf": 3, "link_state": 2}),
+                                ("IFLA_VF_TRUST", {"vf": 3, "trust": 0xFFFFFFFF}),  # -1: not reported by the driver
+                            ]
+                        },
+                    )
+                ]
+            },
+        ),
+    ]
     msg.encode()
     decoded = ifinfmsg(msg.data)
     decoded.decode()
     entries = vf_entries(decoded)
     (vf,) = parse_ip_vfinfo(json.dumps([{"ifname": "pf0", "vfinfo_list": entries}]))["pf0"]
     assert (vf.index, vf.mac, vf.vlan, vf.qos, vf.spoof_check, vf.link_state, vf.trust) == (
-        3, "52:54:00:6d:90:02", 100, 2, False, "disable", None)
+        3,
+        "52:54:00:6d:90:02",
+        100,
+        2,
+        False,
+        "disable",
+        None,
+    )
 
 
 def test_netlink_dump_of_real_links() -> None:
@@ -405,17 +477,25 @@ def test_small_parsers_on_documented_shapes() -> None:
         parse_virsh_list,
     )
 
-    listing = " Id   Name          State\n-------------------------------\n 1    web front     running\n" \
-              " -    old vm        shut off\n 7    p1            paused\n"
+    listing = (
+        " Id   Name          State\n-------------------------------\n 1    web front     running\n"
+        " -    old vm        shut off\n 7    p1            paused\n"
+    )
     assert parse_virsh_list(listing) == [("web front", "running"), ("old vm", "shut off"), ("p1", "paused")]
     # The last option wins (as in the kernel); what follows `--` belongs to init.
     assert parse_cmdline_iommu("intel_iommu=off ro intel_iommu=on iommu=pt -- amd_iommu=on") == {
-        "intel_iommu": "on", "iommu": "pt"}
+        "intel_iommu": "on",
+        "iommu": "pt",
+    }
     assert parse_ethtool_stats("NIC statistics:\n     vf_rx_packets: 12\n     tx_queue_0_packets: 3\n") == {
-        "vf_rx_packets": 12, "tx_queue_0_packets": 3}
+        "vf_rx_packets": 12,
+        "tx_queue_0_packets": 3,
+    }
     # Older iproute2 prints plain vlan/qos instead of vlan_list.
-    (vf,) = parse_ip_vfinfo('[{"ifname": "p0", "vfinfo_list": [{"vf": 0, "address": "AA:BB:CC:00:00:01", '
-                            '"vlan": 7, "qos": 1, "spoofchk": true}]}]')["p0"]
+    (vf,) = parse_ip_vfinfo(
+        '[{"ifname": "p0", "vfinfo_list": [{"vf": 0, "address": "AA:BB:CC:00:00:01", '
+        '"vlan": 7, "qos": 1, "spoofchk": true}]}]'
+    )["p0"]
     assert (vf.mac, vf.vlan, vf.qos, vf.spoof_check, vf.trust) == ("aa:bb:cc:00:00:01", 7, 1, True, None)
     assert guest_of("QEMU", "Standard PC (Q35 + ICH9, 2009)", None) == "KVM"
     assert guest_of("Microsoft Corporation", "Virtual Machine", None) == "Hyper-V"

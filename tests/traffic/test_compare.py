@@ -20,18 +20,37 @@ def _run(knee: float, p99_us: float, *, seed: int, cpu: float = 2.0) -> SweepRes
         h.record_many(int(rng.gauss(p99_us * 0.6, p99_us * 0.15) * 1000) for _ in range(2000))
         ok = rate <= knee
         lat = h.percentiles_us()
-        steps.append(StepResult(
-            offered_pps=rate, achieved_pps=rate, received_pps=rate, sent=2000, received=2000, expected=2000, lost=0,
-            loss_pct=0.0, reordered=0, duplicates=0, latency_kind="rtt",
-            latency_us=Latency.model_validate(lat), histogram=h.encode(), duration_s=1.0,
-            cpu_us_per_packet=cpu, within_objective=ok, failed_because=None if ok else "p99",
-        ))
+        steps.append(
+            StepResult(
+                offered_pps=rate,
+                achieved_pps=rate,
+                received_pps=rate,
+                sent=2000,
+                received=2000,
+                expected=2000,
+                lost=0,
+                loss_pct=0.0,
+                reordered=0,
+                duplicates=0,
+                latency_kind="rtt",
+                latency_us=Latency.model_validate(lat),
+                histogram=h.encode(),
+                duration_s=1.0,
+                cpu_us_per_packet=cpu,
+                within_objective=ok,
+                failed_because=None if ok else "p99",
+            )
+        )
         if not ok:
             break
-    return SweepResult(tool_version="t", started=now(), host=HostFacts(hostname="h", kernel="k", os="Linux",
-                                                                       python="3"),
-                       settings=BenchSettings(target="127.0.0.1:1", start_rate=1000, objective=Objective()),
-                       steps=steps, knee_pps=knee)
+    return SweepResult(
+        tool_version="t",
+        started=now(),
+        host=HostFacts(hostname="h", kernel="k", os="Linux", python="3"),
+        settings=BenchSettings(target="127.0.0.1:1", start_rate=1000, objective=Objective()),
+        steps=steps,
+        knee_pps=knee,
+    )
 
 
 def test_same_runs_are_within_noise() -> None:
@@ -74,9 +93,31 @@ def test_cli_compare_two_files_and_bad_file(cli, tmp_path: Path) -> None:
 
 
 def _sweep(cli, target: tuple[str, int], out: Path) -> None:
-    r = cli("bench", "--target", f"{target[0]}:{target[1]}", "--rate", "500", "--step-factor", "2", "--steps", "4",
-            "--seconds", "0.4", "--warmup", "0.1", "--max-p99", "20000", "--max-loss", "1", "--flows", "1", "-q",
-            "--no-plots", "-o", str(out))
+    r = cli(
+        "bench",
+        "--target",
+        f"{target[0]}:{target[1]}",
+        "--rate",
+        "500",
+        "--step-factor",
+        "2",
+        "--steps",
+        "4",
+        "--seconds",
+        "0.4",
+        "--warmup",
+        "0.1",
+        "--max-p99",
+        "20000",
+        "--max-loss",
+        "1",
+        "--flows",
+        "1",
+        "-q",
+        "--no-plots",
+        "-o",
+        str(out),
+    )
     assert r.code in (0, 1), r.err
 
 

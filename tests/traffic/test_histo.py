@@ -45,8 +45,10 @@ def test_merging_two_processes_equals_one_histogram_of_all_samples() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=10**10), max_size=300),
-       st.lists(st.integers(min_value=1, max_value=10**10), max_size=300))
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**10), max_size=300),
+    st.lists(st.integers(min_value=1, max_value=10**10), max_size=300),
+)
 def test_merge_of_encoded_parts_is_exact(a: list[int], b: list[int]) -> None:
     ha, hb, whole = histo.new(), histo.new(), histo.new()
     ha.record_many(a)
@@ -81,7 +83,8 @@ def test_broken_blob_is_one_line_input_error() -> None:
 
 
 _EDGES = [-5000, -1001, -1000, -1, 0, 1, 2, 2047, 2048, 2049, 60 * 10**9, 60 * 10**9 + 1, 10**12] + [
-    2**k + d for k in range(1, 40) for d in (-1, 0, 1)]
+    2**k + d for k in range(1, 40) for d in (-1, 0, 1)
+]
 
 
 @settings(max_examples=40, deadline=None)

@@ -116,8 +116,11 @@ def test_relay_mode_reaches_every_other_member_one_way() -> None:
 
     key = secrets.token_bytes(32)
     with start_relay(RelaySettings(mode="relay", key=key, rate_pps=1e6, rate_burst=1e6)) as relay:
-        m = run_load(LoadSpec(target=relay.address[:2], rate=2000, seconds=0.5, mode="relay", relay_key=key,
-                              clients=6, sessions=2))
+        m = run_load(
+            LoadSpec(
+                target=relay.address[:2], rate=2000, seconds=0.5, mode="relay", relay_key=key, clients=6, sessions=2
+            )
+        )
     assert m.expected == m.sent * 2  # 3 members per session: each datagram reaches 2 others
     assert m.received == m.expected
     assert m.latency_kind == "one-way"
@@ -127,10 +130,21 @@ def test_relay_mode_reaches_every_other_member_one_way() -> None:
 def test_relay_mode_with_the_wrong_key_is_refused_in_one_line() -> None:
     from iovkit.traffic.relay import RelaySettings, start_relay
 
-    with start_relay(RelaySettings(mode="relay", key=secrets.token_bytes(32))) as relay, \
-            pytest.raises(InputError) as exc:
-        run_load(LoadSpec(target=relay.address[:2], rate=100, seconds=0.2, mode="relay",
-                          relay_key=secrets.token_bytes(32), clients=2, sessions=1))
+    with (
+        start_relay(RelaySettings(mode="relay", key=secrets.token_bytes(32))) as relay,
+        pytest.raises(InputError) as exc,
+    ):
+        run_load(
+            LoadSpec(
+                target=relay.address[:2],
+                rate=100,
+                seconds=0.2,
+                mode="relay",
+                relay_key=secrets.token_bytes(32),
+                clients=2,
+                sessions=1,
+            )
+        )
     assert "BAD_TOKEN" in str(exc.value)
 
 
@@ -215,8 +229,13 @@ def two_namespaces() -> Iterator[tuple[str, str, str, str]]:
 
 
 def _in_ns(ns: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "iovkit", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "iovkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=os.getcwd(),
+    )
 
 
 @needs_root
@@ -224,16 +243,39 @@ def test_nftables_random_drop_between_namespaces_is_measured_within_one_point(tw
     a, b, _ip_a, ip_b = two_namespaces
     port = 17000 + os.getpid() % 1000
     share = 10
-    nft = (f"add table inet iovlg\nadd chain inet iovlg in {{ type filter hook input priority 0; }}\n"
-           f"add rule inet iovlg in udp dport {port} numgen random mod 100 < {share} drop\n")
+    nft = (
+        f"add table inet iovlg\nadd chain inet iovlg in {{ type filter hook input priority 0; }}\n"
+        f"add rule inet iovlg in udp dport {port} numgen random mod 100 < {share} drop\n"
+    )
     subprocess.run(["ip", "netns", "exec", b, "nft", "-f", "-"], input=nft, text=True, check=True)
-    server = subprocess.Popen(["ip", "netns", "exec", b, "sockperf", "server", "-i", ip_b, "-p", str(port),
-                               "-m", "1472"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", b, "sockperf", "server", "-i", ip_b, "-p", str(port), "-m", "1472"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
         out = tmp_path / "loss.json"
-        r = _in_ns(a, "bench", "--target", f"{ip_b}:{port}", "--rate", "10000", "--steps", "1", "--seconds", "2.2",
-                   "--max-loss", "100", "--max-p99", "1000000", "--no-plots", "-q", "-o", str(out))
+        r = _in_ns(
+            a,
+            "bench",
+            "--target",
+            f"{ip_b}:{port}",
+            "--rate",
+            "10000",
+            "--steps",
+            "1",
+            "--seconds",
+            "2.2",
+            "--max-loss",
+            "100",
+            "--max-p99",
+            "1000000",
+            "--no-plots",
+            "-q",
+            "-o",
+            str(out),
+        )
     finally:
         server.terminate()
         server.wait(5)

@@ -21,8 +21,11 @@ MODES = [pytest.param(True, id="native"), pytest.param(False, id="fallback")]
 _NO_C = pytest.mark.skipif(not HAVE_FASTPATH, reason="_fastpath not built")
 LOOPS = [pytest.param(True, id="C", marks=_NO_C), pytest.param(False, id="python")]
 # echo(): (native, fastpath): recvmmsg/sendmmsg driven from C, the same through ctypes, recvfrom/sendto
-ECHO_MODES = [pytest.param((True, True), id="native-C", marks=_NO_C),
-              pytest.param((True, False), id="native-python"), pytest.param((False, False), id="fallback")]
+ECHO_MODES = [
+    pytest.param((True, True), id="native-C", marks=_NO_C),
+    pytest.param((True, False), id="native-python"),
+    pytest.param((False, False), id="fallback"),
+]
 
 
 def _has_ipv6() -> bool:
@@ -82,7 +85,7 @@ def test_kernel_receive_timestamps_are_wall_clock_ns(pair, native: bool) -> None
     rx, tx = BatchSocket(a, timestamps=True, native=native), BatchSocket(b, native=native)
     before = time.time_ns()
     tx.send([(b"t", a.getsockname())])
-    (data, _addr, ts), = rx.recv_ts(timeout=2.0)
+    ((data, _addr, ts),) = rx.recv_ts(timeout=2.0)
     assert data == b"t"
     assert ts >= before - 1_000_000_000 and ts <= time.time_ns() + 1_000_000_000
 
@@ -143,8 +146,11 @@ def test_connected_socket_reports_port_unreachable(host: str) -> None:
 
 
 def test_sockaddr_round_trip() -> None:
-    for addr, fam in ((("10.1.2.3", 4242), socket.AF_INET), (("fe80::1", 53, 0, 3), socket.AF_INET6),
-                      (("::ffff:10.0.0.1", 9, 0, 0), socket.AF_INET6)):
+    for addr, fam in (
+        (("10.1.2.3", 4242), socket.AF_INET),
+        (("fe80::1", 53, 0, 3), socket.AF_INET6),
+        (("::ffff:10.0.0.1", 9, 0, 0), socket.AF_INET6),
+    ):
         assert decode_sockaddr(encode_sockaddr(addr, fam)) == addr
     assert decode_sockaddr(encode_sockaddr(("10.0.0.1", 9), socket.AF_INET6)) == ("::ffff:10.0.0.1", 9, 0, 0)
 
@@ -160,9 +166,13 @@ def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, mode: tuple
     a, b = pair
     refl, tb = BatchSocket(a, native=native, fastpath=fast), BatchSocket(b)
     head = bytes(8)
-    tb.send([(head + b"\x00\x03" + b"ping", a.getsockname()),  # client + pong request: answered, client bit cleared
-             (head + b"\x00\x01" + b"load", a.getsockname()),  # client, no pong request: not answered
-             (b"short", a.getsockname())])
+    tb.send(
+        [
+            (head + b"\x00\x03" + b"ping", a.getsockname()),  # client + pong request: answered, client bit cleared
+            (head + b"\x00\x01" + b"load", a.getsockname()),  # client, no pong request: not answered
+            (b"short", a.getsockname()),
+        ]
+    )
     seen = 0
     while seen < 3:
         n, _sent, _ = refl.echo(timeout=2.0, match=(9, 2, 1))
@@ -317,10 +327,14 @@ def _reflect(datagrams: list[bytes], match: tuple[int, int, int] | None, fast: b
 
 @pytest.mark.skipif(not HAVE_FASTPATH, reason="_fastpath not built")
 @settings(max_examples=40, deadline=None)
-@given(datagrams=st.lists(st.binary(max_size=80), min_size=1, max_size=12),
-       match=st.sampled_from([None, (9, 2, 1), (0, 0x81, 0x80)]), batch=st.booleans())
-def test_c_and_python_loops_answer_alike(datagrams: list[bytes], match: tuple[int, int, int] | None,
-                                         batch: bool) -> None:
+@given(
+    datagrams=st.lists(st.binary(max_size=80), min_size=1, max_size=12),
+    match=st.sampled_from([None, (9, 2, 1), (0, 0x81, 0x80)]),
+    batch=st.booleans(),
+)
+def test_c_and_python_loops_answer_alike(
+    datagrams: list[bytes], match: tuple[int, int, int] | None, batch: bool
+) -> None:
     """Any datagrams (empty, shorter than the flag byte, longer than the buffer, any flag bits), one by one or
     queued: the C loops give the same counts and the same replies, byte for byte, as the Python loops."""
     got_c = _reflect(datagrams, match, True, batch)

@@ -17,8 +17,10 @@ def test_every_message_type_round_trips() -> None:
     cases: list[tuple[bytes, dict[str, object]]] = [
         (p.encode_data(7, 3, 42, 123456789, b"payload"), {"type": p.MsgType.DATA_ALL, "payload": b"payload"}),
         (p.encode_data(7, 3, 43, 5, b"x", to=9), {"type": p.MsgType.DATA_ONE, "to": 9, "payload": b"x"}),
-        (p.encode_allocate(1, 2, cookie, b"p" * 32),
-         {"type": p.MsgType.ALLOCATE, "cookie": cookie, "proof": b"p" * 32}),
+        (
+            p.encode_allocate(1, 2, cookie, b"p" * 32),
+            {"type": p.MsgType.ALLOCATE, "cookie": cookie, "proof": b"p" * 32},
+        ),
         (p.encode_join(7, 3, tok, cookie), {"type": p.MsgType.JOIN, "token": tok, "cookie": cookie}),
         (p.encode_join(7, 3, tok), {"type": p.MsgType.JOIN, "token": tok, "cookie": None}),
         (p.encode_keepalive(7, 3, 9), {"type": p.MsgType.KEEPALIVE, "seq": 9}),

@@ -95,7 +95,7 @@ def test_token_replayed_from_another_address_is_rejected() -> None:
 def test_a_replayed_join_with_a_cookie_for_another_address_gets_no_answer() -> None:
     c = core()
     j = p.Joiner(7, 1, p.mint_token(KEY, 7, 1, EXPIRY))
-    (challenge, _), = send(c, j.first(), A)
+    ((challenge, _),) = send(c, j.first(), A)
     with_cookie = j.on_reply(challenge)
     assert with_cookie is not None
     assert send(c, with_cookie, ATTACKER) == []  # the cookie proves A, not the attacker
@@ -107,8 +107,12 @@ def test_unproven_sources_get_nothing_but_a_smaller_challenge() -> None:
     join(c, 7, 1, A)
     join(c, 7, 2, B)
     # data, keepalive, leave and to-one from a non-member (or a member's ids from another address): silence
-    for msg in (p.encode_data(7, 1, 0, 0, b"x" * 100), p.encode_keepalive(7, 1), p.encode_leave(7, 2),
-                p.encode_data(7, 1, 0, 0, b"x", to=2)):
+    for msg in (
+        p.encode_data(7, 1, 0, 0, b"x" * 100),
+        p.encode_keepalive(7, 1),
+        p.encode_leave(7, 2),
+        p.encode_data(7, 1, 0, 0, b"x", to=2),
+    ):
         assert send(c, msg, C) == []
     assert c.drops["unknown_source"] == 4 and set(c.peers) == {A, B}
     # a handshake that is not padded would let a challenge amplify: dropped
@@ -122,23 +126,23 @@ def test_unproven_sources_get_nothing_but_a_smaller_challenge() -> None:
 def test_allocate_needs_the_admission_proof_when_a_key_is_set() -> None:
     akey = b"admission-key-0123456789abcdefgh"
     c = core(admission_key=akey)
-    (challenge, _), = send(c, p.encode_allocate(), A)
+    ((challenge, _),) = send(c, p.encode_allocate(), A)
     cookie = p.decode(challenge).cookie
     assert cookie is not None
-    (reply, _), = send(c, p.encode_allocate(cookie=cookie), A)
+    ((reply, _),) = send(c, p.encode_allocate(cookie=cookie), A)
     assert p.decode(reply).reason is p.Reason.NOT_ADMITTED
-    (reply, _), = send(c, p.encode_allocate(cookie=cookie, proof=p.admission_proof(b"wrong" * 7, cookie)), A)
+    ((reply, _),) = send(c, p.encode_allocate(cookie=cookie, proof=p.admission_proof(b"wrong" * 7, cookie)), A)
     assert p.decode(reply).reason is p.Reason.NOT_ADMITTED
-    (reply, _), = send(c, p.encode_allocate(cookie=cookie, proof=p.admission_proof(akey, cookie)), A)
+    ((reply, _),) = send(c, p.encode_allocate(cookie=cookie, proof=p.admission_proof(akey, cookie)), A)
     got = p.decode(reply)
     assert got.type is p.MsgType.ALLOCATE_REPLY and got.key == p.session_key(KEY, got.session)
     # the allocator mints tokens for its own session with the key it got, and peers join with them
     assert join(c, got.session, 1, A, token=p.mint_session_token(got.key, got.session, 1, EXPIRY)).joined
     assert join(c, got.session, 2, B, token=p.mint_session_token(got.key, got.session, 2, EXPIRY)).joined
     # a proof is bound to its cookie, hence to one address: replayed from elsewhere it is refused
-    (ch2, _), = send(c, p.encode_allocate(), C)
+    ((ch2, _),) = send(c, p.encode_allocate(), C)
     c_cookie = p.decode(ch2).cookie
-    (reply, _), = send(c, p.encode_allocate(cookie=c_cookie, proof=p.admission_proof(akey, cookie)), C)
+    ((reply, _),) = send(c, p.encode_allocate(cookie=c_cookie, proof=p.admission_proof(akey, cookie)), C)
     assert p.decode(reply).reason is p.Reason.NOT_ADMITTED
 
 
@@ -182,8 +186,14 @@ def test_spoofed_flood_keeps_tables_bounded_and_never_amplifies() -> None:
     join(c, 7, 2, B)
     rng = random.Random(1)
     tok = p.mint_token(KEY, 9, 1, EXPIRY)
-    kinds = [p.encode_join(9, 1, tok), p.encode_allocate(), p.encode_data(7, 1, 0, 0, b"z" * 200),
-             p.encode_keepalive(7, 2), p.encode_join(9, 1, tok)[:60], p.encode_allocate(cookie=bytes(24))]
+    kinds = [
+        p.encode_join(9, 1, tok),
+        p.encode_allocate(),
+        p.encode_data(7, 1, 0, 0, b"z" * 200),
+        p.encode_keepalive(7, 2),
+        p.encode_join(9, 1, tok)[:60],
+        p.encode_allocate(cookie=bytes(24)),
+    ]
     sizes: dict[Any, int] = {}
     total_out = 0
     for step in range(100):
@@ -205,10 +215,16 @@ def test_spoofed_flood_keeps_tables_bounded_and_never_amplifies() -> None:
 
 # --- fuzz: 100,000+ random datagrams raise nothing ----------------------------------------------------------------
 _VALID = [
-    p.encode_data(7, 1, 1, 1, b"abc"), p.encode_data(7, 1, 1, 1, b"abcd", to=2), p.encode_keepalive(7, 1),
-    p.encode_leave(7, 2), p.encode_allocate(), p.encode_join(7, 3, p.mint_token(KEY, 7, 3, EXPIRY)),
-    p.encode_allocate(cookie=bytes(24), proof=bytes(32)), p.encode_challenge(bytes(24)),
-    p.encode_join_ack(7, 1, 1, 1), p.encode_reject(7, 1, p.Reason.BAD_TOKEN),
+    p.encode_data(7, 1, 1, 1, b"abc"),
+    p.encode_data(7, 1, 1, 1, b"abcd", to=2),
+    p.encode_keepalive(7, 1),
+    p.encode_leave(7, 2),
+    p.encode_allocate(),
+    p.encode_join(7, 3, p.mint_token(KEY, 7, 3, EXPIRY)),
+    p.encode_allocate(cookie=bytes(24), proof=bytes(32)),
+    p.encode_challenge(bytes(24)),
+    p.encode_join_ack(7, 1, 1, 1),
+    p.encode_reject(7, 1, p.Reason.BAD_TOKEN),
 ]
 
 
@@ -219,7 +235,7 @@ def _mutate(rng: random.Random, base: bytes) -> bytes:
         if op == 0 and buf:
             buf[rng.randrange(len(buf))] = rng.randrange(256)
         elif op == 1:
-            del buf[rng.randrange(len(buf) + 1):]
+            del buf[rng.randrange(len(buf) + 1) :]
         elif op == 2:
             buf += rng.randbytes(rng.randrange(64))
         elif len(buf) > 3:

@@ -117,16 +117,36 @@ def test_both_echo_loops_serve_the_sockperf_client_and_the_start_line_names_the_
     ping-pong client alike, and the final stats count every datagram."""
     env = {**os.environ, "IOVKIT_FASTPATH": fastpath}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iovkit", "relay", "--mode", "sockperf", "--listen", "127.0.0.1:0", "--json",
-         "--log-interval", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "iovkit",
+            "relay",
+            "--mode",
+            "sockperf",
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--log-interval",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
         want = "C" if fastpath == "1" and HAVE_FASTPATH else "Python"
         assert line.rstrip().endswith(f"reflector loops in {want}"), line
         port = int(line.split("127.0.0.1:")[1].split(",")[0])
-        run = subprocess.run(["sockperf", "ping-pong", "-i", "127.0.0.1", "-p", str(port), "-t", "1", "-m", "64",
-                              "--mps", "2000"], capture_output=True, text=True, timeout=30)
+        run = subprocess.run(
+            ["sockperf", "ping-pong", "-i", "127.0.0.1", "-p", str(port), "-t", "1", "-m", "64", "--mps", "2000"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -157,8 +177,9 @@ def test_metrics_endpoint_serves_counters(echo_relay: RelayHandle) -> None:
     drain(c, 3)
     time.sleep(0.3)
     text = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
-    values = [float(line.split()[-1]) for line in text.splitlines()
-              if line.startswith("iovkit_relay_packets_received_total")]
+    values = [
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("iovkit_relay_packets_received_total")
+    ]
     assert sum(values) == 3
     assert 'iovkit_relay_dropped_total{reason="rate_limited",worker="0"}' in text
 
@@ -173,24 +194,26 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
     short = tmp_path / "k"
     short.write_text("tiny\n")
     (tmp_path / "k32").write_text("k" * 32)
-    for args, needle in ((("--listen", "nowhere"), "expected HOST:PORT"),
-                         (("--key-file", str(short)), "at least 16"),
-                         (("--key-file", str(tmp_path / "missing")), "cannot read relay key"),
-                         (("--mode", "echo", "--pin", "9999"), "CPU 9999"),
-                         (("--mode", "echo", "--listen", "192.0.2.1:7777"), "cannot listen"),
-                         (("--mode", "echo", "--rcvbuf", "999999G"), "--rcvbuf: must be"),
-                         (("--mode", "echo", "--sndbuf", "0"), "--sndbuf: must be"),
-                         (("--mode", "echo", "--rate", "-1"), "--rate: must be above 0"),
-                         (("--mode", "echo", "--peer-idle", "0"), "--peer-idle: must be above 0"),
-                         (("--mode", "echo", "--log-interval", "-1"), "--log-interval: must be"),
-                         (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle: must be above 0"),
-                         (("--mode", "echo", "--busy-poll", "-5"), "--busy-poll: must be"),
-                         (("--key-file", str(tmp_path / "k32"), "--busy-poll", "50"),
-                          "--busy-poll: applies to --mode echo"),
-                         (("--mode", "echo", "--key-file", str(tmp_path / "missing")),
-                          "--key-file: applies to --mode relay only"),
-                         (("--mode", "sockperf", "--admission-key-file", str(tmp_path / "k32")),
-                          "--admission-key-file: applies to --mode relay only")):
+    for args, needle in (
+        (("--listen", "nowhere"), "expected HOST:PORT"),
+        (("--key-file", str(short)), "at least 16"),
+        (("--key-file", str(tmp_path / "missing")), "cannot read relay key"),
+        (("--mode", "echo", "--pin", "9999"), "CPU 9999"),
+        (("--mode", "echo", "--listen", "192.0.2.1:7777"), "cannot listen"),
+        (("--mode", "echo", "--rcvbuf", "999999G"), "--rcvbuf: must be"),
+        (("--mode", "echo", "--sndbuf", "0"), "--sndbuf: must be"),
+        (("--mode", "echo", "--rate", "-1"), "--rate: must be above 0"),
+        (("--mode", "echo", "--peer-idle", "0"), "--peer-idle: must be above 0"),
+        (("--mode", "echo", "--log-interval", "-1"), "--log-interval: must be"),
+        (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle: must be above 0"),
+        (("--mode", "echo", "--busy-poll", "-5"), "--busy-poll: must be"),
+        (("--key-file", str(tmp_path / "k32"), "--busy-poll", "50"), "--busy-poll: applies to --mode echo"),
+        (("--mode", "echo", "--key-file", str(tmp_path / "missing")), "--key-file: applies to --mode relay only"),
+        (
+            ("--mode", "sockperf", "--admission-key-file", str(tmp_path / "k32")),
+            "--admission-key-file: applies to --mode relay only",
+        ),
+    ):
         r = cli("relay", *args, "--duration", "0.1")
         assert r.code == 2, (args, r.err)
         assert needle in r.err and r.err.count("\n") == 1
@@ -213,9 +236,23 @@ def test_signal_ends_the_relay_with_final_stats(tmp_path: Path, sig: int) -> Non
     key = tmp_path / "key"
     key.write_bytes(os.urandom(32).hex().encode())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iovkit", "relay", "--listen", "127.0.0.1:0", "--workers", "2", "--key-file", str(key),
-         "--log-interval", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "iovkit",
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--key-file",
+            str(key),
+            "--log-interval",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stderr is not None
@@ -252,7 +289,7 @@ def test_relay_over_ipv6_loopback() -> None:
             j.on_reply(drain(bs, 1)[0][0])
             assert j.joined
         socks[0].send([(p.encode_data(3, 1, 7, 0, b"v6"), h.address)])
-        (data, addr), = drain(socks[1], 1)
+        ((data, addr),) = drain(socks[1], 1)
         assert p.decode(data).payload == b"v6" and addr[:2] == h.address[:2]
 
 

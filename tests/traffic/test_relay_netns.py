@@ -95,8 +95,10 @@ def handshake(bs: BatchSocket, relay: tuple[str, int], sid: int, pid: int) -> p.
 
 @needs_root
 def test_session_between_two_namespaces_through_a_bridge(bridged: dict[str, str]) -> None:
-    handle = in_netns(bridged["r"], lambda: start_relay(
-        RelaySettings(host=bridged["relay_ip"], mode="relay", workers=2, key=KEY, rcvbuf=1 << 22)))
+    handle = in_netns(
+        bridged["r"],
+        lambda: start_relay(RelaySettings(host=bridged["relay_ip"], mode="relay", workers=2, key=KEY, rcvbuf=1 << 22)),
+    )
     try:
         relay = (bridged["relay_ip"], handle.address[1])
         sock_a = in_netns(bridged["a"], lambda: open_udp(bridged["a_ip"], 0, rcvtimeo=0.5, rcvbuf=1 << 22))
@@ -110,8 +112,9 @@ def test_session_between_two_namespaces_through_a_bridge(bridged: dict[str, str]
         got_a: list[tuple[bytes, tuple]] = []
         for start in range(0, n, 50):  # bursts of 50 stay well inside every socket buffer: no loss expected
             a.send([(p.encode_data(4242, 1, i, time.time_ns(), b"from-a"), relay) for i in range(start, start + 50)])
-            b.send([(p.encode_data(4242, 2, i, time.time_ns(), b"from-b", to=1), relay)
-                    for i in range(start, start + 50)])
+            b.send(
+                [(p.encode_data(4242, 2, i, time.time_ns(), b"from-b", to=1), relay) for i in range(start, start + 50)]
+            )
             got_b.extend(b.recv(timeout=0.5))
             got_a.extend(a.recv(timeout=0.5))
         end = time.monotonic() + 5
@@ -132,8 +135,9 @@ def test_session_between_two_namespaces_through_a_bridge(bridged: dict[str, str]
 
 @needs_root
 def test_unproven_namespace_host_gets_nothing_forwarded(bridged: dict[str, str]) -> None:
-    handle = in_netns(bridged["r"], lambda: start_relay(
-        RelaySettings(host=bridged["relay_ip"], mode="relay", workers=1, key=KEY)))
+    handle = in_netns(
+        bridged["r"], lambda: start_relay(RelaySettings(host=bridged["relay_ip"], mode="relay", workers=1, key=KEY))
+    )
     try:
         relay = (bridged["relay_ip"], handle.address[1])
         sock_a = in_netns(bridged["a"], lambda: open_udp(bridged["a_ip"], 0, rcvtimeo=0.5, rcvbuf=1 << 22))

@@ -18,9 +18,17 @@ def _measure(rate: float, *, lost: int = 0, p99: float = 100.0, sent_share: floa
     h = histo.new()
     h.record_many([int(p99 * 1000)] * 10)
     return StepMeasurement(
-        offered_pps=rate, sent=sent, expected=sent, received=sent - lost, reordered=0, duplicates=0, jitter_us=1.0,
-        latency_kind="rtt", latency_us={"p50": p99 / 2, "p90": p99, "p99": p99, "p99.9": p99, "max": p99},
-        histogram=h.encode(), duration_s=1.0,
+        offered_pps=rate,
+        sent=sent,
+        expected=sent,
+        received=sent - lost,
+        reordered=0,
+        duplicates=0,
+        jitter_us=1.0,
+        latency_kind="rtt",
+        latency_us={"p50": p99 / 2, "p90": p99, "p99": p99, "p99.9": p99, "max": p99},
+        histogram=h.encode(),
+        duration_s=1.0,
     )
 
 
@@ -29,8 +37,15 @@ def test_rates_are_geometric_and_capped() -> None:
     assert list(rates(1000, 2, 5000, 10)) == [1000, 2000, 4000, 5000]
 
 
-@pytest.mark.parametrize(("args", "field"), [((0, 2, None, 3), "--rate"), ((10, 1.0, None, 3), "--step-factor"),
-                                             ((10, 2, None, 0), "--steps"), ((10, 2, 5, 3), "--max-rate")])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((0, 2, None, 3), "--rate"),
+        ((10, 1.0, None, 3), "--step-factor"),
+        ((10, 2, None, 0), "--steps"),
+        ((10, 2, 5, 3), "--max-rate"),
+    ],
+)
 def test_bad_sweep_settings_name_the_option(args: tuple, field: str) -> None:
     with pytest.raises(InputError) as exc:
         list(rates(*args))
@@ -46,8 +61,9 @@ def test_judge_names_what_broke() -> None:
 
 
 def test_knee_is_the_last_rate_within_objective_before_the_first_failure() -> None:
-    settings = BenchSettings(target="127.0.0.1:1", start_rate=1000, step_factor=2, max_steps=6,
-                             objective=Objective(max_p99_us=500))
+    settings = BenchSettings(
+        target="127.0.0.1:1", start_rate=1000, step_factor=2, max_steps=6, objective=Objective(max_p99_us=500)
+    )
 
     def fake(rate: float) -> StepMeasurement:
         return _measure(rate, p99=100 if rate <= 4000 else 5000)
@@ -66,8 +82,27 @@ def test_parse_target_forms() -> None:
 
 def test_local_sweep_finds_a_knee_and_writes_json_and_plots(cli, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
-    r = cli("bench", "--local", "--rate", "1000", "--steps", "3", "--step-factor", "2", "--seconds", "0.4",
-            "--warmup", "0.1", "--max-p99", "200000", "--max-loss", "5", "-q", "-o", str(out))
+    r = cli(
+        "bench",
+        "--local",
+        "--rate",
+        "1000",
+        "--steps",
+        "3",
+        "--step-factor",
+        "2",
+        "--seconds",
+        "0.4",
+        "--warmup",
+        "0.1",
+        "--max-p99",
+        "200000",
+        "--max-loss",
+        "5",
+        "-q",
+        "-o",
+        str(out),
+    )
     assert r.code == 0, r.err
     assert "knee:" in r.out
     result = load_result(out)
@@ -93,9 +128,30 @@ def test_local_sweep_finds_a_knee_and_writes_json_and_plots(cli, tmp_path: Path)
 
 def test_local_relay_mode_sweep(cli, tmp_path: Path) -> None:
     out = tmp_path / "relay.json"
-    r = cli("bench", "--local", "--mode", "relay", "--clients", "4", "--sessions", "2", "--tick", "200",
-            "--steps", "2", "--seconds", "0.3", "--warmup", "0.1", "--max-p99", "200000", "--no-plots", "-q",
-            "-o", str(out))
+    r = cli(
+        "bench",
+        "--local",
+        "--mode",
+        "relay",
+        "--clients",
+        "4",
+        "--sessions",
+        "2",
+        "--tick",
+        "200",
+        "--steps",
+        "2",
+        "--seconds",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--max-p99",
+        "200000",
+        "--no-plots",
+        "-q",
+        "-o",
+        str(out),
+    )
     assert r.code == 0, r.err
     result = load_result(out)
     assert result.steps[0].offered_pps == 800  # 4 clients x 200 Hz
@@ -114,9 +170,32 @@ def test_ctrl_c_keeps_the_finished_steps(tmp_path: Path) -> None:
 
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iovkit", "bench", "--local", "--rate", "2000", "--steps", "30", "--step-factor",
-         "1.05", "--seconds", "0.3", "--warmup", "0", "--senders", "2", "--no-plots", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "iovkit",
+            "bench",
+            "--local",
+            "--rate",
+            "2000",
+            "--steps",
+            "30",
+            "--step-factor",
+            "1.05",
+            "--seconds",
+            "0.3",
+            "--warmup",
+            "0",
+            "--senders",
+            "2",
+            "--no-plots",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     assert proc.stderr is not None
     first = proc.stderr.readline()  # the first finished step's line
@@ -137,8 +216,9 @@ def test_unwritable_output_is_refused_before_any_traffic(cli) -> None:  # type: 
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:  # a silent target that counts what arrives
         target.bind(("127.0.0.1", 0))
-        r = cli("bench", "--target", f"127.0.0.1:{target.getsockname()[1]}", "-o", "/proc/iovkit-result.json",
-                "--no-plots")
+        r = cli(
+            "bench", "--target", f"127.0.0.1:{target.getsockname()[1]}", "-o", "/proc/iovkit-result.json", "--no-plots"
+        )
         target.setblocking(False)
         with pytest.raises(BlockingIOError):
             target.recv(2048)  # not one datagram was sent: refused before the probe and the sweep

@@ -61,8 +61,11 @@ def raw_from_bundle(data: dict[str, Any], origin: str) -> RawHost:
         raise InputError(f"not a collector bundle (format is not {BUNDLE_FORMAT!r})", path=origin, field="format")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
-        raise InputError(f"format_version {version!r} is not supported (this iovkit reads {FORMAT_VERSION})",
-                         path=origin, field="format_version")
+        raise InputError(
+            f"format_version {version!r} is not supported (this iovkit reads {FORMAT_VERSION})",
+            path=origin,
+            field="format_version",
+        )
     sources = data.get("sources")
     if not isinstance(sources, dict):
         raise InputError("missing or not an object", path=origin, field="sources")
@@ -72,12 +75,14 @@ def raw_from_bundle(data: dict[str, Any], origin: str) -> RawHost:
     known = {s.lower(): s for s in SOURCES}
     for name in list(sources) + list(errors):
         if name.lower() not in known:
-            raise InputError(f"unknown cmdlet name {name!r} (known: {', '.join(SOURCES)})", path=origin,
-                             field="sources")
+            raise InputError(
+                f"unknown cmdlet name {name!r} (known: {', '.join(SOURCES)})", path=origin, field="sources"
+            )
     ps = data.get("powershell") or {}
     ps_version = ps.get("version") if isinstance(ps, dict) else None
     raw = RawHost(
-        kind="hyperv-bundle", origin=origin,
+        kind="hyperv-bundle",
+        origin=origin,
         computer_name=data.get("computer_name") or None,
         collected_at=as_datetime(data.get("collected_at")),
         powershell_version=str(ps_version) if ps_version else None,

@@ -174,7 +174,8 @@ def classify(values: dict[str, object]) -> str | None:
     if "teamnics" in k or ("members" in k and "teamingmode" in k):
         return "Get-NetLbfoTeam"
     if k & {"iovenabled", "embeddedteamingenabled", "netadapterinterfacedescriptions"} or (
-            "switchtype" in k and "netadapterinterfacedescription" in k):
+        "switchtype" in k and "netadapterinterfacedescription" in k
+    ):
         return "Get-VMSwitch"
     if "iovsupport" in k or k & {"virtualmachinepath", "macaddressminimum", "numaspanningenabled"}:
         return "Get-VMHost"
@@ -183,7 +184,8 @@ def classify(values: dict[str, object]) -> str | None:
     if k & {"sriovsupport", "numvfs", "numallocatedvfs"}:
         return "Get-NetAdapterSriov"
     if k & {"ismanagementos", "iovweight", "vmqweight", "vfdatapathactive"} or (
-            {"vmname", "macaddress", "switchname"} <= k):
+        {"vmname", "macaddress", "switchname"} <= k
+    ):
         return "Get-VMNetworkAdapter"
     if "state" in k and k & {"generation", "processorcount", "uptime", "memorystartup"}:
         return "Get-VM"
@@ -229,8 +231,13 @@ def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = N
             for label in rec.truncated:
                 if (name, label) not in reported:
                     reported.add((name, label))
-                    raw.errors.append((name, f"{label} truncated by Format-List ('...') in {where}; read it with "
-                                             f"$FormatEnumerationLimit = -1 or the collector script"))
+                    raw.errors.append(
+                        (
+                            name,
+                            f"{label} truncated by Format-List ('...') in {where}; read it with "
+                            f"$FormatEnumerationLimit = -1 or the collector script",
+                        )
+                    )
     return found
 
 
@@ -255,8 +262,11 @@ def decode(data: bytes) -> str:
 def snapshot_from_formatlist_text(text: str, origin: str) -> HostSnapshot:
     raw = RawHost(kind="hyperv-formatlist", origin=origin)
     if add_text(raw, text, "the pasted text") == 0:
-        raise InputError("no Format-List record of a cmdlet iovkit reads (Get-VMHost, Get-VMSwitch, "
-                         "Get-VMNetworkAdapter, Get-NetAdapterSriov, ...)", path=origin)
+        raise InputError(
+            "no Format-List record of a cmdlet iovkit reads (Get-VMHost, Get-VMSwitch, "
+            "Get-VMNetworkAdapter, Get-NetAdapterSriov, ...)",
+            path=origin,
+        )
     return build_snapshot(raw)
 
 

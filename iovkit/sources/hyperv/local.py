@@ -23,14 +23,25 @@ def find_powershell() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise UnreachableError("no PowerShell found on this host (powershell.exe or pwsh); run `iovkit script collect` "
-                           "on the Hyper-V host and read its bundle with `iovkit collect --from FILE`")
+    raise UnreachableError(
+        "no PowerShell found on this host (powershell.exe or pwsh); run `iovkit script collect` "
+        "on the Hyper-V host and read its bundle with `iovkit collect --from FILE`"
+    )
 
 
 def powershell_argv(exe: str, script: Path, out: Path) -> list[str]:
     """The command line: no profile, no prompts, the collector as a file so -OutFile binds as a parameter."""
-    return [exe, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File", str(script),
-            "-OutFile", str(out)]
+    return [
+        exe,
+        "-NoProfile",
+        "-NonInteractive",
+        "-ExecutionPolicy",
+        "Bypass",
+        "-File",
+        str(script),
+        "-OutFile",
+        str(out),
+    ]
 
 
 def collect_local() -> HostSnapshot:
@@ -41,8 +52,9 @@ def collect_local() -> HostSnapshot:
         out = Path(tmp) / "bundle.json"
         script.write_text(collector_script(), encoding="utf-8-sig")  # BOM: 5.1 reads the file as UTF-8
         try:
-            proc = subprocess.run(powershell_argv(exe, script, out), capture_output=True, text=True,
-                                  timeout=TIMEOUT_S, check=False)
+            proc = subprocess.run(
+                powershell_argv(exe, script, out), capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise UnreachableError(f"{exe}: could not run the collector: {err}") from err
         if not out.exists():

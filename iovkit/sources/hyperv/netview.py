@@ -46,8 +46,7 @@ WANTED: dict[str, str | None] = {
     "get-computerinfo.txt": "Get-ComputerInfo",
     "environment.txt": None,
 }
-_MSDBG = re.compile(r"msdbg\.(?P<host>[^\\/]+?)(?:-\d{4}\.\d{2}\.\d{2}_\d{2}\.\d{2}\.\d{2})?(?:\.zip)?$",
-                    re.IGNORECASE)
+_MSDBG = re.compile(r"msdbg\.(?P<host>[^\\/]+?)(?:-\d{4}\.\d{2}\.\d{2}_\d{2}\.\d{2}\.\d{2})?(?:\.zip)?$", re.IGNORECASE)
 
 
 def _host_from_name(name: str) -> str | None:
@@ -93,8 +92,11 @@ def _zip_files(path: Path) -> Iterator[tuple[str, bytes]]:
                 raise InputError(f"refusing zip member '{info.filename}': absolute path or '..'", path=str(path))
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
-                raise InputError(f"zip unpacks to more than {MAX_TOTAL_BYTES // 2**20} MiB (at member "
-                                 f"'{info.filename}'); refusing to read it", path=str(path))
+                raise InputError(
+                    f"zip unpacks to more than {MAX_TOTAL_BYTES // 2**20} MiB (at member "
+                    f"'{info.filename}'); refusing to read it",
+                    path=str(path),
+                )
         budget = MAX_TOTAL_BYTES
         for info in infos:
             base = PurePosixPath(info.filename.replace("\\", "/")).name.lower()
@@ -128,10 +130,18 @@ def snapshot_from_netview(path: Path) -> HostSnapshot:
         base = PurePosixPath(rel.replace("\\", "/")).name.lower()
         found += add_text(raw, decode(data), rel, default_cmdlet=WANTED[base])
     if found == 0:
-        raise InputError("no Get-NetView command output found (expected files such as Get-VMSwitch.txt or "
-                         "pNIC.*\\Get-NetAdapterSriov.txt with Format-List output)", path=str(path))
+        raise InputError(
+            "no Get-NetView command output found (expected files such as Get-VMSwitch.txt or "
+            "pNIC.*\\Get-NetAdapterSriov.txt with Format-List output)",
+            path=str(path),
+        )
     raw.computer_name = raw.computer_name or top_host
     if "Get-VMHost" not in raw.records:
-        raw.errors.append(("Get-VMHost", "not in a Get-NetView capture (Get-NetView never runs Get-VMHost): host "
-                                         "IovSupport and IovSupportReasons are unknown; run `iovkit script collect`"))
+        raw.errors.append(
+            (
+                "Get-VMHost",
+                "not in a Get-NetView capture (Get-NetView never runs Get-VMHost): host "
+                "IovSupport and IovSupportReasons are unknown; run `iovkit script collect`",
+            )
+        )
     return build_snapshot(raw)

@@ -52,21 +52,69 @@ SOURCES: tuple[str, ...] = (
 )
 
 # -- enum tables (hyperv.md §1; numbers are what PowerShell 5.1's ConvertTo-Json writes) ---------------------
-SRIOV_SUPPORT = {0: "Unknown", 1: "Supported", 2: "MissingAcs", 3: "MissingPfDriver", 4: "NoBusResources",
-                 5: "NoIoMmuSupport", 6: "NoVfBarSpace", 7: "NoOscSupport"}
+SRIOV_SUPPORT = {
+    0: "Unknown",
+    1: "Supported",
+    2: "MissingAcs",
+    3: "MissingPfDriver",
+    4: "NoBusResources",
+    5: "NoIoMmuSupport",
+    6: "NoVfBarSpace",
+    7: "NoOscSupport",
+}
 SWITCH_TYPE = {0: "Private", 1: "Internal", 2: "External"}
 BANDWIDTH_MODE = {0: "Default", 1: "Weight", 2: "Absolute", 3: "None"}
-ADAPTER_STATUS = {0: "Unknown", 1: "Other", 2: "Ok", 3: "Degraded", 4: "Stressed", 5: "PredictiveFailure",
-                  6: "Error", 7: "NonRecoverableError", 8: "Starting", 9: "Stopping", 10: "Stopped",
-                  11: "InService", 12: "NoContact", 13: "LostCommunication", 14: "Aborted", 15: "Dormant",
-                  16: "SupportingEntity", 17: "Completed", 18: "PowerMode", 32775: "ProtocolVersion"}
-VM_STATE = {1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 6: "Saved", 9: "Paused", 10: "Starting",
-            11: "Reset", 32773: "Saving", 32776: "Pausing", 32777: "Resuming", 32779: "FastSaved",
-            32780: "FastSaving", 32781: "ForceShutdown", 32782: "ForceReboot"}
-VM_OPERATIONAL_STATUS = {**ADAPTER_STATUS, 32783: "CommunicationTimedOut", 32784: "CommunicationFailed",
-                         32785: "NoIommu", 32786: "NoIovSupportInNic", 32787: "SwitchNotInIovMode",
-                         32788: "IovBlockedByPolicy", 32789: "IovNoAvailResources", 32790: "IovGuestDriversNeeded",
-                         32795: "CriticalIoError"}
+ADAPTER_STATUS = {
+    0: "Unknown",
+    1: "Other",
+    2: "Ok",
+    3: "Degraded",
+    4: "Stressed",
+    5: "PredictiveFailure",
+    6: "Error",
+    7: "NonRecoverableError",
+    8: "Starting",
+    9: "Stopping",
+    10: "Stopped",
+    11: "InService",
+    12: "NoContact",
+    13: "LostCommunication",
+    14: "Aborted",
+    15: "Dormant",
+    16: "SupportingEntity",
+    17: "Completed",
+    18: "PowerMode",
+    32775: "ProtocolVersion",
+}
+VM_STATE = {
+    1: "Other",
+    2: "Running",
+    3: "Off",
+    4: "Stopping",
+    6: "Saved",
+    9: "Paused",
+    10: "Starting",
+    11: "Reset",
+    32773: "Saving",
+    32776: "Pausing",
+    32777: "Resuming",
+    32779: "FastSaved",
+    32780: "FastSaving",
+    32781: "ForceShutdown",
+    32782: "ForceReboot",
+}
+VM_OPERATIONAL_STATUS = {
+    **ADAPTER_STATUS,
+    32783: "CommunicationTimedOut",
+    32784: "CommunicationFailed",
+    32785: "NoIommu",
+    32786: "NoIovSupportInNic",
+    32787: "SwitchNotInIovMode",
+    32788: "IovBlockedByPolicy",
+    32789: "IovNoAvailResources",
+    32790: "IovGuestDriversNeeded",
+    32795: "CriticalIoError",
+}
 LBFO_MODE = {0: "Static", 1: "SwitchIndependent", 2: "Lacp"}
 LBFO_ALGORITHM = {0: "TransportPorts", 2: "IPAddresses", 3: "MacAddresses", 4: "HyperVPort", 5: "Dynamic"}
 LBFO_STATUS = {0: "Up", 1: "Degraded", 2: "Down"}
@@ -74,8 +122,13 @@ SET_MODE = {1: "SwitchIndependent"}
 SET_ALGORITHM = {4: "HyperVPort", 5: "Dynamic"}
 
 # Adapters Get-NetAdapter lists that are not physical NICs.
-_VIRTUAL_DESCRIPTIONS = ("Hyper-V Virtual Ethernet Adapter", "Microsoft Network Adapter Multiplexor Driver",
-                         "Microsoft Kernel Debug Network Adapter", "WAN Miniport", "Microsoft Hyper-V Network Adapter")
+_VIRTUAL_DESCRIPTIONS = (
+    "Hyper-V Virtual Ethernet Adapter",
+    "Microsoft Network Adapter Multiplexor Driver",
+    "Microsoft Kernel Debug Network Adapter",
+    "WAN Miniport",
+    "Microsoft Hyper-V Network Adapter",
+)
 _NO_SLAT_REASON = "second level address translation"
 UNNAMED_SWITCH = "(unnamed)"  # a switch record without its Name (e.g. `Get-VMSwitch | fl *iov*` pasted alone)
 
@@ -320,8 +373,10 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
 
     host = _host(raw, os_, cs, ci, vmhost)
     if host.name is None:  # a paste of only `Get-VMSwitch | fl *` still names its host
-        host.name = next((cn for rs in recs.values() for r in rs
-                          if (cn := r.s("ComputerName", "PSComputerName", "SystemName"))), None)
+        host.name = next(
+            (cn for rs in recs.values() for r in rs if (cn := r.s("ComputerName", "PSComputerName", "SystemName"))),
+            None,
+        )
     cpu = _cpu(procs, ci, host.hypervisor_present, vmhost)
     iov = HostIov()
     if vmhost is not None:
@@ -349,8 +404,11 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     for t in teams:  # a LBFO team NIC carries the team's name; make the switch binding resolve to it
         if t.kind == "lbfo":
             for s in switches:
-                if "Microsoft Network Adapter Multiplexor Driver" in " ".join(s.net_adapters) and \
-                        t.name not in s.net_adapter_names and len([x for x in teams if x.kind == "lbfo"]) == 1:
+                if (
+                    "Microsoft Network Adapter Multiplexor Driver" in " ".join(s.net_adapters)
+                    and t.name not in s.net_adapter_names
+                    and len([x for x in teams if x.kind == "lbfo"]) == 1
+                ):
                     s.net_adapter_names.append(t.name)
     vms = [_vm(r) for r in recs.get("Get-VM", []) if r.s("Name", "VMName")]
     adapters = [a for a in (_adapter(r) for r in recs.get("Get-VMNetworkAdapter", [])) if a is not None]
@@ -366,16 +424,28 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     errors = [CollectionError(source=s, error=e) for s, e in raw.errors]
     return HostSnapshot(
         collected_at=raw.collected_at,
-        source=SourceInfo(kind=raw.kind, origin=raw.origin, collector_version=raw.collector_version,
-                          powershell_version=raw.powershell_version),
-        host=host, cpu=cpu, iov=iov, nics=nics, teams=teams, switches=switches, vms=vms,
-        vm_adapters=adapters, vfs=vfs, guest_nics=guest_nics, errors=errors,
+        source=SourceInfo(
+            kind=raw.kind,
+            origin=raw.origin,
+            collector_version=raw.collector_version,
+            powershell_version=raw.powershell_version,
+        ),
+        host=host,
+        cpu=cpu,
+        iov=iov,
+        nics=nics,
+        teams=teams,
+        switches=switches,
+        vms=vms,
+        vm_adapters=adapters,
+        vfs=vfs,
+        guest_nics=guest_nics,
+        errors=errors,
     )
 
 
-
 def _natural(s: str) -> tuple[Any, ...]:
-    """"Ethernet 2" before "Ethernet 10"."""
+    """ "Ethernet 2" before "Ethernet 10"."""
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", s))
 
 
@@ -386,8 +456,12 @@ def _reasons(r: _R) -> list[str]:
 
 def _host(raw: RawHost, os_: _R | None, cs: _R | None, ci: _R | None, vmhost: _R | None) -> HostInfo:
     name = raw.computer_name
-    for r, keys in ((cs, ("Name", "DNSHostName")), (os_, ("CSName",)), (ci, ("CsName", "CsDNSHostName")),
-                    (vmhost, ("ComputerName", "Name"))):
+    for r, keys in (
+        (cs, ("Name", "DNSHostName")),
+        (os_, ("CSName",)),
+        (ci, ("CsName", "CsDNSHostName")),
+        (vmhost, ("ComputerName", "Name")),
+    ):
         if name is None and r is not None:
             name = r.s(*keys)
     edition: Any = None
@@ -409,19 +483,29 @@ def _host(raw: RawHost, os_: _R | None, cs: _R | None, ci: _R | None, vmhost: _R
     maker = (cs.s("Manufacturer") if cs else None) or (ci.s("CsManufacturer") if ci else None)
     if model is not None:
         text = f"{maker or ''} {model}".lower()
-        for needle, hv in (("microsoft corporation virtual machine", "hyperv"), ("vmware", "vmware"),
-                           ("kvm", "kvm"), ("qemu", "kvm"), ("virtualbox", "virtualbox"), ("xen", "xen")):
+        for needle, hv in (
+            ("microsoft corporation virtual machine", "hyperv"),
+            ("vmware", "vmware"),
+            ("kvm", "kvm"),
+            ("qemu", "kvm"),
+            ("virtualbox", "virtualbox"),
+            ("xen", "xen"),
+        ):
             if needle in text:
                 guest, guest_of = True, hv
                 break
         else:
             guest = False
     return HostInfo(
-        name=name, platform="hyperv",
+        name=name,
+        platform="hyperv",
         os_caption=(os_.s("Caption") if os_ else None) or (ci.s("OsName", "WindowsProductName") if ci else None),
         os_version=(os_.s("Version") if os_ else None) or (ci.s("OsVersion") if ci else None),
         os_build=(os_.s("BuildNumber") if os_ else None) or (ci.s("OsBuildNumber") if ci else None),
-        edition=edition, hypervisor_present=present, is_vm_guest=guest, guest_of=guest_of,
+        edition=edition,
+        hypervisor_present=present,
+        is_vm_guest=guest,
+        guest_of=guest_of,
     )
 
 
@@ -452,8 +536,9 @@ def _cpu(procs: list[_R], ci: _R | None, hv_present: bool | None, vmhost: _R | N
         logical_processors=sum(c for c in lps if c is not None) if procs and None not in lps else None,
         slat=slat,
         virtualization_extensions=requirement("HyperVRequirementVMMonitorModeExtensions", "VMMonitorModeExtensions"),
-        firmware_virtualization=requirement("HyperVRequirementVirtualizationFirmwareEnabled",
-                                            "VirtualizationFirmwareEnabled"),
+        firmware_virtualization=requirement(
+            "HyperVRequirementVirtualizationFirmwareEnabled", "VirtualizationFirmwareEnabled"
+        ),
     )
 
 
@@ -472,7 +557,7 @@ def _guest_nics(recs: dict[str, list[_R]]) -> tuple[list[GuestNic], set[str]]:
     vfs: list[tuple[GuestNic, str | None]] = []
     for r in recs.get("Get-NetAdapter", []):
         name = r.s("Name", "ifAlias")
-        desc = (r.s("InterfaceDescription", "ifDesc") or "")
+        desc = r.s("InterfaceDescription", "ifDesc") or ""
         if not name:
             continue
         mac = normalize_mac(r.s("MacAddress", "PermanentAddress"))
@@ -507,8 +592,11 @@ def _nics(recs: dict[str, list[_R]]) -> list[PhysicalNic]:
             continue
         driver = r.s("DriverFileName") or (r.s("DriverName") or "").rsplit("\\", 1)[-1] or None
         by_name[name] = PhysicalNic(
-            name=name, description=r.s("InterfaceDescription", "ifDesc"), driver=driver,
-            mac=normalize_mac(r.s("MacAddress", "PermanentAddress")), link_speed_bps=link_speed_bps(r),
+            name=name,
+            description=r.s("InterfaceDescription", "ifDesc"),
+            driver=driver,
+            mac=normalize_mac(r.s("MacAddress", "PermanentAddress")),
+            link_speed_bps=link_speed_bps(r),
             status=r.s("Status"),
         )
 
@@ -554,19 +642,31 @@ def _teams(recs: dict[str, list[_R]], nics: list[PhysicalNic], desc_to_name: Map
     for r in recs.get("Get-NetLbfoTeam", []):
         name = r.s("Name")
         if name:
-            teams.append(Team(name=name, kind="lbfo", members=r.lst("Members"),
-                              mode=r.enum(LBFO_MODE, "TeamingMode"),
-                              load_balancing=r.enum(LBFO_ALGORITHM, "LoadBalancingAlgorithm"),
-                              status=r.enum(LBFO_STATUS, "Status")))
+            teams.append(
+                Team(
+                    name=name,
+                    kind="lbfo",
+                    members=r.lst("Members"),
+                    mode=r.enum(LBFO_MODE, "TeamingMode"),
+                    load_balancing=r.enum(LBFO_ALGORITHM, "LoadBalancingAlgorithm"),
+                    status=r.enum(LBFO_STATUS, "Status"),
+                )
+            )
     seen = {t.name for t in teams}
     for r in recs.get("Get-VMSwitchTeam", []):
         name = r.s("Name")
         if not name or name in seen:
             continue
         descs = r.lst("NetAdapterInterfaceDescription", "NetAdapterInterfaceDescriptions")
-        teams.append(Team(name=name, kind="set", members=_names(descs, desc_to_name) or descs,
-                          mode=r.enum(SET_MODE, "TeamingMode"),
-                          load_balancing=r.enum(SET_ALGORITHM, "LoadBalancingAlgorithm")))
+        teams.append(
+            Team(
+                name=name,
+                kind="set",
+                members=_names(descs, desc_to_name) or descs,
+                mode=r.enum(SET_MODE, "TeamingMode"),
+                load_balancing=r.enum(SET_ALGORITHM, "LoadBalancingAlgorithm"),
+            )
+        )
         seen.add(name)
     # A SET switch whose Get-VMSwitchTeam was not captured still names its members.
     for r in recs.get("Get-VMSwitch", []):
@@ -587,25 +687,37 @@ def _switches(recs: dict[str, list[_R]], desc_to_name: Mapping[str, str], teams:
         embedded = r.b("EmbeddedTeamingEnabled")
         names = _names(descs, desc_to_name)
         stype = r.enum(SWITCH_TYPE, "SwitchType")
-        out.append(VSwitch(
-            name=name, id=r.s("Id"),
-            switch_type=stype if stype in ("External", "Internal", "Private") else None,
-            net_adapters=descs, net_adapter_names=names,
-            iov_enabled=r.b("IovEnabled"), iov_support=r.b("IovSupport"),
-            iov_support_reasons=_reasons(r),
-            vf_count=r.i("IovVirtualFunctionCount"), vfs_in_use=r.i("IovVirtualFunctionsInUse"),
-            queue_pairs=r.i("IovQueuePairCount"), queue_pairs_in_use=r.i("IovQueuePairsInUse"),
-            allow_management_os=r.b("AllowManagementOS"), embedded_teaming=embedded,
-            allow_lbfo_teams=r.b("AllowNetLbfoTeams"),
-            bandwidth_mode=r.enum(BANDWIDTH_MODE, "BandwidthReservationMode"),
-        ))
+        out.append(
+            VSwitch(
+                name=name,
+                id=r.s("Id"),
+                switch_type=stype if stype in ("External", "Internal", "Private") else None,
+                net_adapters=descs,
+                net_adapter_names=names,
+                iov_enabled=r.b("IovEnabled"),
+                iov_support=r.b("IovSupport"),
+                iov_support_reasons=_reasons(r),
+                vf_count=r.i("IovVirtualFunctionCount"),
+                vfs_in_use=r.i("IovVirtualFunctionsInUse"),
+                queue_pairs=r.i("IovQueuePairCount"),
+                queue_pairs_in_use=r.i("IovQueuePairsInUse"),
+                allow_management_os=r.b("AllowManagementOS"),
+                embedded_teaming=embedded,
+                allow_lbfo_teams=r.b("AllowNetLbfoTeams"),
+                bandwidth_mode=r.enum(BANDWIDTH_MODE, "BandwidthReservationMode"),
+            )
+        )
     return out
 
 
 def _vm(r: _R) -> VM:
-    return VM(name=r.s("Name", "VMName") or "", id=r.s("Id", "VMId"), state=r.enum(VM_STATE, "State"),
-              operational_status=as_enum_list(r.raw("OperationalStatus"), VM_OPERATIONAL_STATUS),
-              generation=r.i("Generation"))
+    return VM(
+        name=r.s("Name", "VMName") or "",
+        id=r.s("Id", "VMId"),
+        state=r.enum(VM_STATE, "State"),
+        operational_status=as_enum_list(r.raw("OperationalStatus"), VM_OPERATIONAL_STATUS),
+        generation=r.i("Generation"),
+    )
 
 
 def _adapter(r: _R) -> VmAdapter | None:
@@ -618,8 +730,13 @@ def _adapter(r: _R) -> VmAdapter | None:
     legacy = r.b("IsLegacy")
     kind: Any = None if mgmt or legacy is None else ("legacy" if legacy else "synthetic")
     return VmAdapter(
-        vm_name=None if mgmt else r.s("VMName"), name=name, is_management_os=mgmt, kind=kind,
-        switch_name=r.s("SwitchName"), connected=r.b("Connected"), mac=normalize_mac(r.s("MacAddress")),
+        vm_name=None if mgmt else r.s("VMName"),
+        name=name,
+        is_management_os=mgmt,
+        kind=kind,
+        switch_name=r.s("SwitchName"),
+        connected=r.b("Connected"),
+        mac=normalize_mac(r.s("MacAddress")),
         # Absent on management-OS adapters (VMInternalNetworkAdapter): None means "not applicable".
         iov_weight=None if mgmt else r.i("IovWeight"),
         iov_queue_pairs_requested=None if mgmt else r.i("IovQueuePairsRequested"),
@@ -637,5 +754,10 @@ def _vf(r: _R) -> VirtualFunction | None:
     pf, idx = r.s("Name"), r.i("FunctionID")
     if pf is None or idx is None:
         return None
-    return VirtualFunction(pf=pf, index=idx, mac=normalize_mac(r.s("CurrentMacAddress")),
-                           vm=r.s("VmFriendlyName"), vm_nic_id=r.s("VmNicID"))
+    return VirtualFunction(
+        pf=pf,
+        index=idx,
+        mac=normalize_mac(r.s("CurrentMacAddress")),
+        vm=r.s("VmFriendlyName"),
+        vm_nic_id=r.s("VmNicID"),
+    )

@@ -70,17 +70,18 @@ def collect_remote(target: RemoteTarget, password: str | None) -> HostSnapshot:
         output, streams, had_errors = client.execute_ps(collector_script())
     except Exception as err:  # pypsrp/requests/spnego raise many types; all mean "could not run it there"
         raise UnreachableError(
-            f"WinRM to {where} ({target.auth}{', ssl' if target.ssl else ''}) failed: "
-            f"{describe_failure(err, password)}"
+            f"WinRM to {where} ({target.auth}{', ssl' if target.ssl else ''}) failed: {describe_failure(err, password)}"
         ) from None  # `from None`: the chained exception may carry request details
     start = output.find("{")
     if start < 0:
         errs = "; ".join(_scrub(str(e), password) for e in getattr(streams, "error", [])[:3])
-        raise UnreachableError(f"WinRM to {where}: the collector printed no bundle"
-                               + (f" ({errs})" if had_errors and errs else ""))
+        raise UnreachableError(
+            f"WinRM to {where}: the collector printed no bundle" + (f" ({errs})" if had_errors and errs else "")
+        )
     try:
         data = json.loads(output[start:])
     except json.JSONDecodeError as err:
-        raise InputError(f"the collector's output is not valid JSON: {err.msg} at line {err.lineno}",
-                         path=f"winrm:{target.host}") from err
+        raise InputError(
+            f"the collector's output is not valid JSON: {err.msg} at line {err.lineno}", path=f"winrm:{target.host}"
+        ) from err
     return snapshot_from_bundle(data, f"winrm:{target.host}")

@@ -24,8 +24,9 @@ def collect(root: Path = Path("/"), archive: Path | None = None) -> HostSnapshot
     if not root.is_dir():
         raise InputError("not a directory", path=str(root), field="--root")
     if not ((root / "proc").is_dir() or (root / "sys").is_dir()):  # a wrong folder would give an empty snapshot
-        raise InputError("no proc/ or sys/ under it: not a Linux host's root or a captured tree", path=str(root),
-                         field="--root")
+        raise InputError(
+            "no proc/ or sys/ under it: not a Linux host's root or a captured tree", path=str(root), field="--root"
+        )
     reader = FsReader(root)
     source = SourceInfo(kind="linux-live", origin=str(root), collector_version=_version)
     snap = LinuxCollector(reader).snapshot(source)

@@ -62,8 +62,11 @@ def write_archive(path: Path, record: Record, collected_at: datetime | None, ori
     mtime = collected_at.timestamp() if collected_at else 0.0
     try:
         # A fixed gzip/tar mtime: the same record gives the same bytes, so two archives can be diffed.
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=int(mtime), filename="") as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            open(path, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=int(mtime), filename="") as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             _add(tar, MANIFEST, json.dumps(manifest, indent=1).encode(), mtime)
             for p, text in sorted(record.files.items()):
                 if text is not None:
@@ -109,8 +112,10 @@ def _read_members(path: Path) -> dict[str, bytes]:
                 _check_member(archive, m)
                 total += m.size
                 if total > MAX_TOTAL_BYTES:
-                    raise InputError(f"unpacks to more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB "
-                                     f"(at member {m.name!r})", path=archive)
+                    raise InputError(
+                        f"unpacks to more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB (at member {m.name!r})",
+                        path=archive,
+                    )
                 if m.isfile():
                     fh = tar.extractfile(m)
                     if fh is None:
@@ -149,14 +154,18 @@ def load_record(path: Path) -> tuple[Record, dict[str, Any]]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{MANIFEST} is not an {FORMAT} manifest", path=archive, field="format")
     if manifest.get("version") != VERSION:
-        raise InputError(f"{MANIFEST} version {manifest.get('version')!r} is not supported (reads {VERSION})",
-                         path=archive, field="version")
+        raise InputError(
+            f"{MANIFEST} version {manifest.get('version')!r} is not supported (reads {VERSION})",
+            path=archive,
+            field="version",
+        )
     try:
         rec = Record(
             files={str(p): _text(members, m, archive) for p, m in manifest.get("files", {}).items()},
             links={str(k): (str(v) if v is not None else None) for k, v in manifest.get("links", {}).items()},
-            dirs={str(k): ([str(x) for x in v] if v is not None else None)
-                  for k, v in manifest.get("dirs", {}).items()},
+            dirs={
+                str(k): ([str(x) for x in v] if v is not None else None) for k, v in manifest.get("dirs", {}).items()
+            },
             exists={str(k): bool(v) for k, v in manifest.get("exists", {}).items()},
             captures={str(n): _text(members, m, archive) for n, m in manifest.get("captures", {}).items()},
             errors={str(k): str(v) for k, v in manifest.get("errors", {}).items()},
@@ -176,11 +185,13 @@ def snapshot_from_archive(path: Path) -> HostSnapshot:
         try:
             collected_at = datetime.fromisoformat(str(manifest["collected_at"]))
         except ValueError as err:
-            raise InputError(f"bad collected_at {manifest['collected_at']!r}", path=str(path),
-                             field="collected_at") from err
+            raise InputError(
+                f"bad collected_at {manifest['collected_at']!r}", path=str(path), field="collected_at"
+            ) from err
     written_by = manifest.get("collector_version")  # absent in archives written before it was recorded
-    source = SourceInfo(kind="linux-archive", origin=str(path),
-                        collector_version=str(written_by) if written_by is not None else None)
+    source = SourceInfo(
+        kind="linux-archive", origin=str(path), collector_version=str(written_by) if written_by is not None else None
+    )
     snap = LinuxCollector(ReplayReader(rec)).snapshot(source)
     snap.collected_at = collected_at
     return snap

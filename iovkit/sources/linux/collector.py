@@ -164,8 +164,9 @@ class LinuxCollector:
             self._err("/proc/cpuinfo", "not readable")
         else:
             f = parse_cpuinfo(text)
-            cpu = CpuInfo(model=f.model, vendor=f.vendor, sockets=f.sockets, cores=f.cores,
-                          logical_processors=f.logical)
+            cpu = CpuInfo(
+                model=f.model, vendor=f.vendor, sockets=f.sockets, cores=f.cores, logical_processors=f.logical
+            )
             if f.has_flags:
                 vt = bool({"vmx", "svm"} & f.flags)
                 cpu.virtualization_extensions = vt
@@ -188,8 +189,11 @@ class LinuxCollector:
             is_vm_guest=guest,
         )
         if guest:
-            host.guest_of = guest_of(r.text(HOST_FILES["dmi_vendor"]), r.text(HOST_FILES["dmi_product"]),
-                                     r.text(HOST_FILES["hypervisor_type"]))
+            host.guest_of = guest_of(
+                r.text(HOST_FILES["dmi_vendor"]),
+                r.text(HOST_FILES["dmi_product"]),
+                r.text(HOST_FILES["hypervisor_type"]),
+            )
         return host, cpu, kvm
 
     def iommu(self, kvm: bool) -> IommuInfo:
@@ -273,17 +277,22 @@ class LinuxCollector:
             if slaves is None and mode is None:
                 continue
             oper = self.r.text(f"{NET_DIR}/{name}/operstate")
-            teams.append(Team(name=name, kind="bond", members=(slaves or "").split(),
-                              mode=mode.split()[0] if mode else None,
-                              status=None if oper in (None, "unknown") else oper.capitalize()))
+            teams.append(
+                Team(
+                    name=name,
+                    kind="bond",
+                    members=(slaves or "").split(),
+                    mode=mode.split()[0] if mode else None,
+                    status=None if oper in (None, "unknown") else oper.capitalize(),
+                )
+            )
         return teams
 
     # -- VF details over netlink -------------------------------------------------------------------------
     def vf_details(self, pf_netdevs: list[str]) -> dict[str, dict[int, VfFacts]]:
         if not pf_netdevs:
             return {}
-        text = self.r.capture(NETLINK_CAPTURE, "netlink IFLA_VFINFO_LIST",
-                              lambda: netlink.vf_dump(pf_netdevs))
+        text = self.r.capture(NETLINK_CAPTURE, "netlink IFLA_VFINFO_LIST", lambda: netlink.vf_dump(pf_netdevs))
         if text is None:
             return {}
         try:
@@ -337,8 +346,15 @@ class LinuxCollector:
             text = r.capture(name, f"ethtool -S {s}", lambda s=s: netlink.ethtool_stats_text(s))  # type: ignore[misc]
             stats = parse_ethtool_stats(text) if text else {}
             vf = pairs.get(s)
-            out.append(GuestNic(name=s, driver=drivers[s], paired_with=vf,
-                                vf_rx_packets=stats.get("vf_rx_packets"), vf_tx_packets=stats.get("vf_tx_packets")))
+            out.append(
+                GuestNic(
+                    name=s,
+                    driver=drivers[s],
+                    paired_with=vf,
+                    vf_rx_packets=stats.get("vf_rx_packets"),
+                    vf_tx_packets=stats.get("vf_tx_packets"),
+                )
+            )
             if vf:
                 out.append(GuestNic(name=vf, driver=drivers.get(vf), is_vf=True, paired_with=s))
         return out
@@ -362,11 +378,17 @@ class LinuxCollector:
             snap.vms.append(VM(name=dom.name, id=dom.uuid, state=state))
             for i, iface in enumerate(dom.interfaces):
                 kind = iface.kind if iface.kind in ("hostdev", "bridge", "network", "direct") else "other"
-                snap.vm_adapters.append(VmAdapter(
-                    vm_name=dom.name, name=iface.name or f"{dom.name}-nic{i}", kind=kind,
-                    switch_name=iface.source, mac=iface.mac, connected=iface.link_up,
-                    vf_pci_address=iface.pci_address,
-                ))
+                snap.vm_adapters.append(
+                    VmAdapter(
+                        vm_name=dom.name,
+                        name=iface.name or f"{dom.name}-nic{i}",
+                        kind=kind,
+                        switch_name=iface.source,
+                        mac=iface.mac,
+                        connected=iface.link_up,
+                        vf_pci_address=iface.pci_address,
+                    )
+                )
                 if iface.pci_address:
                     vf_owner[iface.pci_address] = dom.name
 
@@ -382,26 +404,43 @@ class LinuxCollector:
             for index, vf_addr in sorted(p.virtfns.items()):
                 vf_pci = pcis.get(vf_addr)
                 d = details.get(name, {}).get(index)
-                vfs.append(VirtualFunction(
-                    pf=name, index=index, pci_address=vf_addr,
-                    driver=vf_pci.driver if vf_pci else self.r.link_name(f"{PCI_DIR}/{vf_addr}/driver"),
-                    netdev=(vf_pci.netdevs[0] if vf_pci and vf_pci.netdevs else None),
-                    vm=vf_owner.get(vf_addr),
-                    mac=d.mac if d else None, vlan=d.vlan if d else None, qos=d.qos if d else None,
-                    spoof_check=d.spoof_check if d else None, trust=d.trust if d else None,
-                    link_state=d.link_state if d else None,
-                ))
+                vfs.append(
+                    VirtualFunction(
+                        pf=name,
+                        index=index,
+                        pci_address=vf_addr,
+                        driver=vf_pci.driver if vf_pci else self.r.link_name(f"{PCI_DIR}/{vf_addr}/driver"),
+                        netdev=(vf_pci.netdevs[0] if vf_pci and vf_pci.netdevs else None),
+                        vm=vf_owner.get(vf_addr),
+                        mac=d.mac if d else None,
+                        vlan=d.vlan if d else None,
+                        qos=d.qos if d else None,
+                        spoof_check=d.spoof_check if d else None,
+                        trust=d.trust if d else None,
+                        link_state=d.link_state if d else None,
+                    )
+                )
             snap.vfs.extend(vfs)
             allocated: int | None = sum(1 for v in vfs if v.vm) if (domains or not vfs) else None
-            snap.nics.append(PhysicalNic(
-                name=name, description=self._describe(p), driver=p.driver, pci_address=p.address,
-                mac=mac, link_speed_bps=speed, status=status,
-                sriov_support="Supported" if capable else "NotSupported",
-                sriov_enabled=(p.numvfs or 0) > 0,
-                vfs_total=p.totalvfs, vfs_configured=p.numvfs if capable else None,
-                vfs_allocated=allocated if capable else None,
-                team=member_of.get(name), numa_node=p.numa, iommu_group=p.iommu_group,
-            ))
+            snap.nics.append(
+                PhysicalNic(
+                    name=name,
+                    description=self._describe(p),
+                    driver=p.driver,
+                    pci_address=p.address,
+                    mac=mac,
+                    link_speed_bps=speed,
+                    status=status,
+                    sriov_support="Supported" if capable else "NotSupported",
+                    sriov_enabled=(p.numvfs or 0) > 0,
+                    vfs_total=p.totalvfs,
+                    vfs_configured=p.numvfs if capable else None,
+                    vfs_allocated=allocated if capable else None,
+                    team=member_of.get(name),
+                    numa_node=p.numa,
+                    iommu_group=p.iommu_group,
+                )
+            )
 
         snap.errors = [*(CollectionError(source=s, error=e) for s, e in self.r.problems), *self.errors]
         return snap

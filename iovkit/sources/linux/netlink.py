@@ -94,16 +94,19 @@ def ethtool_stats(ifname: str) -> dict[str, int]:
             (n,) = struct.unpack_from("I", drv.raw, _N_STATS_OFFSET)
             if n == 0:
                 return {}
-            names = ctypes.create_string_buffer(struct.pack("III", ETHTOOL_GSTRINGS, ETH_SS_STATS, n),
-                                                12 + n * ETH_GSTRING_LEN)
+            names = ctypes.create_string_buffer(
+                struct.pack("III", ETHTOOL_GSTRINGS, ETH_SS_STATS, n), 12 + n * ETH_GSTRING_LEN
+            )
             _ioctl(sock, ifname, names)
             values = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_GSTATS, n), 8 + n * 8)
             _ioctl(sock, ifname, values)
         except OSError as err:
             raise CaptureError(f"ethtool statistics of {ifname}: {err.strerror or err}") from err
-    raw_names = names.raw[12:12 + n * ETH_GSTRING_LEN]
-    keys = [raw_names[i:i + ETH_GSTRING_LEN].split(b"\0", 1)[0].decode(errors="replace") for i in range(0, len(
-        raw_names), ETH_GSTRING_LEN)]
+    raw_names = names.raw[12 : 12 + n * ETH_GSTRING_LEN]
+    keys = [
+        raw_names[i : i + ETH_GSTRING_LEN].split(b"\0", 1)[0].decode(errors="replace")
+        for i in range(0, len(raw_names), ETH_GSTRING_LEN)
+    ]
     vals = struct.unpack_from(f"{n}Q", values.raw, 8)
     return dict(zip(keys, vals, strict=True))
 

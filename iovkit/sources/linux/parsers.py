@@ -150,15 +150,17 @@ def parse_ip_vfinfo(text: str) -> dict[str, list[VfFacts]]:
             if isinstance(vlans, list) and vlans and isinstance(vlans[0], dict):
                 vlan, qos = vlans[0].get("vlan", vlan), vlans[0].get("qos", qos)
             state = vf.get("link_state")
-            vfs.append(VfFacts(
-                index=vf["vf"],
-                mac=(str(vf["address"]).lower() if vf.get("address") else None),
-                vlan=vlan if isinstance(vlan, int) else None,
-                qos=qos if isinstance(qos, int) else None,
-                spoof_check=vf["spoofchk"] if isinstance(vf.get("spoofchk"), bool) else None,
-                trust=vf["trust"] if isinstance(vf.get("trust"), bool) else None,
-                link_state=state if state in ("auto", "enable", "disable") else None,
-            ))
+            vfs.append(
+                VfFacts(
+                    index=vf["vf"],
+                    mac=(str(vf["address"]).lower() if vf.get("address") else None),
+                    vlan=vlan if isinstance(vlan, int) else None,
+                    qos=qos if isinstance(qos, int) else None,
+                    spoof_check=vf["spoofchk"] if isinstance(vf.get("spoofchk"), bool) else None,
+                    trust=vf["trust"] if isinstance(vf.get("trust"), bool) else None,
+                    link_state=state if state in ("auto", "enable", "disable") else None,
+                )
+            )
         out[str(link["ifname"])] = vfs
     return out
 
@@ -255,8 +257,8 @@ def parse_domain_xml(text: str) -> DomainFacts:
         mac = iface.find("mac")
         di = DomainInterface(
             kind=kind if kind in ("hostdev", "bridge", "network", "direct") else "other",
-            name=(target.get("dev") if target is not None else None) or (alias.get("name") if alias is not None
-                                                                         else None),
+            name=(target.get("dev") if target is not None else None)
+            or (alias.get("name") if alias is not None else None),
             mac=mac.get("address", "").lower() or None if mac is not None else None,
             link_up=None if link is None else link.get("state") == "up",
         )
@@ -271,11 +273,13 @@ def parse_domain_xml(text: str) -> DomainFacts:
             continue
         src = hd.find("source")
         alias = hd.find("alias")
-        dom.interfaces.append(DomainInterface(
-            kind="hostdev",
-            name=alias.get("name") if alias is not None else None,
-            pci_address=_pci_from_address(src.find("address") if src is not None else None),
-        ))
+        dom.interfaces.append(
+            DomainInterface(
+                kind="hostdev",
+                name=alias.get("name") if alias is not None else None,
+                pci_address=_pci_from_address(src.find("address") if src is not None else None),
+            )
+        )
     return dom
 
 
