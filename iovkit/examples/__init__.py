@@ -25,6 +25,10 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "hyperv-ready": ("hyperv-ready.json", "Ready host: IOV switch, VFs active in the VMs"),
     "hyperv-lbfo": ("hyperv-lbfo.json", "Switch bound to an LBFO team (SR-IOV not supported there)"),
     "linux-cx5": ("linux-cx5.tar.gz", "Linux KVM host with a ConnectX-5 and VFs given to libvirt domains"),
+    "esxi-x710": (
+        "esxi-x710.txt",
+        "ESXi 7.0.3 pasted esxcli: X710 with 8 VFs on vmnic0, one relay VM on a VF, one without reserved memory",
+    ),
 }
 
 

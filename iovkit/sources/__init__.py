@@ -17,7 +17,7 @@ from iovkit.errors import InputError
 from iovkit.fileio import read_json
 from iovkit.snapshot import HostSnapshot, snapshot_from_dict
 
-InputKind = Literal["snapshot", "hyperv-bundle", "hyperv-formatlist", "hyperv-netview", "linux-archive"]
+InputKind = Literal["snapshot", "hyperv-bundle", "hyperv-formatlist", "hyperv-netview", "linux-archive", "esxi-paste"]
 
 BUNDLE_FORMAT = "iovkit-hyperv-bundle"
 
@@ -38,7 +38,7 @@ def detect(path: Path) -> InputKind:
     if not path.exists():
         raise InputError("no such file or directory", path=str(path))
     if path.is_dir():
-        return "hyperv-netview"
+        return "esxi-paste" if _esxi_dir(path) else "hyperv-netview"
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
@@ -64,6 +64,10 @@ def detect(path: Path) -> InputKind:
             f"(format: {BUNDLE_FORMAT})",
             path=str(path),
         )
+    from iovkit.sources.esxi.paste import looks_like_esxi
+
+    if looks_like_esxi(head.decode("utf-8-sig", errors="replace") + _more(path)):
+        return "esxi-paste"
     if text.startswith("["):
         raise InputError(
             "a JSON array is not a snapshot or bundle; run `iovkit script collect` on the host", path=str(path)
@@ -74,9 +78,31 @@ def detect(path: Path) -> InputKind:
         return "hyperv-formatlist"
     raise InputError(
         "not a format iovkit reads (snapshot JSON, collector bundle, Format-List text, Get-NetView "
-        "folder/.zip, or a Linux .tar.gz archive)",
+        "folder/.zip, a Linux .tar.gz archive, or pasted ESXi esxcli output / .vmx)",
         path=str(path),
     )
+
+
+def _more(path: Path) -> str:
+    """The first 64 KiB after the head: a paste may start with a long table before its first ESXi marker."""
+    with path.open("rb") as fh:
+        fh.seek(4096)
+        return fh.read(65536).decode("utf-8", errors="replace")
+
+
+def _esxi_dir(path: Path) -> bool:
+    """A folder of pasted ESXi output or .vmx files (not a Get-NetView capture)."""
+    from iovkit.sources.esxi.paste import looks_like_esxi
+
+    for f in sorted(path.iterdir())[:50]:
+        if f.is_file() and f.suffix.lower() in (".vmx", ".txt", ".log", ""):
+            try:
+                with f.open("rb") as fh:
+                    if looks_like_esxi(fh.read(65536).decode("utf-8", errors="replace")):
+                        return True
+            except OSError:
+                continue
+    return False
 
 
 def load_input(path: Path) -> HostSnapshot:
@@ -92,6 +118,10 @@ def load_input(path: Path) -> HostSnapshot:
         from iovkit.sources.hyperv.formatlist import snapshot_from_formatlist_file
 
         return snapshot_from_formatlist_file(path)
+    if kind == "esxi-paste":
+        from iovkit.sources.esxi import snapshot_from_paste
+
+        return snapshot_from_paste(path)
     if kind == "hyperv-netview":
         from iovkit.sources.hyperv.netview import snapshot_from_netview
 

@@ -29,6 +29,7 @@ def test_doctor_here_lists_every_example_with_its_verdict(cli):
         "hyperv-ready",
         "hyperv-lbfo",
         "linux-cx5",
+        "esxi-x710",
     }
 
 
