@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from iovkit import __version__
-from iovkit.cli import bench, check, collect, diagnose, plan, relay, script
+from iovkit.cli import bench, check, collect, diagnose, fleet, plan, relay, script
 from iovkit.errors import ExitCode, IovkitError
 from iovkit.fileio import validation_line
 
@@ -27,7 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (collect, check, diagnose, plan, relay, bench, script):
+for _module in (collect, check, diagnose, plan, relay, bench, script, fleet):
     _module.register(app)
 
 

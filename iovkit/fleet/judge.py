@@ -1,0 +1,146 @@
+"""Judge each collected snapshot here (check, doctor or plan, as for one host) and build the fleet result."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from iovkit import __version__
+from iovkit.fileio import write_text
+from iovkit.fleet.collect import Collected
+from iovkit.fleet.model import Command, FleetHost, FleetResult, TopFinding, exit_code_for, worst_verdict
+from iovkit.policy import Policy
+from iovkit.snapshot import HostSnapshot
+
+
+def vf_counts(snap: HostSnapshot) -> tuple[int | None, int | None]:
+    """(VFs offered, VFs in use): an IOV switch's own counts on Hyper-V, else the SR-IOV NICs'; None if unknown."""
+    if snap.host.platform == "hyperv":
+        iov = [s for s in snap.switches if s.iov_enabled]
+        if iov:
+            total = _sum([s.vf_count for s in iov])
+            return total, _sum([s.vfs_in_use for s in iov])
+    nics = [n for n in snap.nics if n.sriov_support == "Supported" or (n.vfs_total or 0) > 0]
+    if not nics:
+        known = any(n.sriov_support is not None for n in snap.nics)
+        return (0, 0) if known else (None, None)
+    total = _sum([n.vfs_total for n in nics])
+    used = _sum([n.vfs_allocated for n in nics])
+    if used is None and snap.vfs:
+        used = sum(1 for v in snap.vfs if v.vm)
+    return total, used
+
+
+def _sum(values: list[int | None]) -> int | None:
+    return None if not values or any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def safe_name(host: str) -> str:
+    """A file name for an inventory host name (which may hold ':' or '/')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
+
+
+def judge_host(c: Collected, command: Command, policy: Policy | None, results_dir: Path | None) -> FleetHost:
+    row = FleetHost(name=c.host.name, groups=list(c.host.groups), status=c.status, error=c.error, method=c.method)
+    if c.snapshot is None:
+        row.verdict = "unreachable" if c.status == "unreachable" else "failed"
+        row.headline = c.error
+        return row
+    snap = c.snapshot
+    row.host_name, row.platform = snap.host.name, snap.host.platform
+    row.vfs_total, row.vfs_used = vf_counts(snap)
+    if row.vfs_total is not None and row.vfs_used is not None:
+        row.vfs_free = max(0, row.vfs_total - row.vfs_used)
+    stem = results_dir / safe_name(c.host.name) if results_dir is not None else None
+    if stem is not None:
+        write_text(stem.with_suffix(".snapshot.json"), snap.to_json() + "\n")
+        row.files.append(str(stem.with_suffix(".snapshot.json")))
+    if command == "collect":
+        row.verdict = "collected"
+        row.headline = f"{len(snap.nics)} NIC(s), {len(snap.switches)} switch(es), {len(snap.vms)} VM(s)"
+        if snap.errors:
+            row.headline += f"; {len(snap.errors)} source(s) not read"
+        return row
+    if command == "plan":
+        return _plan_row(row, snap, policy, stem)
+    return _check_row(row, snap, policy, stem, doctor=command == "doctor")
+
+
+def _check_row(row: FleetHost, snap: HostSnapshot, policy: Policy | None, stem: Path | None, doctor: bool) -> FleetHost:
+    import json
+
+    from iovkit.doctor import run_doctor
+
+    report = run_doctor(snap, policy, use_default_sampler=False, with_examples=False, plan_cmd=None)
+    check = report.check
+    row.verdict = report.verdict if doctor else check.verdict
+    row.headline = report.headline
+    row.counts = check.counts()
+    if report.top:
+        f = report.top[0]
+        row.top = TopFinding(id=f.id, status=f.status, message=f.message, fix=f.fix)
+    else:
+        first = next((f for f in check.findings if f.status in ("fail", "warn", "skip") and f.missing), None)
+        if first is not None:
+            row.top = TopFinding(id=first.id, status=first.status, message=first.message, fix=first.fix)
+    if stem is not None:
+        path = stem.with_suffix(".doctor.json" if doctor else ".check.json")
+        data = report.to_dict() if doctor else check.to_dict()
+        write_text(path, json.dumps(data, indent=2) + "\n")
+        row.files.append(str(path))
+    return row
+
+
+def _plan_row(row: FleetHost, snap: HostSnapshot, policy: Policy | None, stem: Path | None) -> FleetHost:
+    from iovkit.plan import make_plan
+
+    plan = make_plan(snap, policy)
+    if plan.blockers:
+        row.verdict = "blocked"
+        row.headline = plan.blockers[0]
+        row.top = TopFinding(id="PLAN-BLOCKER", status="fail", message=plan.blockers[0])
+    elif plan.steps:
+        row.verdict = "planned"
+        row.headline = f"{len(plan.steps)} step(s), VFs for {len(plan.allocations)} adapter(s)"
+        if plan.unfit:
+            row.headline += f", {len(plan.unfit)} do not fit"
+    else:
+        row.verdict = "nothing-to-do"
+        row.headline = "no change needed"
+    if plan.warnings and row.top is None:
+        row.top = TopFinding(id="PLAN-WARNING", status="warn", message=plan.warnings[0])
+    if stem is not None:
+        path = stem.with_suffix(".plan.json")
+        write_text(path, plan.to_json() + "\n")
+        row.files.append(str(path))
+    return row
+
+
+def judge_fleet(
+    collected: list[Collected],
+    command: Command,
+    *,
+    inventory: Path,
+    limit: str | None,
+    policy: Policy | None = None,
+    results_dir: Path | None = None,
+    started: object = None,
+) -> FleetResult:
+    """Rows for every host, the fleet rules over the collected snapshots, the worst verdict and exit code."""
+    from datetime import UTC, datetime
+
+    from iovkit.fleet.rules import run_fleet_rules
+
+    begun = started if isinstance(started, datetime) else datetime.now(UTC)
+    result = FleetResult(
+        tool_version=__version__, command=command, inventory=str(inventory), limit=limit, started=begun
+    )
+    result.hosts = [judge_host(c, command, policy, results_dir) for c in collected]
+    if command in ("check", "doctor"):
+        result.findings = run_fleet_rules(collected, str(inventory))
+    result.finished = datetime.now(UTC)
+    result.verdict = worst_verdict(result)
+    result.exit_code = exit_code_for(result.verdict)
+    if results_dir is not None:
+        write_text(results_dir / "fleet.json", result.to_json() + "\n")
+    return result
