@@ -71,6 +71,10 @@ def in_scope(snapshot: HostSnapshot, adapter: VmAdapter, policy: Policy | None) 
     """Is this adapter meant for SR-IOV? Without a policy: every VM adapter on an external switch."""
     if adapter.is_management_os or adapter.vm_name is None:
         return False
+    if snapshot.host.platform == "esxi":
+        # ESXi: without a policy, the adapters already of type SR-IOV passthrough; converting a vmxnet3 adapter
+        # costs the VM vMotion, snapshots and HA, so it happens only when a policy names it.
+        return adapter.kind == "sriov" if policy is None else policy.selector_for(adapter) is not None
     if policy is None:
         sw = snapshot.switch(adapter.switch_name) if adapter.switch_name else None
         return sw is not None and sw.switch_type == "External"

@@ -472,3 +472,12 @@ def esxi_port_max_vfs(snap: HostSnapshot, nic: PhysicalNic) -> int | None:
         return None
     i = ports.index(nic)
     return vec[i] if i < len(vec) else 0
+
+
+def esxi_options_with_max_vfs(module: EsxiModule, vector: list[int]) -> str:
+    """The module's whole option string with max_vfs replaced: `esxcli system module parameters set -p` replaces
+    the stored string, so every other option must be restated (esxi.md §2.1)."""
+    parts = [p for p in (module.options or "").split() if p.partition("=")[0] != "max_vfs"]
+    if module.options is None:  # only the parameter list was read: restate the parameters that have a value
+        parts = [f"{k}={v}" for k, v in module.params.items() if v and k != "max_vfs"]
+    return " ".join([*parts, "max_vfs=" + ",".join(str(v) for v in vector)])

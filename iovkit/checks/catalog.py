@@ -29,7 +29,7 @@ from iovkit.snapshot import HostSnapshot
 
 Status = Literal["pass", "warn", "fail", "skip"]
 Severity = Literal["critical", "high", "medium", "low"]
-RulePlatform = Literal["hyperv", "linux", "guest", "any"]
+RulePlatform = Literal["hyperv", "linux", "esxi", "guest", "any"]
 ScopeKind = Literal["host", "nic", "switch", "vm-adapter", "vf", "guest-nic"]
 Verdict = Literal["ready", "partial", "not-ready"]
 Ev = dict[str, Any]  # evidence: snapshot field path -> value
@@ -118,11 +118,11 @@ def rule(
 
 def all_rules() -> dict[str, Rule]:
     """Every registered rule (importing the platform modules registers them)."""
-    from iovkit.checks import guest, hyperv, linux  # noqa: F401
+    from iovkit.checks import esxi, guest, hyperv, linux  # noqa: F401
 
     if not getattr(all_rules, "_sorted", False):
         # Report order: host platform rules first, then the in-guest rule; registration order within a platform.
-        rank = {"any": 0, "hyperv": 1, "linux": 2, "guest": 3}
+        rank = {"any": 0, "hyperv": 1, "linux": 2, "esxi": 3, "guest": 4}
         items = sorted(REGISTRY.items(), key=lambda kv: rank[kv[1].platform])
         REGISTRY.clear()
         REGISTRY.update(items)
@@ -268,7 +268,7 @@ def windows_guest_only(snap: HostSnapshot) -> bool:
 
 
 def _units(snap: HostSnapshot, policy: Policy | None) -> list[str]:
-    if snap.host.platform == "hyperv":
+    if snap.host.platform in ("hyperv", "esxi"):
         return [adapter_key(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)]
     return [n.name for n in snap.nics if (n.vfs_total or 0) > 0 or n.sriov_support == "Supported"]
 
@@ -280,6 +280,14 @@ def _blocked(f: Finding, snap: HostSnapshot, units: list[str]) -> set[str]:
     kind, name = f.scope.kind, f.scope.name
     if kind == "host":
         return set(units)
+    if snap.host.platform == "esxi":
+        # A NIC failure blocks the adapters whose physical function is that NIC (esxi.md §3.9 pfId).
+        if kind == "vm-adapter":
+            return {name} & set(units)
+        nic = snap.nic(name) if kind == "nic" else None
+        pci = nic.pci_address if nic else None
+        vms = snap.esxi.vms if snap.esxi else []
+        return {adapter_key(vm.name, a.name) for vm in vms for a in vm.adapters if pci and a.pf == pci} & set(units)
     if snap.host.platform != "hyperv":
         return {name} & set(units) if kind == "nic" else set()
     by_switch: dict[str, set[str]] = {}

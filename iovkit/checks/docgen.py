@@ -19,6 +19,7 @@ from iovkit.snapshot import HostSnapshot
 PLATFORM_TEXT = {
     "hyperv": "Hyper-V host",
     "linux": "Linux/KVM host",
+    "esxi": "VMware ESXi host",
     "guest": "inside a VM (Linux or Windows guest)",
     "any": "any",
 }
@@ -55,6 +56,23 @@ FIX_KIND: dict[str, str] = {
     "LX-VF-BOUND": "Shell: bind the VF to vfio-pci through `driver_override` and `drivers_probe`.",
     "LX-BOND": "Design: bond inside the guests over VFs from two PFs, or take the PF out of the host bond.",
     "LX-VF-POLICY": "Shell: `ip link set dev <pf> vf N spoofchk on`, `trust off`, `mac <addr>`.",
+    "ESX-VERSION": "Upgrade ESXi (`esxcli software profile update`); 5.1 on Intel only, 5.5+ for the SR-IOV adapter.",
+    "ESX-IOMMU": "Firmware setting: Intel VT-d / AMD IOMMU and SR-IOV, then a full power cycle; the boot log "
+    "(`grep -E 'DMAR|IOV' /var/log/vmkernel.log`) shows the result.",
+    "ESX-NIC-DRIVER": "Hardware: an SR-IOV NIC with a certified PF driver that takes max_vfs (igbn takes none).",
+    "ESX-VFS-ENABLED": '`esxcli system module parameters set -m <driver> -p "<other options> max_vfs=a,b"` '
+    "(the whole option string, one entry per port in PCI order) or `iovkit plan` (vSphere API), then a reboot in "
+    "maintenance mode.",
+    "ESX-VFS-ACTIVE": "Maintenance mode and a reboot (`esxcli system shutdown reboot`); Mellanox NICs also need "
+    "SRIOV_EN/NUM_OF_VFS in the NIC firmware (mlxconfig).",
+    "ESX-VF-CAPACITY": "More VFs on the port (max_vfs / `iovkit plan`), or fewer VFs when interrupt vectors run out.",
+    "ESX-VM-ADAPTER": "`iovkit plan` with a policy (adds an SR-IOV passthrough adapter); `vim-cmd vmsvc/upgrade` for "
+    "the hardware version; re-pick the physical function when its PCI id moved.",
+    "ESX-VM-MEMORY": "Reserve all guest memory (All locked): `iovkit plan`, or the .vmx "
+    "`sched.mem.pin`/`sched.mem.min`.",
+    "ESX-VM-FEATURES": "None: accept the loss of vMotion, snapshots, HA/DRS/FT and hot-add, or keep the VM on vmxnet3.",
+    "ESX-REBOOT": "Maintenance mode and a reboot: `esxcli system maintenanceMode set --enable true`, then "
+    "`esxcli system shutdown reboot`.",
     "GUEST-VF": "On the host: `iovkit doctor` there (HV-VF-ACTIVE says why). In the guest: the VF driver; then "
     "read the VF counters (`ethtool -S <synthetic nic> | grep vf_`, or `Get-NetAdapterStatistics` on Windows).",
 }
@@ -68,7 +86,12 @@ def _probe_snapshots() -> list[HostSnapshot]:
     from iovkit.examples import EXAMPLES, load_example
 
     snaps = [load_example(name) for name in EXAMPLES]
-    for host in ({"platform": "hyperv"}, {"platform": "linux"}, {"platform": "linux", "is_vm_guest": True}):
+    for host in (
+        {"platform": "hyperv"},
+        {"platform": "linux"},
+        {"platform": "linux", "is_vm_guest": True},
+        {"platform": "esxi"},
+    ):
         snaps.append(HostSnapshot.model_validate({"source": {"kind": "example"}, "host": host}))
     # A Linux guest on Hyper-V with a netvsc adapter and its VF (counters not collected).
     guest_nics = [

@@ -33,6 +33,16 @@ ISSUE_IDS = {
     "LX-BOND",
     "LX-VF-POLICY",
     "GUEST-VF",
+    "ESX-VERSION",
+    "ESX-IOMMU",
+    "ESX-NIC-DRIVER",
+    "ESX-VFS-ENABLED",
+    "ESX-VFS-ACTIVE",
+    "ESX-VF-CAPACITY",
+    "ESX-VM-ADAPTER",
+    "ESX-VM-MEMORY",
+    "ESX-VM-FEATURES",
+    "ESX-REBOOT",
 }
 
 
@@ -40,8 +50,8 @@ def test_every_issue_rule_exists_with_metadata():
     rules = all_rules()
     assert set(rules) == ISSUE_IDS
     for rid, r in rules.items():
-        assert re.fullmatch(r"(HV|LX|GUEST)(-[A-Z]+)+", rid)
-        assert r.title and r.rationale and r.platform in ("hyperv", "linux", "guest", "any")
+        assert re.fullmatch(r"(HV|LX|ESX|GUEST)(-[A-Z]+)+", rid)
+        assert r.title and r.rationale and r.platform in ("hyperv", "linux", "esxi", "guest", "any")
         assert r.severity in ("critical", "high", "medium", "low")
 
 

@@ -377,3 +377,20 @@ def max_vfs_range(description: str | None) -> str | None:
         return None
     m = re.search(r"\((\d+)\.\.(\d+)\)", description) or re.search(r"range (\d+)-(\d+)", description)
     return f"{m.group(1)}..{m.group(2)}" if m else None
+
+
+_VMODL = re.compile(r'^\s*(\w+) = (?:"(.*)"|(true|false|-?\d+)),?\s*$')
+
+
+def parse_vmodl_text(text: str) -> dict[str, str]:
+    """`name = value,` lines of vim-cmd's vmodl text (`vim-cmd hostsvc/hostsummary`, `hostsvc/hosthardware`).
+
+    Nesting is dropped: the last value of a name wins, which is enough for rebootRequired, inMaintenanceMode and
+    cpuModel (esxi.md §3.8: scripts grep these lines the same way).
+    """
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _VMODL.match(line)
+        if m:
+            out[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
+    return out

@@ -73,6 +73,8 @@ def classify_command(cmd: str) -> tuple[str, str | None]:
     if ".vmx" in c:
         m = re.search(r"(\S+\.vmx)\b", c)
         return "vmx", m.group(1).strip("'\"") if m else None
+    if c.startswith("vim-cmd hostsvc/host"):
+        return "vmodl", None
     if "vmkernel" in c or "boot.gz" in c or "DMAR" in c:
         return "boot-log", None
     return "unknown", None
@@ -99,6 +101,8 @@ def _content_kind(line: str, nxt: str) -> str | None:
         return "lspci"
     if p.BOOT_LOG.search(s):
         return "boot-log"
+    if re.match(r"^(rebootRequired|inMaintenanceMode|cpuModel) = ", s):
+        return "vmodl"
     if p.NO_SRIOV_NIC.search(s):
         return "vf-list"
     if re.match(r"^(enabled|options)\b", s) or p.parse_esxcfg_module_g(s):
@@ -303,6 +307,15 @@ def snapshot_from_sections(facts: PasteFacts, origin: str) -> HostSnapshot:
                 if vm.name not in vmx_seen:
                     vmx_seen.add(vm.name)
                     info.vms.append(vm)
+            case "vmodl":
+                kv = p.parse_vmodl_text(t)
+                if "rebootRequired" in kv:
+                    info.reboot_required = kv["rebootRequired"] == "true"
+                if "inMaintenanceMode" in kv:
+                    info.in_maintenance_mode = kv["inMaintenanceMode"] == "true"
+                model = kv.get("cpuModel", "").lower()
+                if "intel" in model or "amd" in model:
+                    info.cpu_vendor = "intel" if "intel" in model else "amd"
             case "boot-log":
                 info.boot_log = (info.boot_log or []) + p.parse_boot_log(t)
     if not nics and not info.vms and info.version is None:

@@ -1,0 +1,556 @@
+"""VMware ESXi rules (reference esxi.md §1-§3). Pure functions of the snapshot.
+
+Facts come from `snap.esxi` (EsxiInfo) and the shared NIC/VF/adapter fields the ESXi sources fill. A fact the
+paste or the API did not contain gives a skip naming it and the exact command that collects it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from iovkit.checks.catalog import Ev, Finding, Scope, adapter_key, host_scope, not_applicable, rule, skip
+from iovkit.policy import Policy, adapters_in_scope
+from iovkit.snapshot import (
+    EsxiInfo,
+    EsxiVm,
+    EsxiVmAdapter,
+    HostSnapshot,
+    PhysicalNic,
+    esxi_driver_ports,
+    esxi_max_vfs_vector,
+    esxi_options_with_max_vfs,
+    esxi_port_max_vfs,
+)
+
+CMD_VERSION = "esxcli system version get"
+CMD_NICS = "esxcli network nic list"
+CMD_SUMMARY = "vim-cmd hostsvc/hostsummary | grep -E 'rebootRequired|inMaintenanceMode'"
+CMD_BOOTLOG = "grep -E 'DMAR|IOV' /var/log/vmkernel.log"
+REBOOT = (
+    "esxcli system maintenanceMode set --enable true && "
+    'esxcli system shutdown reboot --reason "iovkit: activate SR-IOV VFs"'
+)
+MIN_HW = 10  # "compatible with ESXi 5.5 and later" (esxi.md §1.1)
+VECTOR_BUDGET = 3072  # 3X + 2Y < 3072 (X Intel VFs, Y Emulex VFs), esxi.md §1.3
+LOST = (
+    "vMotion, Storage vMotion, snapshots, suspend/resume, HA, DRS, Fault Tolerance, DPM, and hot-add of devices, "
+    "memory and vCPUs"
+)
+
+
+def _info(snap: HostSnapshot) -> EsxiInfo:
+    return snap.esxi or EsxiInfo()
+
+
+def _vt(info: EsxiInfo) -> tuple[int, ...] | None:
+    return info.version_tuple()
+
+
+def _vm_adapters(snap: HostSnapshot, policy: Policy | None) -> list[tuple[EsxiVm, EsxiVmAdapter]]:
+    """In-scope adapters (policy scope) as the ESXi records that hold their type, PF and VM settings."""
+    keys = {(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)}
+    return [(vm, a) for vm in _info(snap).vms for a in vm.adapters if (vm.name, a.name) in keys]
+
+
+def _ascope(vm: EsxiVm, a: EsxiVmAdapter) -> Scope:
+    return Scope("vm-adapter", adapter_key(vm.name, a.name))
+
+
+def _vmi(snap: HostSnapshot, vm: EsxiVm) -> int:
+    return _info(snap).vms.index(vm)
+
+
+def _mi(snap: HostSnapshot, driver: str | None) -> int:
+    mod = _info(snap).module(driver)
+    return _info(snap).modules.index(mod) if mod else 0
+
+
+def _pf_nic(snap: HostSnapshot, a: EsxiVmAdapter) -> PhysicalNic | None:
+    return next((n for n in snap.nics if a.pf and n.pci_address == a.pf), None)
+
+
+def _nic_i(snap: HostSnapshot, n: PhysicalNic) -> int:
+    return snap.nics.index(n)
+
+
+def enable_vfs_command(snap: HostSnapshot, nic: PhysicalNic, count: int) -> str:
+    """The exact esxcli line that gives `nic` `count` VFs, keeping the driver's other options and ports."""
+    mod = _info(snap).module(nic.driver)
+    ports = esxi_driver_ports(snap, nic.driver or "")
+    if mod is None or nic not in ports:
+        return (
+            f"esxcli system module parameters list -m {nic.driver or '<driver>'}   # read max_vfs first, then: "
+            f'esxcli system module parameters set -m {nic.driver or "<driver>"} -p "<other options> max_vfs=..."'
+        )
+    vec = list(esxi_max_vfs_vector(mod) or [])
+    vec += [0] * (len(ports) - len(vec))
+    vec[ports.index(nic)] = count
+    return f'esxcli system module parameters set -m {nic.driver} -p "{esxi_options_with_max_vfs(mod, vec)}"'
+
+
+@rule(
+    "ESX-VERSION",
+    "ESXi version supports SR-IOV (5.1+ on Intel, 5.5+ on AMD; 5.5+ for the SR-IOV adapter type)",
+    platform="esxi",
+    severity="critical",
+    rationale="SR-IOV arrived in vSphere 5.1 for Intel hosts and 5.5 for AMD; the SR-IOV passthrough adapter type "
+    "exists from 5.5.",
+)
+def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid, scope, info = "ESX-VERSION", host_scope(snap), _info(snap)
+    v = _vt(info)
+    ev: Ev = {"esxi.version": info.version, "esxi.build": info.build, "esxi.cpu_vendor": info.cpu_vendor}
+    if v is None:
+        yield skip(rid, scope, ["esxi.version"], f"not collected: esxi.version (run `{CMD_VERSION}`)")
+        return
+    upgrade = "Upgrade ESXi (esxcli software profile update -d <depot.zip> -p <profile>) to 7.0 U3 or 8.0"
+    if v < (5, 1):
+        yield Finding(rid, "fail", scope, f"ESXi {info.version} predates SR-IOV (5.1)", ev, fix=upgrade)
+    elif v < (5, 5) and info.cpu_vendor == "amd":
+        yield Finding(rid, "fail", scope, f"ESXi {info.version} on AMD: SR-IOV needs 5.5 or later", ev, fix=upgrade)
+    elif v < (5, 5) and info.cpu_vendor is None:
+        yield skip(
+            rid,
+            scope,
+            ["esxi.cpu_vendor"],
+            "ESXi 5.1 supports SR-IOV on Intel only; CPU vendor not collected (run `esxcli hardware pci list`)",
+        )
+    elif v < (5, 5):
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            f"ESXi {info.version}: VFs only as plain PCI devices (no SR-IOV adapter type)",
+            ev,
+            fix=upgrade,
+        )
+    else:
+        yield Finding(rid, "pass", scope, f"ESXi {info.version} supports SR-IOV passthrough adapters", ev)
+
+
+@rule(
+    "ESX-IOMMU",
+    "IOMMU (VT-d/AMD-Vi) and SR-IOV enabled in firmware",
+    platform="esxi",
+    severity="critical",
+    rationale="ESXi needs the ACPI DMAR table (IOMMU on in the BIOS) to create VFs; without it vmkernel.log says "
+    "`ACPI DMAR table not found` and `IOV initialization failed`.",
+)
+def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid, scope, info = "ESX-IOMMU", host_scope(snap), _info(snap)
+    bad = [ln for ln in info.boot_log or [] if "DMAR table not found" in ln or "IOV initialization failed" in ln]
+    active = bool(info.vfs) or any((n.vfs_configured or 0) > 0 for n in snap.nics)
+    ev: Ev = {"esxi.boot_log": info.boot_log, "esxi.sriov_nics": info.sriov_nics}
+    vendor = "AMD IOMMU (AMD-Vi)" if info.cpu_vendor == "amd" else "Intel VT-d"
+    fix = (
+        f"Firmware setting: enable {vendor} and SR-IOV (Dell: SR-IOV Global Enable), power the server off fully, "
+        "boot and check `grep -E 'DMAR|IOV' /var/log/vmkernel.log` again"
+    )
+    if bad:
+        yield Finding(rid, "fail", scope, f"vmkernel.log: {bad[0]}", ev, fix=fix)
+    elif active:
+        yield Finding(rid, "pass", scope, "VFs exist on this host, so the IOMMU and SR-IOV are on", ev)
+    elif info.boot_log is not None:
+        yield Finding(rid, "pass", scope, "the boot log has no DMAR/IOV failure", ev)
+    else:
+        yield skip(rid, scope, ["esxi.boot_log"], f"not collected: esxi.boot_log (run `{CMD_BOOTLOG}`)")
+
+
+@rule(
+    "ESX-NIC-DRIVER",
+    "A NIC whose ESXi driver can create VFs (max_vfs parameter or HostSriovInfo.sriovCapable)",
+    platform="esxi",
+    severity="critical",
+    rationale="VFs come from a certified PF driver: i40en, icen, ixgben, nmlx5_core take max_vfs; igbn (I350) "
+    "shows no max_vfs parameter.",
+)
+def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid, scope, info = "ESX-NIC-DRIVER", host_scope(snap), _info(snap)
+    if not snap.nics:
+        yield skip(rid, scope, ["nics"], f"not collected: nics (run `{CMD_NICS}`)")
+        return
+    ev: Ev = {}
+    capable, unknown, without = [], [], []
+    for i, n in enumerate(snap.nics):
+        mod = info.module(n.driver)
+        ev[f"nics[{i}].sriov_support"] = n.sriov_support
+        if mod is not None:
+            ev[f"esxi.modules[{info.modules.index(mod)}].has_max_vfs"] = mod.has_max_vfs
+        if n.sriov_support == "Supported":
+            capable.append(n.name)
+        elif n.sriov_support == "NotSupported" or (mod is not None and mod.has_max_vfs is False):
+            without.append(f"{n.name} ({n.driver}: no max_vfs)" if mod and mod.has_max_vfs is False else n.name)
+        else:
+            unknown.append(n)
+    if capable:
+        note = f"; not SR-IOV: {', '.join(without)}" if without else ""
+        yield Finding(rid, "pass", scope, f"SR-IOV capable: {', '.join(capable)}{note}", ev)
+    elif unknown:
+        cmds = sorted({f"esxcli system module parameters list -m {n.driver}" for n in unknown if n.driver})
+        missing = [f"nics[{snap.nics.index(n)}].driver" for n in unknown] + ["esxi.modules"]
+        yield skip(rid, scope, missing, f"not collected: the drivers' parameters (run `{'`, `'.join(cmds)}`)")
+    else:
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            f"no NIC can create VFs: {', '.join(without)}",
+            ev,
+            fix="Hardware: an SR-IOV NIC on the VMware Compatibility Guide with a certified PF driver "
+            "(Intel X710/E810 on i40en/icen, Mellanox ConnectX-4+ on nmlx5_core)",
+        )
+
+
+def _wanted(snap: HostSnapshot, policy: Policy | None) -> dict[str, list[tuple[EsxiVm, EsxiVmAdapter]]]:
+    """vmnic -> the in-scope adapters whose PF it is."""
+    out: dict[str, list[tuple[EsxiVm, EsxiVmAdapter]]] = {}
+    for vm, a in _vm_adapters(snap, policy):
+        nic = _pf_nic(snap, a)
+        if nic is not None:
+            out.setdefault(nic.name, []).append((vm, a))
+    return out
+
+
+@rule(
+    "ESX-VFS-ENABLED",
+    "VFs enabled on the ports the VMs use (max_vfs or the API's SR-IOV config)",
+    platform="esxi",
+    severity="high",
+    rationale="A port offers VFs only after max_vfs (per driver, one entry per port in PCI order) or "
+    "UpdatePassthruConfig asks for them, and a reboot creates them.",
+)
+def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "ESX-VFS-ENABLED"
+    wanted = _wanted(snap, policy)
+    capable = [n for n in snap.nics if n.sriov_support == "Supported"]
+    if not capable:
+        yield not_applicable(rid, host_scope(snap), "no SR-IOV capable NIC (see ESX-NIC-DRIVER)")
+        return
+    any_on = any(n.sriov_enabled for n in capable)
+    for n in capable:
+        i = _nic_i(snap, n)
+        users = wanted.get(n.name, [])
+        ev: Ev = {f"nics[{i}].sriov_enabled": n.sriov_enabled, f"nics[{i}].driver": n.driver}
+        want = esxi_port_max_vfs(snap, n)
+        if want is not None:
+            ev[f"esxi.modules[{_mi(snap, n.driver)}].options"] = want
+        count = max(len(users), 8)
+        if n.sriov_enabled:
+            yield Finding(
+                rid, "pass", Scope("nic", n.name), "SR-IOV enabled" + (f" (max_vfs {want})" if want else ""), ev
+            )
+        elif n.sriov_enabled is None:
+            yield skip(
+                rid,
+                Scope("nic", n.name),
+                [f"nics[{i}].sriov_enabled"],
+                f"not collected: whether VFs are enabled (run `esxcli system module parameters list -m {n.driver}`)",
+            )
+        elif users or not any_on:
+            who = f" ({len(users)} VM adapter(s) use it)" if users else ""
+            yield Finding(
+                rid,
+                "fail",
+                Scope("nic", n.name),
+                f"no VFs enabled on {n.name}{who}",
+                ev,
+                fix=enable_vfs_command(snap, n, count) + " ; then reboot in maintenance mode: " + REBOOT,
+            )
+        else:
+            yield not_applicable(rid, Scope("nic", n.name), "VFs not enabled, and no in-scope VM uses this port")
+
+
+@rule(
+    "ESX-VFS-ACTIVE",
+    "Enabled VFs are active (no reboot pending)",
+    platform="esxi",
+    severity="high",
+    rationale="`sriovActive` means enabled + rebooted: max_vfs and UpdatePassthruConfig take effect at the next "
+    "boot unless the device rebinds live; Mellanox NICs also need SRIOV_EN in the NIC firmware.",
+)
+def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid, info = "ESX-VFS-ACTIVE", _info(snap)
+    enabled = [n for n in snap.nics if n.sriov_enabled]
+    if not enabled:
+        yield not_applicable(rid, host_scope(snap), "no port has VFs enabled (see ESX-VFS-ENABLED)")
+        return
+    for n in enabled:
+        i = _nic_i(snap, n)
+        pt = info.passthru_for(n.pci_address)
+        want = pt.vfs_requested if pt and pt.vfs_requested is not None else esxi_port_max_vfs(snap, n)
+        ev: Ev = {
+            f"nics[{i}].vfs_configured": n.vfs_configured,
+            "esxi.reboot_required": info.reboot_required,
+            f"esxi.passthru[{(info.passthru or []).index(pt) if pt else 0}].sriov_active": pt.sriov_active
+            if pt
+            else None,
+            "requested": want,
+        }
+        scope = Scope("nic", n.name)
+        if n.vfs_configured is None:
+            yield skip(
+                rid,
+                scope,
+                [f"nics[{i}].vfs_configured"],
+                f"not collected: the VFs present (run `esxcli network sriovnic vf list -n {n.name}`)",
+            )
+        elif (
+            n.vfs_configured == 0
+            or (pt is not None and pt.sriov_active is False)
+            or (want is not None and n.vfs_configured < want)
+        ):
+            pending = info.reboot_required is True or (pt is not None and pt.sriov_active is False)
+            msg = f"{n.vfs_configured} VF(s) present" + (f", {want} requested" if want is not None else "")
+            fix = REBOOT
+            if (n.driver or "").startswith("nmlx"):
+                fix += (
+                    f" ; if none appear after the reboot: /opt/mellanox/bin/mlxconfig -d <{n.name} device> set "
+                    f"SRIOV_EN=1 NUM_OF_VFS={want or 8} (NIC firmware), and reboot again"
+                )
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                msg + ("; reboot pending" if pending else "; not active (not rebooted?)"),
+                ev,
+                fix=fix,
+            )
+        else:
+            yield Finding(rid, "pass", scope, f"{n.vfs_configured} VF(s) active", ev)
+
+
+def _vendor_of(snap: HostSnapshot, n: PhysicalNic) -> str:
+    dev = next((d for d in _info(snap).pci_devices or [] if d.id == n.pci_address), None)
+    vid = dev.vendor_id if dev else None
+    text = f"{n.description or ''} {dev.vendor_name if dev else ''}".lower()
+    if vid == 0x8086 or "intel" in text:
+        return "intel"
+    if vid in (0x10DF, 0x19A2) or "emulex" in text:
+        return "emulex"
+    return "other"
+
+
+@rule(
+    "ESX-VF-CAPACITY",
+    "Enough VFs for the VMs that want one (and interrupt vectors for them)",
+    platform="esxi",
+    severity="high",
+    rationale="Each SR-IOV adapter takes a free VF of its PF at power-on; VFs also cost interrupt vectors: "
+    "3 per Intel VF and 2 per Emulex VF out of about 3072 (3X + 2Y < 3072).",
+)
+def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "ESX-VF-CAPACITY"
+    wanted = _wanted(snap, policy)
+    if not wanted:
+        yield not_applicable(rid, host_scope(snap), "no in-scope VM adapter names a PF on this host")
+    for name, users in wanted.items():
+        n = snap.nic(name)
+        assert n is not None
+        i = _nic_i(snap, n)
+        have = n.vfs_configured
+        ev: Ev = {f"nics[{i}].vfs_configured": have, "wanted": [adapter_key(v.name, a.name) for v, a in users]}
+        if have is None:
+            yield skip(
+                rid,
+                Scope("nic", name),
+                [f"nics[{i}].vfs_configured"],
+                f"not collected: the VFs present (run `esxcli network sriovnic vf list -n {name}`)",
+            )
+        elif len(users) > have:
+            over = users[have:]
+            yield Finding(
+                rid,
+                "fail",
+                Scope("nic", name),
+                f"{len(users)} adapters want a VF of {name}, {have} exist",
+                ev,
+                fix=enable_vfs_command(snap, n, len(users)) + " ; then reboot in maintenance mode: " + REBOOT,
+                affects=[adapter_key(v.name, a.name) for v, a in over],
+            )
+        else:
+            yield Finding(rid, "pass", Scope("nic", name), f"{have} VFs for {len(users)} adapter(s)", ev)
+    x = sum(n.vfs_configured or 0 for n in snap.nics if _vendor_of(snap, n) != "emulex")
+    y = sum(n.vfs_configured or 0 for n in snap.nics if _vendor_of(snap, n) == "emulex")
+    if 3 * x + 2 * y >= VECTOR_BUDGET:
+        yield Finding(
+            rid,
+            "warn",
+            host_scope(snap),
+            f"interrupt vectors: 3 x {x} + 2 x {y} = {3 * x + 2 * y} >= {VECTOR_BUDGET}: VMs may fail with "
+            "`Out of interrupt vectors`",
+            {"vfs_intel_or_other": x, "vfs_emulex": y},
+            fix="Enable fewer VFs per port (max_vfs) so that 3 x Intel VFs + 2 x Emulex VFs stays under 3072",
+        )
+
+
+@rule(
+    "ESX-VM-ADAPTER",
+    "The VM's adapter is SR-IOV passthrough on an existing PF, in a VM of hardware version 10+",
+    platform="esxi",
+    severity="high",
+    rationale="Only an SR-IOV passthrough adapter (VirtualSriovEthernetCard) gets a VF; it needs VM compatibility "
+    "ESXi 5.5+ (vmx-10), and its PF must still be the port it names (max_vfs order shifts with cards).",
+)
+def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "ESX-VM-ADAPTER"
+    pairs = _vm_adapters(snap, policy)
+    if not pairs:
+        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope (SR-IOV adapters, or a policy's)")
+        return
+    for vm, a in pairs:
+        j = _vmi(snap, vm)
+        k = vm.adapters.index(a)
+        ev: Ev = {
+            f"esxi.vms[{j}].adapters[{k}].type": a.type,
+            f"esxi.vms[{j}].adapters[{k}].pf": a.pf,
+            f"esxi.vms[{j}].hw_version": vm.hw_version,
+        }
+        scope = _ascope(vm, a)
+        if a.type != "sriov":
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                f"adapter type {a.type}, not SR-IOV passthrough",
+                ev,
+                fix=f"iovkit plan --policy <policy naming {vm.name}> -o plan.json   # adds an SR-IOV adapter, "
+                "keeps this one disconnected for rollback",
+            )
+            continue
+        if a.pf_raw and a.pf is None and not a.pf_raw.lower().startswith("automatic"):
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                f"pfId {a.pf_raw!r} is not a decimal PCI id (ESXi: `AH No device hints found`)",
+                ev,
+                fix=f"Edit the VM: choose the physical function again (.vmx {a.name}.pfId in decimal "
+                "%05d:%03d:%02d.%d)",
+            )
+            continue
+        if a.pf is not None and snap.nics and _pf_nic(snap, a) is None:
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                f"its PF {a.pf} is no vmnic on this host (moved card? KB 309346)",
+                ev,
+                fix=f"Edit {vm.name}: Network adapter > Physical function: pick the vmnic again",
+            )
+            continue
+        if vm.hw_version is None:
+            yield skip(
+                rid,
+                scope,
+                [f"esxi.vms[{j}].hw_version"],
+                f"not collected: the VM's hardware version (paste {vm.name}.vmx: virtualHW.version)",
+            )
+        elif vm.hw_version < MIN_HW:
+            yield Finding(
+                rid,
+                "fail",
+                scope,
+                f"hardware version vmx-{vm.hw_version}: SR-IOV passthrough needs vmx-{MIN_HW}+",
+                ev,
+                fix=f"Power off {vm.name}, then: vim-cmd vmsvc/upgrade <vmid of {vm.name}> vmx-{max(MIN_HW, 19)}",
+            )
+        else:
+            yield Finding(
+                rid, "pass", scope, f"SR-IOV passthrough on {a.pf or 'an automatic PF'}, vmx-{vm.hw_version}", ev
+            )
+
+
+@rule(
+    "ESX-VM-MEMORY",
+    "All guest memory reserved for a VM with an SR-IOV adapter",
+    platform="esxi",
+    severity="high",
+    rationale="The IOMMU must map all VM memory for DMA: ESXi refuses to power on a passthrough VM without a full "
+    "reservation (`memory reservation (sched.mem.min) should be equal to memsize`).",
+)
+def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "ESX-VM-MEMORY"
+    vms = list(dict.fromkeys(vm.name for vm, _ in _vm_adapters(snap, policy)))
+    if not vms:
+        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope")
+        return
+    for name in vms:
+        vm = next(v for v in _info(snap).vms if v.name == name)
+        j = _vmi(snap, vm)
+        ev: Ev = {
+            f"esxi.vms[{j}].memory_mb": vm.memory_mb,
+            f"esxi.vms[{j}].reservation_mb": vm.reservation_mb,
+            f"esxi.vms[{j}].reserve_all": vm.reserve_all,
+        }
+        units = [adapter_key(vm.name, a.name) for v, a in _vm_adapters(snap, policy) if v is vm]
+        scope = Scope("vm-adapter", units[0])
+        if vm.reserve_all or (vm.memory_mb is not None and vm.reservation_mb == vm.memory_mb):
+            yield Finding(rid, "pass", scope, f"{vm.name}: all {vm.memory_mb} MB reserved", ev, affects=units)
+        elif vm.reserve_all is None and vm.reservation_mb is None:
+            yield skip(
+                rid,
+                scope,
+                [f"esxi.vms[{j}].reservation_mb"],
+                f"not collected: {vm.name}'s memory "
+                "reservation (paste its .vmx: memSize, sched.mem.min, sched.mem.pin)",
+            )
+        else:
+            f = Finding(
+                rid,
+                "fail",
+                scope,
+                f"{vm.name}: {vm.reservation_mb or 0} of {vm.memory_mb} MB reserved",
+                ev,
+                fix=f"Power off {vm.name}; Edit Settings > Memory > Reserve all guest memory (All locked) "
+                f'(.vmx: sched.mem.pin = "TRUE", sched.mem.min = "{vm.memory_mb}"), or `iovkit plan` does it',
+                affects=units,
+            )
+            yield f
+
+
+@rule(
+    "ESX-VM-FEATURES",
+    "Features a VM with an SR-IOV adapter loses (the operator must accept them)",
+    platform="esxi",
+    severity="low",
+    rationale="vSphere disables vMotion, Storage vMotion, snapshots, suspend/resume, HA, DRS, FT, DPM and hot-add "
+    "for a VM with an SR-IOV passthrough adapter (vSphere 6.5 list, esxi.md §1.5).",
+)
+def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "ESX-VM-FEATURES"
+    vms = list(dict.fromkeys(vm.name for vm, _ in _vm_adapters(snap, policy)))
+    if not vms:
+        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope")
+        return
+    for name in vms:
+        adapters = [a for v, a in _vm_adapters(snap, policy) if v.name == name]
+        yield Finding(
+            rid,
+            "warn",
+            Scope("vm-adapter", adapter_key(name, adapters[0].name)),
+            f"{name} loses {LOST}; VF traffic has no rate control and stops when the port loses link",
+            {
+                f"esxi.vms[{_vmi(snap, v)}].adapters[{v.adapters.index(a)}].type": a.type
+                for v, a in _vm_adapters(snap, policy)
+                if v.name == name
+            },
+            fix=f"Accept it for {name}, or keep it on vmxnet3 (leave it out of the policy)",
+        )
+
+
+@rule(
+    "ESX-REBOOT",
+    "No host reboot pending",
+    platform="esxi",
+    severity="medium",
+    rationale="summary.rebootRequired: a changed SR-IOV or module setting waits for a reboot.",
+)
+def reboot(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid, scope, info = "ESX-REBOOT", host_scope(snap), _info(snap)
+    ev: Ev = {"esxi.reboot_required": info.reboot_required, "esxi.in_maintenance_mode": info.in_maintenance_mode}
+    if info.reboot_required is None:
+        yield skip(rid, scope, ["esxi.reboot_required"], f"not collected: esxi.reboot_required (run `{CMD_SUMMARY}`)")
+    elif info.reboot_required:
+        yield Finding(rid, "warn", scope, "the host waits for a reboot", ev, fix=REBOOT)
+    else:
+        yield Finding(rid, "pass", scope, "no reboot pending", ev)

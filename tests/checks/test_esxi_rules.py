@@ -1,0 +1,172 @@
+"""ESX-* rules on the example host and on variations of it: evidence, the exact fix, unknown is not false."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iovkit.checks.catalog import Finding, run_checks
+from iovkit.examples import example_path
+from iovkit.policy import Policy
+from iovkit.snapshot import EsxiInfo, HostSnapshot
+from iovkit.sources.esxi.paste import snapshot_from_paste
+
+
+def _snap(tmp_path: Path, edit=None) -> HostSnapshot:
+    text = example_path("esxi-x710").read_text()
+    if edit:
+        text = edit(text)
+    f = tmp_path / "paste.txt"
+    f.write_text(text)
+    return snapshot_from_paste(f)
+
+
+def _by(findings: list[Finding], rid: str) -> list[Finding]:
+    return [f for f in findings if f.id == rid]
+
+
+def test_example_is_partial_only_relay_02_memory_fails(tmp_path):
+    res = run_checks(_snap(tmp_path))
+    assert res.verdict == "partial" and (res.units_total, res.units_clear) == (2, 1)
+    (fail,) = [f for f in res.findings if f.status == "fail"]
+    assert fail.id == "ESX-VM-MEMORY" and fail.scope.name == "relay-02/pciPassthru31"
+    assert 'sched.mem.min = "8192"' in (fail.fix or "")
+    assert fail.evidence["esxi.vms[1].reservation_mb"] == 0
+
+
+@pytest.mark.parametrize(
+    ("version", "vendor_line", "status"),
+    [
+        ("5.1.0", "Intel(R) Xeon(R)", "warn"),
+        ("5.1.0", "AMD EPYC 7302", "fail"),
+        ("5.0.0", "Intel(R) Xeon(R)", "fail"),
+        ("8.0.3", "AMD EPYC 7302", "pass"),
+    ],
+)
+def test_version_on_intel_and_amd(tmp_path, version, vendor_line, status):
+    def edit(t: str) -> str:
+        return t.replace("Version: 7.0.3", f"Version: {version}").replace("Intel(R) Xeon(R) Gold 6130", vendor_line)
+
+    snap = _snap(tmp_path, edit)
+    snap.esxi.pci_devices = None  # type: ignore[union-attr]  # the host bridge would say Intel
+    (f,) = _by(run_checks(snap).findings, "ESX-VERSION")
+    assert f.status == status
+
+
+def test_missing_facts_are_skips_that_name_the_command():
+    snap = HostSnapshot.model_validate({"source": {"kind": "example"}, "host": {"platform": "esxi"}})
+    res = run_checks(snap)
+    skips = {f.id: f.message for f in res.findings if f.status == "skip" and f.missing}
+    assert "esxcli system version get" in skips["ESX-VERSION"]
+    assert "grep -E 'DMAR|IOV' /var/log/vmkernel.log" in skips["ESX-IOMMU"]
+    assert "esxcli network nic list" in skips["ESX-NIC-DRIVER"]
+    assert res.verdict == "not-ready" and "could not confirm" in res.reason
+    assert not [f for f in res.findings if f.status == "fail"]
+
+
+def test_dmar_missing_in_the_boot_log_fails_with_the_firmware_fix(tmp_path):
+    def edit(t: str) -> str:
+        return t.replace(
+            "[root@esx01:~] grep -E 'DMAR|IOV' /var/log/vmkernel.log\n",
+            "[root@esx01:~] grep -E 'DMAR|IOV' /var/log/vmkernel.log\n"
+            "2026-11-02T10:00:01.123Z cpu0:1)WARNING: VTD: 733: ACPI DMAR table not found\n"
+            "2026-11-02T10:00:01.125Z cpu0:1)WARNING: IOV: 250: IOV initialization failed\n",
+        )
+
+    snap = _snap(tmp_path, edit)
+    snap.esxi.vfs = []  # type: ignore[union-attr]
+    for n in snap.nics:
+        n.vfs_configured = 0
+    (f,) = _by(run_checks(snap).findings, "ESX-IOMMU")
+    assert f.status == "fail" and "ACPI DMAR table not found" in f.message and "Intel VT-d" in (f.fix or "")
+
+
+def test_igbn_alone_cannot_carry_vfs(tmp_path):
+    snap = _snap(tmp_path)
+    snap.nics = [n for n in snap.nics if n.driver == "igbn"]
+    (f,) = _by(run_checks(snap).findings, "ESX-NIC-DRIVER")
+    assert f.status == "fail" and "igbn: no max_vfs" in f.message
+
+
+def test_enabling_vfs_restates_the_other_module_options(tmp_path):
+    def edit(t: str) -> str:
+        return t.replace("options = 'max_vfs=8,0'", "options = 'VMDQ=4,4 max_vfs=8,0'")
+
+    snap = _snap(tmp_path, edit)
+    # relay-02's adapter moves to vmnic1 (0000:3b:00.1), where max_vfs is 0
+    vm = snap.esxi.vms[1]  # type: ignore[union-attr]
+    vm.adapters[0].pf = "0000:3b:00.1"
+    f = next(f for f in _by(run_checks(snap).findings, "ESX-VFS-ENABLED") if f.scope.name == "vmnic1")
+    assert f.status == "fail"
+    assert f.fix is not None and f.fix.startswith(
+        'esxcli system module parameters set -m i40en -p "VMDQ=4,4 max_vfs=8,8"'
+    )
+    assert "maintenanceMode set --enable true" in f.fix
+
+
+def test_vfs_requested_but_absent_mean_a_pending_reboot(tmp_path):
+    def edit(t: str) -> str:
+        start = t.index("[root@esx01:~] esxcli network sriovnic vf list -n vmnic0")
+        end = t.index("[root@esx01:~] esxcli network sriovnic vf list -n vmnic1")
+        t = (
+            t[:start]
+            + "[root@esx01:~] esxcli network sriovnic vf list -n vmnic0\n"
+            + ("There is no SRIOV Nic with name vmnic0\n")
+            + t[end:]
+        )
+        start = t.index("[root@esx01:~] lspci")
+        end = t.index("[root@esx01:~] esxcli vm process list")
+        return t[:start] + t[end:]
+
+    res = run_checks(_snap(tmp_path, edit))
+    f = next(f for f in _by(res.findings, "ESX-VFS-ACTIVE") if f.scope.name == "vmnic0")
+    assert f.status == "fail" and "0 VF(s) present, 8 requested" in f.message
+    assert "esxcli system shutdown reboot" in (f.fix or "")
+    cap = next(f for f in _by(res.findings, "ESX-VF-CAPACITY") if f.scope.name == "vmnic0")
+    assert cap.status == "fail"
+    assert res.verdict == "not-ready"
+
+
+def test_capacity_blocks_only_the_adapters_past_the_vfs(tmp_path):
+    snap = _snap(tmp_path)
+    snap.nics[0].vfs_configured = 1
+    assert snap.esxi is not None
+    snap.esxi.modules[0].options = "max_vfs=1,0"  # one VF asked for, one present
+    snap.esxi.vms[1].reserve_all = True
+    res = run_checks(snap)
+    cap = next(f for f in _by(res.findings, "ESX-VF-CAPACITY") if f.scope.name == "vmnic0")
+    assert cap.status == "fail" and cap.affects == ["relay-02/pciPassthru31"]
+    assert res.verdict == "partial" and res.units_clear == 1
+
+
+def test_vm_adapter_hw_version_hex_pfid_and_vmxnet3_under_a_policy(tmp_path):
+    def edit(t: str) -> str:
+        return t.replace('virtualHW.version = "14"', 'virtualHW.version = "9"')
+
+    snap = _snap(tmp_path, edit)
+    res = run_checks(snap, Policy.model_validate({"adapters": [{"vm": "relay-*"}]}))
+    got = {f.scope.name: f for f in _by(res.findings, "ESX-VM-ADAPTER")}
+    assert got["relay-02/pciPassthru31"].status == "fail" and "vmx-9" in got["relay-02/pciPassthru31"].message
+    assert "vim-cmd vmsvc/upgrade" in (got["relay-02/pciPassthru31"].fix or "")
+    assert got["relay-01/ethernet0"].status == "fail" and "vmxnet3" in got["relay-01/ethernet0"].message
+    snap.esxi.vms[0].adapters[0].pf = None  # type: ignore[union-attr]
+    snap.esxi.vms[0].adapters[0].pf_raw = "0000:3b:00.0"  # type: ignore[union-attr]
+    got = {f.scope.name: f for f in _by(run_checks(snap).findings, "ESX-VM-ADAPTER")}
+    assert (
+        got["relay-01/pciPassthru31"].status == "fail"
+        and "not a decimal PCI id" in got["relay-01/pciPassthru31"].message
+    )
+
+
+def test_features_lost_are_a_warning_per_vm(tmp_path):
+    res = run_checks(_snap(tmp_path))
+    warns = _by(res.findings, "ESX-VM-FEATURES")
+    assert [f.status for f in warns] == ["warn", "warn"] and all("vMotion" in f.message for f in warns)
+
+
+def test_reboot_required_from_the_host_summary(tmp_path):
+    snap = _snap(tmp_path, lambda t: t.replace("rebootRequired = false", "rebootRequired = true"))
+    assert isinstance(snap.esxi, EsxiInfo) and snap.esxi.reboot_required is True
+    (f,) = _by(run_checks(snap).findings, "ESX-REBOOT")
+    assert f.status == "warn" and "shutdown reboot" in (f.fix or "")
