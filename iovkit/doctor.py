@@ -74,6 +74,7 @@ class DoctorReport:
             "diagnose_note": self.diagnose_note,
             "examples": self.examples,
             "findings": [f.to_dict() for f in self.check.findings],
+            "datapath": self.check.datapath,
         }
 
 
@@ -86,7 +87,7 @@ def _headline(check: CheckResult) -> str:
     if guest is not None:
         return (
             "This machine is itself a VM guest: host-side SR-IOV cannot be set up inside a guest, and no VF "
-            "carries its traffic. Run iovkit doctor on the hypervisor host."
+            f"carries its traffic{_paths(check)}. Run iovkit doctor on the hypervisor host."
         )
     if host_fails:
         return f"SR-IOV cannot work on this host: {host_fails[0].message.rstrip('.')}."
@@ -96,6 +97,18 @@ def _headline(check: CheckResult) -> str:
             "the rest need the fixes below."
         )
     return f"Not ready: {check.reason.rstrip('.')}."
+
+
+def _paths(check: CheckResult) -> str:
+    """' (data path: eth0 paravirtual virtio_net)' from the guest verdict, or ''."""
+    if not check.datapath:
+        return ""
+    parts = [
+        f"{i['name']} {i['path']} {i.get('driver') or ''}".strip()
+        for i in check.datapath.get("interfaces", [])
+        if not i.get("master")
+    ]
+    return f" (data path: {', '.join(parts)})" if parts else ""
 
 
 def has_sriov_hardware(snap: HostSnapshot) -> bool:

@@ -13,6 +13,7 @@ One model, read by `iovkit check` (to scope rules) and `iovkit plan` (to allocat
     allow_second_switch: true       # may create a second IOV switch on a spare port for what does not fit
     second_switch_name: "SRIOV-2"
     management_os: keep             # keep | move | drop : what happens to the host's vNIC on a rebuilt switch
+    relay: {port: 7777, rcvbuf: 4194304, workers: 2}   # inside a guest: what the GUEST-* tuning rules compare to
 
 Without a policy every VM adapter on an external switch is in scope.
 """
@@ -49,6 +50,14 @@ class AdapterSelector(_Model):
         )
 
 
+class RelayExpectations(_Model):
+    """What the relay in this guest will ask for: the GUEST-* tuning rules compare the guest against it."""
+
+    port: int = Field(7777, ge=1, le=65535, description="The relay's UDP port (conntrack NOTRACK rule)")
+    rcvbuf: int = Field(4 << 20, ge=4096, description="The relay's --rcvbuf in bytes (vs net.core.rmem_max)")
+    workers: int | None = Field(None, ge=1, description="Relay worker processes; None = one per vCPU")
+
+
 class Policy(_Model):
     version: Literal[1] = 1
     adapters: list[AdapterSelector] = Field(default_factory=lambda: [AdapterSelector()])
@@ -57,6 +66,7 @@ class Policy(_Model):
     allow_second_switch: bool = False
     second_switch_name: str = "SRIOV-2"
     management_os: Literal["keep", "move", "drop"] = "keep"
+    relay: RelayExpectations = Field(default_factory=lambda: RelayExpectations())
 
     def selector_for(self, adapter: VmAdapter) -> AdapterSelector | None:
         """The first selector that names this adapter (its position is the adapter's priority)."""

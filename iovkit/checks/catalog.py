@@ -198,6 +198,7 @@ class CheckResult:
     findings: list[Finding]
     units_total: int = 0
     units_clear: int = 0
+    datapath: dict[str, Any] | None = None  # inside a VM: snapshot.guest as JSON (the data-path verdict)
 
     def counts(self) -> dict[str, int]:
         out = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
@@ -212,6 +213,7 @@ class CheckResult:
             "counts": self.counts(),
             "units": {"total": self.units_total, "clear": self.units_clear},
             "findings": [f.to_dict() for f in self.findings],
+            **({"datapath": self.datapath} if self.datapath is not None else {}),
         }
 
 
@@ -253,7 +255,10 @@ def run_checks(
         for f in findings:
             if f.fix == derived:
                 f.fix = plan_cmd
-    return verdict_for(snap, policy, findings)
+    result = verdict_for(snap, policy, findings)
+    if snap.guest is not None:
+        result.datapath = snap.guest.model_dump(mode="json")
+    return result
 
 
 def windows_guest_only(snap: HostSnapshot) -> bool:

@@ -75,6 +75,17 @@ FIX_KIND: dict[str, str] = {
     "`esxcli system shutdown reboot`.",
     "GUEST-VF": "On the host: `iovkit doctor` there (HV-VF-ACTIVE says why). In the guest: the VF driver; then "
     "read the VF counters (`ethtool -S <synthetic nic> | grep vf_`, or `Get-NetAdapterStatistics` on Windows).",
+    "GUEST-VF-DRIVER": "Shell: install the distribution's extra kernel modules and `sudo modprobe -a <missing>`.",
+    "GUEST-QUEUES": "Shell: `sudo ethtool -L <if> combined <n>` (n = min(vCPUs or relay workers, the maximum)).",
+    "GUEST-RSS": "Shell: `sudo ethtool -X <if> equal <n>`; Windows: `Enable-NetAdapterRss -Name <adapter>`.",
+    "GUEST-IRQ": "Shell: `sudo systemctl enable --now irqbalance`, or stop it and write /proc/irq/N/smp_affinity_list.",
+    "GUEST-RPS": "Shell: a CPU mask into /sys/class/net/<if>/queues/rx-*/rps_cpus; `net.core.rps_sock_flow_entries`.",
+    "GUEST-NUMA": "Shell: `numactl --cpunodebind=<node> --membind=<node> iovkit relay ...`.",
+    "GUEST-SOCKBUF": "Shell: `sudo sysctl -w net.core.rmem_max=<relay rcvbuf>` and a line in /etc/sysctl.d.",
+    "GUEST-UDP-HASH": "Shell: `sudo ethtool -N <if> rx-flow-hash udp4 sdfn` (L3 `sd` on Azure when UDP is fragmented).",
+    "GUEST-CONNTRACK": "Shell: `iptables -t raw -I PREROUTING 1 -p udp --dport <port> -j NOTRACK`, OUTPUT --sport too.",
+    "GUEST-GRO": "Shell: `sudo ethtool -K <if> gro on gso on rx-gro-list off`.",
+    "GUEST-STEAL": "Design: a non-burstable size or a dedicated host; re-run benchmarks when steal is low.",
 }
 
 # Evidence keys that name a looked-up object rather than a snapshot path.

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, ps, rule, sh, skip
 from iovkit.policy import Policy
-from iovkit.snapshot import GuestNic, HostSnapshot
+from iovkit.snapshot import GuestInterface, GuestNic, HostSnapshot
 
 # Drivers that only ever drive a VF (a passthrough VF shows as a PCI NIC inside a guest).
 VF_DRIVERS = frozenset({"iavf", "i40evf", "ixgbevf", "igbvf", "ice_vf", "bnxt_en_vf", "mlx4_vf", "mana"})
@@ -24,6 +24,63 @@ def _counters_fix(snap: HostSnapshot, syn: GuestNic, vf: GuestNic) -> str:
     if snap.host.platform == "hyperv":
         return f"Get-NetAdapterStatistics -Name {ps(vf.name)} | Format-List Name, *UnicastPackets"
     return f"ethtool -S {sh(syn.name)} | grep vf_"
+
+
+def _sample_fix(i: GuestInterface, windows: bool) -> str:
+    """The two reads that show which path moves packets, as the user would type them."""
+    if windows:
+        name = ps(i.paired_vf or i.name)
+        return (
+            f"Get-NetAdapterStatistics -Name {name} | Format-List Name, *UnicastPackets; Start-Sleep 1; "
+            f"Get-NetAdapterStatistics -Name {name} | Format-List Name, *UnicastPackets"
+        )
+    if i.kind == "synthetic":
+        return (
+            f"ethtool -S {sh(i.name)} | grep -E ' vf_|queue_.*packets'; sleep 1; ethtool -S {sh(i.name)} | grep ' vf_'"
+        )
+    return f"ip -s link show {sh(i.name)}; sleep 1; ip -s link show {sh(i.name)}"
+
+
+def _datapath_findings(snap: HostSnapshot) -> Iterator[Finding]:
+    """One finding per routable interface, from the data-path verdict the guest reader made."""
+    rid = "GUEST-VF"
+    g = snap.guest
+    assert g is not None
+    windows = g.os == "windows"
+    for k, i in enumerate(g.interfaces):
+        if i.master is not None:
+            continue
+        scope = Scope("guest-nic", i.name)
+        ev: Ev = {
+            f"guest.interfaces[{k}].path": i.path,
+            f"guest.interfaces[{k}].driver": i.driver,
+            f"guest.interfaces[{k}].paired_vf": i.paired_vf,
+            f"guest.interfaces[{k}].basis": i.basis,
+            f"guest.interfaces[{k}].evidence": i.evidence,
+        }
+        if i.path == "vf":
+            yield Finding(rid, "pass", scope, f"{i.name}: {i.summary}", ev)
+        elif i.path == "unknown":
+            yield Finding(
+                rid,
+                "skip",
+                scope,
+                f"{i.name}: {i.summary}; send traffic and read the counters twice",
+                ev,
+                missing=[f"guest.interfaces[{k}].counters"],
+                fix=_sample_fix(i, windows),
+            )
+        elif i.paired_vf:  # a VF is there but the traffic is not on it
+            yield Finding(rid, "warn", scope, f"{i.name}: {i.summary}", ev, fix=_idle_vf_fix(snap, i, windows))
+        else:
+            yield Finding(rid, "fail", scope, f"{i.name}: {i.summary}", ev, fix=HOST_FIX)
+
+
+def _idle_vf_fix(snap: HostSnapshot, i: GuestInterface, windows: bool) -> str:
+    if windows:
+        return f"Enable-NetAdapter -Name {ps(i.paired_vf or '')}; then: {_sample_fix(i, True)}"
+    vf = sh(i.paired_vf or "")
+    return f"sudo ip link set dev {vf} up; then: {_sample_fix(i, False)}"
 
 
 def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
@@ -39,6 +96,9 @@ def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
 )
 def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-VF"
+    if snap.guest is not None and snap.guest.interfaces:
+        yield from _datapath_findings(snap)
+        return
     syn = [(i, g) for i, g in enumerate(snap.guest_nics) if not g.is_vf]
     vfs = [g for g in snap.guest_nics if g.is_vf]
     if not snap.guest_nics:
@@ -119,3 +179,7 @@ def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 f"VF adapter {v.name} present",
                 {"guest_nic": v.name, "driver": v.driver},
             )
+
+
+# The tuning rules register after GUEST-VF (report order: the path first, then what limits it).
+from iovkit.checks import guest_tuning  # noqa: E402,F401

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -33,11 +34,47 @@ def to_json(result: CheckResult) -> str:
     return json.dumps(result.to_dict(), indent=2, default=str)
 
 
-def render_table(result: CheckResult, console: Console, *, fixes: bool = True, passes: bool = True) -> None:
+PATH_STYLE = {"vf": "bold green", "synthetic": "bold red", "paravirtual": "bold yellow", "emulated": "bold red"}
+
+
+def render_datapath(guest: dict[str, Any], console: Console) -> None:
+    """Inside a VM: per interface the path, its driver, the paired VF and the evidence, then the switch lines."""
+    secs = guest.get("sample_seconds")
+    console.print(
+        Text(f"Data path ({'counters read twice, ' + format(secs, 'g') + ' s apart' if secs else 'one read'})", "bold")
+    )
+    for i in guest.get("interfaces", []):
+        indent = "    " if i.get("master") else "  "
+        path = str(i.get("path", "unknown"))
+        console.print(
+            Text.assemble(
+                indent,
+                (f"{i['name']}: ", "bold"),
+                (path.upper(), PATH_STYLE.get(path, "dim")),
+                f"  driver {i.get('driver') or '?'}",
+                f", VF {i['paired_vf']}" if i.get("paired_vf") else "",
+                f"  ({i.get('basis')})",
+            )
+        )
+        console.print(Text(f"{indent}  {i.get('summary', '')}"))
+        for e in i.get("evidence", []):
+            console.print(Text(f"{indent}  - {e}", "dim"))
+    events = guest.get("kernel_events", [])
+    if events:
+        console.print(Text("  Last data-path messages in the kernel log:", "bold"))
+        for e in events[-5:]:
+            console.print(Text(f"    {e.get('utc') or e.get('time') or '?'}  {e['message']}", "dim"))
+
+
+def render_table(
+    result: CheckResult, console: Console, *, fixes: bool = True, passes: bool = True, datapath: bool = True
+) -> None:
     """The verdict, one table per scope, the fixes, the totals.
 
     `passes=False` (doctor's one page) leaves out passing rows and skips that only say "does not apply".
     """
+    if datapath and result.datapath is not None:
+        render_datapath(result.datapath, console)
     style = "green" if result.verdict == "ready" else ("yellow" if result.verdict == "partial" else "bold red")
     console.print(Text.assemble(("Verdict: ", "bold"), (VERDICT_TEXT[result.verdict], style), f"  ({result.reason})"))
     shown = (

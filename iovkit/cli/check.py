@@ -169,6 +169,9 @@ def doctor_cmd(
         )
     )
     out.print(Text(report.headline))
+    if report.check.datapath is not None:
+        out.print()
+        render.render_datapath(report.check.datapath, out)
     if report.top:
         out.print(Text("\nMost important fixes", "bold"))
         for i, f in enumerate(report.top, 1):
@@ -179,7 +182,7 @@ def doctor_cmd(
     for d in report.diagnose_findings[:3]:
         out.print(Text(f"  [{d['id']}] {d['summary']}"))
     out.print(Text("\nDetails", "bold"))
-    render.render_table(report.check, out, fixes=False, passes=False)
+    render.render_table(report.check, out, fixes=False, passes=False, datapath=False)
     if report.examples:
         _render_examples(report.examples)
     return report.exit_code

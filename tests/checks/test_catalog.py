@@ -43,6 +43,17 @@ ISSUE_IDS = {
     "ESX-VM-MEMORY",
     "ESX-VM-FEATURES",
     "ESX-REBOOT",
+    "GUEST-VF-DRIVER",
+    "GUEST-QUEUES",
+    "GUEST-RSS",
+    "GUEST-IRQ",
+    "GUEST-RPS",
+    "GUEST-NUMA",
+    "GUEST-SOCKBUF",
+    "GUEST-UDP-HASH",
+    "GUEST-CONNTRACK",
+    "GUEST-GRO",
+    "GUEST-STEAL",
 }
 
 
@@ -57,7 +68,7 @@ def test_every_issue_rule_exists_with_metadata():
 
 def test_report_order_is_host_platform_rules_then_guest():
     order = list(all_rules())
-    assert order.index("GUEST-VF") == len(order) - 1
+    assert order.index("GUEST-VF") == order.index("GUEST-STEAL") - 11 and order[-1] == "GUEST-STEAL"
     assert order.index("HV-OS-EDITION") < order.index("HV-VMQ") < order.index("LX-VIRT")
 
 

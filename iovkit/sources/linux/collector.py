@@ -147,8 +147,9 @@ class _Pci:
 class LinuxCollector:
     """One collection: asks the reader what the declarations above say, fills a snapshot."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, guest_sample_seconds: float = 1.0) -> None:
         self.r = reader
+        self.guest_sample_seconds = guest_sample_seconds
         self.errors: list[CollectionError] = []
 
     def _err(self, source: str, error: str) -> None:
@@ -393,6 +394,10 @@ class LinuxCollector:
                     vf_owner[iface.pci_address] = dom.name
 
         snap.guest_nics = self.guest_nics(netdevs)
+        if host.is_vm_guest or snap.guest_nics:
+            from iovkit.sources.guest.linux import GuestReader
+
+            snap.guest = GuestReader(self.r, self.guest_sample_seconds).read()
         paired_vfs = {g.name for g in snap.guest_nics if g.is_vf}
         for p in pfs:
             name = nic_name[p.address]

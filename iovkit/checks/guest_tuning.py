@@ -1,0 +1,562 @@
+"""GUEST-* tuning rules: can this guest carry the relay's packet rate once it is on the right path?
+
+Each rule reads `snap.guest` (filled by iovkit.sources.guest) and the relay's expectations from the policy
+(`relay: {port, rcvbuf, workers}`), gives its evidence and the exact command. Facts from guest.md §4/§5.
+A guest snapshot without those facts (an older snapshot, a pasted bundle) gets skips naming what to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from iovkit.checks.catalog import Ev, Finding, Scope, Status, host_scope, not_applicable, ps, rule, sh, skip
+from iovkit.policy import Policy, RelayExpectations
+from iovkit.snapshot import GuestFacts, GuestInterface, HostSnapshot
+
+NO_GUEST = "no guest facts in this snapshot (collect inside the VM: iovkit collect -o guest.json)"
+STEAL_WARN, STEAL_FAIL = 2.0, 10.0  # % of CPU time stolen by the hypervisor during the sample
+VF_FAMILIES = {
+    "hyperv": ("mlx4_core", "mlx5_core", "mana"),  # Azure/Hyper-V hosts: Mellanox CX-3/4/5 or MANA (guest.md §1.7)
+    "other": ("mlx5_core", "ixgbevf", "iavf", "igbvf", "mlx4_core"),
+}
+
+
+def _relay(policy: Policy | None) -> RelayExpectations:
+    return policy.relay if policy is not None else RelayExpectations()
+
+
+def _targets(g: GuestFacts) -> Iterator[tuple[int, GuestInterface]]:
+    """The interfaces whose queues carry the traffic: the VF leg when the path is the VF, else the interface."""
+    for i in g.routable():
+        if i.operstate not in (None, "up", "unknown", "Up"):
+            continue
+        target = g.interface(i.paired_vf) if i.path == "vf" and i.paired_vf else i
+        target = target or i
+        yield g.interfaces.index(target), target
+
+
+def _guest(snap: HostSnapshot, rid: str) -> GuestFacts | Finding:
+    if snap.guest is None:
+        return skip(rid, host_scope(snap), ["guest"], NO_GUEST)
+    return snap.guest
+
+
+def _linux_only(snap: HostSnapshot, rid: str, g: GuestFacts) -> Finding | None:
+    if g.os != "linux":
+        return not_applicable(rid, host_scope(snap), "a Linux guest setting (this is a Windows guest)")
+    return None
+
+
+def _want_queues(g: GuestFacts, policy: Policy | None) -> int | None:
+    return _relay(policy).workers or g.vcpus
+
+
+def _cpu_mask(n: int) -> str:
+    return format((1 << n) - 1, "x")
+
+
+@rule(
+    "GUEST-VF-DRIVER",
+    "The guest carries a VF driver for the host's NIC family",
+    platform="guest",
+    severity="high",
+    rationale="Without the VF driver the VF never binds and traffic stays synthetic while the portal shows "
+    "Accelerated Networking enabled; a VM can land on a Mellanox or a MANA host, so carry all of them.",
+)
+def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-VF-DRIVER"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if g.os == "windows":
+        yield not_applicable(rid, host_scope(snap), "Windows guest: GUEST-VF shows whether a VF adapter appeared")
+        return
+    on_hyperv = any(i.kind == "synthetic" for i in g.interfaces) or snap.host.guest_of in ("Hyper-V", "hyperv")
+    family = VF_FAMILIES["hyperv" if on_hyperv else "other"]
+    scope = host_scope(snap)
+    ev: Ev = {f"guest.vf_drivers.{m}": g.vf_drivers.get(m) for m in family}
+    if not g.vf_drivers:
+        yield skip(
+            rid,
+            scope,
+            ["guest.vf_drivers"],
+            "which VF drivers this kernel carries was not collected",
+        )
+        return
+    bound = [i.driver for i in g.interfaces if i.kind == "vf"]
+    missing = [m for m in family if g.vf_drivers.get(m) == "missing"]
+    if not missing:
+        yield Finding(rid, "pass", scope, f"VF drivers present: {', '.join(family)}", ev)
+        return
+    pkg = "linux-modules-extra-$(uname -r)" if "ubuntu" in (snap.host.os_caption or "").lower() else "kernel-modules"
+    fix = f"sudo apt-get install {pkg} && sudo modprobe -a {' '.join(missing)}"
+    if "ubuntu" not in (snap.host.os_caption or "").lower():
+        fix = f"sudo dnf install {pkg} && sudo modprobe -a {' '.join(missing)}"
+    status: Status = "warn" if bound or len(missing) < len(family) else "fail"
+    where = "Hyper-V/Azure" if on_hyperv else "SR-IOV"
+    yield Finding(
+        rid,
+        status,
+        scope,
+        f"this kernel lacks {', '.join(missing)}: on a {where} host with that NIC family the VF would never bind",
+        ev,
+        fix=fix,
+    )
+
+
+@rule(
+    "GUEST-QUEUES",
+    "RX queues match the vCPUs the relay uses (ethtool -l)",
+    platform="guest",
+    severity="medium",
+    rationale="One RX queue per CPU (up to the NIC's maximum) spreads receive work; fewer queues pile every "
+    "packet's softirq on a few vCPUs (kernel scaling.rst).",
+)
+def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-QUEUES"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    want = _want_queues(g, policy)
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        ev: Ev = {
+            f"guest.interfaces[{k}].channels": i.channels,
+            f"guest.interfaces[{k}].channels_max": i.channels_max,
+            "guest.vcpus": g.vcpus,
+        }
+        if i.channels is None or want is None:
+            yield skip(rid, scope, [f"guest.interfaces[{k}].channels", "guest.vcpus"], f"run: ethtool -l {sh(i.name)}")
+            continue
+        goal = min(want, i.channels_max or want)
+        if i.channels >= goal:
+            yield Finding(rid, "pass", scope, f"{i.channels} queue(s) for {want} vCPU/worker(s)", ev)
+        else:
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"{i.channels} queue(s) in use, {i.channels_max} possible, {want} vCPU/worker(s)",
+                ev,
+                fix=f"sudo ethtool -L {sh(i.name)} combined {goal}",
+            )
+
+
+@rule(
+    "GUEST-RSS",
+    "RSS is on and spreads over every queue (ethtool -x / Get-NetAdapterRss)",
+    platform="guest",
+    severity="medium",
+    rationale="Windows guests may have RSS off (Azure's optimisation guide); an indirection table that points "
+    "at fewer queues than exist leaves queues idle.",
+)
+def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-RSS"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if g.os == "windows":
+        if not g.rss_windows:
+            yield skip(
+                rid, host_scope(snap), ["guest.rss_windows"], "run: Get-NetAdapterRss | Format-List Name, Enabled"
+            )
+        for name, on in g.rss_windows.items():
+            ev: Ev = {f"guest.rss_windows.{name}": on}
+            if on:
+                yield Finding(rid, "pass", Scope("guest-nic", name), "RSS enabled", ev)
+            else:
+                yield Finding(
+                    rid,
+                    "fail",
+                    Scope("guest-nic", name),
+                    "RSS disabled",
+                    ev,
+                    fix=f"Enable-NetAdapterRss -Name {ps(name)}",
+                )
+        return
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        ev = {
+            f"guest.interfaces[{k}].rss_queues_used": i.rss_queues_used,
+            f"guest.interfaces[{k}].channels": i.channels,
+        }
+        if i.channels is not None and i.channels <= 1:
+            yield not_applicable(rid, scope, f"{i.name} has one queue: RSS has nothing to spread (see GUEST-RPS)")
+        elif i.rss_queues_used is None:
+            yield skip(rid, scope, [f"guest.interfaces[{k}].rss_queues_used"], f"run: ethtool -x {sh(i.name)}")
+        elif i.channels is not None and len(i.rss_queues_used) < i.channels:
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"the indirection table uses {len(i.rss_queues_used)} of {i.channels} queues",
+                ev,
+                fix=f"sudo ethtool -X {sh(i.name)} equal {i.channels}",
+            )
+        else:
+            yield Finding(rid, "pass", scope, f"RSS spreads over {len(i.rss_queues_used)} queue(s)", ev)
+
+
+@rule(
+    "GUEST-IRQ",
+    "The NIC's interrupts are spread over CPUs (IRQ affinity, irqbalance)",
+    platform="guest",
+    severity="low",
+    rationale="Every queue's interrupt on one CPU makes that CPU the bottleneck; irqbalance overrides manual "
+    "affinity, so stop it before pinning (scaling.rst). netvsc channels are VMBus, not Linux IRQs.",
+)
+def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-IRQ"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        ev: Ev = {f"guest.interfaces[{k}].irqs": i.irqs, "guest.irqbalance_running": g.irqbalance_running}
+        if i.kind == "synthetic":
+            yield not_applicable(
+                rid, scope, "netvsc channel interrupts are VMBus channels: /sys/bus/vmbus/devices/*/channels/*/cpu"
+            )
+            continue
+        if not i.irqs:
+            yield skip(
+                rid,
+                scope,
+                [f"guest.interfaces[{k}].irqs"],
+                f"run: grep -E '{i.name}|{i.pci_id or ''}' /proc/interrupts",
+            )
+            continue
+        cpus = set(i.irqs.values())
+        single = all(c.isdigit() for c in cpus) and len(cpus) == 1
+        if single and (g.vcpus or 1) > 1 and len(i.irqs) > 1:
+            fix = (
+                "sudo systemctl enable --now irqbalance"
+                if g.irqbalance_running is False
+                else (
+                    "sudo systemctl stop irqbalance; then for each queue IRQ N: "
+                    "echo <cpu> | sudo tee /proc/irq/N/smp_affinity_list"
+                )
+            )
+            yield Finding(rid, "warn", scope, f"all {len(i.irqs)} IRQs of {i.name} go to CPU {cpus.pop()}", ev, fix=fix)
+        else:
+            how = "irqbalance runs" if g.irqbalance_running else "irqbalance is not running"
+            yield Finding(rid, "pass", scope, f"{len(i.irqs)} IRQ(s), affinity {', '.join(sorted(cpus))}; {how}", ev)
+
+
+@rule(
+    "GUEST-RPS",
+    "RPS/XPS spread the work when the NIC has fewer queues than the relay needs",
+    platform="guest",
+    severity="medium",
+    rationale="VFs have few queues (igbvf 1, ixgbevf 2, iavf 4); with fewer queues than workers RPS moves "
+    "protocol work to other CPUs, XPS maps each CPU to one TX queue (scaling.rst).",
+)
+def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-RPS"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    want = _want_queues(g, policy)
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        have = i.channels or i.rx_queues
+        ev: Ev = {
+            f"guest.interfaces[{k}].channels": i.channels,
+            f"guest.interfaces[{k}].rx_queues": i.rx_queues,
+            f"guest.interfaces[{k}].rps_queues": i.rps_queues,
+            f"guest.interfaces[{k}].xps_queues": i.xps_queues,
+            "guest.vcpus": g.vcpus,
+        }
+        if have is None or want is None or i.rps_queues is None:
+            yield skip(
+                rid,
+                scope,
+                [f"guest.interfaces[{k}].rps_queues"],
+                f"run: grep . /sys/class/net/{i.name}/queues/*/rps_cpus",
+            )
+        elif have >= want:
+            yield not_applicable(rid, scope, f"{have} queue(s) for {want} vCPU/worker(s): RPS not needed")
+        elif i.rps_queues == 0:
+            mask = _cpu_mask(g.vcpus or want)
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"{have} RX queue(s) for {want} vCPU/worker(s) and RPS is off",
+                ev,
+                fix=f"for q in /sys/class/net/{i.name}/queues/rx-*; do echo {mask} | sudo tee $q/rps_cpus; done; "
+                "sudo sysctl -w net.core.rps_sock_flow_entries=32768",
+            )
+        else:
+            yield Finding(rid, "pass", scope, f"RPS on {i.rps_queues} of {have} RX queue(s)", ev)
+
+
+@rule(
+    "GUEST-NUMA",
+    "The relay runs on the NIC's NUMA node",
+    platform="guest",
+    severity="low",
+    rationale="Keep NIC queues and the receiving process on one memory domain (Cloudflare); Hyper-V sets the "
+    "VF's node in the guest.",
+)
+def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-NUMA"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    if g.numa_nodes is None:
+        yield skip(rid, host_scope(snap), ["guest.numa_nodes"], "run: ls -d /sys/devices/system/node/node*")
+        return
+    if g.numa_nodes <= 1:
+        yield Finding(
+            rid, "pass", host_scope(snap), "one NUMA node: every CPU is local to the NIC", {"guest.numa_nodes": 1}
+        )
+        return
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        ev: Ev = {f"guest.interfaces[{k}].numa_node": i.numa_node, f"guest.interfaces[{k}].local_cpus": i.local_cpus}
+        if i.numa_node is None:
+            yield skip(
+                rid, scope, [f"guest.interfaces[{k}].numa_node"], f"run: cat /sys/class/net/{i.name}/device/numa_node"
+            )
+        else:
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"{g.numa_nodes} NUMA nodes; {i.name} sits on node {i.numa_node} (CPUs {i.local_cpus or '?'}): "
+                "pin the relay there",
+                ev,
+                fix=f"numactl --cpunodebind={i.numa_node} --membind={i.numa_node} iovkit relay ...",
+            )
+
+
+@rule(
+    "GUEST-SOCKBUF",
+    "Socket buffer limits allow the relay's receive buffer (net.core.rmem_max)",
+    platform="guest",
+    severity="medium",
+    rationale="SO_RCVBUF is capped at net.core.rmem_max (Azure Linux 212992, Ubuntu 1048576); a capped buffer "
+    "drops bursts as RcvbufErrors. A relay run as root forces its size (SO_RCVBUFFORCE).",
+)
+def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-SOCKBUF"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    want = _relay(policy).rcvbuf
+    raw = g.sysctl.get("net.core.rmem_max")
+    ev: Ev = {"guest.sysctl.net.core.rmem_max": raw, "policy.relay.rcvbuf": want}
+    if raw is None or not raw.isdigit():
+        yield skip(rid, host_scope(snap), ["guest.sysctl.net.core.rmem_max"], "run: sysctl net.core.rmem_max")
+    elif int(raw) >= want:
+        yield Finding(rid, "pass", host_scope(snap), f"rmem_max {raw} >= the relay's {want}", ev)
+    else:
+        yield Finding(
+            rid,
+            "warn",
+            host_scope(snap),
+            f"rmem_max {raw} < the relay's receive buffer {want}: a relay not run as root gets {raw}",
+            ev,
+            fix=f"sudo sysctl -w net.core.rmem_max={want} net.core.wmem_max={want} && "
+            f"printf 'net.core.rmem_max={want}\\nnet.core.wmem_max={want}\\n' | sudo tee /etc/sysctl.d/90-iovkit.conf",
+        )
+
+
+@rule(
+    "GUEST-UDP-HASH",
+    "UDP flows are hashed on ports (L4) so they spread over queues",
+    platform="guest",
+    severity="low",
+    rationale="With L3-only hashing every flow between two hosts lands on one queue (Cloudflare: "
+    "rx-flow-hash udp4 sdfn). On Azure, L3 (sd) is advised when UDP is fragmented.",
+)
+def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-UDP-HASH"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        ev: Ev = {
+            f"guest.interfaces[{k}].udp4_hash_fields": i.udp4_hash_fields,
+            f"guest.interfaces[{k}].channels": i.channels,
+        }
+        if i.channels is not None and i.channels <= 1:
+            yield not_applicable(rid, scope, f"{i.name} has one queue: the hash picks nothing")
+        elif i.udp4_hash_fields is None:
+            yield skip(
+                rid,
+                scope,
+                [f"guest.interfaces[{k}].udp4_hash_fields"],
+                f"run: ethtool -n {sh(i.name)} rx-flow-hash udp4",
+            )
+        elif {"f", "n"} <= set(i.udp4_hash_fields):
+            yield Finding(rid, "pass", scope, "UDP/IPv4 hashed on addresses and ports", ev)
+        else:
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                f"UDP/IPv4 hashed on {''.join(i.udp4_hash_fields) or 'nothing'}: flows between two hosts share a queue",
+                ev,
+                fix=f"sudo ethtool -N {sh(i.name)} rx-flow-hash udp4 sdfn",
+            )
+
+
+@rule(
+    "GUEST-CONNTRACK",
+    "conntrack does not track the relay's UDP port (NOTRACK)",
+    platform="guest",
+    severity="medium",
+    rationale="conntrack alone can cap a core for UDP (4.8 vs 1.8 Mpps per core in the XDP paper); Cloudflare's "
+    "recipe starts with NOTRACK for the port.",
+)
+def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-CONNTRACK"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    port = _relay(policy).port
+    scope = host_scope(snap)
+    ev: Ev = {
+        "guest.conntrack_loaded": g.conntrack_loaded,
+        "guest.notrack_rules": g.notrack_rules,
+        "policy.relay.port": port,
+    }
+    if g.conntrack_loaded is False:
+        yield Finding(rid, "pass", scope, "nf_conntrack is not loaded", ev)
+    elif g.conntrack_loaded is None or g.notrack_rules is None:
+        yield skip(rid, scope, ["guest.notrack_rules"], "run: sudo iptables -t raw -S; sudo nft list ruleset")
+    elif any(str(port) in r for r in g.notrack_rules):
+        yield Finding(rid, "pass", scope, f"UDP port {port} is NOTRACK", ev)
+    else:
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            f"nf_conntrack is loaded and no NOTRACK rule names UDP port {port}: every relay flow is tracked",
+            ev,
+            fix=f"sudo iptables -t raw -I PREROUTING 1 -p udp --dport {port} -j NOTRACK && "
+            f"sudo iptables -t raw -I OUTPUT 1 -p udp --sport {port} -j NOTRACK",
+        )
+
+
+@rule(
+    "GUEST-GRO",
+    "GRO and GSO are on, fraglist GRO off (ethtool -k)",
+    platform="guest",
+    severity="low",
+    rationale="GRO/GSO batch packets through the stack; for UDP forwarding rx-gro-list should be off and "
+    "rx-udp-gro-forwarding on (Tailscale's ethtool advice).",
+)
+def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-GRO"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    if (na := _linux_only(snap, rid, g)) is not None:
+        yield na
+        return
+    for k, i in _targets(g):
+        scope = Scope("guest-nic", i.name)
+        f = i.features
+        ev: Ev = {f"guest.interfaces[{k}].features": f}
+        if not f:
+            yield skip(rid, scope, [f"guest.interfaces[{k}].features"], f"run: ethtool -k {sh(i.name)}")
+            continue
+        wrong = []
+        if f.get("generic-receive-offload") is False:
+            wrong.append(("GRO off", "gro on"))
+        if f.get("generic-segmentation-offload") is False:
+            wrong.append(("GSO off", "gso on"))
+        if f.get("rx-gro-list") is True:
+            wrong.append(("rx-gro-list on", "rx-gro-list off"))
+        if wrong:
+            yield Finding(
+                rid,
+                "warn",
+                scope,
+                ", ".join(w for w, _ in wrong),
+                ev,
+                fix=f"sudo ethtool -K {sh(i.name)} {' '.join(c for _, c in wrong)}",
+            )
+        else:
+            yield Finding(rid, "pass", scope, "GRO and GSO on, rx-gro-list off", ev)
+
+
+@rule(
+    "GUEST-STEAL",
+    "The hypervisor steals little CPU time from this guest",
+    platform="guest",
+    severity="high",
+    rationale="Steal time (the 8th /proc/stat field) is CPU the host gave to someone else; runs on burstable "
+    "or oversubscribed VMs are not comparable and cap the packet rate.",
+)
+def steal(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
+    rid = "GUEST-STEAL"
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        yield g
+        return
+    scope = host_scope(snap)
+    ev: Ev = {"guest.steal_percent": g.steal_percent, "guest.sample_seconds": g.sample_seconds}
+    if g.steal_percent is None:
+        cmd = (
+            "grep '^cpu ' /proc/stat; sleep 1; grep '^cpu ' /proc/stat"
+            if g.os == "linux"
+            else ("Get-Counter '\\Hyper-V Hypervisor Virtual Processor(*)\\CPU Wait Time Per Dispatch'")
+        )
+        yield skip(rid, scope, ["guest.steal_percent"], f"steal time not sampled; run: {cmd}")
+    elif g.steal_percent >= STEAL_FAIL:
+        yield Finding(
+            rid,
+            "fail",
+            scope,
+            f"{g.steal_percent:g}% steal during the sample: the host is oversubscribed or the VM out of CPU credits",
+            ev,
+            fix="Move to a non-burstable size or a dedicated host; on Azure B-series check the metric "
+            "'CPU Credits Remaining'",
+        )
+    elif g.steal_percent >= STEAL_WARN:
+        yield Finding(
+            rid,
+            "warn",
+            scope,
+            f"{g.steal_percent:g}% steal during the sample",
+            ev,
+            fix="Re-run at a quiet time; a before/after pair with steal is not comparable (iovkit bench marks it)",
+        )
+    else:
+        yield Finding(rid, "pass", scope, f"{g.steal_percent:g}% steal during the sample", ev)
