@@ -339,6 +339,8 @@ class EsxiInfo(_Model):
 
     def module(self, name: str | None) -> EsxiModule | None:
         return next((m for m in self.modules if name and m.name == name), None)
+
+
 DataPath = Literal["vf", "synthetic", "paravirtual", "emulated", "unknown"]
 
 
