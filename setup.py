@@ -1,7 +1,7 @@
 """Build hook for the one optional C module; all other metadata is in pyproject.toml.
 
 iovkit.traffic._fastpath holds the reflector's echo loops in C (see its source for why). It is optional:
-where it cannot be compiled (no C compiler, not POSIX) the install goes on and mmsg.py runs the same loops in
+where it cannot be compiled (no C compiler, not POSIX) the install goes on and reflector.py runs the same loops in
 Python.
 """
 

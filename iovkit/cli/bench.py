@@ -196,8 +196,8 @@ def bench_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> int:
+    from iovkit.traffic.benchrun import run_bench
     from iovkit.traffic.relay import load_key
-    from iovkit.traffic.sweep import run_bench
 
     if mode not in ("echo", "relay"):
         raise InputError(f"unknown mode {mode!r}; choose echo or relay", field="--mode")

@@ -1,16 +1,16 @@
 /*
- * iovkit.traffic._fastpath: the echo loops of BatchSocket.echo_plain and echo_batch, in C.
+ * iovkit.traffic._fastpath: the echo loops of Reflector.echo_plain and BatchSocket.echo_batch, in C.
  *
  * Why C: at ping-pong and game-tick rates every reply waits for one wake-up of the server, and each wake-up of
  * the Python loop adds interpreter work: 1.6-2.8 us of the median half round trip on the test VM, 7-11 % of it
  * (bench/RESULTS.md), which left the reflector just outside 1.1x of sockperf's server. This loop does the same
  * work with two system calls and two clock reads per datagram, holding no GIL, and returns to Python at the same
  * points the Python loop would (a deadline, a receive that timed out or was interrupted, a backlog).
- * echo_batch does in C what mmsg.py does with ctypes for a queue that stands: one recvmmsg, the reply rule over
+ * echo_batch does in C what mmsg/batch.py does with ctypes for a queue that stands: one recvmmsg, the reply rule over
  * the batch, and one sendmmsg over the same entries, so a full queue costs no Python per datagram either.
- * mmsg.py keeps the pure-Python loops as the reference and the fallback where this module was not built.
+ * reflector.py and mmsg/batch.py keep the pure-Python loops as the reference and the fallback where this module was not built.
  *
- * echo_plain(fd, buf, limit, match_idx, match_req, match_clr, until_ns, spin_ns, quick_ns, quick_run)
+ * echo_plain(fd, buf, limit, match_idx, match_req, match_clr, until_ns, spin_ns, quick_run)
  *   -> (received, sent, bytes_received, backlog, truncated, send_errors)
  * buf: a writable buffer of limit + 1 bytes or more (a datagram of more than limit bytes is truncated: counted,
  * not answered). match_idx < 0: answer every datagram; else only those whose byte match_idx has all match_req
@@ -50,10 +50,10 @@ static PyObject *echo_plain(PyObject *self, PyObject *args)
     int fd, match_req, match_clr, quick_run;
     Py_buffer view;
     Py_ssize_t limit, match_idx;
-    long long until_ns, spin_ns, quick_ns;
+    long long until_ns, spin_ns;
     (void)self;
-    if (!PyArg_ParseTuple(args, "iw*nniiLLLi", &fd, &view, &limit, &match_idx, &match_req, &match_clr, &until_ns,
-                          &spin_ns, &quick_ns, &quick_run))
+    if (!PyArg_ParseTuple(args, "iw*nniiLLi", &fd, &view, &limit, &match_idx, &match_req, &match_clr, &until_ns,
+                          &spin_ns, &quick_run))
         return NULL;
     if (limit < 0 || view.len < limit + 1 || match_idx >= view.len) {
         PyBuffer_Release(&view);
@@ -91,9 +91,14 @@ static PyObject *echo_plain(PyObject *self, PyObject *args)
                 n = recvfrom(fd, buf, cap, 0, (struct sockaddr *)&addr, &alen);
             }
         } else {
-            t0 = now_ns();
-            n = recvfrom(fd, buf, cap, 0, (struct sockaddr *)&addr, &alen);
-            queued = -1;
+            /* Queued means found by a receive that does not wait: a fact, not a time (a loaded machine can make a
+             * queued datagram's receive slow, and a woken one fast). */
+            n = recvfrom(fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)&addr, &alen);
+            queued = n >= 0;
+            if (n < 0 && (again(errno) || errno == EINTR)) {
+                alen = sizeof addr;
+                n = recvfrom(fd, buf, cap, 0, (struct sockaddr *)&addr, &alen);
+            }
         }
         if (n < 0) {
             if (errno == EINTR)
@@ -103,8 +108,6 @@ static PyObject *echo_plain(PyObject *self, PyObject *args)
             break;
         }
         t1 = now_ns();
-        if (queued < 0)
-            queued = t1 - t0 < quick_ns;
         n_in++;
         nbytes += n;
         quick = queued ? quick + 1 : 0;
@@ -224,7 +227,7 @@ static PyObject *echo_batch(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"echo_plain", echo_plain, METH_VARARGS,
-     "echo_plain(fd, buf, limit, match_idx, match_req, match_clr, until_ns, spin_ns, quick_ns, quick_run) -> "
+     "echo_plain(fd, buf, limit, match_idx, match_req, match_clr, until_ns, spin_ns, quick_run) -> "
      "(received, sent, bytes_received, backlog, truncated, send_errors)"},
     {"echo_batch", echo_batch, METH_VARARGS,
      "echo_batch(fd, hdrs, batch, flags, match_idx, match_req, match_clr) -> "
@@ -233,7 +236,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fastpath", "The echo loops of BatchSocket.echo_plain and echo_batch, in C.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_fastpath", "The echo loops of Reflector.echo_plain and BatchSocket.echo_batch, in C.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

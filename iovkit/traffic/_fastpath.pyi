@@ -9,7 +9,6 @@ def echo_plain(
     match_clr: int,
     until_ns: int,
     spin_ns: int,
-    quick_ns: int,
     quick_run: int,
     /,
 ) -> tuple[int, int, int, bool, int, int]: ...

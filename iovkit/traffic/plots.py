@@ -1,19 +1,19 @@
 """Plots of a sweep and of a comparison (matplotlib, Agg backend: no display needed), as PNG and SVG.
 
 Why both formats: PNG for a chat or ticket, SVG for a report that scales. Plots sit beside the JSON they show.
+matplotlib is imported when a plot is drawn, not when this module is: it costs a few hundred ms of start-up, and
+a run with --no-plots should not pay it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from iovkit.traffic.results import SweepResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PCTS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"))
 
@@ -23,15 +23,25 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for p in paths:
         fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
     return paths
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_sweep(result: SweepResult, stem: Path) -> list[Path]:
     """Latency percentiles and loss against offered rate; the knee as a dashed line. Returns the files."""
     steps = result.steps
     rates = [s.offered_pps for s in steps]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    fig, (ax1, ax2) = _pyplot().subplots(2, 1, figsize=(8, 7), sharex=True)
     kind = steps[0].latency_kind if steps else "rtt"
     for attr, label in _PCTS:
         ys = [getattr(s.latency_us, attr) for s in steps]
@@ -69,7 +79,7 @@ def plot_sweep(result: SweepResult, stem: Path) -> list[Path]:
 
 def plot_compare(before: list[SweepResult], after: list[SweepResult], stem: Path) -> list[Path]:
     """p99 and loss against offered rate for every run, before in blue, after in orange; knees dashed."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    fig, (ax1, ax2) = _pyplot().subplots(2, 1, figsize=(8, 7), sharex=True)
     for runs, color, name in ((before, "tab:blue", "before"), (after, "tab:orange", "after")):
         for i, run in enumerate(runs):
             label = name if i == 0 else None

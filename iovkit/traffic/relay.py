@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from iovkit.errors import InputError
 from iovkit.traffic.mmsg import BatchSocket, open_udp
+from iovkit.traffic.reflector import SOCKPERF_MATCH, Reflector, echo_loop
 from iovkit.traffic.relaycore import RelayConfig, RelayCore, derive_cookie_secret
 from iovkit.traffic.relaystats import INDEX, WIDTH, RelayStats, read_rows
 
@@ -47,10 +48,6 @@ RCV_TIMEOUT = 0.1  # SO_RCVTIMEO: the longest a worker sleeps in recvmmsg before
 MIN_KEY = 16
 MAX_SOCKBUF = (1 << 31) - 1 >> 1  # the kernel doubles the request into a C int
 MODES = ("relay", "echo", "sockperf")
-# sockperf's wire header: seq u64 | flags u16 | len u32 (network order); flags byte 9: 1 = from client, 2 = pong
-# request. Its server replies to pong requests only, with the client bit cleared; its client ignores replies that
-# still carry the client bit, so a byte-for-byte echo never counts as a reply.
-SOCKPERF_MATCH = (9, 2, 1)
 
 
 @dataclass
@@ -312,49 +309,17 @@ def _worker(
     row = memoryview(array).cast("B").cast("q")[index * WIDTH : (index + 1) * WIDTH]
     ready.wait(10.0)
     if settings.mode in ("echo", "sockperf"):
-        _echo_loop(
-            bs,
+        echo_loop(
+            Reflector(bs),
             row,
             stop_flag,
             should_stop,
             SOCKPERF_MATCH if settings.mode == "sockperf" else None,
             int(settings.busy_poll_us * 1000),
+            PUBLISH_EVERY,
         )
     else:
         _relay_loop(bs, settings, salt, row, stop_flag, should_stop)
-
-
-def _echo_loop(
-    bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any, match: tuple[int, int, int] | None, spin_ns: int = 0
-) -> None:
-    """Reflect until stopped: one datagram at a time while they come one by one (each reply waits for one pass),
-    whole batches while a queue stands (the per-call cost is shared by up to `batch` datagrams)."""
-    pin = pout = bin_ = bout = 0
-    i_pin, i_pout, i_bin, i_bout = INDEX["pkts_in"], INDEX["pkts_out"], INDEX["bytes_in"], INDEX["bytes_out"]
-    i_fail, i_big = INDEX["drop_send_failed"], INDEX["drop_oversized"]
-    clock, every = time.perf_counter_ns, int(PUBLISH_EVERY * 1e9)
-    next_pub = clock() + every
-    plain_ok = bs.plain_ok()
-    batched = not plain_ok
-    while True:
-        if batched:
-            n, sent, nbytes = bs.echo_batch(None, match) if bs.native else bs.echo(None, match)
-            batched = n > 1 or not plain_ok
-        else:
-            n, sent, nbytes, batched = bs.echo_plain(match, next_pub, spin_ns)
-        if n:
-            pin += n
-            pout += sent
-            bin_ += nbytes
-            bout += nbytes if sent == n else nbytes * sent // n
-        now = clock()
-        stop = stop_flag.value or (now >= next_pub and stopping())
-        if now >= next_pub or stop:
-            row[i_pin], row[i_pout], row[i_bin], row[i_bout] = pin, pout, bin_, bout
-            row[i_fail], row[i_big] = bs.send_errors, bs.truncated
-            next_pub = now + every
-            if stop:
-                return
 
 
 def _relay_loop(bs: BatchSocket, settings: RelaySettings, salt: bytes, row: Any, stop_flag: Any, stopping: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -146,6 +147,37 @@ class SweepResult(_Model):
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, self.to_json() + "\n", "the result")
+
+
+@dataclass
+class StepMeasurement:
+    """What a step runner reports for one offered rate (before CPU and judging are added)."""
+
+    offered_pps: float
+    sent: int
+    expected: int
+    received: int
+    reordered: int
+    duplicates: int
+    jitter_us: float | None
+    latency_kind: str
+    latency_us: dict[str, float | None]
+    histogram: str
+    duration_s: float
+    latency_out_of_range: int = 0
+    kernel_timestamps: bool = False
+    send_lag_max_us: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+    latency_from_send_us: dict[str, float | None] | None = None
+    histogram_from_send: str | None = None
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.expected - self.received)
+
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * self.lost / self.expected if self.expected else 0.0
 
 
 def host_facts() -> HostFacts:

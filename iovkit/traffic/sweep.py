@@ -12,7 +12,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -24,43 +23,12 @@ from iovkit.traffic.results import (
     HostFacts,
     Latency,
     Objective,
+    StepMeasurement,
     StepResult,
     SweepResult,
     host_facts,
     now,
 )
-
-
-@dataclass
-class StepMeasurement:
-    """What a step runner reports for one offered rate (before CPU and judging are added)."""
-
-    offered_pps: float
-    sent: int
-    expected: int
-    received: int
-    reordered: int
-    duplicates: int
-    jitter_us: float | None
-    latency_kind: str
-    latency_us: dict[str, float | None]
-    histogram: str
-    duration_s: float
-    latency_out_of_range: int = 0
-    kernel_timestamps: bool = False
-    send_lag_max_us: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-    latency_from_send_us: dict[str, float | None] | None = None
-    histogram_from_send: str | None = None
-
-    @property
-    def lost(self) -> int:
-        return max(0, self.expected - self.received)
-
-    @property
-    def loss_pct(self) -> float:
-        return 100.0 * self.lost / self.expected if self.expected else 0.0
-
 
 StepRunner = Callable[[float], StepMeasurement]
 """Runs one step at the given offered rate (datagrams/s) and returns what it measured."""
@@ -240,85 +208,3 @@ def parse_target(text: str) -> tuple[str, int]:
     if not 0 < p < 65536:
         raise InputError(f"port must be 1..65535, got {p}", field="--target")
     return host, p
-
-
-def run_bench(
-    settings: BenchSettings,
-    *,
-    kernel_timestamps: bool = True,
-    spin: bool | None = None,
-    relay_key: bytes | None = None,
-    local_workers: int | None = None,
-    seed: int | None = None,
-    on_step: Callable[[StepResult], None] | None = None,
-    on_start: Callable[[float], object] | None = None,
-    live: Callable[[int, int, float | None], None] | None = None,
-) -> SweepResult:
-    """A whole bench: optionally start a relay on loopback (`local_workers`), check the target answers, sweep.
-
-    With `local_workers` the relay runs in `settings.mode` on 127.0.0.1 with a fresh random key and no
-    per-source rate limit, and `settings.target` is replaced by its address. Bad settings raise before any
-    traffic; a silent or closed target raises UnreachableError within about a second.
-    """
-    import secrets
-    from contextlib import ExitStack
-
-    from iovkit.traffic import loadgen
-    from iovkit.traffic.relay import RelaySettings, start_relay
-
-    list(rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps))  # validate early
-    pids: list[int] = []
-    with ExitStack() as stack:
-        if local_workers is not None:
-            key = secrets.token_bytes(32)
-            relay_key = key
-            handle = stack.enter_context(
-                start_relay(
-                    RelaySettings(
-                        host="127.0.0.1",
-                        port=0,
-                        mode=settings.mode,
-                        workers=local_workers,
-                        key=key,
-                        rate_pps=1e9,
-                        rate_burst=1e9,
-                        rcvbuf=4 << 20,
-                        sndbuf=4 << 20,
-                    )
-                )
-            )
-            pids = list(handle.pids)
-            settings = settings.model_copy(update={"target": f"127.0.0.1:{handle.address[1]}"})
-        target = parse_target(settings.target)
-
-        def spec(rate: float) -> loadgen.LoadSpec:
-            return loadgen.LoadSpec(
-                target=target,
-                rate=rate,
-                mode=settings.mode,
-                seconds=settings.step_seconds,
-                warmup=settings.warmup_seconds,
-                drain=settings.drain_seconds,
-                payload=settings.payload,
-                flows=settings.flows,
-                senders=settings.senders,
-                batch=settings.batch,
-                poisson=settings.poisson,
-                seed=seed,
-                kernel_timestamps=kernel_timestamps,
-                clients=settings.clients or 8,
-                sessions=settings.sessions or 2,
-                relay_key=relay_key,
-                spin=spin,
-            )
-
-        spec(settings.start_rate).check()
-        if settings.mode == "echo":
-            loadgen.probe_echo(target)
-
-        def step(rate: float) -> StepMeasurement:
-            if on_start is not None:
-                on_start(rate)
-            return loadgen.run_load(spec(rate), progress=live)
-
-        return run_sweep(settings, step, on_step=on_step, pids=pids)

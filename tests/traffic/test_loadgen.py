@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -12,13 +13,15 @@ import sys
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from iovkit.errors import InputError, UnreachableError
 from iovkit.traffic import histo
-from iovkit.traffic.forwarder import _Shaper, start_forwarder
-from iovkit.traffic.loadgen import FlowTracker, LoadSpec, Schedule, probe_echo, run_load
+from iovkit.traffic.loadcore import FlowTracker, LoadSpec, Schedule
+from iovkit.traffic.loadgen import probe_echo, run_load
 from tests.conftest import needs_root
+from tests.traffic.forwarder import _Shaper, start_forwarder
 
 # -- pure counters -----------------------------------------------------------------------------------------------
 
@@ -64,6 +67,42 @@ def test_due_returns_every_late_send_time_once() -> None:
     odd = Schedule(3.0, 0)  # 333,333,333.33 ns gaps: next_ns is truncated below the exact time
     odd.due(0, 10)
     assert odd.due(odd.next_ns, 10) == [333_333_333]
+
+
+def test_due_array_is_due_as_an_int64_array() -> None:
+    """The constant-rate hot path: the same times as due(), capped the same way, as int64, never one twice."""
+    s = Schedule(1000.0, 0)
+    empty = s.due_array(-1, 100)
+    assert empty.dtype == np.int64 and len(empty) == 0
+    got = s.due_array(3_500_000, 100)
+    assert got.dtype == np.int64 and got.tolist() == [0, 1_000_000, 2_000_000, 3_000_000]
+    assert len(s.due_array(3_900_000, 100)) == 0
+    assert s.due_array(10_000_000, 2).tolist() == [4_000_000, 5_000_000]  # capped; the rest stays due
+    assert s.next_ns == 6_000_000
+    big = s.due_array(6_000_000 + 9_999_000_000, 5000)  # more than the precomputed ramp of 4096
+    assert len(big) == 5000 and big[0] == 6_000_000 and big[-1] == 6_000_000 + 4999 * 1_000_000
+
+
+@pytest.mark.parametrize("rate", [3.0, 7_777.0, 123_456.7, 1_000_000.0])
+def test_due_array_and_due_agree_on_fractional_gaps(rate: float) -> None:
+    """Schedules whose gap is not a whole ns: both paths truncate the same exact times, in any call pattern."""
+    a, b = Schedule(rate, 10**12), Schedule(rate, 10**12)
+    rng = random.Random(int(rate))
+    now, seen = 10**12, []
+    for _ in range(300):
+        now += rng.randrange(0, int(3 * a.interval) + 2)
+        cap = rng.choice([1, 2, 7, 64, 256])
+        want = a.due(now, cap)
+        got = b.due_array(now, cap)
+        assert got.dtype == np.int64 and got.tolist() == want
+        assert a.next_ns == b.next_ns
+        seen += want
+    assert seen == sorted(set(seen))  # strictly increasing: no send time twice
+
+
+def test_poisson_due_array_follows_the_seeded_schedule() -> None:
+    a, b = Schedule(5000.0, 0, poisson=True, seed=7), Schedule(5000.0, 0, poisson=True, seed=7)
+    assert b.due_array(10_000_000, 1000).tolist() == a.due(10_000_000, 1000)
 
 
 def test_shaper_swaps_within_a_client_and_duplicates() -> None:
@@ -300,7 +339,8 @@ def test_tx_ring_stamps_each_datagram_of_a_batch_and_keeps_the_template() -> Non
 
     import numpy as np
 
-    from iovkit.traffic.loadgen import ECHO_HDR, ECHO_MAGIC, ECHO_TIME_AT, SOCKPERF_CLIENT_PONG, TxRing
+    from iovkit.traffic.loadcore import ECHO_HDR, ECHO_MAGIC, ECHO_TIME_AT, SOCKPERF_CLIENT_PONG
+    from iovkit.traffic.mmsg import TxRing
 
     rx = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     tx = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)

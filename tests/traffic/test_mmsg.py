@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iovkit.traffic.mmsg import HAVE_FASTPATH, HAVE_MMSG, BatchSocket, decode_sockaddr, encode_sockaddr, open_udp
+from iovkit.traffic.reflector import Reflector
 
 FAMILIES = ["127.0.0.1", "::1"]
 MODES = [pytest.param(True, id="native"), pytest.param(False, id="fallback")]
@@ -106,7 +107,7 @@ def test_echo_returns_each_datagram_to_its_sender(pair, mode: tuple[bool, bool])
     a, b = pair
     host = a.getsockname()[0]
     c = open_udp(host, 0, rcvtimeo=0.5)
-    refl = BatchSocket(a, native=native, fastpath=fast)
+    refl = Reflector(BatchSocket(a, native=native, fastpath=fast))
     tb, tc = BatchSocket(b), BatchSocket(c)
     tb.send([(b"from-b-%d" % i, a.getsockname()) for i in range(5)])
     tc.send([(b"from-c", a.getsockname())])
@@ -164,7 +165,7 @@ def test_batch_bounds_are_checked(pair) -> None:
 def test_echo_with_a_flag_rule_answers_only_matching_datagrams(pair, mode: tuple[bool, bool]) -> None:
     native, fast = mode
     a, b = pair
-    refl, tb = BatchSocket(a, native=native, fastpath=fast), BatchSocket(b)
+    refl, tb = Reflector(BatchSocket(a, native=native, fastpath=fast)), BatchSocket(b)
     head = bytes(8)
     tb.send(
         [
@@ -186,7 +187,7 @@ def test_flag_rule_ignores_leftover_bytes_and_oversized_datagrams(pair, mode: tu
     native, fast = mode
     """A short datagram in a receive slot that held a pong request, or one too long for the slot, gets no reply."""
     a, b = pair
-    refl, tb = BatchSocket(a, bufsize=512, native=native, fastpath=fast), BatchSocket(b)
+    refl, tb = Reflector(BatchSocket(a, bufsize=512, native=native, fastpath=fast)), BatchSocket(b)
     dst = a.getsockname()
     pong = bytes(8) + b"\x00\x03" + b"p" * 20
     assert tb.send([(pong, dst)] * 4) == 4
@@ -202,14 +203,15 @@ def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair, fast
     """The relay's latency path: a queue that stands is noticed after QUICK_RUN datagrams, the rest go out in one
     batch, every pong request is answered once with the client bit cleared, and nothing else is answered."""
     a, b = pair
-    refl, tb = BatchSocket(a, bufsize=512, fastpath=fast), BatchSocket(b)
+    refl, tb = Reflector(BatchSocket(a, bufsize=512, fastpath=fast)), BatchSocket(b)
     dst = a.getsockname()
     pongs = [bytes(7) + bytes([i]) + b"\x00\x03" + b"p" * 20 for i in range(100)]
     load = bytes(8) + b"\x00\x01" + b"l" * 20
+    # loopback delivers within the send call: every datagram is queued before the reflector looks
     assert tb.send([(d, dst) for d in [*pongs[:50], load, *pongs[50:]]]) == 101
-    time.sleep(0.05)  # all queued before the reflector looks
     n, sent, _nbytes, backlog = refl.echo_plain((9, 2, 1), time.perf_counter_ns() + 10**10)
-    assert backlog and BatchSocket.QUICK_RUN <= n < 101 and sent in (n, n - 1)
+    # each receive found its datagram queued, so the backlog is seen after exactly QUICK_RUN of them
+    assert backlog and n == Reflector.QUICK_RUN and sent == n
     calls = 0
     while n < 101:
         got = refl.echo_batch(2.0, (9, 2, 1)) if HAVE_MMSG else refl.echo(2.0, (9, 2, 1))
@@ -225,7 +227,7 @@ def test_plain_echo_answers_one_by_one_and_hands_a_backlog_to_batches(pair, fast
 @pytest.mark.parametrize("spin_us", [0, 500])
 def test_plain_echo_returns_at_its_deadline_or_when_idle(pair, spin_us: int, fast: bool) -> None:
     a, b = pair  # `a` has SO_RCVTIMEO 0.5 s: an idle socket ends the call
-    refl, tb = BatchSocket(a, fastpath=fast), BatchSocket(b)
+    refl, tb = Reflector(BatchSocket(a, fastpath=fast)), BatchSocket(b)
     # nothing comes and the deadline is 10 s away: the call still returns (on the receive timeout), empty
     assert refl.echo_plain(None, time.perf_counter_ns() + 10**10, spin_us * 1000) == (0, 0, 0, False)
     tb.send([(b"one", a.getsockname())])
@@ -240,7 +242,7 @@ def test_plain_echo_sockperf_rule_short_and_oversized_datagrams(pair, fast: bool
     the datagram unchanged), a datagram too short to carry the flag or too long for the buffer is counted, never
     answered, and the counts come back to Python."""
     a, b = pair
-    refl, tb = BatchSocket(a, bufsize=64, fastpath=fast), BatchSocket(b)
+    refl, tb = Reflector(BatchSocket(a, bufsize=64, fastpath=fast)), BatchSocket(b)
     dst = a.getsockname()
     pong, load = bytes(8) + b"\x00\x03" + b"p" * 30, bytes(8) + b"\x00\x01" + b"l" * 30
     seen = []
@@ -259,7 +261,7 @@ def test_plain_echo_lets_a_signal_handler_interrupt_a_blocked_receive(host: str,
     the next datagram comes, and an exception from the handler must come out of the call. A datagram sent only
     after the handler ran (or after 10 s, if it never does) must still be waiting, unanswered."""
     sock, peer = open_udp(host, 0), open_udp(host, 0)
-    refl = BatchSocket(sock, fastpath=fast)
+    refl = Reflector(BatchSocket(sock, fastpath=fast))
     handled = threading.Event()
 
     class Stop(Exception):
@@ -305,7 +307,7 @@ def _reflect(datagrams: list[bytes], match: tuple[int, int, int] | None, fast: b
     """What a reflector does with these datagrams: per-call results, the replies in order, the truncated count."""
     a, b = open_udp("127.0.0.1", 0, rcvtimeo=0.5), open_udp("127.0.0.1", 0, rcvtimeo=0.5)
     try:
-        refl, tb = BatchSocket(a, bufsize=64, batch=8, fastpath=fast), BatchSocket(b)
+        refl, tb = Reflector(BatchSocket(a, bufsize=64, batch=8, fastpath=fast)), BatchSocket(b)
         calls = []
         if batch:
             assert tb.send([(d, a.getsockname()) for d in datagrams]) == len(datagrams)
