@@ -19,10 +19,11 @@ is not charged to the network. Counters: loss (expected - distinct received), re
 sequence number is below one already seen on that flow: sockperf's out-of-order), duplicates (exact, by a
 per-flow bitmap), RFC 3550 interarrival jitter (A.8: J += (|D| - J) / 16). Several sender processes each keep
 their own HDR histogram; the encoded histograms merge exactly.
+
 Where the parts are: the wire format, schedule and counters in loadcore.py (sans-IO), one sender process in
-sender.py, batched sending and receiving in the mmsg package (TxRing stamps a whole batch in preallocated buffers with numpy,
-a few ns of Python per datagram, so the kernel, not the interpreter, sets the maximum rate). This module starts
-the senders and merges their results. Histograms are filled in one vectorised pass after the run
+sender.py, batched sending and receiving in the mmsg package (TxRing stamps a whole batch in preallocated buffers
+with numpy, a few ns of Python per datagram, so the kernel, not the interpreter, sets the maximum rate). This
+module starts the senders and merges their results. Histograms are filled in one vectorised pass after the run
 (histo.record_many).
 """
 
