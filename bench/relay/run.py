@@ -73,7 +73,8 @@ class Server:
                 f"127.0.0.1:{port}",
                 "--log-interval",
                 "0",
-                "--json",
+                "--format",
+                "json",
                 "--rcvbuf",
                 str(rcvbuf or "208k"),
             ]

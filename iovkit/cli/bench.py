@@ -7,17 +7,20 @@ import math
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from iovkit.cli.common import err, out
+from iovkit.cli.options import MEASURE, OUTPUT_PANEL, FormatTableJson, exit_codes, output_opt
 from iovkit.errors import ExitCode, InputError
-from iovkit.fileio import ensure_writable
-from iovkit.traffic.results import BenchSettings, Objective, StepResult, SweepResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from iovkit.traffic.results import StepResult, SweepResult
+
+BenchMode = Literal["echo", "relay"]
 
 BENCH_HELP = """Sweep the offered UDP rate until loss or p99 breaks the objective, and report the knee.
 
@@ -28,8 +31,6 @@ per-core CPU and the encoded HDR histograms) and PNG + SVG plots beside it.
 
 Examples: iovkit bench --local --rate 5000 --steps 6;  iovkit bench --target 10.0.0.4:7777 -o before.json;
 iovkit bench --local --mode relay --clients 32 --sessions 8 --tick 64
-
-Exit 0 when a knee was found, 1 when even the first step broke the objective, 2 bad input, 3 target unreachable.
 """
 
 COMPARE_HELP = """Compare bench runs before and after a change: knee, p50/p99/p99.9 at matched rates, loss, CPU/packet.
@@ -38,8 +39,6 @@ Give several runs per side for a noise-aware call (a difference inside the run-t
 --noise %, is called "within noise"):  iovkit compare b1.json b2.json --after a1.json --after a2.json.
 With exactly two files and no --after, the first is BEFORE and the second AFTER.
 The verdict is set against the guide's SR-IOV figures (up to 50% less CPU, 50% less latency, 30% more rate).
-
-Exit 0 when AFTER is better, the same within noise, or mixed; 1 when AFTER is worse; 2 bad input.
 """
 
 
@@ -48,6 +47,8 @@ def _now_stem() -> str:
 
 
 def _step_table(result: SweepResult) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"iovkit bench {result.settings.mode} -> {result.settings.target}", show_lines=False)
     kind = result.steps[0].latency_kind if result.steps else "rtt"
     for col in (
@@ -93,6 +94,8 @@ def _print_wide(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
     else:
+        from rich.console import Console
+
         Console(file=sys.stdout, width=200, highlight=False).print(table)
 
 
@@ -117,10 +120,13 @@ def default_senders(target: str | None, mode: str, sessions: int) -> int:
 def bench_cmd(
     local: Annotated[bool, typer.Option("--local", help="Start a relay on 127.0.0.1 and sweep it (default)")] = False,
     target: Annotated[
-        str | None, typer.Option("--target", help="HOST:PORT of a UDP reflector or iovkit relay", show_default=False)
+        str | None,
+        typer.Option(
+            "--target", help="HOST:PORT of a UDP reflector or iovkit relay", show_default=False, metavar="<host:port>"
+        ),
     ] = None,
     mode: Annotated[
-        str,
+        BenchMode,
         typer.Option(
             "--mode", help="echo (round trip via any reflector) or relay (clients in sessions, one-way latency)"
         ),
@@ -131,7 +137,7 @@ def bench_cmd(
     max_rate: Annotated[
         float | None, typer.Option("--max-rate", help="Do not offer more than this", show_default=False)
     ] = None,
-    seconds: Annotated[float, typer.Option("--seconds", help="Measured seconds per step")] = 1.0,
+    step_seconds: Annotated[float, typer.Option("--step-seconds", help="Measured seconds per step")] = 1.0,
     warmup: Annotated[float, typer.Option("--warmup", help="Unmeasured seconds before each step")] = 0.2,
     payload: Annotated[int, typer.Option("--payload", help="UDP payload bytes")] = 64,
     senders: Annotated[
@@ -184,23 +190,21 @@ def bench_cmd(
         ),
     ] = None,
     output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Result JSON (plots beside it); default ./iovkit-bench-<time>.json",
-            show_default=False,
-        ),
+        Path | None, output_opt("Result JSON (plots beside it); default ./iovkit-bench-<time>.json")
     ] = None,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG and SVG plots")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Write PNG and SVG plots", rich_help_panel=OUTPUT_PANEL)
+    ] = True,
+    fmt: FormatTableJson = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar", rich_help_panel=OUTPUT_PANEL)] = False,
 ) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from iovkit.fileio import ensure_writable
     from iovkit.traffic.benchrun import run_bench
     from iovkit.traffic.relay import load_key
+    from iovkit.traffic.results import BenchSettings, Objective
 
-    if mode not in ("echo", "relay"):
-        raise InputError(f"unknown mode {mode!r}; choose echo or relay", field="--mode")
     if local and target:
         raise InputError("give either --local or --target, not both", field="--target")
     if not math.isfinite(warmup) or warmup < 0:
@@ -231,7 +235,7 @@ def bench_cmd(
         mode=mode,
         target=target or "127.0.0.1:0",
         payload=payload,
-        step_seconds=seconds,
+        step_seconds=step_seconds,
         warmup_seconds=warmup,
         start_rate=rate,
         step_factor=step_factor,
@@ -259,7 +263,7 @@ def bench_cmd(
         disable=not show,
     )
     task = progress.add_task("starting", total=None, live="")
-    step_total = seconds + warmup
+    step_total = step_seconds + warmup
 
     def on_start(r: float) -> None:
         progress.update(task, description=f"offering {r:,.0f}/s", completed=0, total=step_total, live="")
@@ -293,7 +297,7 @@ def bench_cmd(
         from iovkit.traffic.plots import plot_sweep
 
         written += plot_sweep(result, path.with_suffix(""))
-    if as_json:
+    if fmt == "json":
         sys.stdout.write(result.to_json() + "\n")
     else:
         _print_wide(_step_table(result))
@@ -317,14 +321,13 @@ def compare_cmd(
         list[Path] | None, typer.Option("--after", "-a", help="AFTER result JSON (repeat)", show_default=False)
     ] = None,
     noise: Annotated[float, typer.Option("--noise", help="Noise floor, % (differences inside are not called)")] = 5.0,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot", help="Plot file stem (PNG + SVG); default beside the first AFTER file", show_default=False
-        ),
+    output: Annotated[
+        Path | None, output_opt("Plot file stem (PNG + SVG); default <first AFTER>-compare beside it")
     ] = None,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the comparison plot")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Write the comparison plot", rich_help_panel=OUTPUT_PANEL)
+    ] = True,
+    fmt: FormatTableJson = "table",
 ) -> int:
     from iovkit.traffic.compare import compare
     from iovkit.traffic.results import load_result
@@ -342,9 +345,9 @@ def compare_cmd(
     if plots:
         from iovkit.traffic.plots import plot_compare
 
-        stem = plot or after[0].with_name(after[0].stem + "-compare")
+        stem = output or after[0].with_name(after[0].stem + "-compare")
         written = plot_compare(b_runs, a_runs, stem)
-    if as_json:
+    if fmt == "json":
         sys.stdout.write(json.dumps(cmp.as_dict(), indent=2) + "\n")
     else:
         _render_compare(cmp)
@@ -359,6 +362,8 @@ def _render_compare(cmp: object) -> None:
     assert isinstance(cmp, Comparison)
     for w in cmp.warnings:
         err.print(f"warning: {w}")
+    from rich.table import Table
+
     t = Table(title=f"before ({cmp.before_runs} run(s)) vs after ({cmp.after_runs} run(s))")
     for col in ("metric", "rate/s", "before", "after", "change", "noise", "call", "guide"):
         t.add_column(col, justify="right" if col not in ("metric", "call") else "left")
@@ -388,5 +393,17 @@ def _num(v: float | None) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `bench` and `compare` to the app."""
-    app.command("bench", help=BENCH_HELP)(bench_cmd)
-    app.command("compare", help=COMPARE_HELP)(compare_cmd)
+    app.command(
+        "bench",
+        help=BENCH_HELP,
+        rich_help_panel=MEASURE,
+        epilog=exit_codes(
+            "even the first step broke the objective", ok="a knee was found", extra={3: "target unreachable"}
+        ),
+    )(bench_cmd)
+    app.command(
+        "compare",
+        help=COMPARE_HELP,
+        rich_help_panel=MEASURE,
+        epilog=exit_codes("AFTER is worse", ok="AFTER is better, the same within noise, or mixed"),
+    )(compare_cmd)

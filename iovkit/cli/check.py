@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from iovkit.cli.common import (
+from iovkit.cli.common import err, out, resolve_snapshot
+from iovkit.cli.options import (
+    ASSESS,
+    INPUT_PANEL,
     AuthOpt,
     ExampleOpt,
+    FormatTableJson,
+    FormatTableJsonMarkdownJunit,
     FromOpt,
     HostOpt,
     PortOpt,
     SnapshotArg,
     SslOpt,
     UserOpt,
-    err,
-    out,
-    resolve_snapshot,
+    duration_opt,
+    exit_codes,
 )
-from iovkit.errors import ExitCode, InputError
-from iovkit.policy import Policy, load_policy
+from iovkit.errors import ExitCode
+
+if TYPE_CHECKING:
+    from iovkit.policy import Policy
 
 PolicyOpt = Annotated[
     Path | None,
-    typer.Option("--policy", help="SR-IOV policy YAML naming the VMs/adapters in scope", show_default=False),
+    typer.Option(
+        "--policy",
+        help="SR-IOV policy YAML naming the VMs/adapters in scope",
+        show_default=False,
+        rich_help_panel=INPUT_PANEL,
+    ),
 ]
 OnlyOpt = Annotated[
     list[str] | None,
@@ -36,10 +46,11 @@ OnlyOpt = Annotated[
 SkipOpt = Annotated[
     list[str] | None, typer.Option("--skip", help="Skip these check IDs (repeat or comma-separate)", show_default=False)
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or junit")]
 
 
 def _policy(path: Path | None) -> Policy | None:
+    from iovkit.policy import load_policy
+
     return load_policy(path) if path is not None else None
 
 
@@ -64,13 +75,6 @@ def plan_for_input(
     return cmd + " -o plan.json"
 
 
-def _fmt(value: str, allowed: tuple[str, ...]) -> str:
-    v = value.lower()
-    if v not in allowed:
-        raise InputError(f"unknown format {value!r}; choose one of {', '.join(allowed)}", field="--format")
-    return v
-
-
 def check_cmd(
     snapshot: SnapshotArg = None,
     from_path: FromOpt = None,
@@ -83,14 +87,13 @@ def check_cmd(
     policy: PolicyOpt = None,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: FormatTableJsonMarkdownJunit = "table",
     list_rules: Annotated[bool, typer.Option("--list", help="List the check IDs and exit")] = False,
 ) -> int:
     """SR-IOV readiness: each check's status, evidence and exact fix.
 
     Verdict: ready = no check failed and every prerequisite was confirmed; partial = some in-scope VM adapters
-    (Linux: SR-IOV NICs) could use SR-IOV while others are blocked; not-ready = anything else. Exit code 0
-    ready, 1 partial or not-ready, 2 bad input.
+    (Linux: SR-IOV NICs) could use SR-IOV while others are blocked; not-ready = anything else.
     """
     from iovkit.checks import render
     from iovkit.checks.catalog import all_rules, run_checks
@@ -99,7 +102,7 @@ def check_cmd(
         for r in all_rules().values():
             typer.echo(f"{r.id:18} {r.platform:7} {r.severity:9} {r.title}")
         return int(ExitCode.OK)
-    form = _fmt(fmt, render.FORMATS)
+    form = fmt
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
     result = run_checks(snap, pol, only, skip, plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
@@ -126,9 +129,9 @@ def doctor_cmd(
     port: PortOpt = None,
     ssl: SslOpt = False,
     policy: PolicyOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
-    seconds: Annotated[
-        float, typer.Option("--seconds", help="Live counter sample length (this Linux host)", min=0.1, max=10.0)
+    fmt: FormatTableJson = "table",
+    duration: Annotated[
+        float, duration_opt("Live counter sample length in seconds (this Linux host)", min=0.1, max=10.0)
     ] = 1.0,
     examples: Annotated[
         bool,
@@ -141,13 +144,13 @@ def doctor_cmd(
     from iovkit.checks import render
     from iovkit.doctor import run_doctor
 
-    form = _fmt(fmt, ("table", "json"))
+    form = fmt
     pol = _policy(policy)
     snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
     report = run_doctor(
         snap,
         pol,
-        seconds=seconds,
+        seconds=duration,
         with_examples=examples,
         plan_cmd=plan_for_input(snapshot, from_path, example, host, policy),
     )
@@ -161,6 +164,8 @@ def doctor_cmd(
         "bottleneck": ("BOTTLENECK", "bold red"),
     }[report.verdict]
     name = snap.host.name or "this host"
+    from rich.text import Text
+
     out.print(
         Text.assemble(
             ("iovkit doctor: ", "bold"),
@@ -190,6 +195,7 @@ def doctor_cmd(
 
 def _render_examples(rows: list[dict[str, str]]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     out.print(Text("\nThis host has no SR-IOV hardware. The shipped example hosts, checked the same way:", "bold"))
     table = Table(show_edge=False, show_header=True)
@@ -203,5 +209,13 @@ def _render_examples(rows: list[dict[str, str]]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `check` and `doctor` to the app."""
-    app.command("check")(check_cmd)
-    app.command("doctor")(doctor_cmd)
+    app.command(
+        "doctor",
+        rich_help_panel=ASSESS,
+        epilog=exit_codes("not ready, partial or bottleneck", ok="ready", extra={3: "host unreachable"}),
+    )(doctor_cmd)
+    app.command(
+        "check",
+        rich_help_panel=ASSESS,
+        epilog=exit_codes("partial or not ready", ok="ready", extra={3: "host unreachable"}),
+    )(check_cmd)

@@ -4,32 +4,39 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iovkit.cli.common import (
+from iovkit.cli.common import err, remote_target, winrm_password
+from iovkit.cli.options import (
+    ASSESS,
+    INPUT_PANEL,
+    OUTPUT_PANEL,
+    REFERENCE,
     AuthOpt,
     ExampleOpt,
     FromOpt,
     HostOpt,
     PortOpt,
+    QuietOpt,
     SslOpt,
     UserOpt,
-    err,
-    remote_target,
-    winrm_password,
+    exit_codes,
+    output_opt,
 )
 from iovkit.errors import InputError
-from iovkit.fileio import write_text
-from iovkit.snapshot import HostSnapshot, json_schema
-from iovkit.summary import render_summary
+
+if TYPE_CHECKING:
+    from iovkit.snapshot import HostSnapshot
 
 
 def _write(text: str, output: Path | None) -> None:
     if output is None or str(output) == "-":
         typer.echo(text)
         return
+    from iovkit.fileio import write_text
+
     write_text(output, text + "\n")
 
 
@@ -42,15 +49,27 @@ def collect_cmd(
     port: PortOpt = None,
     ssl: SslOpt = False,
     root: Annotated[
-        Path | None, typer.Option("--root", help="Read a Linux host's files under DIR instead of /")
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Read a Linux host's files under DIR instead of /",
+            metavar="<dir>",
+            show_default=False,
+            rich_help_panel=INPUT_PANEL,
+        ),
     ] = None,
     archive: Annotated[
-        Path | None, typer.Option("--archive", help="Also save exactly the files read to FILE.tar.gz (Linux)")
+        Path | None,
+        typer.Option(
+            "--archive",
+            help="Also save exactly the files read to FILE.tar.gz (Linux)",
+            metavar="<file>",
+            show_default=False,
+            rich_help_panel=OUTPUT_PANEL,
+        ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the snapshot here (default stdout)")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary on stderr")] = False,
+    output: Annotated[Path | None, output_opt("Write the snapshot here (default: standard output)")] = None,
+    quiet: QuietOpt = False,
     list_examples: Annotated[bool, typer.Option("--list-examples", help="List the shipped examples")] = False,
 ) -> None:
     """Collect a host snapshot (this host, --from a capture, --example, or --host over WinRM)."""
@@ -60,6 +79,8 @@ def collect_cmd(
         for name, (_, desc) in EXAMPLES.items():
             typer.echo(f"{name:26} {desc}")
         return
+    from iovkit.summary import render_summary
+
     snap: HostSnapshot
     if root is not None or archive is not None:
         if any(x is not None for x in (from_path, example, host)):
@@ -82,12 +103,14 @@ def collect_cmd(
 
 
 def schema_cmd(
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the schema here")] = None,
+    output: Annotated[Path | None, output_opt("Write the schema here (default: standard output)")] = None,
 ) -> None:
     """Print the JSON Schema of the host snapshot."""
+    from iovkit.snapshot import json_schema
+
     _write(json.dumps(json_schema(), indent=2), output)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("collect")(collect_cmd)
-    app.command("schema")(schema_cmd)
+    app.command("collect", rich_help_panel=ASSESS, epilog=exit_codes(extra={3: "host unreachable"}))(collect_cmd)
+    app.command("schema", rich_help_panel=REFERENCE, epilog=exit_codes())(schema_cmd)

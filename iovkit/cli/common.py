@@ -1,47 +1,64 @@
-"""Options shared by every command that works on a host snapshot, and the console objects."""
+"""The console objects and the snapshot an input option names (imports the heavy parts only when called).
+
+The option definitions live in iovkit.cli.options; they are re-exported here for older imports.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 
+from iovkit.cli.options import (  # noqa: F401  (re-exported)
+    AUTHS,
+    AuthOpt,
+    ExampleOpt,
+    FromOpt,
+    HostOpt,
+    PortOpt,
+    SnapshotArg,
+    SslOpt,
+    UserOpt,
+)
 from iovkit.errors import InputError
-from iovkit.snapshot import HostSnapshot
-from iovkit.sources import RemoteTarget, take_snapshot
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from iovkit.snapshot import HostSnapshot
+    from iovkit.sources import RemoteTarget
+
+
+class _LazyConsole:
+    """A rich Console made on first use: rich.console costs a noticeable part of `iovkit --version`."""
+
+    def __init__(self, **kw: Any) -> None:
+        self._kw = kw
+        self._console: Console | None = None
+
+    def _real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kw)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __enter__(self) -> Console:  # special methods bypass __getattr__
+        return self._real().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._real().__exit__(*exc)
+
 
 # Results go to stdout; summaries, progress and errors to stderr, so `-o -`/pipes stay clean.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-SnapshotArg = Annotated[
-    Path | None, typer.Argument(help="A snapshot JSON written by `iovkit collect`", show_default=False)
-]
-FromOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--from",
-        help="Anything collect reads: bundle, Format-List text, Get-NetView folder/.zip, Linux archive",
-        show_default=False,
-    ),
-]
-ExampleOpt = Annotated[
-    str | None,
-    typer.Option("--example", help="A shipped example host (see `iovkit collect --list-examples`)", show_default=False),
-]
-HostOpt = Annotated[str | None, typer.Option("--host", help="Remote Hyper-V host over WinRM", show_default=False)]
-UserOpt = Annotated[str | None, typer.Option("--user", help="WinRM user (password: IOVKIT_PASSWORD or prompt)")]
-AuthOpt = Annotated[str, typer.Option("--auth", help="WinRM authentication: negotiate, kerberos, ntlm or credssp")]
-PortOpt = Annotated[
-    int | None, typer.Option("--port", help="WinRM port (default 5985, or 5986 with --ssl)", min=1, max=65535)
-]
-SslOpt = Annotated[bool, typer.Option("--ssl/--no-ssl", help="WinRM over HTTPS")]
-
-AUTHS = ("negotiate", "kerberos", "ntlm", "credssp")
+out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True))
+err = cast("Console", _LazyConsole(stderr=True, highlight=False))
 
 
 def winrm_password(user: str | None) -> str | None:
@@ -64,8 +81,9 @@ def remote_target(host: str | None, user: str | None, auth: str, port: int | Non
         return None
     if auth not in AUTHS:
         raise InputError(f"unknown authentication {auth!r}; choose one of {', '.join(AUTHS)}", field="--auth")
-    kind: Literal["negotiate", "kerberos", "ntlm", "credssp"] = auth  # type: ignore[assignment]
-    return RemoteTarget(host=host, user=user, auth=kind, port=port, ssl=ssl)
+    from iovkit.sources import RemoteTarget
+
+    return RemoteTarget(host=host, user=user, auth=auth, port=port, ssl=ssl)  # type: ignore[arg-type]
 
 
 def resolve_snapshot(
@@ -78,6 +96,8 @@ def resolve_snapshot(
     port: int | None = None,
     ssl: bool = False,
 ) -> HostSnapshot:
+    from iovkit.sources import take_snapshot
+
     remote = remote_target(host, user, auth, port, ssl)
     password = winrm_password(user) if remote is not None else None
     return take_snapshot(snapshot=snapshot, from_path=from_path, example=example, remote=remote, password=password)

@@ -13,9 +13,16 @@ from typing import Annotated
 import typer
 
 from iovkit.cli.common import err, out
+from iovkit.cli.options import (
+    ASSESS,
+    INPUT_PANEL,
+    MEASURE,
+    FormatTableJson,
+    duration_opt,
+    exit_codes,
+    output_opt,
+)
 from iovkit.errors import ExitCode, InputError
-
-FORMATS = ("rich", "json")
 
 
 def diagnose_cmd(
@@ -26,27 +33,28 @@ def diagnose_cmd(
             show_default=False,
         ),
     ] = None,
-    live: Annotated[bool, typer.Option("--live", help="Sample this Linux host's /proc counters")] = False,
-    seconds: Annotated[float, typer.Option("--seconds", help="How long to sample with --live", min=0.1)] = 10.0,
+    live: Annotated[
+        bool, typer.Option("--live", help="Sample this Linux host's /proc counters", rich_help_panel=INPUT_PANEL)
+    ] = False,
+    duration: Annotated[float, duration_opt("How long to sample with --live, in seconds", min=0.1)] = 10.0,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between live samples", min=0.05)] = 1.0,
-    record: Annotated[
-        Path | None, typer.Option("--record", help="Save the samples as an iovkit recording", show_default=False)
-    ] = None,
+    output: Annotated[Path | None, output_opt("Save the samples as an iovkit recording")] = None,
     from_path: Annotated[
-        Path | None, typer.Option("--from", help="Replay a recording (same as FILE)", show_default=False)
+        Path | None,
+        typer.Option(
+            "--from", help="Replay a recording (same as FILE)", show_default=False, rich_help_panel=INPUT_PANEL
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="rich or json")] = "rich",
+    fmt: FormatTableJson = "table",
 ) -> None:
     """Prove or clear the single-core virtual-switch bottleneck from recorded or live counters.
 
-    Exit 1 on a bottleneck, 0 when ok, 2 on bad input or when the recording lacks the counters needed
-    (verdict insufficient-data; stderr names them). Record on Windows with `iovkit script counters`.
+    Record on Windows with `iovkit script counters`. A recording that lacks the counters needed gives the
+    verdict insufficient-data (exit 2; stderr names them).
     """
     from iovkit import diagnose as dg
     from iovkit.diagnose.render import render, to_json
 
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", field="--format")
     sources = [s for s in (file, from_path) if s is not None]
     if len(sources) + int(live) != 1:
         raise InputError("give exactly one of FILE, --from FILE or --live", field="diagnose")
@@ -55,22 +63,22 @@ def diagnose_cmd(
             raise InputError(
                 "no live counters here (needs Linux /proc/stat and /proc/net/softnet_stat)", field="--live"
             )
-        if interval > seconds:
-            raise InputError(f"--interval {interval} is longer than --seconds {seconds}", field="--interval")
-        if record is not None:
+        if interval > duration:
+            raise InputError(f"--interval {interval} is longer than --duration {duration}", field="--interval")
+        if output is not None:
             from iovkit.fileio import ensure_writable
 
-            ensure_writable(record)  # a sampling run is long: fail now, not after it
-        err.print(f"sampling /proc for {seconds:g} s every {interval:g} s ...")
-        rec = dg.live_recording(seconds, interval)
+            ensure_writable(output)  # a sampling run is long: fail now, not after it
+        err.print(f"sampling /proc for {duration:g} s every {interval:g} s ...")
+        rec = dg.live_recording(duration, interval)
     else:
         rec = dg.load_recording(sources[0])
-    if record is not None:
+    if output is not None:
         try:
-            rec.save(record)
+            rec.save(output)
         except OSError as e:
-            raise InputError(f"cannot write: {e.strerror or e}", path=str(record)) from None
-        err.print(f"recording saved to {record}")
+            raise InputError(f"cannot write: {e.strerror or e}", path=str(output)) from None
+        err.print(f"recording saved to {output}")
     report = dg.diagnose(rec)
     if fmt == "json":
         out.print(to_json(report), markup=False, highlight=False)
@@ -90,7 +98,8 @@ def monitor_cmd(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between samples", min=0.05)] = 1.0,
     view: Annotated[bool, typer.Option("--view", help="Also show a live per-core view in the terminal")] = False,
     duration: Annotated[
-        float | None, typer.Option("--duration", help="Stop after this many seconds", min=0.1, show_default=False)
+        float | None,
+        duration_opt("Stop after this many seconds (default: run until Ctrl-C)", min=0.1, show_default=False),
     ] = None,
 ) -> None:
     """Serve live per-CPU, per-NIC and UDP counters and a SINGLE-CORE-SWITCH gauge to Prometheus."""
@@ -124,5 +133,9 @@ def monitor_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add `diagnose` and `monitor` to the app."""
-    app.command("diagnose")(diagnose_cmd)
-    app.command("monitor")(monitor_cmd)
+    app.command(
+        "diagnose",
+        rich_help_panel=ASSESS,
+        epilog=exit_codes("bottleneck", ok="no bottleneck", extra={2: "bad input or insufficient data"}),
+    )(diagnose_cmd)
+    app.command("monitor", rich_help_panel=MEASURE, epilog=exit_codes())(monitor_cmd)

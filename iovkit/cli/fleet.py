@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from iovkit.cli.common import err, out
+from iovkit.cli.options import ASSESS, INPUT_PANEL, FormatTableJsonMarkdownHtml, exit_codes, output_opt
 from iovkit.errors import InputError
-from iovkit.fleet.model import Command
 
-EXIT_HELP = (
-    "Exit codes: 0 every host fine (check/doctor: ready; plan: planned or nothing to do), 1 findings (a host "
-    "not ready or blocked, or a fleet rule failed), 2 bad input, 3 a host could not be reached or collected."
+if TYPE_CHECKING:
+    from iovkit.fleet.model import Command
+
+EXIT_HELP = exit_codes(
+    "findings (a host not ready or blocked, or a fleet rule failed)",
+    ok="every host fine (check/doctor: ready; plan: planned or nothing to do)",
+    extra={3: "a host could not be reached or collected"},
 )
 
 fleet_app = typer.Typer(
-    help="Many hosts through Ansible: collect, check, doctor or plan every host of an inventory.\n\n" + EXIT_HELP,
+    help="Many hosts through Ansible: collect, check, doctor or plan every host of an inventory.",
+    epilog=EXIT_HELP,
     no_args_is_help=True,
 )
 
@@ -30,10 +35,8 @@ LimitOpt = Annotated[
 ]
 ForksOpt = Annotated[int, typer.Option("--forks", help="Hosts Ansible works on at once", min=1, max=500)]
 TimeoutOpt = Annotated[int, typer.Option("--timeout", help="Connection timeout per host, seconds", min=1)]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or html")]
-OutputOpt = Annotated[
-    Path | None, typer.Option("-o", "--output", help="Write the rendered result here (default stdout)")
-]
+FormatOpt = FormatTableJsonMarkdownHtml
+OutputOpt = Annotated[Path | None, output_opt("Write the rendered result here (default: standard output)")]
 ResultsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -43,7 +46,10 @@ ResultsOpt = Annotated[
     ),
 ]
 PolicyOpt = Annotated[
-    Path | None, typer.Option("--policy", help="SR-IOV policy YAML applied to every host", show_default=False)
+    Path | None,
+    typer.Option(
+        "--policy", help="SR-IOV policy YAML applied to every host", show_default=False, rich_help_panel=INPUT_PANEL
+    ),
 ]
 
 
@@ -127,8 +133,8 @@ def _command(name: Command, doc: str, with_policy: bool) -> None:
     ) -> int:
         return _run(name, inventory, limit, forks, timeout, fmt, output, results_dir, policy)
 
-    cmd.__doc__ = doc + "\n\n" + EXIT_HELP
-    fleet_app.command(name)(cmd)
+    cmd.__doc__ = doc
+    fleet_app.command(name, epilog=EXIT_HELP)(cmd)
 
 
 _command(
@@ -143,4 +149,4 @@ _command("plan", "Collect, then plan the SR-IOV switch-over of every host (a pla
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(fleet_app, name="fleet")
+    app.add_typer(fleet_app, name="fleet", rich_help_panel=ASSESS)

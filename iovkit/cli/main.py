@@ -11,24 +11,63 @@ from types import FrameType
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 
 from iovkit import __version__
 from iovkit.cli import bench, check, collect, diagnose, fleet, plan, relay, script
+from iovkit.cli.options import COMMAND_PANELS, exit_codes, rewrite_deprecated
 from iovkit.errors import ExitCode, IovkitError
-from iovkit.fileio import validation_line
 
 app = typer.Typer(
     name="iovkit",
     help="Find and remove the virtual-switch bottleneck for packet-heavy VMs (SR-IOV).",
+    epilog=exit_codes(
+        "findings (not ready, bottleneck, worse)",
+        extra={3: "unreachable host or target", 4: "an apply step failed and was rolled back"},
+    ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+# Command modules import only typer and iovkit.cli.options at import time; the work is imported inside each
+# command, so `iovkit --version` and any `--help` do not load pydantic, the traffic stack or matplotlib.
 for _module in (collect, check, diagnose, plan, relay, bench, script, fleet):
     _module.register(app)
+
+# The order of the top-level help: panels in COMMAND_PANELS order, and within a panel this order
+# (a command not named here goes last in its panel, in the order it was registered).
+COMMAND_ORDER = (
+    "doctor",
+    "collect",
+    "check",
+    "diagnose",
+    "fleet",
+    "report",
+    "plan",
+    "apply",
+    "rollback",
+    "monitor",
+    "relay",
+    "bench",
+    "compare",
+    "schema",
+    "script",
+)
+
+
+def _order_commands(typer_app: typer.Typer) -> None:
+    def key(info: typer.models.CommandInfo | typer.models.TyperInfo) -> tuple[int, int]:
+        panel = info.rich_help_panel if isinstance(info.rich_help_panel, str) else ""
+        rank = COMMAND_PANELS.index(panel) if panel in COMMAND_PANELS else len(COMMAND_PANELS)
+        name = info.name if isinstance(info.name, str) else ""
+        return rank, COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER)
+
+    typer_app.registered_commands.sort(key=key)
+    typer_app.registered_groups.sort(key=key)
+
+
+_order_commands(app)
 
 
 def _version(value: bool) -> None:
@@ -86,6 +125,10 @@ def _catch_sigterm() -> Any:
 
 
 def _run(args: list[str], debug: bool) -> int:
+    notices: list[str] = []
+    args = rewrite_deprecated(args, notices)
+    for line in dict.fromkeys(notices):
+        print(f"iovkit: warning: {line}", file=sys.stderr)
     try:
         rv = app(args=args, prog_name="iovkit", standalone_mode=False)
         code = int(rv) if isinstance(rv, int) else 0
@@ -122,15 +165,18 @@ def _run(args: list[str], debug: bool) -> int:
             raise
         print(f"iovkit: error: {_os_error_line(ex)}", file=sys.stderr)
         code = int(ExitCode.USAGE)
-    except ValidationError as ex:  # an option value a settings model refused (e.g. --max-loss 101)
-        if debug:
-            raise
-        loc, msg = validation_line(ex)
-        print(f"iovkit: error: {loc}: {msg}" if loc else f"iovkit: error: {msg}", file=sys.stderr)
-        code = int(ExitCode.USAGE)
     except Exception as ex:  # a bug: still one line, and the way to the traceback
         if debug:
             raise
+        if _is_validation_error(ex):  # an option value a settings model refused (e.g. --max-loss 101)
+            from pydantic import ValidationError
+
+            from iovkit.fileio import validation_line
+
+            assert isinstance(ex, ValidationError)
+            loc, msg = validation_line(ex)
+            print(f"iovkit: error: {loc}: {msg}" if loc else f"iovkit: error: {msg}", file=sys.stderr)
+            return _flush(int(ExitCode.USAGE))
         text = " ".join(str(ex).split())[:200]
         print(
             f"iovkit: error: internal error {type(ex).__name__}: {text} (a bug: rerun with --debug for the "
@@ -138,6 +184,18 @@ def _run(args: list[str], debug: bool) -> int:
             file=sys.stderr,
         )
         code = int(ExitCode.INTERNAL)
+    return _flush(code)
+
+
+def _is_validation_error(ex: BaseException) -> bool:
+    """A pydantic ValidationError, recognised without importing pydantic (start-up time)."""
+    return "pydantic" in sys.modules and any(
+        c.__name__ == "ValidationError" and c.__module__.startswith("pydantic") for c in type(ex).__mro__
+    )
+
+
+def _flush(code: int) -> int:
+    """Flush standard output; a reader that left or a full disk changes the exit code."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:

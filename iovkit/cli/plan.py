@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from iovkit.cli.common import (
+from iovkit.cli.common import err, out, remote_target, resolve_snapshot, winrm_password
+from iovkit.cli.options import (
+    INPUT_PANEL,
+    SWITCH_OVER,
     AuthOpt,
     ExampleOpt,
     FromOpt,
@@ -16,26 +19,28 @@ from iovkit.cli.common import (
     SnapshotArg,
     SslOpt,
     UserOpt,
-    err,
-    out,
-    remote_target,
-    resolve_snapshot,
-    winrm_password,
+    exit_codes,
+    output_opt,
 )
 from iovkit.errors import ExitCode, InputError
-from iovkit.fileio import write_text
 
 if TYPE_CHECKING:
     from iovkit.apply.executors import Executor
 
 EXECUTORS = ("local", "winrm", "shell", "simulator")
+ExecutorKind = Literal["local", "winrm", "shell", "simulator"]
 
 PolicyOpt = Annotated[
     Path | None,
-    typer.Option("--policy", help="SR-IOV policy YAML (adapters, weights, NICs, second switch)", show_default=False),
+    typer.Option(
+        "--policy",
+        help="SR-IOV policy YAML (adapters, weights, NICs, second switch)",
+        show_default=False,
+        rich_help_panel=INPUT_PANEL,
+    ),
 ]
 ExecutorOpt = Annotated[
-    str,
+    ExecutorKind,
     typer.Option(
         "--executor", help="local (PowerShell here), winrm (--host), shell (Linux), or simulator (--sim-state)"
     ),
@@ -63,9 +68,7 @@ def plan_cmd(
     port: PortOpt = None,
     ssl: SslOpt = False,
     policy: PolicyOpt = None,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write plan.json here (else to stdout)", show_default=False)
-    ] = None,
+    output: Annotated[Path | None, output_opt("Write plan.json here (default: standard output)")] = None,
 ) -> int:
     """VF allocation and an ordered, reversible runbook for this host; a human summary beside it."""
     from iovkit.plan import make_plan, plan_summary
@@ -79,6 +82,8 @@ def plan_cmd(
         typer.echo(plan.to_json())
         err.print(summary, end="", markup=False)
     else:
+        from iovkit.fileio import write_text
+
         write_text(output, plan.to_json() + "\n")
         out.print(summary, end="", markup=False)
         out.print(f"Plan written to {output}; review it with `iovkit script plan {output}`", markup=False)
@@ -209,6 +214,22 @@ def rollback_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
-    app.command("plan")(plan_cmd)
-    app.command("apply")(apply_cmd)
-    app.command("rollback")(rollback_cmd)
+    app.command(
+        "plan",
+        rich_help_panel=SWITCH_OVER,
+        epilog=exit_codes("blockers (nothing to switch over yet)", extra={3: "host unreachable"}),
+    )(plan_cmd)
+    app.command(
+        "apply",
+        rich_help_panel=SWITCH_OVER,
+        epilog=exit_codes(
+            ok="done, already applied or dry run", extra={3: "host unreachable", 4: "a step failed and was rolled back"}
+        ),
+    )(apply_cmd)
+    app.command(
+        "rollback",
+        rich_help_panel=SWITCH_OVER,
+        epilog=exit_codes(
+            ok="undone, nothing to undo or dry run", extra={3: "host unreachable", 4: "an undo step failed"}
+        ),
+    )(rollback_cmd)

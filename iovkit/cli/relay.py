@@ -12,14 +12,17 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from iovkit.cli.options import MEASURE, FormatTableJson, duration_opt, exit_codes
 from iovkit.errors import InputError
-from iovkit.traffic.mmsg import HAVE_FASTPATH
-from iovkit.traffic.relay import RelayHandle, RelaySettings, load_key, serve_metrics, start_relay
-from iovkit.traffic.relaystats import final_lines, log_line
+
+if TYPE_CHECKING:
+    from iovkit.traffic.relay import RelayHandle
+
+RelayMode = Literal["relay", "echo", "sockperf"]
 
 
 def parse_hostport(text: str, field: str) -> tuple[str, int]:
@@ -57,11 +60,11 @@ def parse_size(text: str | None, field: str) -> int | None:
 
 
 def relay(
-    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on, e.g. 127.0.0.1:7777")] = (
-        "127.0.0.1:7777"
-    ),
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to listen on, e.g. 127.0.0.1:7777", metavar="<host:port>")
+    ] = ("127.0.0.1:7777"),
     mode: Annotated[
-        str,
+        RelayMode,
         typer.Option(
             "--mode",
             help="relay (sessions, tokens), echo (every datagram back unchanged) or sockperf (reply like "
@@ -72,7 +75,9 @@ def relay(
     pin: Annotated[str | None, typer.Option("--pin", help="CPUs to pin workers to, e.g. 0,1 or 2-5")] = None,
     rcvbuf: Annotated[str | None, typer.Option("--rcvbuf", help="Socket receive buffer per worker, e.g. 4M")] = None,
     sndbuf: Annotated[str | None, typer.Option("--sndbuf", help="Socket send buffer per worker, e.g. 4M")] = None,
-    metrics: Annotated[str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT")] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT", metavar="<host:port>")
+    ] = None,
     log_interval: Annotated[float, typer.Option("--log-interval", help="Seconds between log lines; 0: none")] = 10.0,
     key_file: Annotated[Path | None, typer.Option("--key-file", help="Relay key file (else IOVKIT_RELAY_KEY)")] = None,
     admission_key_file: Annotated[
@@ -93,17 +98,21 @@ def relay(
         ),
     ] = 0.0,
     peer_idle: Annotated[float, typer.Option("--peer-idle", help="Seconds before an idle peer is dropped")] = 30.0,
-    rate: Annotated[float, typer.Option("--rate", help="Datagrams per second allowed per source address")] = 5000.0,
-    duration: Annotated[
-        float, typer.Option("--duration", help="Stop after this many seconds; 0: run until SIGTERM/SIGINT")
-    ] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Final stats as JSON on stdout")] = False,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", help="Datagrams per second allowed per source address")
+    ] = 5000.0,
+    duration: Annotated[float, duration_opt("Stop after this many seconds; 0: run until SIGTERM/SIGINT")] = 0.0,
+    fmt: FormatTableJson = "table",
 ) -> None:
     """Run a UDP relay (sessions of peers, HMAC join tokens) or a reflector (--mode echo|sockperf) to load a host.
 
     Keys come from files or the environment, never from the command line. Example:
     IOVKIT_RELAY_KEY=$(head -c 32 /dev/urandom | base64) iovkit relay --listen 0.0.0.0:7777 --workers 2
     """
+    from iovkit.traffic.mmsg import HAVE_FASTPATH
+    from iovkit.traffic.relay import RelaySettings, load_key, serve_metrics, start_relay
+    from iovkit.traffic.relaystats import final_lines
+
     host, port = parse_hostport(listen, "--listen")
     for value, name in ((duration, "--duration"), (log_interval, "--log-interval")):
         if not (math.isfinite(value) and value >= 0):
@@ -115,16 +124,16 @@ def relay(
     settings = RelaySettings(
         host=host,
         port=port,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         workers=workers,
         pin=parse_cpus(pin),
         rcvbuf=parse_size(rcvbuf, "--rcvbuf"),
         sndbuf=parse_size(sndbuf, "--sndbuf"),
         batch=batch,
         peer_idle=peer_idle,
-        rate_pps=rate,
+        rate_pps=rate_limit,
         busy_poll_us=busy_poll,
-        rate_burst=max(1.0, rate / 10),
+        rate_burst=max(1.0, rate_limit / 10),
         key=load_key("IOVKIT_RELAY_KEY", key_file, "relay key") if mode == "relay" else None,
         admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key")
         if mode == "relay"
@@ -163,7 +172,7 @@ def relay(
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-    if as_json:
+    if fmt == "json":
         print(json.dumps(stats.to_dict(), indent=2))
     else:
         for line in final_lines(stats):
@@ -178,6 +187,8 @@ def _wait(handle: RelayHandle, done: list[bool], log_interval: float, duration: 
     It sleeps in select() on the signal wake-up fd, which the interpreter writes whichever thread the signal hit
     (the metrics server runs in a thread), and looks at its workers once a second.
     """
+    from iovkit.traffic.relaystats import log_line
+
     start = last = time.monotonic()
     before = None
     r = w = -1
@@ -221,4 +232,8 @@ def _wait(handle: RelayHandle, done: list[bool], log_interval: float, duration: 
 
 def register(app: typer.Typer) -> None:
     """Add `relay` to the app."""
-    app.command("relay")(relay)
+    app.command(
+        "relay",
+        rich_help_panel=MEASURE,
+        epilog=exit_codes(ok="stopped by --duration, Ctrl-C or SIGTERM", extra={130: None}),
+    )(relay)

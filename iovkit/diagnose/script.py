@@ -42,10 +42,10 @@ MAX_RECORD_S = 7 * 24 * 3600  # logman's -rf and typeperf's -sc stay sane; a lon
 def counters_script(seconds: int, interval: int) -> str:
     """A PowerShell snippet: write the counter list, then record it with typeperf or logman for `seconds`."""
     if not 1 <= seconds <= MAX_RECORD_S:
-        raise InputError(f"record 1..{MAX_RECORD_S} s (a week), not {seconds}", field="--seconds")
+        raise InputError(f"record 1..{MAX_RECORD_S} s (a week), not {seconds}", field="--duration")
     if not 1 <= interval <= seconds // 2:
         raise InputError(
-            f"--interval {interval} leaves fewer than 2 samples in --seconds {seconds}; diagnose needs a series",
+            f"--interval {interval} leaves fewer than 2 samples in --duration {seconds}; diagnose needs a series",
             field="--interval",
         )
     samples = max(1, seconds // interval)

@@ -71,7 +71,7 @@ class LoadSpec:
         if not self.rate > 0:
             raise InputError(f"the rate must be above 0 datagrams/s (got {self.rate:g})", field="--rate")
         if not self.seconds > 0:
-            raise InputError(f"a step must last more than 0 s (got {self.seconds:g})", field="--seconds")
+            raise InputError(f"a step must last more than 0 s (got {self.seconds:g})", field="--step-seconds")
         if self.senders < 1 or self.senders > 64:
             raise InputError(f"senders must be 1..64 (got {self.senders})", field="--senders")
         if self.flows < 1 or self.flows > 4096:

@@ -100,12 +100,14 @@ def _check(settings: RelaySettings) -> None:
         raise InputError(f"must be 1..1024, not {settings.batch}", field="--batch")
     for value, name, what in (
         (settings.peer_idle, "--peer-idle", "seconds"),
-        (settings.rate_pps, "--rate", "datagrams/s"),
+        (settings.rate_pps, "--rate-limit", "datagrams/s"),
     ):
         if not (math.isfinite(value) and value > 0):
             raise InputError(f"must be above 0 {what}, not {value:g}", field=name)
     if not (math.isfinite(settings.rate_burst) and settings.rate_burst >= 1):
-        raise InputError(f"the rate burst must be at least 1 datagram, not {settings.rate_burst:g}", field="--rate")
+        raise InputError(
+            f"the rate burst must be at least 1 datagram, not {settings.rate_burst:g}", field="--rate-limit"
+        )
     if not (math.isfinite(settings.busy_poll_us) and 0 <= settings.busy_poll_us <= 1_000_000):
         raise InputError(f"must be 0..1000000 us, not {settings.busy_poll_us:g}", field="--busy-poll")
     if settings.busy_poll_us and settings.mode == "relay":

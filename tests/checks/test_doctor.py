@@ -85,7 +85,7 @@ def _linux_collector_ready() -> bool:
 
 @pytest.mark.skipif(not _linux_collector_ready(), reason="the Linux collector (iovkit.sources.linux) is not in yet")
 def test_doctor_on_this_machine_a_vm_guest_is_not_ready_and_says_why(cli):
-    r = cli("doctor", "--format", "json", "--seconds", "0.3")
+    r = cli("doctor", "--format", "json", "--duration", "0.3")
     assert r.code == 1, r.err
     doc = json.loads(r.out)
     guest_finding = next(f for f in doc["findings"] if f["id"] == "LX-GUEST")
@@ -93,7 +93,7 @@ def test_doctor_on_this_machine_a_vm_guest_is_not_ready_and_says_why(cli):
         pytest.skip("this machine is not a VM guest")
     assert doc["check_verdict"] == "not-ready" and guest_finding["status"] == "fail"
     assert doc["top_fixes"][0]["id"] == "LX-GUEST"
-    r = cli("doctor", "--seconds", "0.3")
+    r = cli("doctor", "--duration", "0.3")
     assert "NOT READY" in r.out.splitlines()[0]
     assert "host-side SR-IOV cannot be set up inside a guest" in r.out
 

@@ -56,7 +56,7 @@ def flood(cpu: int, seconds: float = 4.0) -> Iterator[None]:
 @pytest.mark.parametrize("cpu", CPUS)
 def test_live_finds_loopback_flood_on_the_pinned_cpu(cli, cpu: int) -> None:
     with flood(cpu):
-        r = cli("diagnose", "--live", "--seconds", "2", "--interval", "0.5", "--format", "json")
+        r = cli("diagnose", "--live", "--duration", "2", "--interval", "0.5", "--format", "json")
     assert r.code in (0, 1), r.err
     doc = json.loads(r.out)
     busiest = max(doc["cores"], key=lambda c: c["pps"] or 0)
@@ -72,7 +72,7 @@ def test_live_finds_loopback_flood_on_the_pinned_cpu(cli, cpu: int) -> None:
 def test_record_then_replay_gives_the_same_report(cli, tmp_path: Path) -> None:
     rec = tmp_path / "live.json"
     with flood(CPUS[-1], seconds=3.0):
-        r1 = cli("diagnose", "--live", "--seconds", "1", "--interval", "0.5", "--record", str(rec), "--format", "json")
+        r1 = cli("diagnose", "--live", "--duration", "1", "--interval", "0.5", "-o", str(rec), "--format", "json")
     assert rec.is_file()
     r2 = cli("diagnose", "--from", str(rec), "--format", "json")
     assert r2.code == r1.code
@@ -110,7 +110,7 @@ def test_softnet_hex_and_short_rows() -> None:
 
 
 def test_bad_live_options_exit_2(cli) -> None:
-    r = cli("diagnose", "--live", "--seconds", "1", "--interval", "2")
+    r = cli("diagnose", "--live", "--duration", "1", "--interval", "2")
     assert r.code == 2 and "--interval" in r.err
     r = cli("diagnose")
     assert r.code == 2 and "exactly one" in r.err

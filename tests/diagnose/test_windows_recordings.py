@@ -209,7 +209,7 @@ def test_counters_script_lists_the_sets_and_exact_commands(cli) -> None:
         "Network Interface",
     ):
         assert any(needed in c for c in COUNTERS) and needed in text
-    r = cli("script", "counters", "--seconds", "10", "--interval", "1")
+    r = cli("script", "counters", "--duration", "10", "--interval", "1")
     assert r.code == 0 and "-sc 10" in r.out
 
 

@@ -103,7 +103,7 @@ def _sweep(cli, target: tuple[str, int], out: Path) -> None:
         "2",
         "--steps",
         "4",
-        "--seconds",
+        "--step-seconds",
         "0.4",
         "--warmup",
         "0.1",
@@ -127,7 +127,7 @@ def test_slow_target_moves_the_knee_and_compare_calls_it_worse(cli, tmp_path: Pa
         _sweep(cli, fw.address, fast)
     with start_forwarder(delay_us=1500) as fw:  # at most ~650 datagrams/s
         _sweep(cli, fw.address, slow)
-    r = cli("compare", str(fast), "--after", str(slow), "--plot", str(tmp_path / "cmp"))
+    r = cli("compare", str(fast), "--after", str(slow), "-o", str(tmp_path / "cmp"))
     assert r.code == 1, r.out + r.err
     assert "verdict: after is worse" in r.out
     data = json.loads(fast.read_text()), json.loads(slow.read_text())

@@ -304,7 +304,7 @@ def test_nftables_random_drop_between_namespaces_is_measured_within_one_point(tw
             "10000",
             "--steps",
             "1",
-            "--seconds",
+            "--step-seconds",
             "2.2",
             "--max-loss",
             "100",

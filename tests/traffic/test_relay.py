@@ -126,7 +126,8 @@ def test_both_echo_loops_serve_the_sockperf_client_and_the_start_line_names_the_
             "sockperf",
             "--listen",
             "127.0.0.1:0",
-            "--json",
+            "--format",
+            "json",
             "--log-interval",
             "0",
         ],
@@ -202,7 +203,7 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
         (("--mode", "echo", "--listen", "192.0.2.1:7777"), "cannot listen"),
         (("--mode", "echo", "--rcvbuf", "999999G"), "--rcvbuf: must be"),
         (("--mode", "echo", "--sndbuf", "0"), "--sndbuf: must be"),
-        (("--mode", "echo", "--rate", "-1"), "--rate: must be above 0"),
+        (("--mode", "echo", "--rate-limit", "-1"), "--rate-limit: must be above 0"),
         (("--mode", "echo", "--peer-idle", "0"), "--peer-idle: must be above 0"),
         (("--mode", "echo", "--log-interval", "-1"), "--log-interval: must be"),
         (("--mode", "echo", "--peer-idle", "nan"), "--peer-idle: must be above 0"),
@@ -224,7 +225,9 @@ def test_bad_arguments_are_one_line_errors(cli, tmp_path: Path) -> None:
 
 
 def test_cli_runs_for_a_duration_and_prints_json_stats(cli) -> None:
-    r = cli("relay", "--mode", "echo", "--listen", "127.0.0.1:0", "--duration", "0.3", "--json", "--workers", "2")
+    r = cli(
+        "relay", "--mode", "echo", "--listen", "127.0.0.1:0", "--duration", "0.3", "--format", "json", "--workers", "2"
+    )
     assert r.code == 0, r.err
 
     stats = json.loads(r.out)

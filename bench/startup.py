@@ -1,0 +1,90 @@
+"""Start-up time of the CLI against importing typer and rich (issue 12: within 1.5x), side by side in one run.
+
+Run: python3 bench/startup.py [--runs N] [--before GIT-REF]. Each row runs its command N times in a fresh
+interpreter (rounds interleaved, so load on the machine hits every row alike) and reports the median and the
+minimum wall time, each also as a ratio to the `import typer, rich` row (on a shared, loaded machine the
+minimum is the steadier figure). A bare typer app's `--help` is
+shown too: it is the floor any typer CLI pays for help (typer 0.2x imports pydantic to coerce even the --help
+flag, and rich's markdown for the help page). --before REF runs the same commands against the iovkit package as
+it was at REF (extracted with `git archive`). The numbers go in bench/RESULTS.md under "CLI start-up".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BARE_APP = """
+from typing import Annotated
+import typer
+app = typer.Typer()
+@app.command()
+def one(x: Annotated[str, typer.Option("--x", help="x")] = "a") -> None: pass
+@app.command()
+def two() -> None: pass
+app()
+"""
+
+
+def _rows(tree: Path, label: str) -> list[tuple[str, list[str], Path]]:
+    py = sys.executable
+    return [
+        (f"iovkit --version{label}", [py, "-m", "iovkit", "--version"], tree),
+        (f"iovkit check --help{label}", [py, "-m", "iovkit", "check", "--help"], tree),
+    ]
+
+
+def _time(cmd: list[str], tree: Path) -> float:
+    env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="120")
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=tree)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--before", help="a git ref to compare with (its iovkit package, extracted)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare_typer.py"
+        bare.write_text(BARE_APP)
+        py = sys.executable
+        rows: list[tuple[str, list[str], Path]] = [
+            ("import typer, rich (baseline)", [py, "-c", "import typer, rich"], ROOT),
+            ("bare typer app: one --help (floor)", [py, str(bare), "one", "--help"], ROOT),
+            *_rows(ROOT, ""),
+        ]
+        if args.before:
+            old = Path(tmp) / "before"
+            old.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.before, "iovkit"], capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            rows += _rows(old, f" ({args.before})")
+        times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+        for _name, cmd, tree in rows:  # one warm-up each (page cache, .pyc files)
+            _time(cmd, tree)
+        for _ in range(args.runs):
+            for name, cmd, tree in rows:
+                times[name].append(_time(cmd, tree))
+    base = statistics.median(times[rows[0][0]])
+    base_min = min(times[rows[0][0]])
+    print(f"{'command':44} {'median s':>9} {'x base':>7} {'min s':>7} {'x base':>7}")
+    for name, _, _ in rows:
+        med, low = statistics.median(times[name]), min(times[name])
+        print(f"{name:44} {med:9.3f} {med / base:7.2f} {low:7.3f} {low / base_min:7.2f}")
+    print(f"({args.runs} runs each, interleaved; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()

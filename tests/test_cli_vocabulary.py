@@ -1,0 +1,167 @@
+"""The CLI vocabulary a user meets: --format choices listed, old spellings still work with one notice, grouped help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iovkit.cli.main import app
+from iovkit.cli.options import rewrite_deprecated
+
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # help rows unwrapped, as on a wide terminal
+
+
+def _help(cli, *args: str) -> str:  # type: ignore[no-untyped-def]
+    r = cli(*args, "--help")
+    assert r.code == 0, r.err
+    return " ".join(r.out.split())  # rich wraps long lines; compare on words
+
+
+@pytest.mark.parametrize(
+    ("command", "choices"),
+    [
+        (("check",), "table|json|markdown|junit"),
+        (("doctor",), "table|json"),
+        (("diagnose",), "table|json"),
+        (("bench",), "table|json"),
+        (("compare",), "table|json"),
+        (("relay",), "table|json"),
+    ],
+)
+def test_every_result_command_declares_its_formats(cli, command: tuple[str, ...], choices: str) -> None:  # type: ignore[no-untyped-def]
+    text = _help(cli, *command)
+    assert "--format" in text and f"<{choices}" in text
+
+
+@pytest.mark.parametrize("command", ["check", "doctor", "diagnose", "bench", "compare", "relay"])
+def test_a_bad_format_lists_the_valid_ones_in_one_line(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    r = cli(command, "--format", "xml")
+    assert r.code == 2
+    assert r.err.count("\n") == 1 and "'xml' is not one of" in r.err and "'table', 'json'" in r.err
+
+
+def test_a_bad_mode_and_auth_list_the_valid_ones(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("bench", "--mode", "flood")
+    assert r.code == 2 and "'echo', 'relay'" in r.err
+    r = cli("check", "--example", "hyperv-ready", "--host", "h", "--auth", "basic")
+    assert r.code == 2 and "'negotiate', 'kerberos', 'ntlm', 'credssp'" in r.err
+
+
+def test_help_shows_no_type_for_flags_and_choices_instead_of_str(cli) -> None:  # type: ignore[no-untyped-def]
+    for command in ("check", "bench", "relay", "diagnose", "collect", "apply"):
+        assert "<bool>" not in _help(cli, command), command
+    assert "--mode <echo|relay>" in _help(cli, "bench")
+    assert "--mode <relay|echo|sockperf>" in _help(cli, "relay")
+    assert "--executor <local|winrm|shell|simulator>" in _help(cli, "apply")
+    assert "--auth <negotiate|kerberos|ntlm|credssp>" in _help(cli, "doctor")
+
+
+def test_input_winrm_and_output_options_are_in_their_own_panels(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("check", "--help")
+    panels = [line.strip("╭─ ").split(" ─")[0] for line in r.out.splitlines() if line.startswith("╭─")]
+    assert panels == ["Arguments", "Options", "Input", "WinRM (remote Hyper-V host)", "Output"]
+    winrm = r.out.split("WinRM (remote Hyper-V host)")[1].split("╰")[0]
+    for opt in ("--host", "--user", "--auth", "--port", "--ssl"):
+        assert opt in winrm
+
+
+def test_top_level_help_groups_commands_in_order(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("--help")
+    panels = [line.strip("╭─ ").split(" ─")[0] for line in r.out.splitlines() if line.startswith("╭─")]
+    assert panels == ["Options", "Assess", "Switch over", "Measure", "Reference"]
+    assert r.out.index("doctor") < r.out.index("check") < r.out.index("plan") < r.out.index("bench")
+    assert "--install-completion" in r.out  # shell completion is on
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("doctor",),
+        ("collect",),
+        ("check",),
+        ("diagnose",),
+        ("plan",),
+        ("apply",),
+        ("rollback",),
+        ("monitor",),
+        ("relay",),
+        ("bench",),
+        ("compare",),
+        ("schema",),
+        ("script", "plan"),
+    ],
+)
+def test_each_command_help_ends_with_its_exit_codes(cli, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    r = cli(*command, "--help")
+    last = " ".join(r.out.strip().splitlines()[-3:])
+    assert "Exit codes: 0 " in last and "2 bad input" in " ".join(last.split())
+
+
+def test_every_registered_command_has_a_panel_and_exit_codes() -> None:
+    """A command another module adds later must join the vocabulary too."""
+    for info in app.registered_commands:
+        assert info.rich_help_panel in ("Assess", "Switch over", "Measure", "Reference"), info.name
+        assert info.epilog and info.epilog.startswith("Exit codes:"), info.name
+
+
+def test_old_spellings_work_with_one_notice(cli) -> None:  # type: ignore[no-untyped-def]
+    new = cli("script", "counters", "--duration", "60")
+    old = cli("script", "counters", "--seconds", "60")
+    assert old.code == new.code == 0 and "typeperf" in old.out
+    assert old.out == new.out
+    assert old.err == "iovkit: warning: --seconds is deprecated; use --duration\n" and new.err == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "notice"),
+    [
+        (["bench", "--json", "--seconds=2"], ["bench", "--format", "json", "--step-seconds=2"], 2),
+        (["relay", "--rate", "100"], ["relay", "--rate-limit", "100"], 1),
+        (["--debug", "compare", "a", "--plot", "x"], ["--debug", "compare", "a", "--output", "x"], 1),
+        (["diagnose", "f.csv", "-f", "rich"], ["diagnose", "f.csv", "-f", "table"], 1),
+        (["diagnose", "--live", "--record", "r.json"], ["diagnose", "--live", "--output", "r.json"], 1),
+        (["script", "plan", "p.json", "--output-dir", "d"], ["script", "plan", "p.json", "--output", "d"], 1),
+        (["bench", "--rate", "100"], ["bench", "--rate", "100"], 0),  # bench's --rate is the offered rate
+        (["check", "--format", "json"], ["check", "--format", "json"], 0),
+    ],
+)
+def test_rewrite_of_old_spellings(args: list[str], expected: list[str], notice: int) -> None:
+    notes: list[str] = []
+    assert rewrite_deprecated(args, notes) == expected
+    assert len(notes) == notice
+
+
+def test_deprecated_diagnose_format_rich_still_renders_the_table(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "diag_recordings", Path(__file__).parent / "diagnose" / "diag_recordings.py"
+    )
+    assert spec is not None and spec.loader is not None
+    recordings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recordings)
+    csv = tmp_path / "typeperf.csv"
+    csv.write_text(recordings.pdh_csv(), newline="")
+    new = cli("diagnose", str(csv), "--format", "table")
+    old = cli("diagnose", str(csv), "--format", "rich")
+    assert old.code == new.code == 1
+    assert old.out == new.out
+    assert old.err == "iovkit: warning: --format rich is deprecated; use --format table\n" + new.err
+
+
+def test_version_does_not_import_the_heavy_parts() -> None:
+    """`iovkit --version` must not pay for pydantic, the traffic stack or matplotlib (start-up time)."""
+    code = (
+        "import sys; from iovkit.cli.main import main; main(['--version']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'matplotlib', 'pyvmomi', "
+        "'ansible') or m.startswith(('iovkit.traffic', 'iovkit.snapshot', 'iovkit.sources'))))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout.splitlines()[-1].replace("'", '"')) == []
