@@ -109,6 +109,11 @@ def test_every_registered_command_has_a_panel_and_exit_codes() -> None:
     for info in app.registered_commands:
         assert info.rich_help_panel in ("Assess", "Switch over", "Measure", "Reference"), info.name
         assert info.epilog and info.epilog.startswith("Exit codes:"), info.name
+    for group in app.registered_groups:
+        assert group.rich_help_panel in ("Assess", "Switch over", "Measure", "Reference"), group.name
+        assert group.typer_instance is not None
+        for sub in group.typer_instance.registered_commands:
+            assert sub.epilog and sub.epilog.startswith("Exit codes:"), (group.name, sub.name)
 
 
 def test_old_spellings_work_with_one_notice(cli) -> None:  # type: ignore[no-untyped-def]
