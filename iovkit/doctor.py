@@ -20,7 +20,7 @@ from iovkit.errors import ExitCode
 from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot
 
-DoctorVerdict = Literal["ready", "partial", "not-ready", "bottleneck"]
+DoctorVerdict = Literal["ready", "partial", "not-ready", "unknown", "bottleneck"]
 Sampler = Callable[[float], Any]
 
 
@@ -48,6 +48,7 @@ class DoctorReport:
     diagnose_note: str = ""
     diagnose_findings: list[dict[str, str]] = field(default_factory=list)
     examples: list[dict[str, str]] = field(default_factory=list)
+    to_collect: list[dict[str, str]] = field(default_factory=list)  # what the input lacked, and how to get it
 
     @property
     def exit_code(self) -> int:
@@ -73,6 +74,7 @@ class DoctorReport:
             "diagnose": diag,
             "diagnose_note": self.diagnose_note,
             "examples": self.examples,
+            "to_collect": self.to_collect,
             "findings": [f.to_dict() for f in self.check.findings],
             "datapath": self.check.datapath,
         }
@@ -96,6 +98,12 @@ def _headline(check: CheckResult) -> str:
             f"SR-IOV can work for {check.units_clear} of {check.units_total} in-scope adapter(s); "
             "the rest need the fixes below."
         )
+    if check.verdict == "unknown":
+        fails = [f for f in check.findings if f.status == "fail"]
+        missing = sorted({f.id for f in check.findings if f.status == "unknown" and f.severity in ("critical", "high")})
+        said = f"{len(fails)} check(s) failed on what it shows, but " if fails else "Nothing in this input fails, but "
+        what = f"{', '.join(missing)} could not be checked" if missing else check.reason.rstrip(".")
+        return f"Cannot tell yet: {said}{what}; collect what is listed under 'Collect'."
     return f"Not ready: {check.reason.rstrip('.')}."
 
 
@@ -109,6 +117,23 @@ def _paths(check: CheckResult) -> str:
         if not i.get("master")
     ]
     return f" (data path: {', '.join(parts)})" if parts else ""
+
+
+def missing_facts(check: CheckResult) -> list[dict[str, str]]:
+    """The unknown findings' commands, most important first, each once: what to run to get a full answer."""
+    from iovkit.checks.catalog import SEVERITY_RANK
+
+    rows: dict[str, dict[str, str]] = {}
+    for f in sorted(
+        (f for f in check.findings if f.status in ("unknown", "warn") and f.collect),
+        key=lambda f: SEVERITY_RANK[f.severity],
+    ):
+        cmd = f.collect or ""
+        if cmd in rows:
+            rows[cmd]["ids"] += f", {f.id}"
+            continue
+        rows[cmd] = {"ids": f.id, "missing": ", ".join(f.missing), "command": cmd}
+    return list(rows.values())
 
 
 def has_sriov_hardware(snap: HostSnapshot) -> bool:
@@ -154,6 +179,7 @@ def run_doctor(
     """
     check = run_checks(snap, policy, plan_cmd=plan_cmd)
     report = DoctorReport(check.verdict, _headline(check), check, top_fixes(check.findings))
+    report.to_collect = missing_facts(check)
     if sampler is None and use_default_sampler:
         sampler = default_sampler()
     if is_this_host(snap) and with_examples and not has_sriov_hardware(snap):

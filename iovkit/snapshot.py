@@ -10,15 +10,29 @@ Bump SCHEMA_VERSION's minor for added optional fields, its major for anything a 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from iovkit.errors import InputError
 
-SCHEMA_VERSION = "1.2"  # 1.1: platform "esxi" and the optional `esxi` section; 1.2: the optional `guest` section
+# 1.1: platform esxi, `esxi`; 1.2: `guest`; 1.3: lists may be null (not collected), vmq, vmq_queues,
+# sources_read, VM vcpus, interface GUIDs
+SCHEMA_VERSION = "1.3"
 
 Platform = Literal["hyperv", "linux", "esxi"]
 
@@ -46,6 +60,11 @@ class SourceInfo(_Model):
     origin: str | None = Field(None, description="Path, host name or example name")
     collector_version: str | None = None
     powershell_version: str | None = Field(None, description="e.g. '5.1.20348.2400' or '7.4.6'")
+    sources_read: list[str] | None = Field(
+        None,
+        description="The cmdlets (or files) whose output the input held; a partial paste holds few. "
+        "None where the source kind reads everything it can (a live host, a Linux archive).",
+    )
 
 
 class HostInfo(_Model):
@@ -77,7 +96,21 @@ class HostIov(_Model):
     """Host-wide IOV support as the hypervisor reports it (Get-VMHost IovSupport)."""
 
     supported: bool | None = None
-    reasons: list[str] = Field(default_factory=list, description="Verbatim IovSupportReasons strings")
+    reasons: list[str] | None = Field(
+        None, description="Verbatim IovSupportReasons strings; [] when IovSupport is True, null when not collected"
+    )
+
+
+class HostVmq(_Model):
+    """Whether the Hyper-V switch uses VMQ at all on this host's NICs (field-notes: below 10 Gbps it does not,
+    unless the VMSMP registry override is set, even though Get-NetAdapterVmq says Enabled)."""
+
+    below_ten_gig_vmq_enabled: int | None = Field(
+        None, description="VMSMP\\Parameters BelowTenGigVmqEnabled: 0 system default (off), 1 on, 2 explicitly off"
+    )
+    ten_gig_vmq_enabled: int | None = Field(
+        None, description="VMSMP\\Parameters TenGigVmqEnabled: 0 system default (on), 1 on, 2 explicitly off"
+    )
 
 
 class IommuInfo(_Model):
@@ -99,6 +132,7 @@ class PhysicalNic(_Model):
     driver: str | None = None
     pci_address: str | None = None
     mac: str | None = None
+    interface_guid: str | None = Field(None, description="Get-NetAdapter InterfaceGuid, '{...}'")
     link_speed_bps: int | None = None
     status: str | None = Field(None, description="Up, Down, Disconnected, ...")
     sriov_support: str | None = Field(
@@ -132,11 +166,14 @@ class VSwitch(_Model):
     name: str
     id: str | None = None
     switch_type: Literal["External", "Internal", "Private"] | None = None
-    net_adapters: list[str] = Field(default_factory=list, description="Bound NICs' interface descriptions")
+    net_adapters: list[str] | None = Field(
+        None, description="Bound NICs' interface descriptions ([] for a private/internal switch; null: not collected)"
+    )
     net_adapter_names: list[str] = Field(default_factory=list, description="Bound NICs' names, when resolved")
+    net_adapter_guids: list[str] | None = Field(None, description="NetAdapterInterfaceGuid (a Guid array)")
     iov_enabled: bool | None = None
     iov_support: bool | None = None
-    iov_support_reasons: list[str] = Field(default_factory=list)
+    iov_support_reasons: list[str] | None = None
     vf_count: int | None = Field(None, description="IovVirtualFunctionCount (0 when not IOV)")
     vfs_in_use: int | None = None
     queue_pairs: int | None = None
@@ -151,8 +188,9 @@ class VM(_Model):
     name: str
     id: str | None = None
     state: str | None = Field(None, description="Running, Off, Saved, ...; libvirt: running, shut off")
-    operational_status: list[str] = Field(default_factory=list)
+    operational_status: list[str] | None = None
     generation: int | None = None
+    vcpus: int | None = Field(None, description="Virtual processors (Get-VM ProcessorCount)")
 
 
 class VmAdapter(_Model):
@@ -176,8 +214,8 @@ class VmAdapter(_Model):
     vf_data_path_active: bool | None = None
     vmq_weight: int | None = None
     vrss_enabled: bool | None = None
-    status: list[str] = Field(default_factory=list)
-    status_description: list[str] = Field(default_factory=list)
+    status: list[str] | None = None
+    status_description: list[str] | None = None
     vf_pci_address: str | None = Field(None, description="libvirt hostdev: the VF's PCI address")
 
 
@@ -434,6 +472,17 @@ class GuestFacts(_Model):
         return next((i for i in self.interfaces if i.name == name), None)
 
 
+class VmqQueue(_Model):
+    """One row of Get-NetAdapterVmqQueue: a receive queue of a NIC, whom it serves and on which processor."""
+
+    nic: str
+    queue_id: int
+    mac: str | None = None
+    vlan: int | None = None
+    processor: str | None = Field(None, description="group:number, e.g. '0:2'")
+    vm: str | None = Field(None, description="VmFriendlyName: a VM, or the host's own name for host vNICs")
+
+
 class CollectionError(_Model):
     """A source that could not be read: recorded, never fatal to the whole snapshot."""
 
@@ -441,13 +490,22 @@ class CollectionError(_Model):
     error: str
 
 
+# The record lists of a snapshot that may be "not collected" (null in the JSON) as a whole.
+COLLECTIONS: tuple[str, ...] = ("nics", "teams", "switches", "vms", "vm_adapters", "vfs", "vmq_queues", "guest_nics")
+
+
 class HostSnapshot(_Model):
+    """The snapshot. A record list the input did not contain (a paste without Get-VMSwitch) is null in the JSON
+    and `has(name)` is False; in Python it still reads as an empty list, so iteration needs no guard, and a
+    rule that would conclude from the absence asks `has()` first."""
+
     schema_version: str = SCHEMA_VERSION
     collected_at: datetime | None = None
     source: SourceInfo
     host: HostInfo
     cpu: CpuInfo = Field(default_factory=CpuInfo)
     iov: HostIov = Field(default_factory=HostIov)
+    vmq: HostVmq = Field(default_factory=HostVmq)
     iommu: IommuInfo | None = None
     nics: list[PhysicalNic] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
@@ -455,10 +513,51 @@ class HostSnapshot(_Model):
     vms: list[VM] = Field(default_factory=list)
     vm_adapters: list[VmAdapter] = Field(default_factory=list)
     vfs: list[VirtualFunction] = Field(default_factory=list)
+    vmq_queues: list[VmqQueue] = Field(default_factory=list)
     guest_nics: list[GuestNic] = Field(default_factory=list)
     guest: GuestFacts | None = Field(None, description="Inside a VM: the data-path verdict and guest tuning facts")
     errors: list[CollectionError] = Field(default_factory=list)
     esxi: EsxiInfo | None = Field(None, description="ESXi only (platform esxi)")
+
+    _absent: set[str] = PrivateAttr(default_factory=set)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _null_lists(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> HostSnapshot:
+        """A collection given as None (or null in JSON) was not collected: remember it, hold []."""
+        absent: set[str] = set()
+        if isinstance(data, dict):
+            data = dict(data)
+            for name in COLLECTIONS:
+                if name in data and data[name] is None:
+                    data[name] = []
+                    absent.add(name)
+        snap = handler(data)
+        if absent:
+            snap._absent = absent
+        return snap
+
+    @model_serializer(mode="wrap")
+    def _write_nulls(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for name in self._absent:
+            if name in out and not getattr(self, name):
+                out[name] = None
+        return out
+
+    def has(self, name: str) -> bool:
+        """Was this record list collected? (An empty list that was collected means "none".)"""
+        return name not in self._absent or bool(getattr(self, name))
+
+    def mark_absent(self, *names: str) -> None:
+        """Record that these lists were not in the input (sources use it; rules never do)."""
+        self._absent.update(n for n in names if n in COLLECTIONS)
+
+    def read(self, source: str) -> bool | None:
+        """Was this cmdlet's output in the input? None when the input does not say (a full collection)."""
+        if self.source.sources_read is None:
+            return None
+        return source.lower() in {s.lower() for s in self.source.sources_read}
 
     # -- small lookups every stage needs -----------------------------------------------------------
     def switch(self, name: str) -> VSwitch | None:
@@ -474,22 +573,77 @@ class HostSnapshot(_Model):
         return next((v for v in self.vms if v.name == name), None)
 
     def switch_nics(self, switch: VSwitch) -> list[PhysicalNic]:
-        """The physical NICs bound to a switch, matched by name or interface description."""
-        keys = set(switch.net_adapters) | set(switch.net_adapter_names)
-        found = [n for n in self.nics if n.name in keys or (n.description and n.description in keys)]
+        """The physical NICs bound to a switch: by interface GUID when both sides have it, else by name, else by
+        interface description. A description the switch recorded before a driver reinstall (`... #2` against
+        `... #40` now) matches only when exactly one NIC has that description without its `#N`
+        (field-notes: never match by description alone when it can be ambiguous)."""
+        return self._resolve(switch)[0]
+
+    def unresolved_nics(self, switch: VSwitch) -> list[str]:
+        """The switch's interface descriptions that match no NIC of this snapshot (a stale description that is
+        ambiguous, or Get-NetAdapter not in the input). LBFO team NICs and SET teams are not physical NICs."""
+        return self._resolve(switch)[1]
+
+    def _resolve(self, switch: VSwitch) -> tuple[list[PhysicalNic], list[str]]:
+        guids = {g.strip("{}").lower() for g in switch.net_adapter_guids or []}
+        if guids and any(n.interface_guid for n in self.nics):
+            by_guid = [n for n in self.nics if n.interface_guid and n.interface_guid.strip("{}").lower() in guids]
+            if by_guid:
+                return by_guid, []
+        names = set(switch.net_adapter_names)
+        found = [n for n in self.nics if n.name in names]
+        unresolved: list[str] = []
+        team_names = {t.name for t in self.teams}
+        for d in switch.net_adapters or []:
+            exact = [n for n in self.nics if n.description == d]
+            if not exact:
+                base = _STALE.sub("", d)
+                same = [n for n in self.nics if n.description and _STALE.sub("", n.description) == base]
+                exact = same if len(same) == 1 else []
+            if exact:
+                found.extend(n for n in exact if n not in found)
+            elif d not in team_names and "multiplexor" not in d.lower():
+                unresolved.append(d)
         # A SET switch reports members through its team; an LBFO switch binds the team's virtual NIC.
+        keys = names | set(switch.net_adapters or [])
         for team in self.teams:
             if team.name in keys:
                 found.extend(n for n in self.nics if n.name in team.members and n not in found)
-        return found
+        if names and len(found) >= len(switch.net_adapters or []):
+            unresolved = []
+        return found, unresolved
+
+    def is_external(self, switch: VSwitch) -> bool | None:
+        """External when SwitchType says so, or when the switch shows a bound NIC or IOV (both need an external
+        port); not external when its NIC list was read and is empty; None when nothing says."""
+        if switch.switch_type is not None:
+            return switch.switch_type == "External"
+        if switch.net_adapters or switch.net_adapter_names or switch.net_adapter_guids:
+            return True
+        if switch.iov_enabled or switch.iov_support:
+            return True
+        if switch.net_adapters == []:
+            return False
+        return None
+
+    def external_switches(self) -> list[VSwitch]:
+        """Every switch known to be external (see is_external)."""
+        return [s for s in self.switches if self.is_external(s)]
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=False)
 
 
+_STALE = re.compile(r"\s+#\d+$")
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of HostSnapshot, as printed by `iovkit schema`."""
     schema = HostSnapshot.model_json_schema()
+    for name in COLLECTIONS:  # null: not collected (see HostSnapshot)
+        prop = schema["properties"][name]
+        schema["properties"][name] = {"anyOf": [{k: v for k, v in prop.items() if k != "title"}, {"type": "null"}]}
+        schema["properties"][name]["title"] = prop.get("title", name)
     schema["$id"] = f"https://iovkit.invalid/schema/host-snapshot-{SCHEMA_VERSION}.json"
     schema["title"] = "iovkit HostSnapshot"
     return schema
@@ -504,7 +658,7 @@ def snapshot_from_dict(data: Any, origin: str) -> HostSnapshot:
     if not isinstance(data, dict):
         raise InputError("a snapshot must be a JSON object", path=origin)
     version = str(data.get("schema_version", ""))
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:  # 1.0 files read as 1.1 (only fields added)
         raise InputError(
             f"schema_version {version!r} is not supported (this iovkit reads {SCHEMA_VERSION})",
             path=origin,

@@ -17,6 +17,19 @@ def absent_facts(snap: HostSnapshot) -> list[str]:
     if snap.host.platform != "hyperv" or snap.host.is_vm_guest:
         return []
     failed = {e.source for e in snap.errors}
+    if snap.source.sources_read is not None:  # the reader recorded which cmdlets the input held
+        wanted = (
+            "Get-VMHost",
+            "Win32_OperatingSystem",
+            "Get-VMSwitch",
+            "Get-VMNetworkAdapter",
+            "Get-NetAdapter",
+            "Get-NetAdapterSriov",
+            "Get-NetAdapterVmq",
+            "Get-NetAdapterVmqQueue",
+            "VMSMP-Parameters",
+        )
+        return [c for c in wanted if snap.read(c) is False and c not in failed]
     checks = [
         ("Get-VMHost", snap.iov.supported is None),
         ("Win32_OperatingSystem", snap.host.os_caption is None),

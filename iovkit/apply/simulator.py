@@ -144,7 +144,7 @@ class Simulator:
                 SimSwitch(
                     name=s.name,
                     switch_type=s.switch_type,
-                    net_adapters=list(s.net_adapters),
+                    net_adapters=list(s.net_adapters or []),
                     net_adapter_names=list(s.net_adapter_names),
                     iov_enabled=s.iov_enabled,
                     iov_support=s.iov_support,

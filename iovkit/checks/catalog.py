@@ -1,8 +1,10 @@
 """The rule catalog: rules, findings, the registry, filtering and the verdict.
 
 A rule is a small pure function over (HostSnapshot, Policy | None) registered with a stable ID, a title, a
-platform, a severity and a rationale (kube-bench style). It yields Findings; it never reads the system. A fact
-the snapshot lacks gives `skip` (naming the missing facts) or `warn`, never `pass`.
+platform, a severity and a rationale (kube-bench style). It yields Findings; it never reads the system.
+Results: pass, warn, fail, info, not-applicable (the rule does not apply here; no fact is missing) and unknown
+(a fact it needs was not collected: the finding names the fact and the exact command that collects it).
+Unknown is not false: a rule fails only on facts the input showed.
 
 Verdict (one of three, computed from the findings only):
 
@@ -12,8 +14,10 @@ Verdict (one of three, computed from the findings only):
   against it or anything it depends on. Units: on Hyper-V the in-scope VM adapters (policy scope); a unit
   depends on its switch, the NICs under that switch and the host. On Linux the SR-IOV capable NICs (PFs);
   a PF depends on the host.
-- **not-ready**: anything else: a host-wide failure, every in-scope unit blocked, no unit at all, or a
-  prerequisite that could not be confirmed.
+- **not-ready**: a host-wide failure, every in-scope unit blocked, or no unit at all: each on observed facts.
+- **unknown**: nothing observed fails the host, but a prerequisite (a critical rule) could not be checked, or
+  which units a failure blocks cannot be told (the VM adapters were not in the input). The findings name the
+  missing facts and the commands that collect them.
 """
 
 from __future__ import annotations
@@ -27,15 +31,19 @@ from iovkit.policy import Policy, adapters_in_scope
 from iovkit.quoting import ps_quote, sh_quote
 from iovkit.snapshot import HostSnapshot
 
-Status = Literal["pass", "warn", "fail", "skip"]
+Status = Literal["pass", "warn", "fail", "info", "not-applicable", "unknown"]
+STATUSES: tuple[str, ...] = ("pass", "warn", "fail", "info", "not-applicable", "unknown")
 Severity = Literal["critical", "high", "medium", "low"]
 RulePlatform = Literal["hyperv", "linux", "esxi", "guest", "any"]
 ScopeKind = Literal["host", "nic", "switch", "vm-adapter", "vf", "guest-nic"]
-Verdict = Literal["ready", "partial", "not-ready"]
+Verdict = Literal["ready", "partial", "not-ready", "unknown"]
+# How hard a verdict is: removing facts from an input may move a verdict to "unknown" or to a softer one, never
+# to a harder one (tests/checks/test_unknown_not_false.py).
+VERDICT_RANK: dict[str, int] = {"not-ready": 0, "partial": 1, "unknown": 2, "ready": 3}
 Ev = dict[str, Any]  # evidence: snapshot field path -> value
 
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-STATUS_RANK: dict[str, int] = {"fail": 0, "warn": 1, "skip": 2, "pass": 3}
+STATUS_RANK: dict[str, int] = {"fail": 0, "warn": 1, "unknown": 2, "info": 3, "not-applicable": 4, "pass": 5}
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ class Finding:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     fix: str | None = None
-    missing: list[str] = field(default_factory=list)  # facts the snapshot lacks (skip/warn)
+    missing: list[str] = field(default_factory=list)  # facts the snapshot lacks (unknown/warn)
+    collect: str | None = None  # the exact command that collects the missing facts
     title: str = ""
     severity: Severity = "medium"
     # Units (vm adapter keys / PF names) this failure blocks; None = derive from the scope.
@@ -76,6 +85,7 @@ class Finding:
             "evidence": self.evidence,
             "fix": self.fix,
             "missing": self.missing,
+            "collect": self.collect,
         }
 
 
@@ -137,15 +147,22 @@ ps = ps_quote  # PowerShell single-quoted literal (typographic quotes doubled to
 sh = sh_quote  # POSIX shell word
 
 
-def skip(rule_id: str, scope: Scope, missing: list[str], why: str | None = None) -> Finding:
-    """A skip that names the facts the snapshot lacks."""
+def unknown(
+    rule_id: str, scope: Scope, missing: list[str], why: str | None = None, *, collect: str | None = None
+) -> Finding:
+    """The rule needs facts the snapshot lacks: name them, and the exact command that collects them."""
     msg = why or f"not collected: {', '.join(missing)}"
-    return Finding(rule_id, "skip", scope, msg, evidence=dict.fromkeys(missing), missing=missing)
+    if collect and collect not in msg:
+        msg += f" (collect: {collect})"
+    return Finding(rule_id, "unknown", scope, msg, evidence=dict.fromkeys(missing), missing=missing, collect=collect)
+
+
+skip = unknown  # the older name; rules written before issue 13 call it
 
 
 def not_applicable(rule_id: str, scope: Scope, why: str) -> Finding:
-    """A skip because the rule does not apply here (no fact is missing)."""
-    return Finding(rule_id, "skip", scope, why)
+    """The rule does not apply here (no fact is missing)."""
+    return Finding(rule_id, "not-applicable", scope, why)
 
 
 HOST = "host"
@@ -201,7 +218,7 @@ class CheckResult:
     datapath: dict[str, Any] | None = None  # inside a VM: snapshot.guest as JSON (the data-path verdict)
 
     def counts(self) -> dict[str, int]:
-        out = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
+        out = dict.fromkeys(STATUSES, 0)
         for f in self.findings:
             out[f.status] += 1
         return out
@@ -272,9 +289,16 @@ def windows_guest_only(snap: HostSnapshot) -> bool:
     )
 
 
-def _units(snap: HostSnapshot, policy: Policy | None) -> list[str]:
+def _units(snap: HostSnapshot, policy: Policy | None) -> list[str] | None:
+    """The in-scope units, or None when the facts that list them were not collected."""
     if snap.host.platform in ("hyperv", "esxi"):
+        if snap.host.platform == "hyperv" and (
+            not snap.has("vm_adapters") or (policy is None and not snap.has("switches"))
+        ):
+            return None
         return [adapter_key(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)]
+    if not snap.has("nics"):
+        return None
     return [n.name for n in snap.nics if (n.vfs_total or 0) > 0 or n.sriov_support == "Supported"]
 
 
@@ -313,42 +337,46 @@ def _blocked(f: Finding, snap: HostSnapshot, units: list[str]) -> set[str]:
 
 
 def verdict_for(snap: HostSnapshot, policy: Policy | None, findings: list[Finding]) -> CheckResult:
-    units = _units(snap, policy)
+    known_units = _units(snap, policy)
+    units = known_units or []
     fails = [f for f in findings if f.status == "fail"]
     blocked: set[str] = set()
     for f in fails:
         blocked |= _blocked(f, snap, units)
     clear = [u for u in units if u not in blocked]
     host_fails = [f for f in fails if f.scope.kind == "host"]
-    unconfirmed = [f for f in findings if f.status == "skip" and f.severity == "critical" and f.missing]
+    unconfirmed = [f for f in findings if f.status == "unknown" and f.severity == "critical"]
+
+    def result(verdict: Verdict, reason: str) -> CheckResult:
+        return CheckResult(verdict, reason, findings, len(units), len(clear))
+
     if not findings:
-        return CheckResult(
-            "not-ready", "no check applies to this snapshot (see --only/--skip)", findings, len(units), len(clear)
-        )
+        return result("not-ready", "no check applies to this snapshot (see --only/--skip)")
+    if host_fails:
+        return result("not-ready", f"host-wide failure: {', '.join(dict.fromkeys(f.id for f in host_fails))}")
     if not fails and not unconfirmed:
-        return CheckResult("ready", "no check failed", findings, len(units), len(clear))
+        if known_units is None and snap.host.platform == "hyperv":
+            return result("unknown", "no check failed, but the VM adapters were not in the input")
+        return result("ready", "no check failed")
     if not fails:
         ids = ", ".join(sorted({f.id for f in unconfirmed}))
-        return CheckResult(
-            "not-ready",
-            f"could not confirm prerequisites ({ids}): facts not collected",
-            findings,
-            len(units),
-            len(clear),
+        return result("unknown", f"could not confirm prerequisites ({ids}): facts not collected")
+    if known_units is None:
+        ext = [s.name for s in snap.switches if snap.is_external(s)]
+        failed_sw = {f.scope.name for f in fails if f.scope.kind == "switch"}
+        if snap.has("switches") and ext and set(ext) <= failed_sw:
+            return result("not-ready", f"every external switch has a failure; {len(fails)} check(s) failed")
+        return result(
+            "unknown",
+            f"{len(fails)} check(s) failed; which VM adapters they block is not known (VM adapters not in the input)",
         )
-    if host_fails:
-        ids = ", ".join(dict.fromkeys(f.id for f in host_fails))
-        return CheckResult("not-ready", f"host-wide failure: {ids}", findings, len(units), len(clear))
     if clear:
-        return CheckResult(
+        return result(
             "partial",
             f"{len(clear)} of {len(units)} in-scope unit(s) could use SR-IOV; {len(fails)} check(s) failed",
-            findings,
-            len(units),
-            len(clear),
         )
     what = "no in-scope unit" if not units else f"all {len(units)} in-scope unit(s) blocked"
-    return CheckResult("not-ready", f"{what}; {len(fails)} check(s) failed", findings, len(units), len(clear))
+    return result("not-ready", f"{what}; {len(fails)} check(s) failed")
 
 
 def top_fixes(findings: list[Finding], n: int = 3) -> list[Finding]:

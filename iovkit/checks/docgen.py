@@ -159,9 +159,10 @@ def render() -> str:
         "tests/checks/test_docs_current.py fails when this file differs from the catalog. -->",
         "",
         "Every rule `iovkit check` and `iovkit doctor` run, in report order. Each finding has a status: "
-        "`pass`, `warn`, `fail` or `skip` (a skip names the snapshot facts that were not collected, or says why "
-        "the rule does not apply). A `critical` rule that is skipped for a missing fact keeps the verdict at "
-        "`not-ready`: iovkit never calls a host ready on facts it did not see.",
+        "`pass`, `warn`, `fail`, `info`, `not-applicable` (the rule does not apply here) or `unknown` (a fact it "
+        "needs was not in the input: the finding names the fact and the exact command that collects it). A rule "
+        "fails only on facts the input showed. A `critical` rule that is unknown makes the verdict `unknown`: "
+        "iovkit never calls a host ready, nor not ready, on facts it did not see.",
         "",
         "Run a subset with `--only ID` or leave rules out with `--skip ID` (repeat or comma-separate). "
         '`iovkit check --list` prints the IDs. "Reads" lists the snapshot fields (see '

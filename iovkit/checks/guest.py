@@ -63,7 +63,7 @@ def _datapath_findings(snap: HostSnapshot) -> Iterator[Finding]:
         elif i.path == "unknown":
             yield Finding(
                 rid,
-                "skip",
+                "unknown",
                 scope,
                 f"{i.name}: {i.summary}; send traffic and read the counters twice",
                 ev,

@@ -15,7 +15,7 @@ from iovkit.checks.catalog import (
     ps,
     rule,
     sh,
-    skip,
+    unknown,
 )
 from iovkit.checks.reasons import SRIOV_SUPPORT, classify_reason
 from iovkit.policy import Policy, adapters_in_scope
@@ -45,9 +45,23 @@ def _build(snap: HostSnapshot) -> int | None:
     return int(b) if b and b.strip().isdigit() else None
 
 
+# The exact commands that collect what a rule needs (issue 13: unknown names the fact and how to get it).
+COLLECT_HOST = "Get-VMHost | Format-List IovSupport, IovSupportReasons"
+COLLECT_OS = "Get-CimInstance Win32_OperatingSystem | Format-List Caption, Version, BuildNumber, ProductType"
+COLLECT_SWITCH = "Get-VMSwitch | Format-List *"
+COLLECT_ADAPTERS = "Get-VMNetworkAdapter -All | Format-List *"
+COLLECT_SRIOV = "Get-NetAdapterSriov | Format-List *"
+COLLECT_NETADAPTER = "Get-NetAdapter | Format-List Name, InterfaceDescription, InterfaceGuid, LinkSpeed, Status"
+COLLECT_VMQ = "Get-NetAdapterVmq | Format-List *"
+COLLECT_VMQ_QUEUES = "Get-NetAdapterVmqQueue | Format-List *"
+COLLECT_VMSMP = "Get-ItemProperty HKLM:\\SYSTEM\\CurrentControlSet\\Services\\VMSMP\\Parameters"
+COLLECT_COMPUTERINFO = "Get-ComputerInfo -Property HyperV*"
+
+
 def external_switches(snap: HostSnapshot, policy: Policy | None) -> list[VSwitch]:
-    """External switches in scope: those the policy names, else every external switch."""
-    ext = [s for s in snap.switches if s.switch_type == "External"]
+    """External switches in scope: those the policy names, else every external switch (a switch whose
+    SwitchType was not in the input counts when it shows a bound NIC or IOV: see HostSnapshot.is_external)."""
+    ext = snap.external_switches()
     if policy is not None and policy.switches:
         return [s for s in ext if s.name in policy.switches]
     return ext
@@ -84,11 +98,11 @@ def plan_command(snap: HostSnapshot) -> str:
 
 
 def _lbfo_team(snap: HostSnapshot, sw: VSwitch) -> str | None:
-    keys = set(sw.net_adapters) | set(sw.net_adapter_names)
+    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
     for t in snap.teams:
         if t.kind == "lbfo" and (t.name in keys or any(n.team == t.name for n in snap.switch_nics(sw))):
             return t.name
-    for desc in sw.net_adapters:
+    for desc in sw.net_adapters or []:
         if "multiplexor" in desc.lower():
             return desc
     return None
@@ -97,7 +111,7 @@ def _lbfo_team(snap: HostSnapshot, sw: VSwitch) -> str | None:
 def _set_team(snap: HostSnapshot, sw: VSwitch) -> bool:
     if sw.embedded_teaming:
         return True
-    keys = set(sw.net_adapters) | set(sw.net_adapter_names)
+    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
     return any(t.kind == "set" and (t.name in keys or t.name == sw.name) for t in snap.teams)
 
 
@@ -105,6 +119,44 @@ def _needs_rebuild(snap: HostSnapshot, sw: VSwitch) -> bool | None:
     if _lbfo_team(snap, sw):
         return True
     return None if sw.iov_enabled is None else not sw.iov_enabled
+
+
+def _no_switch(snap: HostSnapshot, rid: str) -> Finding:
+    """No external switch in scope: not applicable when the switches were read, else unknown."""
+    if snap.has("switches") and all(snap.is_external(s) is not None for s in snap.switches):
+        return not_applicable(rid, host_scope(snap), "no external switch in scope")
+    return unknown(rid, host_scope(snap), ["switches"], collect=COLLECT_SWITCH)
+
+
+def _maybe_in_scope(snap: HostSnapshot, policy: Policy | None) -> list[VmAdapter]:
+    """VM adapters that would be in scope if their switch's type were known (switch not in the input)."""
+    out = []
+    for a in snap.vm_adapters:
+        if a.is_management_os or not a.vm_name or not a.switch_name:
+            continue
+        if policy is not None and policy.selector_for(a) is None:
+            continue
+        sw = snap.switch(a.switch_name)
+        if (sw is None and not snap.has("switches")) or (sw is not None and snap.is_external(sw) is None):
+            out.append(a)
+    return out
+
+
+def _no_adapter(snap: HostSnapshot, policy: Policy | None, rid: str, why: str) -> Finding:
+    """No VM adapter in scope: unknown when the adapters (or their switches) were not in the input."""
+    if not snap.has("vm_adapters"):
+        return unknown(rid, host_scope(snap), ["vm_adapters"], collect=COLLECT_ADAPTERS)
+    maybe = _maybe_in_scope(snap, policy)
+    if maybe:
+        names = ", ".join(sorted({a.switch_name or "" for a in maybe}))
+        return unknown(
+            rid,
+            host_scope(snap),
+            ["switches"],
+            f"whether switch {names} is external is not in the input",
+            collect=COLLECT_SWITCH,
+        )
+    return not_applicable(rid, host_scope(snap), why)
 
 
 def _nic_scope(n: PhysicalNic) -> Scope:
@@ -116,11 +168,19 @@ def _sw_scope(sw: VSwitch) -> Scope:
 
 
 def _a_scope(a: VmAdapter) -> Scope:
+    if a.vm_name is None and not a.is_management_os:  # a VM adapter whose VMName was not in the input
+        return Scope("vm-adapter", f"?/{a.name}")
     return Scope("vm-adapter", adapter_key(a.vm_name, a.name))
 
 
 def _idx(snap: HostSnapshot, a: VmAdapter) -> int:
     return snap.vm_adapters.index(a)
+
+
+def _get_adapter(a: VmAdapter, props: str) -> str:
+    if a.is_management_os or a.vm_name is None:
+        return f"Get-VMNetworkAdapter -ManagementOS -Name {ps(a.name)} | Format-List {props}"
+    return f"Get-VMNetworkAdapter -VMName {ps(a.vm_name)} -Name {ps(a.name)} | Format-List {props}"
 
 
 def _set_adapter(a: VmAdapter, args: str) -> str:
@@ -145,7 +205,7 @@ def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     ver = _version(snap)
     ev: Ev = {"host.edition": h.edition, "host.os_caption": h.os_caption, "host.os_version": h.os_version}
     if h.edition is None and ver is None:
-        yield skip(rid, scope, ["host.edition", "host.os_version"])
+        yield unknown(rid, scope, ["host.edition", "host.os_version"], collect=COLLECT_OS)
         return
     if h.edition == "client":
         yield Finding(
@@ -170,7 +230,13 @@ def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if h.edition is None or ver is None:
         missing = ["host.edition"] if h.edition is None else ["host.os_version"]
         yield Finding(
-            rid, "warn", scope, f"cannot confirm Windows Server 2012+: {missing[0]} not collected", ev, missing=missing
+            rid,
+            "warn",
+            scope,
+            f"cannot confirm Windows Server 2012+: {missing[0]} not collected (collect: {COLLECT_OS})",
+            ev,
+            missing=missing,
+            collect=COLLECT_OS,
         )
         return
     yield Finding(rid, "pass", scope, f"{h.os_caption or 'Windows Server'} {h.os_version}", ev)
@@ -187,19 +253,20 @@ def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-HOST-IOV", host_scope(snap)
     if snap.iov.supported is None:
-        yield skip(rid, scope, ["iov.supported"])
+        yield unknown(rid, scope, ["iov.supported"], collect=COLLECT_HOST)
         return
     if snap.iov.supported:
         yield Finding(rid, "pass", scope, "IovSupport True", {"iov.supported": True})
         return
     if not snap.iov.reasons:
+        given = "reasons not in the input" if snap.iov.reasons is None else "no reason given"
         yield Finding(
             rid,
             "fail",
             scope,
-            "IovSupport False and no reason given",
-            {"iov.supported": False, "iov.reasons": []},
-            fix="Get-VMHost | Format-List IovSupport, IovSupportReasons",
+            f"IovSupport False ({given})",
+            {"iov.supported": False, "iov.reasons": snap.iov.reasons},
+            fix="(Get-VMHost).IovSupportReasons",
         )
         return
     for i, text in enumerate(snap.iov.reasons):
@@ -227,7 +294,7 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-SLAT", host_scope(snap)
     hv = snap.host.hypervisor_present
     ev: Ev = {"cpu.slat": snap.cpu.slat, "host.hypervisor_present": hv, "iov.supported": snap.iov.supported}
-    no_slat = [r for r in snap.iov.reasons if classify_reason(r).category == "NO_SLAT"]
+    no_slat = [r for r in snap.iov.reasons or [] if classify_reason(r).category == "NO_SLAT"]
     if no_slat:
         ev["iov.reasons"] = no_slat
         yield Finding(
@@ -261,7 +328,7 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             "SLAT cannot be read under a running hypervisor and IovSupport was not collected",
             ev,
             missing=["iov.supported"],
-            fix="Get-ComputerInfo -Property HyperV*",
+            collect=COLLECT_HOST,
         )
         return
     if snap.cpu.slat is False and hv is False:
@@ -282,10 +349,10 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             "Win32_Processor says no SLAT, but whether a hypervisor runs (which hides it) was not collected",
             ev,
             missing=["host.hypervisor_present"],
-            fix="Get-ComputerInfo -Property HyperV*",
+            collect=COLLECT_COMPUTERINFO,
         )
         return
-    yield skip(rid, scope, ["cpu.slat", "host.hypervisor_present"])
+    yield unknown(rid, scope, ["cpu.slat", "host.hypervisor_present"], collect=COLLECT_COMPUTERINFO)
 
 
 @rule(
@@ -299,10 +366,14 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-NIC-SRIOV"
     if not snap.nics:
-        yield skip(rid, host_scope(snap), ["nics"])
+        if snap.has("nics") and snap.read("Get-NetAdapterSriov") is not False:
+            yield not_applicable(rid, host_scope(snap), "no physical NIC on this host")
+        else:
+            yield unknown(rid, host_scope(snap), ["nics"], collect=COLLECT_SRIOV)
         return
     bound = bound_nic_names(snap, policy)
-    collect_failed = any("sriov" in e.source.lower() for e in snap.errors)
+    # Get-NetAdapterSriov lists only SR-IOV capable NICs: a NIC it leaves out is evidence only when it ran.
+    collect_failed = any("sriov" in e.source.lower() for e in snap.errors) or snap.read("Get-NetAdapterSriov") is False
     for i, n in enumerate(snap.nics):
         ev: Ev = {f"nics[{i}].sriov_support": n.sriov_support, f"nics[{i}].description": n.description}
         if n.sriov_support is None:
@@ -317,7 +388,12 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                     fix=f"Get-NetAdapterSriov -Name {ps(n.name)} -IncludeHidden",
                 )
             else:
-                yield skip(rid, _nic_scope(n), [f"nics[{i}].sriov_support"])
+                yield unknown(
+                    rid,
+                    _nic_scope(n),
+                    [f"nics[{i}].sriov_support"],
+                    collect=f"Get-NetAdapterSriov -Name {ps(n.name)} -IncludeHidden | Format-List *",
+                )
             continue
         info = SRIOV_SUPPORT.get(n.sriov_support)
         if info is None:
@@ -368,6 +444,9 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-NIC-ENABLED"
     capable = [(i, n) for i, n in enumerate(snap.nics) if n.sriov_support == "Supported"]
     if not capable:
+        if not any(n.sriov_support is not None for n in snap.nics):
+            yield unknown(rid, host_scope(snap), ["nics[].sriov_support"], collect=COLLECT_SRIOV)
+            return
         yield not_applicable(rid, host_scope(snap), "no NIC reports SriovSupport Supported (see HV-NIC-SRIOV)")
         return
     bound = bound_nic_names(snap, policy)
@@ -378,7 +457,9 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             f"nics[{i}].vfs_allocated": n.vfs_allocated,
         }
         if n.sriov_enabled is None:
-            yield skip(rid, _nic_scope(n), [f"nics[{i}].sriov_enabled"])
+            yield unknown(
+                rid, _nic_scope(n), [f"nics[{i}].sriov_enabled"], collect=f"Get-NetAdapterSriov -Name {ps(n.name)}"
+            )
         elif not n.sriov_enabled:
             yield Finding(
                 rid,
@@ -396,6 +477,7 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 "SR-IOV enabled; VF count (NumVFs) not collected",
                 ev,
                 missing=[f"nics[{i}].vfs_total"],
+                collect=f"Get-NetAdapterSriov -Name {ps(n.name)} | Format-List NumVFs, NumAllocatedVFs",
             )
         elif n.vfs_total == 0:
             yield Finding(
@@ -429,7 +511,7 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-TEAM"
     switches = external_switches(snap, policy)
     if not switches:
-        yield not_applicable(rid, host_scope(snap), "no external switch in scope")
+        yield _no_switch(snap, rid)
         return
     for i, sw in indexed(snap.switches, switches):
         ev: Ev = {
@@ -472,7 +554,12 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                     fix="Upgrade the host to Windows Server 2016 or newer.",
                 )
         elif not sw.net_adapters and not sw.net_adapter_names:
-            yield skip(rid, _sw_scope(sw), [f"switches[{i}].net_adapters"])
+            yield unknown(
+                rid,
+                _sw_scope(sw),
+                [f"switches[{i}].net_adapters"],
+                collect=f"Get-VMSwitch -Name {ps(sw.name)} | Format-List Name, NetAdapterInterfaceDescriptions",
+            )
         else:
             yield Finding(rid, "pass", _sw_scope(sw), "no team under the switch", ev)
 
@@ -488,7 +575,19 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-SWITCH-IOV"
     switches = external_switches(snap, policy)
     if not switches:
-        if snap.switches or not snap.errors:
+        undecided = [s.name for s in snap.switches if snap.is_external(s) is None]
+        failed = any(e.source == "Get-VMSwitch" for e in snap.errors)
+        if not snap.has("switches") or failed:
+            yield unknown(rid, host_scope(snap), ["switches"], collect=COLLECT_SWITCH)
+        elif undecided:
+            yield unknown(
+                rid,
+                host_scope(snap),
+                [f"switches[{snap.switches.index(s)}].switch_type" for s in snap.switches if s.name in undecided],
+                f"switch type of {', '.join(map(repr, undecided))} not in the input",
+                collect="Get-VMSwitch | Format-List Name, SwitchType, NetAdapterInterfaceDescriptions, IovEnabled",
+            )
+        else:
             nic = next((n.name for n in snap.nics if n.sriov_support == "Supported"), None)
             yield Finding(
                 rid,
@@ -500,8 +599,6 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 if nic
                 else plan_command(snap),
             )
-        else:
-            yield skip(rid, host_scope(snap), ["switches"])
         return
     for i, sw in indexed(snap.switches, switches):
         ev: Ev = {
@@ -510,7 +607,12 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             f"switches[{i}].vf_count": sw.vf_count,
         }
         if sw.iov_enabled is None:
-            yield skip(rid, _sw_scope(sw), [f"switches[{i}].iov_enabled"])
+            yield unknown(
+                rid,
+                _sw_scope(sw),
+                [f"switches[{i}].iov_enabled"],
+                collect=f"Get-VMSwitch -Name {ps(sw.name)} | Format-List *iov*",
+            )
         elif not sw.iov_enabled:
             members = snap.switch_nics(sw)
             nics = ", ".join(ps(n.name) for n in members) or "<nic>"
@@ -532,8 +634,10 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             )
         elif sw.iov_support is False:
             ev[f"switches[{i}].iov_support_reasons"] = sw.iov_support_reasons
-            cls = [classify_reason(r) for r in sw.iov_support_reasons]
-            text = "; ".join(sw.iov_support_reasons) or "no reason given"
+            cls = [classify_reason(r) for r in sw.iov_support_reasons or []]
+            text = "; ".join(sw.iov_support_reasons or []) or (
+                "reasons not in the input" if sw.iov_support_reasons is None else "no reason given"
+            )
             yield Finding(
                 rid,
                 "fail",
@@ -572,13 +676,13 @@ def vnic_weight(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VNIC-WEIGHT"
     adapters = adapters_in_scope(snap, policy)
     if not adapters:
-        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope (policy, or none on an external switch)")
+        yield _no_adapter(snap, policy, rid, "no VM adapter in scope (policy, or none on an external switch)")
         return
     for a in adapters:
         i = _idx(snap, a)
         ev: Ev = {f"vm_adapters[{i}].iov_weight": a.iov_weight, f"vm_adapters[{i}].switch_name": a.switch_name}
         if a.iov_weight is None:
-            yield skip(rid, _a_scope(a), [f"vm_adapters[{i}].iov_weight"])
+            yield unknown(rid, _a_scope(a), [f"vm_adapters[{i}].iov_weight"], collect=_get_adapter(a, "*Iov*"))
         elif a.iov_weight == 0:
             sel = policy.selector_for(a) if policy else None
             weight = sel.iov_weight if sel else 100
@@ -613,12 +717,15 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VF-CAPACITY"
     switches = external_switches(snap, policy)
     if not switches:
-        yield not_applicable(rid, host_scope(snap), "no external switch in scope")
+        yield _no_switch(snap, rid)
         return
     for i, sw in indexed(snap.switches, switches):
         want = _wanting(snap, policy, sw)
         if not want:
-            yield not_applicable(rid, _sw_scope(sw), "no adapter on this switch asks for a VF")
+            if not snap.has("vm_adapters"):
+                yield unknown(rid, _sw_scope(sw), ["vm_adapters"], collect=COLLECT_ADAPTERS)
+            else:
+                yield not_applicable(rid, _sw_scope(sw), "no adapter on this switch asks for a VF")
             continue
         ev: Ev = {"adapters_asking": len(want)}
         if sw.iov_enabled and sw.vf_count is not None:
@@ -628,11 +735,12 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             nics = snap.switch_nics(sw)
             totals = [n.vfs_total for n in nics]
             if not nics or any(t is None for t in totals):
-                yield skip(
+                yield unknown(
                     rid,
                     _sw_scope(sw),
                     [f"switches[{i}].vf_count"]
                     + [f"nics[{snap.nics.index(n)}].vfs_total" for n in nics if n.vfs_total is None],
+                    collect=COLLECT_SRIOV,
                 )
                 continue
             cap, src = sum(t or 0 for t in totals), "NumVFs of the switch's NICs"
@@ -677,7 +785,17 @@ def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VF-ACTIVE"
     asking = [a for a in snap.vm_adapters if not a.is_management_os and (a.iov_weight or 0) > 0]
     if not asking:
-        yield not_applicable(rid, host_scope(snap), "no VM adapter has IovWeight > 0 (see HV-VNIC-WEIGHT)")
+        if not snap.has("vm_adapters"):
+            yield unknown(rid, host_scope(snap), ["vm_adapters"], collect=COLLECT_ADAPTERS)
+        elif any(a.iov_weight is None for a in snap.vm_adapters if not a.is_management_os):
+            yield unknown(
+                rid,
+                host_scope(snap),
+                ["vm_adapters[].iov_weight"],
+                collect="Get-VMNetworkAdapter -VMName * | Format-List VMName, Name, IovWeight, VFDataPathActive",
+            )
+        else:
+            yield not_applicable(rid, host_scope(snap), "no VM adapter has IovWeight > 0 (see HV-VNIC-WEIGHT)")
         return
     for a in asking:
         i = _idx(snap, a)
@@ -687,7 +805,12 @@ def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             f"vm_adapters[{i}].iov_usage": a.iov_usage,
         }
         if a.vf_data_path_active is None:
-            yield skip(rid, _a_scope(a), [f"vm_adapters[{i}].vf_data_path_active"])
+            yield unknown(
+                rid,
+                _a_scope(a),
+                [f"vm_adapters[{i}].vf_data_path_active"],
+                collect=_get_adapter(a, "VFDataPathActive, Iov*"),
+            )
             continue
         if a.vf_data_path_active:
             yield Finding(rid, "pass", _a_scope(a), "VF data path active", ev)
@@ -699,7 +822,9 @@ def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     sw = snap.switch(a.switch_name) if a.switch_name else None
     vm = snap.vm(a.vm_name) if a.vm_name else None
-    statuses = set(a.status) | set(a.status_description) | set(vm.operational_status if vm else [])
+    statuses = (
+        set(a.status or []) | set(a.status_description or []) | set((vm.operational_status if vm else None) or [])
+    )
     ev["switch_name"] = a.switch_name
     if sw is None:
         return "adapter is not connected to a switch", (
@@ -709,13 +834,13 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     if sw.iov_enabled is False or "SwitchNotInIovMode" in statuses:
         return f"switch {sw.name!r} is not in IOV mode", plan_command(snap)
     if snap.iov.supported is False:
-        cls = [classify_reason(r) for r in snap.iov.reasons]
+        cls = [classify_reason(r) for r in snap.iov.reasons or []]
         return "the host cannot do SR-IOV (IovSupport False, see HV-HOST-IOV)", (
             cls[0].fix if cls else "Get-VMHost | Format-List IovSupport, IovSupportReasons"
         )
     if sw.iov_support is False:
         ev["switch.iov_support_reasons"] = sw.iov_support_reasons
-        cls = [classify_reason(r) for r in sw.iov_support_reasons]
+        cls = [classify_reason(r) for r in sw.iov_support_reasons or []]
         return f"switch {sw.name!r} reports IovSupport False", (
             cls[0].fix if cls else "Get-VMSwitch | Format-List *iov*"
         )
@@ -763,14 +888,19 @@ def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-MGMT-OS"
     switches = external_switches(snap, policy)
     if not switches:
-        yield not_applicable(rid, host_scope(snap), "no external switch in scope")
+        yield _no_switch(snap, rid)
         return
     for i, sw in indexed(snap.switches, switches):
         mgmt = [a.name for a in snap.vm_adapters if a.is_management_os and a.switch_name == sw.name]
         ev: Ev = {f"switches[{i}].allow_management_os": sw.allow_management_os, "management_os_adapters": mgmt}
         rebuild = _needs_rebuild(snap, sw)
         if rebuild is None:
-            yield skip(rid, _sw_scope(sw), [f"switches[{i}].iov_enabled"])
+            yield unknown(
+                rid,
+                _sw_scope(sw),
+                [f"switches[{i}].iov_enabled"],
+                collect=f"Get-VMSwitch -Name {ps(sw.name)} | Format-List *iov*",
+            )
         elif not rebuild:
             yield Finding(rid, "pass", _sw_scope(sw), "switch needs no rebuild", ev)
         elif sw.allow_management_os or mgmt:
@@ -785,34 +915,100 @@ def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 fix="iovkit apply plan.json --console --yes   # run from the server console",
             )
         elif sw.allow_management_os is None:
-            yield skip(rid, _sw_scope(sw), [f"switches[{i}].allow_management_os"])
+            yield unknown(
+                rid,
+                _sw_scope(sw),
+                [f"switches[{i}].allow_management_os"],
+                collect=f"Get-VMSwitch -Name {ps(sw.name)} | Format-List AllowManagementOS",
+            )
         else:
             yield Finding(rid, "pass", _sw_scope(sw), "switch to rebuild does not carry the management OS", ev)
 
 
+TEN_GIG = 10_000_000_000
+SET_BELOW_TEN_GIG = (
+    "Set-ItemProperty -Path HKLM:\\SYSTEM\\CurrentControlSet\\Services\\VMSMP\\Parameters "
+    "-Name BelowTenGigVmqEnabled -Value 1 -Type DWord"
+)
+
+
+def _speed(bps: int) -> str:
+    return f"{bps / 1e9:g} Gbps" if bps >= 1_000_000_000 else f"{bps / 1e6:g} Mbps"
+
+
+def _vm_queues(snap: HostSnapshot, nic: PhysicalNic, staying: list[VmAdapter]) -> list[str]:
+    """Get-NetAdapterVmqQueue rows of this NIC that serve an adapter staying on the switch (a queue other than
+    the default queue 0, matched by MAC, else by VmFriendlyName: a VM's name, or the host's for its vNICs)."""
+    macs = {a.mac for a in staying if a.mac}
+    names = {a.vm_name for a in staying if a.vm_name}
+    if any(a.is_management_os for a in staying) and snap.host.name:
+        names.add(snap.host.name)
+    out = []
+    for q in snap.vmq_queues:
+        if q.nic != nic.name or q.queue_id == 0:
+            continue
+        if (q.mac and q.mac in macs) or (q.vm and q.vm in names):
+            out.append(f"queue {q.queue_id} -> {q.vm or q.mac} on processor {q.processor or '?'}")
+    return out
+
+
+def _below_ten_gig(snap: HostSnapshot, nic: PhysicalNic) -> str:
+    value = snap.vmq.below_ten_gig_vmq_enabled
+    state = {0: "0, the system default", 2: "2, explicitly off"}.get(value or 0, str(value))
+    return (
+        f"its link is {_speed(nic.link_speed_bps or 0)} and the Hyper-V switch uses VMQ below 10 Gbps only when "
+        f"BelowTenGigVmqEnabled is 1 (here {state}), whatever Get-NetAdapterVmq says. To use VMQ anyway: "
+        f"{SET_BELOW_TEN_GIG}, then restart the host; on some 1 GbE drivers VMQ made things slower, so measure "
+        "(iovkit bench) before and after. SR-IOV takes the relay VMs off the switch instead"
+    )
+
+
 @rule(
     "HV-VMQ",
-    "VMQ on for traffic that stays on the switch",
+    "VMQ really in use for traffic that stays on the switch",
     platform="hyperv",
     severity="low",
-    rationale="Without VMQ every receive interrupt of a port lands on one core that does all switching.",
+    rationale="Without VMQ every receive interrupt of a port lands on one core that does all switching. "
+    "Get-NetAdapterVmq's Enabled is not proof: below 10 Gbps the switch does not use VMQ unless "
+    "BelowTenGigVmqEnabled is set; Get-NetAdapterVmqQueue shows whether VM adapters got queues.",
 )
 def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VMQ"
     switches = external_switches(snap, policy)
     if not switches:
-        yield not_applicable(rid, host_scope(snap), "no external switch in scope")
+        yield _no_switch(snap, rid)
         return
     for sw in switches:
-        staying = [a for a in snap.vm_adapters if a.switch_name == sw.name and a.vf_data_path_active is not True]
-        if not staying:
-            yield not_applicable(rid, _sw_scope(sw), "every adapter on this switch uses a VF")
+        on_switch = [a for a in snap.vm_adapters if a.switch_name == sw.name]
+        staying = [a for a in on_switch if a.vf_data_path_active is not True]
+        if not snap.has("vm_adapters"):
+            yield unknown(rid, _sw_scope(sw), ["vm_adapters"], collect=COLLECT_ADAPTERS)
             continue
-        for n in snap.switch_nics(sw):
+        if not on_switch:
+            yield not_applicable(rid, _sw_scope(sw), "the input lists no adapter on this switch")
+            continue
+        if not staying:
+            yield not_applicable(rid, _sw_scope(sw), f"all {len(on_switch)} adapter(s) listed on this switch use a VF")
+            continue
+        nics = snap.switch_nics(sw)
+        if not nics:
+            yield unknown(rid, _sw_scope(sw), ["nics"], collect=COLLECT_NETADAPTER)
+        for n in nics:
             j = snap.nics.index(n)
-            ev: Ev = {f"nics[{j}].vmq_enabled": n.vmq_enabled, "adapters_on_switch": len(staying)}
+            ev: Ev = {
+                f"nics[{j}].vmq_enabled": n.vmq_enabled,
+                f"nics[{j}].link_speed_bps": n.link_speed_bps,
+                "vmq.below_ten_gig_vmq_enabled": snap.vmq.below_ten_gig_vmq_enabled,
+                "adapters_on_switch": len(staying),
+            }
+            slow = n.link_speed_bps is not None and n.link_speed_bps < TEN_GIG
             if n.vmq_enabled is None:
-                yield skip(rid, _nic_scope(n), [f"nics[{j}].vmq_enabled"])
+                yield unknown(
+                    rid,
+                    _nic_scope(n),
+                    [f"nics[{j}].vmq_enabled"],
+                    collect=f"Get-NetAdapterVmq -Name {ps(n.name)} | Format-List *",
+                )
             elif not n.vmq_enabled:
                 yield Finding(
                     rid,
@@ -822,8 +1018,53 @@ def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                     ev,
                     fix=f"Enable-NetAdapterVmq -Name {ps(n.name)}",
                 )
+            elif snap.has("vmq_queues"):
+                used = _vm_queues(snap, n, staying)
+                ev["vmq_queues"] = used
+                if used:
+                    yield Finding(
+                        rid, "pass", _nic_scope(n), f"VMQ in use: {len(used)} queue(s) serve adapters on the switch", ev
+                    )
+                else:
+                    why = _below_ten_gig(snap, n) if slow else "check the NIC's VMQ processors and queue count"
+                    yield Finding(
+                        rid,
+                        "warn",
+                        _nic_scope(n),
+                        "VMQ is enabled but not in use: Get-NetAdapterVmqQueue shows no queue for an adapter on the "
+                        "switch; " + why,
+                        ev,
+                        fix=SET_BELOW_TEN_GIG if slow else f"Get-NetAdapterVmq -Name {ps(n.name)} | Format-List *",
+                    )
+            elif slow and snap.vmq.below_ten_gig_vmq_enabled in (0, 2):
+                yield Finding(
+                    rid,
+                    "warn",
+                    _nic_scope(n),
+                    "VMQ is enabled but not in use: " + _below_ten_gig(snap, n),
+                    ev,
+                    fix=SET_BELOW_TEN_GIG,
+                )
+            elif not slow and n.link_speed_bps is not None and snap.vmq.ten_gig_vmq_enabled == 2:
+                yield Finding(
+                    rid,
+                    "warn",
+                    _nic_scope(n),
+                    "VMQ is enabled on the NIC but TenGigVmqEnabled is 2 (explicitly off): the switch does not use it",
+                    ev,
+                    fix=SET_BELOW_TEN_GIG.replace("BelowTenGigVmqEnabled", "TenGigVmqEnabled"),
+                )
             else:
-                yield Finding(rid, "pass", _nic_scope(n), "VMQ enabled", ev)
+                missing = ["vmq_queues"] + ([f"nics[{j}].link_speed_bps"] if n.link_speed_bps is None else [])
+                if slow:
+                    missing.append("vmq.below_ten_gig_vmq_enabled")
+                yield unknown(
+                    rid,
+                    _nic_scope(n),
+                    missing,
+                    "VMQ is enabled on the NIC; whether the switch gives VM adapters queues is not in the input",
+                    collect=f"Get-NetAdapterVmqQueue -Name {ps(n.name)} | Format-List *",
+                )
         for a in staying:
             if a.vmq_weight == 0:
                 i = _idx(snap, a)

@@ -264,8 +264,8 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if unknown:
         yield skip(rid, scope, unknown)
         return
-    if not snap.nics and snap.errors:
-        yield skip(rid, scope, ["nics"], "no NIC listed and the collection had errors")
+    if not snap.nics and (snap.errors or not snap.has("nics")):
+        yield skip(rid, scope, ["nics"], "no NIC listed and the collection had errors" if snap.errors else None)
         return
     mlx = next((n for n in snap.nics if (n.driver or "").startswith("mlx5") and n.pci_address), None)
     fix = (
@@ -300,7 +300,8 @@ def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if not capable:
         yield not_applicable(rid, host_scope(snap), "no SR-IOV capable NIC (see LX-NIC-SRIOV)")
         return
-    any_vfs = any((n.vfs_configured or 0) > 0 for _, n in capable)
+    # Another PF with VFs makes a PF without them a warning; a PF whose count was not read might be that PF.
+    any_vfs = any((n.vfs_configured or 0) > 0 or n.vfs_configured is None for _, n in capable)
     for i, n in capable:
         ev: Ev = {f"nics[{i}].vfs_configured": n.vfs_configured, f"nics[{i}].vfs_total": n.vfs_total}
         if n.vfs_configured is None:

@@ -18,8 +18,28 @@ from iovkit.checks.catalog import CheckResult, Finding, top_fixes
 
 FORMATS = ("table", "json", "markdown", "junit")
 SCOPE_ORDER = {"host": 0, "switch": 1, "nic": 2, "vm-adapter": 3, "vf": 4, "guest-nic": 5}
-STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
-VERDICT_TEXT = {"ready": "READY", "partial": "PARTIAL", "not-ready": "NOT READY"}
+STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "bold red",
+    "info": "blue",
+    "unknown": "magenta",
+    "not-applicable": "dim",
+}
+LABEL = {"not-applicable": "N/A"}
+
+
+def totals(result: CheckResult) -> str:
+    """`3 pass, 1 warn, 0 fail, 2 unknown, 4 not applicable` (info only when there is some)."""
+    c = result.counts()
+    parts = [f"{c['pass']} pass", f"{c['warn']} warn", f"{c['fail']} fail"]
+    if c["info"]:
+        parts.append(f"{c['info']} info")
+    parts += [f"{c['unknown']} unknown", f"{c['not-applicable']} not applicable"]
+    return ", ".join(parts)
+
+
+VERDICT_TEXT = {"ready": "READY", "partial": "PARTIAL", "not-ready": "NOT READY", "unknown": "UNKNOWN"}
 
 
 def grouped(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]]]:
@@ -75,20 +95,16 @@ def render_table(
     """
     if datapath and result.datapath is not None:
         render_datapath(result.datapath, console)
-    style = "green" if result.verdict == "ready" else ("yellow" if result.verdict == "partial" else "bold red")
+    style = {"ready": "green", "partial": "yellow", "unknown": "magenta"}.get(result.verdict, "bold red")
     console.print(Text.assemble(("Verdict: ", "bold"), (VERDICT_TEXT[result.verdict], style), f"  ({result.reason})"))
-    shown = (
-        result.findings
-        if passes
-        else [f for f in result.findings if f.status in ("fail", "warn") or (f.status == "skip" and f.missing)]
-    )
+    shown = result.findings if passes else [f for f in result.findings if f.status in ("fail", "warn", "unknown")]
     for name, fs in grouped(shown):
         t = Table(title=name, title_justify="left", show_edge=False, expand=False, show_header=False)
         t.add_column("status", no_wrap=True)
         t.add_column("id", no_wrap=True)
         t.add_column("finding")
         for f in fs:
-            t.add_row(Text(f.status.upper(), STYLE[f.status]), Text(f.id), Text(f.message))
+            t.add_row(Text(LABEL.get(f.status, f.status.upper()), STYLE[f.status]), Text(f.id), Text(f.message))
         console.print(t)
     if fixes:
         todo = [f for f in result.findings if f.status in ("fail", "warn") and f.fix]
@@ -101,9 +117,8 @@ def render_table(
                     continue
                 seen.add(key)
                 console.print(Text.assemble((f"[{f.id}] ", STYLE[f.status]), f"{f.scope}: ", (f.fix or "", "cyan")))
-    c = result.counts()
     hidden = "" if passes else " (passing and not-applicable checks not shown: `iovkit check` lists them)"
-    console.print(Text(f"{c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip{hidden}"))
+    console.print(Text(totals(result) + hidden))
 
 
 def _md(text: str) -> str:
@@ -126,10 +141,11 @@ def to_markdown(result: CheckResult) -> str:
         lines += [f"## {name}", "", "| status | id | finding | fix |", "|---|---|---|---|"]
         for f in fs:
             fix = _code(f.fix) if f.fix and f.status in ("fail", "warn") else ""
+            if f.status == "unknown" and f.collect:
+                fix = _code(f.collect)
             lines.append(f"| {f.status} | {f.id} | {_md(f.message)} | {fix} |")
         lines.append("")
-    c = result.counts()
-    lines.append(f"{c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip")
+    lines.append(totals(result))
     return "\n".join(lines) + "\n"
 
 
@@ -142,7 +158,7 @@ def to_junit(result: CheckResult) -> str:
         tests=str(len(result.findings)),
         failures=str(c["fail"]),
         errors="0",
-        skipped=str(c["skip"]),
+        skipped=str(c["unknown"] + c["not-applicable"]),
     )
     suite.set("verdict", result.verdict)
     for f in result.findings:
@@ -150,8 +166,8 @@ def to_junit(result: CheckResult) -> str:
         if f.status == "fail":
             el = ET.SubElement(case, "failure", message=f.fix or f.message, type=f.severity)
             el.text = f.message
-        elif f.status == "skip":
-            ET.SubElement(case, "skipped", message=f.message)
+        elif f.status in ("unknown", "not-applicable"):
+            ET.SubElement(case, "skipped", message=f"{f.status}: {f.message}")
         out = ET.SubElement(case, "system-out")
         out.text = json.dumps(f.to_dict(), default=str)
     ET.indent(suite)

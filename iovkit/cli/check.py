@@ -161,6 +161,7 @@ def doctor_cmd(
         "ready": ("READY", "bold green"),
         "partial": ("PARTIAL", "bold yellow"),
         "not-ready": ("NOT READY", "bold red"),
+        "unknown": ("UNKNOWN", "bold magenta"),
         "bottleneck": ("BOTTLENECK", "bold red"),
     }[report.verdict]
     name = snap.host.name or "this host"
@@ -182,6 +183,10 @@ def doctor_cmd(
         for i, f in enumerate(report.top, 1):
             out.print(Text.assemble(f"{i}. ", (f"[{f.id}] ", "bold"), f"{f.scope}: {f.message}"))
             out.print(Text.assemble("   ", (f.fix or "", "cyan")))
+    if report.to_collect:
+        out.print(Text("\nCollect (not in this input; run on the host and paste the output)", "bold"))
+        for row in report.to_collect[:6]:
+            out.print(Text.assemble(f"  [{row['ids']}] ", (row["command"], "cyan")))
     if report.diagnose_note:
         out.print(Text(f"\nCounters: {report.diagnose_note}", "dim" if report.diagnose is None else ""))
     for d in report.diagnose_findings[:3]:

@@ -80,7 +80,7 @@ def _check_row(row: FleetHost, snap: HostSnapshot, policy: Policy | None, stem: 
         f = report.top[0]
         row.top = TopFinding(id=f.id, status=f.status, message=f.message, fix=f.fix)
     else:
-        first = next((f for f in check.findings if f.status in ("fail", "warn", "skip") and f.missing), None)
+        first = next((f for f in check.findings if f.status in ("fail", "warn", "unknown") and f.missing), None)
         if first is not None:
             row.top = TopFinding(id=first.id, status=first.status, message=first.message, fix=first.fix)
     if stem is not None:

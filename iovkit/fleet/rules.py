@@ -139,7 +139,7 @@ def lbfo_team(snap: HostSnapshot) -> str | None:
 
 
 def _lbfo_under(snap: HostSnapshot, sw: VSwitch) -> str | None:
-    keys = set(sw.net_adapters) | set(sw.net_adapter_names)
+    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
     nics = snap.switch_nics(sw)
     for team in snap.teams:
         if team.kind == "lbfo" and (team.name in keys or any(n.team == team.name for n in nics)):

@@ -36,7 +36,7 @@ def _key(a: VmAdapter) -> tuple[str, str]:
 
 
 def _lbfo_team(snap: HostSnapshot, sw: VSwitch, nics: list[PhysicalNic]) -> str | None:
-    keys = set(sw.net_adapters) | set(sw.net_adapter_names)
+    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
     for team in snap.teams:
         if team.kind != "lbfo":
             continue
@@ -81,7 +81,7 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
     pol = policy or Policy()
     host = snap.host.name or "the host"
     if snap.iov.supported is False:
-        reasons = "; ".join(snap.iov.reasons) or "no reason given"
+        reasons = "; ".join(snap.iov.reasons or []) or "no reason given"
         res.blockers.append(f"host IovSupport is False ({reasons})")
     adapters = adapters_in_scope(snap, policy)
     if not adapters:

@@ -13,12 +13,14 @@ from iovkit.snapshot import (
     HostInfo,
     HostIov,
     HostSnapshot,
+    HostVmq,
     IommuInfo,
     PhysicalNic,
     SourceInfo,
     Team,
     VirtualFunction,
     VmAdapter,
+    VmqQueue,
     VSwitch,
 )
 
@@ -65,7 +67,14 @@ def hv_ready(n_vms: int = 2, vfs: int = 6) -> HostSnapshot:
         for v in vms
     ]
     adapters.append(
-        VmAdapter(vm_name=None, name="External", is_management_os=True, switch_name="External", vmq_weight=100)
+        VmAdapter(
+            vm_name=None,
+            name="External",
+            is_management_os=True,
+            switch_name="External",
+            vmq_weight=100,
+            mac="00155D010A00",
+        )
     )
     return HostSnapshot(
         source=SourceInfo(kind="example", origin="hyperv-test"),
@@ -80,6 +89,8 @@ def hv_ready(n_vms: int = 2, vfs: int = 6) -> HostSnapshot:
         ),
         cpu=CpuInfo(model="Intel(R) Xeon(R) Silver 4214", vendor="GenuineIntel", slat=None),
         iov=HostIov(supported=True, reasons=[]),
+        vmq=HostVmq(below_ten_gig_vmq_enabled=1, ten_gig_vmq_enabled=0),
+        vmq_queues=[VmqQueue(nic="Ethernet", queue_id=1, mac="00155D010A00", vm="HV-RELAY-01", processor="0:2")],
         nics=[
             PhysicalNic(
                 name="Ethernet",
@@ -90,6 +101,7 @@ def hv_ready(n_vms: int = 2, vfs: int = 6) -> HostSnapshot:
                 vfs_total=vfs,
                 vfs_allocated=n_vms,
                 vmq_enabled=True,
+                link_speed_bps=1_000_000_000,
             ),
             PhysicalNic(
                 name="Ethernet 2",

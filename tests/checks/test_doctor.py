@@ -107,4 +107,4 @@ def test_check_on_this_machine_names_guest_and_no_vf(cli):
         pytest.skip("this machine is not a VM guest")
     assert r.code == 1 and doc["verdict"] == "not-ready"
     assert by["LX-GUEST"]["evidence"]["host.is_vm_guest"] is True
-    assert by["LX-IOMMU"]["status"] == "skip"  # host-side rules do not apply inside a guest
+    assert by["LX-IOMMU"]["status"] == "not-applicable"  # host-side rules do not apply inside a guest

@@ -42,7 +42,7 @@ def test_os_edition_unknown_skips_naming_facts():
     s = hv_ready()
     s.host.edition = s.host.os_version = s.host.os_build = None
     [f] = run(s, "HV-OS-EDITION")
-    assert f.status == "skip" and f.missing == ["host.edition", "host.os_version"]
+    assert f.status == "unknown" and f.missing == ["host.edition", "host.os_version"]
 
 
 # -- HV-HOST-IOV ---------------------------------------------------------------------------------------------
@@ -76,9 +76,9 @@ def test_host_iov_true_passes_and_unknown_skips():
     s = hv_ready()
     s.iov.supported = None
     [f] = run(s, "HV-HOST-IOV")
-    assert f.status == "skip" and f.missing == ["iov.supported"]
-    # a prerequisite that cannot be confirmed keeps the verdict from "ready"
-    assert run_checks(s).verdict == "not-ready"
+    assert f.status == "unknown" and f.missing == ["iov.supported"]
+    # a prerequisite that cannot be confirmed: the verdict is neither ready nor not-ready, but unknown
+    assert run_checks(s).verdict == "unknown"
 
 
 # -- HV-SLAT -------------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_slat_fails_without_hypervisor_and_skips_when_unknown():
     assert statuses(run(s, "HV-SLAT")) == {"fail"}
     s.cpu.slat, s.host.hypervisor_present = None, None
     [f] = run(s, "HV-SLAT")
-    assert f.status == "skip" and "cpu.slat" in f.missing
+    assert f.status == "unknown" and "cpu.slat" in f.missing
 
 
 # -- HV-NIC-SRIOV --------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_nic_sriov_not_collected_skips():
     s.nics[1].sriov_support = None
     s.errors.append(CollectionError(source="Get-NetAdapterSriov", error="access denied"))
     f = next(f for f in run(s, "HV-NIC-SRIOV") if f.scope.name == "Ethernet 2")
-    assert f.status == "skip" and f.missing == ["nics[1].sriov_support"]
+    assert f.status == "unknown" and f.missing == ["nics[1].sriov_support"]
 
 
 # -- HV-NIC-ENABLED ------------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def test_nic_enabled_pass_fail_skip():
     assert f.status == "fail" and f.fix == "Enable-NetAdapterSriov -Name 'Ethernet'"
     s.nics[0].sriov_enabled = None
     f = next(f for f in run(s, "HV-NIC-ENABLED") if f.scope.name == "Ethernet")
-    assert f.status == "skip"
+    assert f.status == "unknown"
 
 
 def test_nic_enabled_zero_vfs_fails_and_quotes_names():
@@ -182,7 +182,7 @@ def test_team_skips_when_switch_binding_unknown():
     s = hv_ready()
     s.switches[0].net_adapters, s.switches[0].net_adapter_names = [], []
     [f] = run(s, "HV-TEAM")
-    assert f.status == "skip" and f.missing == ["switches[0].net_adapters"]
+    assert f.status == "unknown" and f.missing == ["switches[0].net_adapters"]
 
 
 # -- HV-SWITCH-IOV -------------------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_switch_iov_pass_and_skip():
     assert statuses(run(hv_ready(), "HV-SWITCH-IOV")) == {"pass"}
     s = hv_ready()
     s.switches[0].iov_enabled = None
-    assert statuses(run(s, "HV-SWITCH-IOV")) == {"skip"}
+    assert statuses(run(s, "HV-SWITCH-IOV")) == {"unknown"}
 
 
 def test_switch_iov_enabled_but_unsupported_shows_reasons():
@@ -233,7 +233,7 @@ def test_weight_pass_and_skip():
     s = hv_ready()
     assert statuses(run(s, "HV-VNIC-WEIGHT")) == {"pass"}
     s.vm_adapters[0].iov_weight = None
-    assert "skip" in statuses(run(s, "HV-VNIC-WEIGHT"))
+    assert "unknown" in statuses(run(s, "HV-VNIC-WEIGHT"))
 
 
 # -- HV-VF-CAPACITY ------------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_capacity_skips_when_counts_unknown():
     s.switches[0].iov_enabled = False
     s.nics[0].vfs_total = None
     [f] = run(s, "HV-VF-CAPACITY")
-    assert f.status == "skip" and "nics[0].vfs_total" in f.missing
+    assert f.status == "unknown" and "nics[0].vfs_total" in f.missing
 
 
 # -- HV-VF-ACTIVE --------------------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_vf_active_pass_and_skip():
     assert statuses(run(hv_ready(), "HV-VF-ACTIVE")) == {"pass"}
     s = hv_ready()
     s.vm_adapters[0].vf_data_path_active = None
-    assert _cause(s).status == "skip"
+    assert _cause(s).status == "unknown"
 
 
 def test_vf_inactive_switch_not_iov():
@@ -331,7 +331,7 @@ def test_mgmt_os_pass_and_skip():
     s.vm_adapters = [a for a in s.vm_adapters if not a.is_management_os]
     assert statuses(run(s, "HV-MGMT-OS")) == {"pass"}
     s.switches[0].iov_enabled = None
-    assert statuses(run(s, "HV-MGMT-OS")) == {"skip"}
+    assert statuses(run(s, "HV-MGMT-OS")) == {"unknown"}
 
 
 # -- HV-VMQ --------------------------------------------------------------------------------------------------
@@ -353,14 +353,14 @@ def test_vmq_pass_skip_and_adapter_weight():
         )
     )
     fs = run(s, "HV-VMQ")
-    assert {(f.scope.kind, f.status) for f in fs} == {("nic", "skip"), ("vm-adapter", "warn")}
+    assert {(f.scope.kind, f.status) for f in fs} == {("nic", "unknown"), ("vm-adapter", "warn")}
     assert any(f.fix == "Set-VMNetworkAdapter -VMName 'web' -Name 'nic' -VmqWeight 100" for f in fs)
 
 
 # -- verdicts on whole hosts ---------------------------------------------------------------------------------
 def test_ready_host_is_ready():
     r = run_checks(hv_ready())
-    assert r.verdict == "ready" and not [f for f in r.findings if f.status in ("fail", "skip")]
+    assert r.verdict == "ready" and not [f for f in r.findings if f.status in ("fail", "unknown")]
 
 
 def test_i350_case_switch_not_iov_is_not_ready():

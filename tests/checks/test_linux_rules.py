@@ -34,7 +34,7 @@ def test_virt_pass_fail_skip():
     assert "VT-x" in (one(s, "LX-VIRT").fix or "")
     s.cpu.virtualization_extensions, s.iommu.kvm_device = None, None
     f = one(s, "LX-VIRT")
-    assert f.status == "skip" and f.missing == ["cpu.virtualization_extensions", "iommu.kvm_device"]
+    assert f.status == "unknown" and f.missing == ["cpu.virtualization_extensions", "iommu.kvm_device"]
 
 
 # -- LX-GUEST ------------------------------------------------------------------------------------------------
@@ -44,14 +44,14 @@ def test_guest_pass_fail_skip():
     assert f.status == "fail" and "cannot be set" in f.message and "iovkit doctor" in (f.fix or "")
     s = lx_ready()
     s.host.is_vm_guest = None
-    assert one(s, "LX-GUEST").status == "skip"
+    assert one(s, "LX-GUEST").status == "unknown"
 
 
 def test_guest_without_vf_is_not_ready_and_host_rules_do_not_apply():
     r = run_checks(guest(vf=False))
     assert r.verdict == "not-ready"
     iommu = next(f for f in r.findings if f.id == "LX-IOMMU")
-    assert iommu.status == "skip" and "VM guest" in iommu.message and not iommu.missing
+    assert iommu.status == "not-applicable" and "VM guest" in iommu.message and not iommu.missing
 
 
 # -- LX-IOMMU / LX-IOMMU-CMDLINE -----------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_vfs_pass_fail_skip():
     f = one(s, "LX-VFS")
     assert f.status == "fail" and f.fix == "echo 8 | sudo tee /sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs"
     s.nics[0].vfs_configured = None
-    assert one(s, "LX-VFS").status == "skip"
+    assert one(s, "LX-VFS").status == "unknown"
 
 
 def test_vfs_second_port_without_vfs_only_warns_and_stays_ready():
@@ -147,7 +147,7 @@ def test_vf_bound_pass_fail_skip():
     r = run_checks(s)
     assert r.verdict == "partial"  # one VF unbound: the PF still works
     s.vfs[1].pci_address = None
-    assert run(s, "LX-VF-BOUND")[1].status == "skip"
+    assert run(s, "LX-VF-BOUND")[1].status == "unknown"
 
 
 # -- LX-BOND -------------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_bond_pass_warn_fail_skip():
     s.nics[0].driver = "ice"
     assert one(s, "LX-BOND").status == "fail"
     s.nics = []
-    assert one(s, "LX-BOND").status == "skip"
+    assert one(s, "LX-BOND").status == "not-applicable"
 
 
 # -- LX-VF-POLICY --------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_vf_policy_pass_warn_skip():
         "trust off && sudo ip link set dev enp59s0f0 vf 0 mac 52:54:00:00:00:01"
     )
     s.vfs[1].spoof_check = s.vfs[1].trust = s.vfs[1].mac = None
-    assert run(s, "LX-VF-POLICY")[1].status == "skip"
+    assert run(s, "LX-VF-POLICY")[1].status == "unknown"
 
 
 # -- GUEST-VF ------------------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_guest_vf_counters_missing_and_not_collected():
     from iovkit.snapshot import CollectionError
 
     s.errors.append(CollectionError(source="ethtool -S eth0", error="not permitted"))
-    assert one(s, "GUEST-VF").status == "skip"
+    assert one(s, "GUEST-VF").status == "unknown"
 
 
 def test_guest_vf_passthrough_vf_counts():
@@ -232,7 +232,7 @@ def test_windows_guest_gets_guest_vf_only():
 
     r = run_checks(win(vf=True))
     assert r.verdict == "ready"
-    assert {f.status for f in r.findings if f.id.startswith("HV-")} == {"skip"}
+    assert {f.status for f in r.findings if f.id.startswith("HV-")} == {"not-applicable"}
     r = run_checks(win(vf=False))
     assert r.verdict == "not-ready"
     assert next(f for f in r.findings if f.id == "GUEST-VF").status == "fail"

@@ -226,6 +226,7 @@ def test_example_linux_cx5(cli: Any) -> None:
         "origin": "linux-cx5",
         "collector_version": None,
         "powershell_version": None,
+        "sources_read": None,
     }
     assert snap["host"]["os_caption"].startswith("Ubuntu 22.04") and snap["host"]["os_version"].startswith("5.15")
     assert snap["iommu"]["groups"] == 60 and snap["iommu"]["kind"] == "dmar"

@@ -52,7 +52,7 @@ Invoke-Source 'Get-VMSwitch' {
         'NetAdapterInterfaceDescriptions', 'EmbeddedTeamingEnabled', 'AllowNetLbfoTeams', 'IovEnabled',
         'IovSupport', 'IovSupportReasons', 'IovVirtualFunctionCount', 'IovVirtualFunctionsInUse',
         'IovQueuePairCount', 'IovQueuePairsInUse', 'AvailableVMQueues', 'NumberVmqAllocated',
-        'BandwidthReservationMode', 'PacketDirectEnabled'
+        'BandwidthReservationMode', 'PacketDirectEnabled', 'NetAdapterInterfaceGuid'
     )
 }
 Invoke-Source 'Get-VMSwitchTeam' {
@@ -71,7 +71,8 @@ Invoke-Source 'Get-VMNetworkAdapter' {
         $a = $_
         $props = @('Name', 'Id', 'VMName', 'IsManagementOs', 'IsExternalAdapter', 'IsLegacy', 'SwitchName',
             'Connected', 'MacAddress', 'VMQWeight', 'VrssEnabled', 'VFDataPathActive', 'Status',
-            'StatusDescription', 'IovWeight', 'IovQueuePairsRequested', 'IovQueuePairsAssigned', 'IovUsage')
+            'StatusDescription', 'IovWeight', 'IovQueuePairsRequested', 'IovQueuePairsAssigned', 'IovUsage',
+            'DeviceId', 'AdapterId')
         $present = @($props | Where-Object { $a.PSObject.Properties[$_] })
         $a | Select-Object -Property $present
     }
@@ -79,7 +80,8 @@ Invoke-Source 'Get-VMNetworkAdapter' {
 Invoke-Source 'Get-NetAdapter' {
     Get-NetAdapter | Select-Object -Property @(
         'Name', 'InterfaceDescription', 'ifIndex', 'Status', 'MacAddress', 'LinkSpeed', 'ReceiveLinkSpeed',
-        'TransmitLinkSpeed', 'DriverFileName', 'DriverVersionString', 'Virtual', 'HardwareInterface'
+        'TransmitLinkSpeed', 'DriverFileName', 'DriverVersionString', 'Virtual', 'HardwareInterface',
+        'InterfaceGuid'
     )
 }
 Invoke-Source 'Get-NetAdapterSriov' {
@@ -99,6 +101,21 @@ Invoke-Source 'Get-NetAdapterVmq' {
         'Name', 'InterfaceDescription', 'Enabled', 'BaseProcessorNumber', 'MaxProcessors',
         'NumberOfReceiveQueues'
     )
+}
+Invoke-Source 'Get-NetAdapterVmqQueue' {
+    # Which vNIC each receive queue serves, and on which processor (group:number). No row for a VM adapter
+    # means the switch does not use VMQ for it (below 10 Gbps that is the default).
+    Get-NetAdapterVmqQueue | ForEach-Object {
+        $q = $_
+        $cpu = $null
+        if ($q.PSObject.Properties['ProcessorAffinity'] -and $q.ProcessorAffinity) {
+            $cpu = '{0}:{1}' -f $q.ProcessorAffinity.Group, $q.ProcessorAffinity.Number
+        }
+        [pscustomobject]@{
+            Name = $q.Name; QueueID = $q.QueueID; MacAddress = $q.MacAddress; VlanID = $q.VlanID
+            Processor = $cpu; VmFriendlyName = $q.VmFriendlyName
+        }
+    }
 }
 Invoke-Source 'Get-NetAdapterRss' {
     Get-NetAdapterRss | Select-Object -Property @(
@@ -133,6 +150,17 @@ Invoke-Source 'Get-ComputerInfo' {
         'HyperVRequirementSecondLevelAddressTranslation', 'HyperVRequirementVirtualizationFirmwareEnabled',
         'HyperVRequirementVMMonitorModeExtensions'
     )
+}
+
+Invoke-Source 'VMSMP-Parameters' {
+    # BelowTenGigVmqEnabled / TenGigVmqEnabled: 0 or not set = system default, 1 on, 2 explicitly off
+    $key = 'HKLM:\SYSTEM\CurrentControlSet\Services\VMSMP\Parameters'
+    $p = Get-ItemProperty -Path $key -ErrorAction SilentlyContinue
+    $below = $null
+    $ten = $null
+    if ($p -and $p.PSObject.Properties['BelowTenGigVmqEnabled']) { $below = [int]$p.BelowTenGigVmqEnabled }
+    if ($p -and $p.PSObject.Properties['TenGigVmqEnabled']) { $ten = [int]$p.TenGigVmqEnabled }
+    [pscustomobject]@{ BelowTenGigVmqEnabled = $below; TenGigVmqEnabled = $ten }
 }
 
 $bundle = [ordered]@{

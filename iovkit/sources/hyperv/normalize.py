@@ -24,11 +24,13 @@ from iovkit.snapshot import (
     HostInfo,
     HostIov,
     HostSnapshot,
+    HostVmq,
     PhysicalNic,
     SourceInfo,
     Team,
     VirtualFunction,
     VmAdapter,
+    VmqQueue,
     VSwitch,
 )
 
@@ -43,12 +45,14 @@ SOURCES: tuple[str, ...] = (
     "Get-NetAdapterSriov",
     "Get-NetAdapterSriovVf",
     "Get-NetAdapterVmq",
+    "Get-NetAdapterVmqQueue",  # which VM (or host) vNIC each receive queue serves, on which processor
     "Get-NetAdapterRss",
     "Get-NetLbfoTeam",
     "Win32_OperatingSystem",
     "Win32_Processor",
     "Win32_ComputerSystem",
     "Get-ComputerInfo",  # HyperVisorPresent and HyperVRequirement* only
+    "VMSMP-Parameters",  # HKLM:\SYSTEM\CurrentControlSet\Services\VMSMP\Parameters (BelowTenGigVmqEnabled, ...)
 )
 
 # -- enum tables (hyperv.md §1; numbers are what PowerShell 5.1's ConvertTo-Json writes) ---------------------
@@ -147,9 +151,12 @@ class RawHost:
     powershell_version: str | None = None
     collector_version: str | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)
+    # Cmdlets whose output the input held, even when it was empty (a bundle's `"Get-NetLbfoTeam": null`).
+    seen: set[str] = field(default_factory=set)
 
     def add(self, cmdlet: str, rec: Mapping[str, Any]) -> None:
         self.records.setdefault(cmdlet, []).append(dict(rec))
+        self.seen.add(cmdlet)
 
 
 # -- value coercion: JSON values and Format-List strings alike ------------------------------------------------
@@ -186,6 +193,12 @@ class _R:
         return as_int(self.raw(*names))
 
     def lst(self, *names: str) -> list[str]:
+        return as_list(self.raw(*names))
+
+    def olst(self, *names: str) -> list[str] | None:
+        """A list property: None when the record does not carry it at all (not collected), else its items."""
+        if not any(self.has(n) for n in names):
+            return None
         return as_list(self.raw(*names))
 
     def enum(self, table: Mapping[int, str], *names: str) -> str | None:
@@ -306,6 +319,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Get-NetAdapterSriov": ("Name",),
     "Get-NetAdapterSriovVf": ("Name", "FunctionID"),
     "Get-NetAdapterVmq": ("Name",),
+    "Get-NetAdapterVmqQueue": ("Name", "QueueID"),
+    "VMSMP-Parameters": (),
     "Get-NetAdapterRss": ("Name",),
     "Get-NetLbfoTeam": ("Name",),
     "Win32_OperatingSystem": (),
@@ -334,11 +349,19 @@ def merged(cmdlet: str, records: Iterable[Record]) -> list[_R]:
                 ident = parts
         else:
             ident = ()
-        if cmdlet == "Get-VMNetworkAdapter" and ident[0] == "id":
-            # the same adapter may also have been seen without its Id: fold by (VMName, Name) too
-            alt = (r.s("VMName"), r.s("Name"))
-            if alt in out and ident not in out:
-                ident = alt
+        if cmdlet == "Get-VMNetworkAdapter":
+            # Never by name alone (field-notes: -ManagementOS can list two adapters of one name, and ghosts):
+            # by Id, else by (VMName, Name, MAC); a record with neither stands alone.
+            mac = normalize_mac(r.s("MacAddress"))
+            alt = (r.s("VMName"), r.s("Name"), mac)
+            if ident[0] == "id":
+                if mac and alt in out and ident not in out:
+                    ident = alt
+            elif mac:
+                ident = next((k for k, v in out.items() if k[0] == "id" and _mac_of(v) == mac), alt)
+            else:
+                anon += 1
+                ident = ("anon", anon)
         base = out.setdefault(ident, {})
         low = {k.lower() for k in base}
         for k, v in rec.items():
@@ -346,7 +369,7 @@ def merged(cmdlet: str, records: Iterable[Record]) -> list[_R]:
                 base[k] = v
     anon_ids = [i for i in out if isinstance(i, tuple) and i[:1] == ("anon",)]
     named = [i for i in out if i not in anon_ids]
-    if anon_ids and len(named) == 1:
+    if anon_ids and len(named) == 1 and cmdlet == "Get-VMSwitch":
         # `Get-VMSwitch | fl Name, SwitchType` and `Get-VMSwitch | fl *iov*` of a one-switch host: one object
         base = out[named[0]]
         for i in anon_ids:
@@ -354,6 +377,10 @@ def merged(cmdlet: str, records: Iterable[Record]) -> list[_R]:
                 if _R(base).raw(k) is None:
                     base[k] = v
     return [_R(v) for v in out.values()]
+
+
+def _mac_of(rec: Record) -> str | None:
+    return normalize_mac(_R(rec).s("MacAddress"))
 
 
 # -- the normaliser -------------------------------------------------------------------------------------------
@@ -380,7 +407,18 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     cpu = _cpu(procs, ci, host.hypervisor_present, vmhost)
     iov = HostIov()
     if vmhost is not None:
-        iov = HostIov(supported=vmhost.b("IovSupport"), reasons=_reasons(vmhost))
+        supported = vmhost.b("IovSupport")
+        reasons = _reasons(vmhost) if vmhost.has("IovSupportReasons") else None
+        if reasons is None and supported is True:
+            reasons = []  # IovSupport True: Hyper-V gives no reason (the property is empty)
+        iov = HostIov(supported=supported, reasons=reasons)
+    vmsmp = one("VMSMP-Parameters")
+    vmq = HostVmq()
+    if vmsmp is not None:  # a value that is not set is the system default, 0
+        vmq = HostVmq(
+            below_ten_gig_vmq_enabled=vmsmp.i("BelowTenGigVmqEnabled") or 0,
+            ten_gig_vmq_enabled=vmsmp.i("TenGigVmqEnabled") or 0,
+        )
 
     # Every adapter Get-NetAdapter knows, physical or not, resolves interface descriptions to names.
     desc_to_name: dict[str, str] = {}
@@ -405,7 +443,7 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
         if t.kind == "lbfo":
             for s in switches:
                 if (
-                    "Microsoft Network Adapter Multiplexor Driver" in " ".join(s.net_adapters)
+                    "Microsoft Network Adapter Multiplexor Driver" in " ".join(s.net_adapters or [])
                     and t.name not in s.net_adapter_names
                     and len([x for x in teams if x.kind == "lbfo"]) == 1
                 ):
@@ -413,6 +451,7 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     vms = [_vm(r) for r in recs.get("Get-VM", []) if r.s("Name", "VMName")]
     adapters = [a for a in (_adapter(r) for r in recs.get("Get-VMNetworkAdapter", [])) if a is not None]
     vfs = [v for v in (_vf(r) for r in recs.get("Get-NetAdapterSriovVf", [])) if v is not None]
+    queues = [q for q in (_queue(r) for r in recs.get("Get-NetAdapterVmqQueue", [])) if q is not None]
 
     # One order whatever the input's (Get-NetView's folder walk, pasted order): by name, management OS first.
     nics.sort(key=lambda n: _natural(n.name))
@@ -421,27 +460,48 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     vms.sort(key=lambda v: _natural(v.name))
     adapters.sort(key=lambda a: (not a.is_management_os, _natural(a.vm_name or ""), _natural(a.name)))
     vfs.sort(key=lambda v: (_natural(v.pf), v.index))
+    queues.sort(key=lambda q: (_natural(q.nic), q.queue_id))
     errors = [CollectionError(source=s, error=e) for s, e in raw.errors]
-    return HostSnapshot(
+    seen = raw.seen | set(raw.records)
+
+    def got(*cmdlets: str) -> bool:
+        return any(c in seen for c in cmdlets)
+
+    snap = HostSnapshot(
         collected_at=raw.collected_at,
         source=SourceInfo(
             kind=raw.kind,
             origin=raw.origin,
             collector_version=raw.collector_version,
             powershell_version=raw.powershell_version,
+            sources_read=[c for c in SOURCES if c in seen],
         ),
         host=host,
         cpu=cpu,
         iov=iov,
+        vmq=vmq,
         nics=nics,
         teams=teams,
         switches=switches,
         vms=vms,
         vm_adapters=adapters,
         vfs=vfs,
+        vmq_queues=queues,
         guest_nics=guest_nics,
         errors=errors,
     )
+    # What the input did not hold is "not collected" (null), never "none" (issue 13).
+    absent = {
+        "nics": not got("Get-NetAdapter", "Get-NetAdapterSriov", "Get-NetAdapterVmq", "Get-NetAdapterRss"),
+        "teams": not teams and not got("Get-NetLbfoTeam", "Get-VMSwitchTeam"),
+        "switches": not got("Get-VMSwitch"),
+        "vms": not got("Get-VM"),
+        "vm_adapters": not got("Get-VMNetworkAdapter"),
+        "vfs": not got("Get-NetAdapterSriovVf"),
+        "vmq_queues": not got("Get-NetAdapterVmqQueue"),
+    }
+    snap.mark_absent(*(k for k, v in absent.items() if v and not getattr(snap, k)))
+    return snap
 
 
 def _natural(s: str) -> tuple[Any, ...]:
@@ -452,6 +512,11 @@ def _natural(s: str) -> tuple[Any, ...]:
 def _reasons(r: _R) -> list[str]:
     """IovSupportReasons: a string[] from JSON; from Format-List text a `{a, b}` already split by sentences."""
     return [x.strip() for x in r.lst("IovSupportReasons") if x.strip()]
+
+
+def _oreasons(r: _R) -> list[str] | None:
+    """IovSupportReasons when the record carries the property (else not collected); empty means none."""
+    return _reasons(r) if r.has("IovSupportReasons") else None
 
 
 def _host(raw: RawHost, os_: _R | None, cs: _R | None, ci: _R | None, vmhost: _R | None) -> HostInfo:
@@ -596,6 +661,7 @@ def _nics(recs: dict[str, list[_R]]) -> list[PhysicalNic]:
             description=r.s("InterfaceDescription", "ifDesc"),
             driver=driver,
             mac=normalize_mac(r.s("MacAddress", "PermanentAddress")),
+            interface_guid=_guid(r.s("InterfaceGuid")),
             link_speed_bps=link_speed_bps(r),
             status=r.s("Status"),
         )
@@ -683,10 +749,15 @@ def _switches(recs: dict[str, list[_R]], desc_to_name: Mapping[str, str], teams:
     for r in recs.get("Get-VMSwitch", []):
         # `Get-VMSwitch | fl *iov*` pasted alone has no Name; its IOV facts still matter.
         name = r.s("Name") or UNNAMED_SWITCH
-        descs = r.lst("NetAdapterInterfaceDescriptions") or r.lst("NetAdapterInterfaceDescription")
+        descs = r.olst("NetAdapterInterfaceDescriptions", "NetAdapterInterfaceDescription")
+        if descs == [] and r.lst("NetAdapterInterfaceDescription"):
+            descs = r.lst("NetAdapterInterfaceDescription")
         embedded = r.b("EmbeddedTeamingEnabled")
-        names = _names(descs, desc_to_name)
+        names = _names(descs or [], desc_to_name)
         stype = r.enum(SWITCH_TYPE, "SwitchType")
+        reasons = _oreasons(r)
+        if reasons is None and r.b("IovSupport") is True:
+            reasons = []
         out.append(
             VSwitch(
                 name=name,
@@ -694,9 +765,10 @@ def _switches(recs: dict[str, list[_R]], desc_to_name: Mapping[str, str], teams:
                 switch_type=stype if stype in ("External", "Internal", "Private") else None,
                 net_adapters=descs,
                 net_adapter_names=names,
+                net_adapter_guids=[_guid(g) for g in r.olst("NetAdapterInterfaceGuid") or []] or None,
                 iov_enabled=r.b("IovEnabled"),
                 iov_support=r.b("IovSupport"),
-                iov_support_reasons=_reasons(r),
+                iov_support_reasons=reasons,
                 vf_count=r.i("IovVirtualFunctionCount"),
                 vfs_in_use=r.i("IovVirtualFunctionsInUse"),
                 queue_pairs=r.i("IovQueuePairCount"),
@@ -715,8 +787,11 @@ def _vm(r: _R) -> VM:
         name=r.s("Name", "VMName") or "",
         id=r.s("Id", "VMId"),
         state=r.enum(VM_STATE, "State"),
-        operational_status=as_enum_list(r.raw("OperationalStatus"), VM_OPERATIONAL_STATUS),
+        operational_status=as_enum_list(r.raw("OperationalStatus"), VM_OPERATIONAL_STATUS)
+        if r.has("OperationalStatus")
+        else None,
         generation=r.i("Generation"),
+        vcpus=r.i("ProcessorCount"),
     )
 
 
@@ -727,6 +802,8 @@ def _adapter(r: _R) -> VmAdapter | None:
     if not name:
         return None
     mgmt = bool(r.b("IsManagementOs"))
+    if mgmt and r.has("MacAddress") and not any(r.s(k) for k in ("MacAddress", "DeviceId", "AdapterId")):
+        return None  # a ghost record (field-notes: empty MacAddress, DeviceId and AdapterId, yet Status Ok)
     legacy = r.b("IsLegacy")
     kind: Any = None if mgmt or legacy is None else ("legacy" if legacy else "synthetic")
     return VmAdapter(
@@ -745,8 +822,42 @@ def _adapter(r: _R) -> VmAdapter | None:
         vf_data_path_active=r.b("VFDataPathActive"),
         vmq_weight=r.i("VMQWeight", "VmqWeight"),
         vrss_enabled=r.b("VrssEnabled"),
-        status=as_enum_list(r.raw("Status"), ADAPTER_STATUS),
-        status_description=r.lst("StatusDescription"),
+        status=as_enum_list(r.raw("Status"), ADAPTER_STATUS) if r.has("Status") else None,
+        status_description=r.olst("StatusDescription"),
+    )
+
+
+def _guid(v: Any) -> Any:
+    """`{6a1b...}` (Get-NetAdapter) and a bare Guid (Get-VMSwitch's Guid array) -> lower case, no braces."""
+    if v is None:
+        return None
+    if isinstance(v, dict):  # a Guid object in JSON: {"Guid": "..."} (rare) or its string
+        v = v.get("Guid") or v.get("value")
+    s = str(v).strip().strip("{}").lower()
+    return s or None
+
+
+def _processor(v: Any) -> str | None:
+    """Get-NetAdapterVmqQueue's Processor: `0:2` (group:number) in text, or {Group, Number} in JSON."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, dict):
+        g, n = as_int(v.get("Group")), as_int(v.get("Number"))
+        return f"{g or 0}:{n}" if n is not None else None
+    return str(v).strip() or None
+
+
+def _queue(r: _R) -> VmqQueue | None:
+    nic, qid = r.s("Name", "ifAlias"), r.i("QueueID", "QueueId")
+    if nic is None or qid is None:
+        return None
+    return VmqQueue(
+        nic=nic,
+        queue_id=qid,
+        mac=normalize_mac(r.s("MacAddress")),
+        vlan=r.i("VlanID", "VlanId"),
+        processor=_processor(r.raw("Processor", "ProcessorAffinity")),
+        vm=r.s("VmFriendlyName"),
     )
 
 
