@@ -88,6 +88,10 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and exit with) the process exit code."""
     args = sys.argv[1:] if argv is None else argv
+    if args and set(args) <= {"--version", "--debug"} and "--version" in args:
+        # Scripts call `iovkit --version` to probe for the tool: answer before typer builds the 16-command tree.
+        print(f"iovkit {__version__}")
+        return int(ExitCode.OK)
     debug = "--debug" in args or os.environ.get("IOVKIT_DEBUG") == "1"
     previous_term = _catch_sigterm()
     try:
