@@ -1,8 +1,9 @@
 """CLI for `iovkit diagnose` and `iovkit monitor`: parse options, call iovkit.diagnose, render.
 
 Exit codes of diagnose: 1 = bottleneck (SINGLE-CORE-SWITCH or a saturated vhost worker), 0 = ok,
-2 = bad input, and also 2 = insufficient-data (the report is still printed, and stderr names the counters the
-recording lacks): a recording that cannot answer the question must not look like a clean bill of health to a script.
+2 = bad input, and also 2 = insufficient-data and idle (the report is still printed, and stderr says in one line
+which counters are missing, or that the host passed almost no packets): a recording that cannot answer the question
+must not look like a clean bill of health to a script.
 """
 
 from __future__ import annotations
@@ -46,11 +47,23 @@ def diagnose_cmd(
         ),
     ] = None,
     fmt: FormatTableJson = "table",
+    min_window: Annotated[
+        float | None,
+        typer.Option(
+            "--min-window",
+            help="Shortest sustained single-core window, in seconds (default 30; a shorter recording or live "
+            "sample is judged as one window)",
+            min=1.0,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Prove or clear the single-core virtual-switch bottleneck from recorded or live counters.
 
-    Record on Windows with `iovkit script counters`. A recording that lacks the counters needed gives the
-    verdict insufficient-data (exit 2; stderr names them).
+    Finds every sustained single-core window (start and end in the host's local time and UTC) and the host
+    packet rate at which the hot core saturates. Record on Windows with `iovkit script counters`. A recording
+    that lacks the counters needed gives the verdict insufficient-data, one that carried almost no packets the
+    verdict idle (exit 2 for both; stderr says which in one line).
     """
     from iovkit import diagnose as dg
     from iovkit.diagnose.render import render, to_json
@@ -79,14 +92,15 @@ def diagnose_cmd(
         except OSError as e:
             raise InputError(f"cannot write: {e.strerror or e}", path=str(output)) from None
         err.print(f"recording saved to {output}")
-    report = dg.diagnose(rec)
+    report = dg.diagnose(rec, min_window=min_window)
     if fmt == "json":
         out.print(to_json(report), markup=False, highlight=False)
     else:
         render(report, out)
     if report.verdict == "insufficient-data":
-        need = "; ".join(report.missing) or "per-core CPU counters"
-        raise InputError(f"insufficient data: the recording lacks {need}", path=rec.path)
+        raise InputError(f"insufficient data: {report.note}", path=rec.path)
+    if report.verdict == "idle":
+        raise InputError(report.note, path=rec.path)
     if report.verdict == "bottleneck":
         raise typer.Exit(int(ExitCode.FINDINGS))
 

@@ -1,119 +1,82 @@
-"""Findings over a Recording: the single-core switch bottleneck, missing spread, and the drop counters.
+"""Findings over a Recording: sustained single-core windows, missing spread, the drop counters, and the verdict.
 
-First a per-core view is built from whichever counters the recording has (Windows: root VP run time, Processor
-interrupt+DPC time, Virtual Switch Processor packets; Linux: /proc/stat busy, irq+softirq, softnet processed).
-Then each rule is a small pure function over that view that yields Findings with their evidence numbers.
+First a per-core, per-sample view is built from whichever counters the recording has (view.py). Then the
+recording is read as a time series: every sustained window in which one core is saturated while the others have
+room (windows.py), each with its times and its saturation estimate (estimate.py). Each rule is a small function
+over that view that yields Findings with their evidence numbers.
+
+Verdicts: bottleneck (a sustained window with network evidence, or a saturated vhost worker), ok (packets flowed,
+no window), idle (the host passed almost no packets: nothing to judge), insufficient-data (counters missing, or
+a core saturated on run time alone, which does not show network work).
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from iovkit.diagnose.model import Recording, Values, key, mean
+from iovkit.diagnose import windows as win
+from iovkit.diagnose.estimate import estimate
+from iovkit.diagnose.model import Recording, arr, mean
+from iovkit.diagnose.view import (
+    L_DROPPED,
+    L_SQUEEZE,
+    L_UDP_RCVBUF,
+    L_UDP_SNDBUF,
+    LINUX_NEEDED,
+    NIC_DISC,
+    UDP_WIN_ERR,
+    VHOST_CPU,
+    VNIC_DROP,
+    VSW_DROP,
+    WINDOWS_NEEDED,
+    View,
+    build_view,
+    first_rates,
+)
 
-Verdict = Literal["bottleneck", "ok", "insufficient-data"]
+Verdict = Literal["bottleneck", "ok", "idle", "insufficient-data"]
 
-HOT_PCT = 90.0  # a core this busy in network work (interrupt/DPC/softirq) is saturated
-ROOM_PCT = 75.0  # "the others have room": their mean busy is below this
-CLOSE_SHARE = 0.6  # interrupt+DPC "close to" root VP run time: at least this share of it
+HOT_PCT = win.HOT_PCT
 MOST_SHARE = 0.5  # "handles most of the packets"
 SPREAD_SHARE = 0.8  # missing spread: one core handles at least this share of the packets
 SPREAD_MIN_PPS = 1000.0  # below this rate where packets land says nothing
-
-# Counter keys (lower-case; see model.key)
-ROOT_VP_RUN = key("hyper-v hypervisor root virtual processor", "% total run time")
-LP_RUN = key("hyper-v hypervisor logical processor", "% total run time")
-PROC_TIME = key("processor", "% processor time")
-PROC_INTR = key("processor", "% interrupt time")
-PROC_DPC = key("processor", "% dpc time")
-VSP_EXT = (
-    key("hyper-v virtual switch processor", "packets from external/sec"),
-    key("hyper-v virtual switch processor", "packets from external"),
-)
-VSP_INT = (
-    key("hyper-v virtual switch processor", "packets from internal/sec"),
-    key("hyper-v virtual switch processor", "packets from internal"),
-)
-NIC_RX = key("network interface", "packets received/sec")
-NIC_TX = key("network interface", "packets sent/sec")
-NIC_DISC = (
-    key("network interface", "packets received discarded/sec"),
-    key("network interface", "packets received discarded"),
-)
-VSW_RX = key("hyper-v virtual switch", "packets received/sec")
-VSW_TX = key("hyper-v virtual switch", "packets sent/sec")
-VSW_DROP = (
-    key("hyper-v virtual switch", "dropped packets incoming/sec"),
-    key("hyper-v virtual switch", "dropped packets outgoing/sec"),
-)
-VNIC_DROP = (
-    key("hyper-v virtual network adapter", "dropped packets incoming/sec"),
-    key("hyper-v virtual network adapter", "dropped packets outgoing/sec"),
-)
-UDP_WIN_ERR = (key("udpv4", "datagrams received errors"), key("udpv6", "datagrams received errors"))
-# PDH raw counts (running totals, no /sec): always differentiated
-KNOWN_COUNTS = frozenset(
-    {
-        *UDP_WIN_ERR,
-        key("network interface", "packets received discarded"),
-        key("network interface", "packets outbound discarded"),
-    }
-)
-L_BUSY = key("linux cpu", "% busy")
-L_IRQ = key("linux cpu", "% irq")
-L_SOFTIRQ = key("linux cpu", "% softirq")
-L_PROCESSED = key("softnet", "processed/sec")
-L_DROPPED = key("softnet", "dropped/sec")
-L_SQUEEZE = key("softnet", "time_squeeze/sec")
-L_UDP_RCVBUF = key("udp", "rcvbuferrors/sec")
-L_UDP_SNDBUF = key("udp", "sndbuferrors/sec")
-L_UDP_INERR = key("udp", "inerrors/sec")
-VHOST_CPU = key("vhost", "% cpu")
-
-WINDOWS_NEEDED = {
-    "cpu": "\\Hyper-V Hypervisor Root Virtual Processor(*)\\% Total Run Time (or \\Processor(*)\\% Processor Time)",
-    "net": "\\Processor(*)\\% Interrupt Time and \\Processor(*)\\% DPC Time",
-    "pps": "\\Network Interface(*)\\Packets Received/sec and Packets Sent/sec",
-    "percore": "\\Hyper-V Virtual Switch Processor(*)\\Packets from External and Packets from Internal",
-}
-LINUX_NEEDED = {
-    "cpu": "/proc/stat per-CPU lines",
-    "net": "/proc/stat irq and softirq columns",
-    "pps": "/proc/net/softnet_stat",
-    "percore": "/proc/net/softnet_stat",
-}
+IDLE_PPS = 1000.0  # a host that never passes this many packets/s (bucket mean) gives nothing to judge
 
 
 @dataclass
 class Core:
-    """One core's means over the recording; busy/net in %, pps = packets handled per second."""
+    """One core over the recording: means, peaks (max sample) and bucketed mean/max series for sparklines."""
 
     name: str
+    label: str = ""
     busy: float | None = None
     net: float | None = None
     pps: float | None = None
-    busy_series: Values = field(default_factory=list)
-    net_series: Values = field(default_factory=list)
+    busy_max: float | None = None
+    net_max: float | None = None
+    pps_max: float | None = None
+    busy_buckets: tuple[list[float | None], list[float | None]] = field(default_factory=lambda: ([], []))
+    net_buckets: tuple[list[float | None], list[float | None]] = field(default_factory=lambda: ([], []))
 
     @property
     def load(self) -> float | None:
-        """The network work on this core: interrupt+DPC/softirq when known, else total busy."""
         return self.net if self.net is not None else self.busy
 
-
-@dataclass
-class View:
-    platform: Literal["windows", "linux"]
-    cores: list[Core]
-    total_pps: float | None = None
-    rx_pps: float | None = None
-    tx_pps: float | None = None
-    percore_pps: bool = False
-    missing: list[str] = field(default_factory=list)
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "core": self.name,
+            "label": self.label,
+            "busy_pct": _r(self.busy),
+            "busy_max_pct": _r(self.busy_max),
+            "net_pct": _r(self.net),
+            "net_max_pct": _r(self.net_max),
+            "pps": _r(self.pps),
+            "pps_max": _r(self.pps_max),
+            "busy_buckets": {"mean": _rl(self.busy_buckets[0]), "max": _rl(self.busy_buckets[1])},
+            "net_buckets": {"mean": _rl(self.net_buckets[0]), "max": _rl(self.net_buckets[1])},
+        }
 
 
 @dataclass
@@ -148,7 +111,7 @@ class Recommendation:
 
 @dataclass
 class DiagnoseReport:
-    """The whole answer: verdict, findings with numbers, ranked remedies, and the per-core view for rendering."""
+    """The whole answer: verdict, windows, findings with numbers, ranked remedies, and per-core data to draw."""
 
     verdict: Verdict
     findings: list[Finding]
@@ -160,263 +123,190 @@ class DiagnoseReport:
     samples: int
     host: str | None = None
     total_pps: float | None = None
+    total_pps_max: float | None = None
+    windows: list[win.Window] = field(default_factory=list)
+    worst: int | None = None  # index into windows
+    window_share: float = 0.0  # share of the recording inside windows
+    min_window_s: float = 0.0
+    span_s: float = 0.0
+    start_utc: float | None = None
+    end_utc: float | None = None
+    utc_offset: float | None = None  # of the first sample
+    timezone: str | None = None
+    clock_events: list[dict[str, Any]] = field(default_factory=list)
+    host_pps_buckets: tuple[list[float | None], list[float | None]] = field(default_factory=lambda: ([], []))
+    note: str = ""  # the one line a script reads on stderr for idle / insufficient-data
 
     def finding(self, fid: str) -> Finding | None:
         return next((f for f in self.findings if f.id == fid), None)
 
+    @property
+    def worst_window(self) -> win.Window | None:
+        return self.windows[self.worst] if self.worst is not None else None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "note": self.note,
             "findings": [f.to_json() for f in self.findings],
             "recommendations": [r.to_json() for r in self.recommendations],
             "platform": self.platform,
             "source": self.source,
             "host": self.host,
             "samples": self.samples,
+            "timezone": self.timezone,
+            "start_utc": win.iso(self.start_utc, 0.0) if self.start_utc is not None else None,
+            "end_utc": win.iso(self.end_utc, 0.0) if self.end_utc is not None else None,
+            "start_local": win.iso(self.start_utc, self.utc_offset) if self.start_utc is not None else None,
+            "span_s": round(self.span_s, 1),
+            "min_window_s": round(self.min_window_s, 1),
+            "windows": [w.to_json() for w in self.windows],
+            "worst_window": self.worst,
+            "window_share": round(self.window_share, 4),
+            "clock_events": self.clock_events,
             "total_pps": _r(self.total_pps),
+            "total_pps_max": _r(self.total_pps_max),
+            "host_pps_buckets": {"mean": _rl(self.host_pps_buckets[0]), "max": _rl(self.host_pps_buckets[1])},
             "missing": self.missing,
-            "cores": [
-                {"core": c.name, "busy_pct": _r(c.busy), "net_pct": _r(c.net), "pps": _r(c.pps)} for c in self.cores
-            ],
+            "cores": [c.to_json() for c in self.cores],
         }
 
 
 def _r(v: float | None, nd: int = 2) -> float | None:
-    return None if v is None else round(v, nd)
+    return None if v is None else round(float(v), nd)
 
 
-def _core_no(instance: str) -> str | None:
-    """`root vp 3` / `hv lp 3` / `3` / `0,3` (Processor Information) -> "3"; `_total` -> None."""
-    m = re.fullmatch(r"(?:root vp |hv lp |\d+,)?(\d+)", instance.strip().lower())
-    return m.group(1) if m else None
+def _rl(vs: list[float | None]) -> list[float | None]:
+    return [_r(v) for v in vs]
 
 
-def _per_core(series: dict[str, Values]) -> dict[str, Values]:
-    out: dict[str, Values] = {}
-    for inst, vals in series.items():
-        c = _core_no(inst)
-        if c is not None:
-            out[c] = vals
+def _core_summaries(view: View) -> list[Core]:
+    out = []
+    for c in view.cores:
+        out.append(
+            Core(
+                name=c.name,
+                label=c.label,
+                busy=win._nanmean(c.busy) if c.busy is not None else None,
+                net=win._nanmean(c.net) if c.net is not None else None,
+                pps=win._nanmean(c.pkts) if c.pkts is not None else None,
+                busy_max=win._nanmax(c.busy) if c.busy is not None else None,
+                net_max=win._nanmax(c.net) if c.net is not None else None,
+                pps_max=win._nanmax(c.pkts) if c.pkts is not None else None,
+                busy_buckets=win.buckets(c.busy),
+                net_buckets=win.buckets(c.net),
+            )
+        )
     return out
 
 
-def _add(a: Values, b: Values) -> Values:
-    return [None if x is None and y is None else (x or 0.0) + (y or 0.0) for x, y in zip(a, b, strict=False)]
+def _when(w: win.Window, tz: str | None) -> str:
+    """`21:42:32-21:52:40 local (W. Europe Daylight Time), 19:42:32-19:52:40 UTC` (dates when they differ)."""
+    s_l, e_l = win.iso(w.start_utc, w.utc_offset_start), win.iso(w.end_utc, w.utc_offset_end)
+    s_u, e_u = win.iso(w.start_utc, 0.0) or "", win.iso(w.end_utc, 0.0) or ""
+
+    def span(a: str, b: str) -> str:
+        a, b = a.replace("T", " ")[:19], b.replace("T", " ")[:19]
+        return f"{a}-{b[11:] if a[:10] == b[:10] else b}"
+
+    utc = span(s_u, e_u) + " UTC"
+    if s_l is None or e_l is None:
+        return utc
+    return f"{span(s_l, e_l)} local{f' ({tz})' if tz else ''}, {utc}"
 
 
-def _is_cumulative(counter_key: str, insts: dict[str, Values]) -> bool:
-    """A counter without `/sec` in its name is a running count when no instance ever goes down and one goes up."""
-    if counter_key in KNOWN_COUNTS:
-        return True
-    if counter_key.endswith("/sec") or counter_key.startswith(("linux cpu", "vhost")):
-        return False
-    rising = False
-    for values in insts.values():
-        got = [v for v in values if v is not None]
-        if any(b < a for a, b in itertools.pairwise(got)):
-            return False
-        rising = rising or (len(got) >= 2 and got[-1] > got[0])
-    return rising
-
-
-def _rates(rec: Recording, values: Values) -> Values:
-    """Per-second rates from a running count."""
-    out: Values = [None]
-    for i in range(1, len(values)):
-        a, b = values[i - 1], values[i]
-        dt = rec.timestamps[i] - rec.timestamps[i - 1]
-        out.append(None if a is None or b is None or dt <= 0 else (b - a) / dt)
-    return out
-
-
-def _first_rates(rec: Recording, keys: tuple[str, ...]) -> dict[str, Values]:
-    hit = rec.first(*keys)
-    if hit is None:
-        return {}
-    k, insts = hit
-    if not _is_cumulative(k, insts):
-        return insts
-    return {i: _rates(rec, v) for i, v in insts.items()}
-
-
-def _nic_instances(series: dict[str, Values]) -> dict[str, Values]:
-    """Physical NICs: skip _total, host vNICs (vEthernet), loopback/tunnel pseudo interfaces when others exist."""
-    skip = ("_total", "vethernet", "hyper-v virtual ethernet", "isatap", "teredo", "loopback", "6to4")
-    keep = {i: v for i, v in series.items() if not i.startswith(skip)}
-    return keep or {i: v for i, v in series.items() if i != "_total"}
-
-
-def build_view(rec: Recording) -> View:
-    """Per-core busy/net/pps means and the total packet rate, from whatever counters are present."""
-    if rec.series(L_BUSY) or rec.series(L_PROCESSED):
-        return _linux_view(rec)
-    return _windows_view(rec)
-
-
-def _windows_view(rec: Recording) -> View:
-    missing: list[str] = []
-    busy = _per_core(rec.series(ROOT_VP_RUN)) or _per_core(rec.series(PROC_TIME)) or _per_core(rec.series(LP_RUN))
-    intr, dpc = _per_core(rec.series(PROC_INTR)), _per_core(rec.series(PROC_DPC))
-    net = {c: _add(intr[c], dpc.get(c, [None] * len(intr[c]))) for c in intr}
-    ext, inte = _per_core(_first_rates(rec, VSP_EXT)), _per_core(_first_rates(rec, VSP_INT))
-    pkts = {
-        c: _add(ext.get(c, []) or [None] * len(rec.timestamps), inte.get(c, []) or [None] * len(rec.timestamps))
-        for c in set(ext) | set(inte)
-    }
-    if not busy and not net:
-        missing.append(WINDOWS_NEEDED["cpu"])
-    if not net:
-        missing.append(WINDOWS_NEEDED["net"])
-    if not pkts:
-        missing.append(WINDOWS_NEEDED["percore"])
-    names = sorted(set(busy) | set(net), key=int)
-    cores = [
-        Core(
-            name=c,
-            busy=mean(busy.get(c, [])),
-            net=mean(net.get(c, [])),
-            pps=mean(pkts[c]) if c in pkts else None,
-            busy_series=busy.get(c, []),
-            net_series=net.get(c, []),
-        )
-        for c in names
-    ]
-    rx_s, tx_s = _nic_instances(rec.series(NIC_RX)), _nic_instances(rec.series(NIC_TX))
-    if not rx_s and not tx_s:
-        rx_s, tx_s = rec.series(VSW_RX), rec.series(VSW_TX)
-    rx = sum(mean(v) or 0.0 for v in rx_s.values()) if rx_s else None
-    tx = sum(mean(v) or 0.0 for v in tx_s.values()) if tx_s else None
-    tot = (rx or 0.0) + (tx or 0.0) if rx is not None or tx is not None else None
-    if tot is None:
-        if pkts:
-            tot = sum(c.pps or 0.0 for c in cores)
-        else:
-            missing.append(WINDOWS_NEEDED["pps"])
-    return View("windows", cores, tot, rx, tx, bool(pkts), missing)
-
-
-def _linux_view(rec: Recording) -> View:
-    missing: list[str] = []
-    busy = rec.series(L_BUSY)
-    irq, soft = rec.series(L_IRQ), rec.series(L_SOFTIRQ)
-    net = {c: _add(soft[c], irq.get(c, [None] * len(soft[c]))) for c in soft}
-    pkts = rec.series(L_PROCESSED)
-    if not busy:
-        missing.append(LINUX_NEEDED["cpu"])
-    if not pkts:
-        missing.append(LINUX_NEEDED["pps"])
-    names = sorted(set(busy) | set(net), key=lambda c: int(c) if c.isdigit() else 0)
-    cores = [
-        Core(
-            name=c,
-            busy=mean(busy.get(c, [])),
-            net=mean(net.get(c, [])),
-            pps=mean(pkts[c]) if c in pkts else None,
-            busy_series=busy.get(c, []),
-            net_series=net.get(c, []),
-        )
-        for c in names
-    ]
-    tot = sum(mean(v) or 0.0 for v in pkts.values()) if pkts else None
-    rx = sum(mean(v) or 0.0 for v in rec.series(NIC_RX).values()) if rec.series(NIC_RX) else None
-    tx = sum(mean(v) or 0.0 for v in rec.series(NIC_TX).values()) if rec.series(NIC_TX) else None
-    return View("linux", cores, tot, rx, tx, bool(pkts), missing)
-
-
-def single_core_switch(view: View) -> Finding | None:
-    """One core >= 90% in network work (or run time with interrupt+DPC close to it), others with room, most packets."""
-    cand = [c for c in view.cores if c.load is not None]
-    if len(cand) < 2:
-        return None
-    hot = max(cand, key=lambda c: (c.load or 0.0, c.busy or 0.0))
-    net, busy = hot.net, hot.busy
-    saturated = (net is not None and net >= HOT_PCT) or (
-        busy is not None and busy >= HOT_PCT and (net is None or net >= CLOSE_SHARE * busy)
-    )
-    if not saturated:
-        return None
-    others = [c for c in cand if c is not hot]
-    other_busy = [c.busy if c.busy is not None else c.load for c in others]
-    others_mean = sum(v for v in other_busy if v is not None) / len(others)
-    if others_mean >= ROOM_PCT:
-        return None
-    share: float | None = None
-    if view.percore_pps:
-        all_pps = sum(c.pps or 0.0 for c in view.cores)
-        share = (hot.pps or 0.0) / all_pps if all_pps > 0 else None
-        basis = "per-processor packet counters"
-    elif all(c.net is not None for c in cand):
-        all_net = sum(c.net or 0.0 for c in cand)
-        share = (hot.net or 0.0) / all_net if all_net > 0 else None
-        basis = "share of interrupt/DPC/softirq time (no per-processor packet counters)"
-    else:
-        basis = "unknown (no per-processor packet or interrupt counters)"
-    if share is not None and share < MOST_SHARE:
-        return None
-    frac = (net if net is not None and net >= CLOSE_SHARE * (busy or 0.0) else busy) or 0.0
-    frac = min(frac, 100.0) / 100.0
-    if view.percore_pps and hot.pps:
-        hot_pps: float | None = hot.pps
-        pps_basis = "packets counted on this processor"
-    elif view.total_pps:
-        hot_pps = view.total_pps * (share if share is not None else 1.0)
-        pps_basis = "NIC packets/s attributed to this core"
-    else:
-        hot_pps = None
-        pps_basis = "no packet counters"
-    ev: dict[str, Any] = {
-        "busy_pct": _r(busy),
-        "net_pct": _r(net),
-        "others_mean_busy_pct": _r(others_mean),
-        "packet_share": _r(share, 3),
-        "share_basis": basis,
-        "hot_core_pps": _r(hot_pps, 0),
-        "pps_basis": pps_basis,
-        "nic_pps": _r(view.total_pps, 0),
-        "nic_rx_pps": _r(view.rx_pps, 0),
-        "nic_tx_pps": _r(view.tx_pps, 0),
-    }
-    if hot_pps:
-        cost = frac / hot_pps
-        sat = hot_pps / frac
-        ev.update(
-            cost_us_per_packet=_r(cost * 1e6, 3),
-            saturation_pps=_r(sat, 0),
-            headroom_pps=_r(max(sat - hot_pps, 0.0), 0),
-            headroom_pct=_r(100.0 * max(1.0 - frac, 0.0), 1),
-        )
+def single_core_switch(
+    view: View, windows: list[win.Window], tz: str | None, span: float
+) -> tuple[Finding | None, Finding | None]:
+    """SINGLE-CORE-SWITCH over the worst network window, and HOT-CORE for run-time-only windows."""
+    net_w = [w for w in windows if w.evidence == "network"]
+    run_w = [w for w in windows if w.evidence != "network"]
+    switch: Finding | None = None
+    hot_only: Finding | None = None
+    if net_w:
+        w = win.worst(net_w)
+        assert w is not None
+        est = w.estimate
+        total = sum(x.duration_s for x in net_w)
+        share = total / span if span > 0 else 0.0
+        rate = f"; {est['derivation']}" if est.get("derivation") else ""
         summary = (
-            f"core {hot.name} is {frac * 100:.0f}% busy switching packets while the others average "
-            f"{others_mean:.0f}%: {hot_pps:,.0f} pkt/s at {cost * 1e6:.2f} µs each saturates near "
-            f"{sat:,.0f} pkt/s ({max(sat - hot_pps, 0):,.0f} pkt/s headroom)"
+            f"core {w.core} saturated ({w.load:.0f}% mean, others {w.others_busy_mean or 0:.0f}%) in {len(net_w)} "
+            f"window(s) of {_dur(total)} ({share * 100:.1f}% of the recording); worst {_when(w, tz)}" + rate
         )
-    else:
-        summary = (
-            f"core {hot.name} is {frac * 100:.0f}% busy in network work while the others average "
-            f"{others_mean:.0f}% (no packet counters: saturation rate unknown)"
+        ev: dict[str, Any] = {
+            "windows": len(net_w),
+            "window_seconds": round(total, 1),
+            "window_share": round(share, 4),
+            "worst_start_utc": win.iso(w.start_utc, 0.0),
+            "worst_end_utc": win.iso(w.end_utc, 0.0),
+            "worst_start_local": win.iso(w.start_utc, w.utc_offset_start),
+            "worst_end_local": win.iso(w.end_utc, w.utc_offset_end),
+            "busy_pct": _r(w.busy_mean),
+            "net_pct": _r(w.net_mean),
+            "others_mean_busy_pct": _r(w.others_busy_mean),
+            "nic_pps": est.get("host_pps"),
+            "nic_rx_pps": est.get("host_rx_pps"),
+            "nic_tx_pps": est.get("host_tx_pps"),
+            "hot_core_pps": est.get("core_pps"),
+            **{k: est[k] for k in ("packet_share", "share_basis", "saturation_pps", "headroom_pps") if k in est},
+            **{k: est[k] for k in ("core_saturation_pps", "cost_us_per_packet", "derivation") if k in est},
+        }
+        switch = Finding("SINGLE-CORE-SWITCH", "critical", summary, w.core, ev)
+    if run_w:
+        w = win.worst(run_w)
+        assert w is not None
+        need = [WINDOWS_NEEDED["net"], WINDOWS_NEEDED["percore"]]
+        total = sum(x.duration_s for x in run_w)
+        hot_only = Finding(
+            "HOT-CORE",
+            "warning",
+            f"core {w.core} was {w.busy_mean or 0:.0f}% busy (run time) while the others averaged "
+            f"{w.others_busy_mean or 0:.0f}%, for {_dur(total)} in {len(run_w)} window(s), worst {_when(w, tz)}; "
+            "this recording has no interrupt/DPC or per-processor switch counters, so it cannot show that the "
+            "work is network work. Record also: " + "; ".join(need),
+            w.core,
+            {
+                "windows": len(run_w),
+                "window_seconds": round(total, 1),
+                "busy_pct": _r(w.busy_mean),
+                "others_mean_busy_pct": _r(w.others_busy_mean),
+                "missing": need,
+                "host_pps": _r(w.host_pps_mean, 0),
+            },
         )
-    return Finding("SINGLE-CORE-SWITCH", "critical", summary, hot.name, ev)
+    return switch, hot_only
+
+
+def _dur(s: float) -> str:
+    s = round(s)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def missing_spread(view: View) -> Finding | None:
     """Most packets on one processor: VMQ/RSS/RPS off or a single queue."""
     if not view.percore_pps or len(view.cores) < 2:
         return None
-    all_pps = sum(c.pps or 0.0 for c in view.cores)
+    per = {c.name: win._nanmean(c.pkts) or 0.0 for c in view.cores if c.pkts is not None}
+    all_pps = sum(per.values())
     if all_pps < SPREAD_MIN_PPS:
         return None
-    top = max(view.cores, key=lambda c: c.pps or 0.0)
-    share = (top.pps or 0.0) / all_pps
+    top = max(per, key=lambda c: per[c])
+    share = per[top] / all_pps
     if share < SPREAD_SHARE:
         return None
     what = "VMQ/vRSS" if view.platform == "windows" else "RSS/RPS"
     return Finding(
         "MISSING-SPREAD",
         "warning",
-        f"{share * 100:.0f}% of {all_pps:,.0f} pkt/s are handled on core {top.name}: no {what} spread "
+        f"{share * 100:.0f}% of {all_pps:,.0f} pkt/s are handled on core {top}: no {what} spread "
         "(off, or a single queue / single flow hash)",
-        top.name,
-        {"share": _r(share, 3), "core_pps": _r(top.pps, 0), "all_pps": _r(all_pps, 0)},
+        top,
+        {"share": _r(share, 3), "core_pps": _r(per[top], 0), "all_pps": _r(all_pps, 0)},
     )
 
 
@@ -426,7 +316,7 @@ def _rate_findings(rec: Recording, view: View) -> Iterator[Finding]:
     def per_inst(keys: tuple[str, ...]) -> dict[str, float]:
         out: dict[str, float] = {}
         for k in keys:
-            for inst, vals in _first_rates(rec, (k,)).items():
+            for inst, vals in first_rates(rec, (k,)).items():
                 m = mean(vals)
                 name = k.split("\\")[1].removesuffix("/sec")
                 if m and inst != "_total":
@@ -488,7 +378,7 @@ def _rate_findings(rec: Recording, view: View) -> Iterator[Finding]:
             None,
             {i: _r(v) for i, v in vh.items()},
         )
-    busy = [c.busy for c in view.cores if c.busy is not None]
+    busy = [m for c in view.cores if c.busy is not None and (m := win._nanmean(c.busy)) is not None]
     if len(busy) >= 2 and min(busy) >= HOT_PCT:
         yield Finding(
             "HOST-CPU-SATURATED",
@@ -499,41 +389,113 @@ def _rate_findings(rec: Recording, view: View) -> Iterator[Finding]:
         )
 
 
-def analyse(rec: Recording) -> tuple[Verdict, list[Finding], View]:
-    """Run every rule; the verdict is `bottleneck` when SINGLE-CORE-SWITCH or a saturated vhost worker holds."""
+@dataclass
+class Analysis:
+    verdict: Verdict
+    findings: list[Finding]
+    view: View
+    windows: list[win.Window]
+    min_window_s: float
+    note: str = ""
+
+
+def analyse(rec: Recording, min_window: float | None = None) -> Analysis:
+    """Run every rule over the recording; `min_window` is the shortest sustained window in seconds (default 30,
+    capped at the recording's own length)."""
     view = build_view(rec)
+    min_s = win.min_window(view, min_window)
+    offsets = arr(rec.utc_offsets) if rec.utc_offsets is not None else None
+    windows = win.find(view, min_s, offsets)
+    kept: list[win.Window] = []
+    for w in windows:
+        hot = next(c for c in view.cores if c.name == w.core)
+        w.estimate = estimate(view, hot, slice(w.first, w.last + 1))
+        share = w.estimate.get("packet_share")
+        if view.percore_pps and share is not None:
+            if share < MOST_SHARE:
+                if w.evidence == "network":
+                    continue  # the core is busy, but not with most of the switch's packets
+            else:
+                w.evidence = "network"  # per-processor switch packets show the work is the switch's
+        kept.append(w)
     findings: list[Finding] = []
-    if (f := single_core_switch(view)) is not None:
-        findings.append(f)
+    switch, hot_only = single_core_switch(view, kept, rec.timezone, view.span)
+    findings += [f for f in (switch, hot_only) if f is not None]
     if (f := missing_spread(view)) is not None:
         findings.append(f)
     findings.extend(_rate_findings(rec, view))
+    host_peak = max((v for v in win.buckets(view.host_pps)[0] if v is not None), default=None)
+    note = ""
     if any(f.id in ("SINGLE-CORE-SWITCH", "VHOST-SATURATED") for f in findings):
         verdict: Verdict = "bottleneck"
-    elif not any(c.load is not None for c in view.cores) or not rec.timestamps:
+    elif not any(c.load() is not None for c in view.cores) or not len(view.times):
         verdict = "insufficient-data"
+        note = "the recording lacks " + ("; ".join(view.missing) or "per-core CPU counters")
+        if rec.unrecognized:
+            note += _unrecognized_line(rec)
+    elif hot_only is not None:
+        verdict = "insufficient-data"
+        note = f"core {hot_only.core} was saturated, but run time alone does not show network work; record also " + (
+            "; ".join(hot_only.evidence["missing"])
+        )
+    elif host_peak is not None and host_peak < IDLE_PPS:
+        verdict = "idle"
+        what = view.host_basis or "host"
+        note = (
+            f"idle: at most {host_peak:,.0f} pkt/s on the {what} (under {IDLE_PPS:,.0f}): nothing to judge; "
+            "record while the VMs carry their usual or peak traffic"
+        )
+    elif host_peak is None:
+        verdict = "insufficient-data"
+        need = WINDOWS_NEEDED["pps"] if view.platform == "windows" else LINUX_NEEDED["pps"]
+        note = f"no packet counters, so no load to judge: the recording lacks {need}"
     else:
         verdict = "ok"
-    return verdict, findings, view
+    return Analysis(verdict, findings, view, kept, min_s, note)
 
 
-def diagnose(rec: Recording) -> DiagnoseReport:
-    """The full report for a recording: findings, verdict and remedies ranked for the case."""
-    from iovkit.diagnose.remedies import rank
-
-    verdict, findings, view = analyse(rec)
-    return DiagnoseReport(
-        verdict=verdict,
-        findings=findings,
-        recommendations=rank(view.platform, findings, view),
-        platform=view.platform,
-        cores=view.cores,
-        missing=view.missing,
-        source=rec.source,
-        samples=len(rec.timestamps),
-        host=rec.host,
-        total_pps=view.total_pps,
+def _unrecognized_line(rec: Recording) -> str:
+    shown = ", ".join(repr(o) for o in rec.unrecognized[:6]) + (" ..." if len(rec.unrecognized) > 6 else "")
+    return (
+        f". Counter objects not recognized (a display language iovkit does not map): {shown}; record with the "
+        "script from `iovkit script counters`, which resolves names through the Perflib indexes"
     )
 
 
-__all__ = ["DiagnoseReport", "Finding", "Recommendation", "analyse", "build_view", "diagnose"]
+def diagnose(rec: Recording, min_window: float | None = None) -> DiagnoseReport:
+    """The full report for a recording: windows, findings, verdict and remedies ranked for the case."""
+    from iovkit.diagnose.remedies import rank
+
+    a = analyse(rec, min_window)
+    view = a.view
+    worst = win.worst(a.windows)
+    times = view.times
+    offsets = arr(rec.utc_offsets) if rec.utc_offsets is not None else None
+    return DiagnoseReport(
+        verdict=a.verdict,
+        findings=a.findings,
+        recommendations=rank(view.platform, a.findings, view),
+        platform=view.platform,
+        cores=_core_summaries(view),
+        missing=view.missing,
+        source=rec.source,
+        samples=len(times),
+        host=rec.host,
+        total_pps=win._nanmean(view.host_pps) if view.host_pps is not None else None,
+        total_pps_max=win._nanmax(view.host_pps) if view.host_pps is not None else None,
+        windows=a.windows,
+        worst=a.windows.index(worst) if worst is not None else None,
+        window_share=(sum(w.duration_s for w in a.windows) / view.span) if view.span > 0 else 0.0,
+        min_window_s=a.min_window_s,
+        span_s=view.span,
+        start_utc=float(times[0] - view.intervals[0]) if len(times) else None,
+        end_utc=float(times[-1]) if len(times) else None,
+        utc_offset=float(offsets[0]) if offsets is not None and len(offsets) else None,
+        timezone=rec.timezone,
+        clock_events=[e.to_json() for e in rec.clock_events],
+        host_pps_buckets=win.buckets(view.host_pps),
+        note=a.note,
+    )
+
+
+__all__ = ["Analysis", "Core", "DiagnoseReport", "Finding", "Recommendation", "View", "analyse", "diagnose"]

@@ -98,8 +98,10 @@ def parse(text: str, path: str | None = None) -> Recording:
             raise InputError(f"missing or unreadable timestamp {tsv!r}", path=path, field=f"{where}.Timestamp")
         rec.host = rec.host or host
         rows.setdefault(ts, []).append((key(obj, ctr), inst.lower(), val))
+    stamps: list[float | None] = []
+    rec.timestamps = stamps
     for i, ts in enumerate(sorted(rows)):
-        rec.timestamps.append(ts)
+        stamps.append(ts)
         for ck, inst, val in rows[ts]:
             rec.put(ck, inst, i, val)
     rec.pad()

@@ -14,6 +14,7 @@ from iovkit.diagnose.model import RECORDING_MARK, Recording
 from iovkit.errors import InputError
 
 NETVIEW_COUNTERS = "CounterDetail.csv"
+SIDECAR = "iovkit-counters.names.tsv"  # written by `iovkit script counters`: local name <TAB> English name
 
 
 def _netview_member(names: list[str]) -> str | None:
@@ -64,6 +65,52 @@ def parse_text(text: str, name: str) -> Recording:
     raise InputError(f"not a PDH-CSV, Get-Counter JSON or iovkit recording (starts with {first!r})", path=name)
 
 
+def sidecar_for(path: Path) -> dict[str, str] | None:
+    """The name mapping the counters script wrote beside the recording (logman adds `_000001` to the stem)."""
+    if path.is_dir():
+        return None
+    stem = path.stem
+    for cand in (
+        path.with_name(f"{stem}.names.tsv"),
+        path.with_name(f"{stem.rsplit('_', 1)[0]}.names.tsv"),
+        path.parent / SIDECAR,
+    ):
+        if cand.is_file():
+            return read_sidecar(cand)
+    return None
+
+
+def read_sidecar(path: Path) -> dict[str, str]:
+    """`local<TAB>English` lines -> folded local name -> English; a malformed line is named."""
+    from iovkit.diagnose.names import fold
+
+    out: dict[str, str] = {}
+    try:
+        text = pdhcsv.decode(path.read_bytes())
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        local, sep, english = line.partition("\t")
+        if not sep or not local.strip() or not english.strip():
+            raise InputError(f"line {n}: expected 'local name<TAB>English name', got {line[:60]!r}", path=str(path))
+        out[fold(local)] = english.strip()
+    return out
+
+
 def load(path: Path) -> Recording:
     data, name = read_bytes(path)
+    binary = b"\x00" in data[:64] and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if path.suffix.lower() == ".blg" or binary:
+        raise InputError(
+            f"a binary performance log (.blg): convert it to CSV on Windows first: relog {path.name} -f csv -o "
+            f"{path.with_suffix('.csv').name}",
+            path=name,
+        )
+    head = data[:4096].lstrip(b"\xef\xbb\xbf\r\n\t ")
+    if head.startswith((b'"(PDH-CSV', b"(PDH-CSV")) or (
+        data.startswith((b"\xff\xfe", b"\xfe\xff")) and pdhcsv.looks_like(pdhcsv.decode(data[:4096]))
+    ):
+        return pdhcsv.read(data, name, sidecar_for(path))
     return parse_text(pdhcsv.decode(data), name)

@@ -1,9 +1,11 @@
 """A counter recording: counter -> instance -> one value per timestamp.
 
 Every input (PDH CSV, Get-Counter JSON, the live /proc sampler) is turned into this one shape, so detection
-never knows where the numbers came from. Keys are lower-case `object\\counter` (Get-Counter lower-cases paths,
-so everything is compared lower-case); instances are lower-case too, "" when a counter has none. Values are
-rates or percentages per interval; None is a missing sample (PDH's `" "` cell).
+never knows where the numbers came from. Keys are lower-case English `object\\counter` (Get-Counter lower-cases
+paths, localized names are mapped to English on reading); instances are lower-case too, "" when a counter has
+none. Values are rates or percentages per interval. A series is a float numpy array (NaN = a missing sample,
+PDH's `" "` cell) once read from a file, or a list with None while the live sampler builds it; `arr()` gives
+the array either way, so a day of 1 s samples stays a few tens of MB.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from iovkit.errors import InputError
 
 RECORDING_MARK = "iovkit-recording"
 RECORDING_VERSION = 1
 
 Values = list[float | None]
+Series = np.ndarray | Values
 
 
 def key(obj: str, counter: str) -> str:
@@ -27,22 +32,45 @@ def key(obj: str, counter: str) -> str:
     return f"{obj.strip().lower()}\\{counter.strip().lower()}"
 
 
+def arr(values: Series) -> np.ndarray:
+    """A float array of a series; None becomes NaN."""
+    return np.asarray(values, dtype=float)
+
+
+@dataclass
+class ClockEvent:
+    """The wall clock of the recording jumped between two samples (a DST change, or a clock set)."""
+
+    index: int  # first sample after the jump
+    kind: str  # "dst-start" | "dst-end" | "jump"
+    delta_s: float  # how far the wall clock moved beyond the sample interval
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "kind": self.kind, "delta_s": round(self.delta_s, 3)}
+
+
 @dataclass
 class Recording:
-    """Samples of many counters taken at the same timestamps (seconds; epoch or relative)."""
+    """Samples of many counters taken at the same timestamps (UTC epoch seconds, or relative)."""
 
     source: str  # "pdh-csv" | "get-counter" | "procfs"
-    timestamps: list[float] = field(default_factory=list)
-    counters: dict[str, dict[str, Values]] = field(default_factory=dict)
+    timestamps: Series = field(default_factory=list)
+    counters: dict[str, dict[str, Series]] = field(default_factory=dict)
     host: str | None = None
     timezone: str | None = None
     path: str | None = None
+    # seconds to add to a UTC timestamp to get the host's wall clock, per sample (None: local time unknown)
+    utc_offsets: Series | None = None
+    clock_events: list[ClockEvent] = field(default_factory=list)
+    # objects in the file whose names iovkit does not know in any language it maps (see names.py)
+    unrecognized: list[str] = field(default_factory=list)
+    language: str | None = None  # the display language the counter names were recorded in, when not English
 
-    def series(self, counter_key: str) -> dict[str, Values]:
+    def series(self, counter_key: str) -> dict[str, Series]:
         """All instances of one counter (empty when the recording lacks it)."""
         return self.counters.get(counter_key, {})
 
-    def first(self, *keys: str) -> tuple[str, dict[str, Values]] | None:
+    def first(self, *keys: str) -> tuple[str, dict[str, Series]] | None:
         """The first of several alternative counters that the recording has (e.g. `.../sec` or not)."""
         for k in keys:
             if self.counters.get(k):
@@ -50,33 +78,42 @@ class Recording:
         return None
 
     def put(self, counter_key: str, instance: str, index: int, value: float | None) -> None:
-        """Set one sample, growing the series with None up to the current sample count."""
+        """Set one sample of a list-built recording, growing the series with None up to the sample count."""
         inst = self.counters.setdefault(counter_key, {}).setdefault(instance.lower(), [])
+        assert isinstance(inst, list)
         while len(inst) < len(self.timestamps):
             inst.append(None)
         if index < len(inst):
             inst[index] = value
 
     def pad(self) -> None:
-        """Make every series as long as the timestamp list."""
+        """Make every list series as long as the timestamp list."""
         n = len(self.timestamps)
         for insts in self.counters.values():
             for vals in insts.values():
-                vals.extend([None] * (n - len(vals)))
+                if isinstance(vals, list):
+                    vals.extend([None] * (n - len(vals)))
 
     @property
     def duration(self) -> float:
-        return self.timestamps[-1] - self.timestamps[0] if len(self.timestamps) > 1 else 0.0
+        ts = arr(self.timestamps)
+        return float(ts[-1] - ts[0]) if len(ts) > 1 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        def plain(values: Series) -> list[float | None]:
+            return [None if math.isnan(v) else v for v in arr(values).tolist()]
+
+        doc: dict[str, Any] = {
             RECORDING_MARK: RECORDING_VERSION,
             "source": self.source,
             "host": self.host,
             "timezone": self.timezone,
-            "timestamps": self.timestamps,
-            "counters": self.counters,
+            "timestamps": arr(self.timestamps).tolist(),
+            "counters": {ck: {i: plain(v) for i, v in insts.items()} for ck, insts in self.counters.items()},
         }
+        if self.utc_offsets is not None:
+            doc["utc_offsets"] = arr(self.utc_offsets).tolist()
+        return doc
 
     def save(self, path: Path) -> None:
         """Write the recording so `--from FILE` can replay it."""
@@ -93,12 +130,20 @@ class Recording:
         counters = data.get("counters")
         if not isinstance(counters, dict):
             raise InputError("must be an object of counter -> instance -> values", path=path, field="counters")
+        offsets = data.get("utc_offsets")
+        if offsets is not None and (
+            not isinstance(offsets, list)
+            or len(offsets) != len(ts)
+            or not all(isinstance(o, int | float) and not isinstance(o, bool) for o in offsets)
+        ):
+            raise InputError(f"must be a list of {len(ts)} numbers", path=path, field="utc_offsets")
         rec = cls(
             source=str(data.get("source") or "procfs"),
             timestamps=[float(t) for t in ts],
             host=data.get("host"),
             timezone=data.get("timezone"),
             path=path,
+            utc_offsets=[float(o) for o in offsets] if offsets is not None else None,
         )
         for ck, insts in counters.items():
             if not isinstance(insts, dict):
@@ -119,11 +164,19 @@ class Recording:
         return rec
 
 
-def mean(values: Values) -> float | None:
+def mean(values: Series) -> float | None:
     """Mean of the present samples; None when none is present."""
-    got = [v for v in values if v is not None]
-    return sum(got) / len(got) if got else None
+    a = arr(values)
+    ok = ~np.isnan(a)
+    return float(a[ok].mean()) if ok.any() else None
 
 
-def total(values: Values) -> float:
-    return sum(v for v in values if v is not None)
+def peak(values: Series) -> float | None:
+    """The largest present sample; None when none is present."""
+    a = arr(values)
+    ok = ~np.isnan(a)
+    return float(a[ok].max()) if ok.any() else None
+
+
+def total(values: Series) -> float:
+    return float(np.nansum(arr(values)))

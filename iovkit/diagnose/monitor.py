@@ -1,11 +1,13 @@
 """`iovkit monitor`: the live /proc sampler as a Prometheus exporter, with an optional live terminal view.
 
-Each interval the sampler's rates update the gauges; SINGLE-CORE-SWITCH is evaluated over a rolling window of the
-last samples (about 10 s) so one noisy interval neither raises nor clears it.
+Each interval the sampler's rates update the gauges; the diagnosis runs over a rolling window of the last samples
+(about 10 s), which is the exporter's own window: SINGLE-CORE-SWITCH holds only when the condition is sustained over
+all of it, so one noisy interval neither raises nor clears it, and a window without packet load is "idle".
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from iovkit.diagnose import procfs
-from iovkit.diagnose.detect import (
+from iovkit.diagnose.detect import DiagnoseReport, diagnose
+from iovkit.diagnose.model import Recording, Series
+from iovkit.diagnose.view import (
     L_BUSY,
     L_PROCESSED,
     L_SOFTIRQ,
@@ -22,13 +26,11 @@ from iovkit.diagnose.detect import (
     L_UDP_SNDBUF,
     NIC_RX,
     NIC_TX,
-    DiagnoseReport,
-    diagnose,
 )
-from iovkit.diagnose.model import Recording
 from iovkit.errors import InputError
 
 WINDOW_SECONDS = 10.0
+VERDICTS = ("bottleneck", "ok", "idle", "insufficient-data")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -50,6 +52,7 @@ class Metrics:
     udp: Gauge
     single: Gauge
     single_core: Gauge
+    verdict: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -76,6 +79,12 @@ class Metrics:
             single_core=Gauge(
                 "iovkit_single_core_switch_cpu", "The hot CPU while SINGLE-CORE-SWITCH holds, else -1", registry=r
             ),
+            verdict=Gauge(
+                "iovkit_diagnose_verdict",
+                "1 for the verdict over the exporter's window (bottleneck, ok, idle, insufficient-data), else 0",
+                ["verdict"],
+                registry=r,
+            ),
         )
 
     def __post_init__(self) -> None:
@@ -86,20 +95,27 @@ class Metrics:
         last = len(rec.timestamps) - 1
         if last < 0:
             return
+
+        def at(vals: Series) -> float | None:
+            v = vals[last] if last < len(vals) else None
+            return None if v is None or math.isnan(v) else float(v)
+
         for gauge, ck in ((self.busy, L_BUSY), (self.softirq, L_SOFTIRQ), (self.cpu_pps, L_PROCESSED)):
             for cpu, vals in rec.series(ck).items():
-                if vals[last] is not None:
-                    gauge.labels(cpu=cpu).set(vals[last] or 0.0)
+                if (v := at(vals)) is not None:
+                    gauge.labels(cpu=cpu).set(v)
         for direction, ck in (("rx", NIC_RX), ("tx", NIC_TX)):
             for nic, vals in rec.series(ck).items():
-                if vals[last] is not None:
-                    self.nic_pps.labels(nic=nic, direction=direction).set(vals[last] or 0.0)
+                if (v := at(vals)) is not None:
+                    self.nic_pps.labels(nic=nic, direction=direction).set(v)
         for kind, ck in (("in_errors", L_UDP_INERR), ("rcvbuf_errors", L_UDP_RCVBUF), ("sndbuf_errors", L_UDP_SNDBUF)):
             uvals = rec.series(ck).get("")
-            if uvals and uvals[last] is not None:
-                self.udp.labels(kind=kind).set(uvals[last] or 0.0)
+            if uvals is not None and (v := at(uvals)) is not None:
+                self.udp.labels(kind=kind).set(v)
         hot = report.finding("SINGLE-CORE-SWITCH")
         self.single.set(1 if hot else 0)
+        for name in VERDICTS:
+            self.verdict.labels(verdict=name).set(1 if report.verdict == name else 0)
         self.single_core.set(int(hot.core) if hot and hot.core and hot.core.isdigit() else -1)
 
 
@@ -151,9 +167,12 @@ def run(
 
 
 def _trim(rec: Recording, keep: int) -> None:
+    """Keep the last `keep` samples (the live sampler builds list series)."""
     drop = len(rec.timestamps) - keep
     if drop > 0:
+        assert isinstance(rec.timestamps, list)
         del rec.timestamps[:drop]
         for insts in rec.counters.values():
             for vals in insts.values():
+                assert isinstance(vals, list)
                 del vals[:drop]

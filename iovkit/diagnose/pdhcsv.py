@@ -1,11 +1,21 @@
 """PDH-CSV 4.0 as written by typeperf (stdout or -o), logman, relog, and Get-NetView's Counters/CounterDetail.csv.
 
-Shape (hyperv.md §4.2): first cell `"(PDH-CSV 4.0)"` optionally followed by ` (<time zone>)(<bias minutes>)`;
-other header cells are `\\\\HOST\\Object(Instance)\\Counter`; data rows start with `"MM/dd/yyyy HH:mm:ss.fff"`;
-values are quoted decimals, `" "` is a missing sample. typeperf's stdout starts with an empty line and ends with
-status lines (`Exiting, please wait...`, `The command completed successfully.`), which are skipped.
-Decimal point: PDH writes `.` regardless of locale; a value with one `,` and no `.` is read as a decimal comma
-(assumed for hand-edited/Excel-saved files), anything else malformed is an error naming the line.
+Shape (hyperv.md §4.2): first cell `"(PDH-CSV 4.0)"` optionally followed by ` (<time zone>)(<bias minutes>)`,
+where the zone name may hold parentheses of its own (`(Maroc (heure d’été))(-60)`); other header cells are
+`\\\\HOST\\Object(Instance)\\Counter`; data rows start with `"MM/dd/yyyy HH:mm:ss.fff"` in the host's wall
+clock; values are quoted decimals, `" "` is a missing sample. Lines that are not rows are skipped: typeperf's
+status lines (`Exiting, please wait...`) and the `user @ HOST:` / `PS ...>` prompt lines Get-NetView appends.
+relog's `-f tsv` is read too (tab between cells).
+
+Reading streams the file through pyarrow's CSV reader into one float matrix (a day of 1 s samples of 74
+counters in well under a second and ~50 MB; bench/diagnose_size.py measures it against one csv-module pass).
+Anything the fast reader refuses (a malformed cell, a decimal comma, a row of the wrong length) is read again
+by the line-by-line reader, which either reads it (decimal comma: a value with one `,` and no `.`) or names
+the line and column in a one-line error.
+
+Time: the header's bias applies to the first row. A step of about an hour forwards or back between rows is a
+DST change: later rows move to the new offset, so UTC stays continuous. Any other step far from the sample
+interval is a clock jump; both are kept as `ClockEvent`s and durations count sample intervals, not clock steps.
 """
 
 from __future__ import annotations
@@ -13,13 +23,28 @@ from __future__ import annotations
 import csv
 import math
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime
 
-from iovkit.diagnose.model import Recording, key
+import numpy as np
+
+from iovkit.diagnose import names
+from iovkit.diagnose.model import ClockEvent, Recording, key
 from iovkit.errors import InputError
 
-HEADER_RE = re.compile(r"^\(PDH-CSV (?P<ver>[\d.]+)\)\s*(?:\((?P<tz>[^)]*)\)\s*\((?P<bias>-?\d+)\))?\s*$")
-TS_FORMATS = ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S")
+HEADER_RE = re.compile(r"^\(PDH-CSV (?P<ver>[\d.]+)\)\s*(?:\((?P<tz>.*)\)\s*\((?P<bias>[+-]?\d+)\))?\s*$")
+TS_FORMATS = ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
+DST_TOLERANCE_S = 90.0
+
+
+@dataclass
+class Header:
+    line: int  # 1-based line number of the header
+    cells: list[str]
+    delimiter: str
+    tz: str | None
+    bias_min: int | None
+    data_offset: int  # byte offset of the first line after the header (in the utf-8/ascii bytes)
 
 
 def decode(data: bytes) -> str:
@@ -38,7 +63,11 @@ def looks_like(text: str) -> bool:
 
 
 def split_path(path: str) -> tuple[str | None, str, str, str]:
-    """`\\\\HOST\\Object(Instance)\\Counter` -> (host, object, instance, counter); instance "" when none."""
+    """`\\\\HOST\\Object(Instance)\\Counter` -> (host, object, instance, counter); instance "" when none.
+
+    Instances may hold parentheses (`vEthernet (vSwitch)`, `Root VP 0`): the object ends at its first `(` and
+    the instance at the last `)` before the counter.
+    """
     p = path.strip()
     host: str | None = None
     if p.startswith("\\\\"):
@@ -47,15 +76,20 @@ def split_path(path: str) -> tuple[str | None, str, str, str]:
             raise ValueError(path)
     else:
         p = p.lstrip("\\")
-    head, sep, counter = p.rpartition("\\")
-    if not sep or not head or not counter:
-        raise ValueError(path)
-    obj, paren, inst = head.partition("(")
-    instance = ""
-    if paren:
-        if not inst.endswith(")"):
+    obj_end = p.find("(")
+    slash = p.find("\\")
+    if obj_end != -1 and (slash == -1 or obj_end < slash):
+        close = p.rfind(")\\")
+        if close < obj_end:
             raise ValueError(path)
-        instance = inst[:-1]
+        obj, instance, counter = p[:obj_end], p[obj_end + 1 : close], p[close + 2 :]
+    else:
+        obj, sep, counter = p.partition("\\")
+        instance = ""
+        if not sep:
+            raise ValueError(path)
+    if not obj or not counter:
+        raise ValueError(path)
     return host, obj, instance, counter
 
 
@@ -72,73 +106,261 @@ def parse_number(cell: str) -> float | None:
     return v
 
 
-def parse(text: str, path: str | None = None) -> Recording:
-    """Parse PDH-CSV text into a Recording; any malformed line raises a one-line InputError naming it."""
-    lines = text.splitlines()
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    if start >= len(lines):
-        raise InputError("empty file, expected a PDH-CSV header", path=path)
-    rows = list(csv.reader([lines[start]]))
-    header = rows[0] if rows else []
-    m = HEADER_RE.match(header[0].strip()) if header else None
+def header_of(data: bytes, path: str | None) -> Header:
+    """Find and read the header line (after any empty lines typeperf's stdout starts with)."""
+    off, lineno = 0, 1
+    while True:
+        nl = data.find(b"\n", off)
+        line = data[off : nl if nl != -1 else len(data)]
+        if line.strip(b"\r\n\t \xef\xbb\xbf"):
+            break
+        if nl == -1:
+            raise InputError("empty file, expected a PDH-CSV header", path=path)
+        off, lineno = nl + 1, lineno + 1
+    text = decode(line).strip("\r\n\ufeff")
+    delimiter = _delimiter(text)
+    cells = next(csv.reader([text], delimiter=delimiter))
+    m = HEADER_RE.match(cells[0].strip()) if cells else None
     if m is None:
-        raise InputError(
-            f"line {start + 1}: not a PDH-CSV header (first cell {header[0] if header else ''!r})", path=path
+        raise InputError(f"line {lineno}: not a PDH-CSV header (first cell {cells[0] if cells else ''!r})", path=path)
+    bias = m.group("bias")
+    return Header(
+        line=lineno,
+        cells=cells,
+        delimiter=delimiter,
+        tz=m.group("tz"),
+        bias_min=int(bias) if bias is not None else None,
+        data_offset=nl + 1 if nl != -1 else len(data),
+    )
+
+
+def _delimiter(line: str) -> str:
+    """`,` (typeperf/logman/relog csv) or a tab (relog -f tsv): the character after the first cell."""
+    if line.startswith('"'):
+        end = line.find('"', 1)
+        return "\t" if end != -1 and line[end + 1 : end + 2] == "\t" else ","
+    tab, comma = line.find("\t"), line.find(",")
+    return "\t" if tab != -1 and (comma == -1 or tab < comma) else ","
+
+
+def parse(text: str, path: str | None = None) -> Recording:
+    """Parse PDH-CSV text (see `read` for bytes)."""
+    return read(text.encode("utf-8"), path)
+
+
+def read(data: bytes, path: str | None = None, sidecar: dict[str, str] | None = None) -> Recording:
+    """Parse PDH-CSV bytes into a Recording; any malformed line raises a one-line InputError naming it."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16").encode("utf-8")
+    head = header_of(data, path)
+    ncols = len(head.cells)
+    columns = [_column(c, n, head, path) for n, c in enumerate(head.cells[1:], start=2)]
+    got = _fast(data, head, ncols)
+    if got is None:
+        local, matrix = _slow(data, head, path)
+    else:
+        fast_local, matrix = got
+        local, matrix = _slow(data, head, path) if fast_local is None else (fast_local, matrix)
+    if len(local) == 0:
+        raise InputError("no data rows after the PDH-CSV header", path=path)
+    return _build(head, columns, local, matrix, path, sidecar)
+
+
+def _column(cell: str, n: int, head: Header, path: str | None) -> tuple[str | None, str, str, str]:
+    try:
+        return split_path(cell)
+    except ValueError:
+        raise InputError(f"line {head.line}, column {n}: not a counter path: {cell!r}", path=path) from None
+
+
+def _fast(data: bytes, head: Header, ncols: int) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """pyarrow's streaming reader; None (or a None time column) when the line reader must decide."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pc
+    except ImportError:  # pragma: no cover - pyarrow is a dependency; the line reader still works
+        return None
+    body = memoryview(data)[head.data_offset :]
+    if not body.nbytes:
+        return np.empty(0), np.empty((0, ncols - 1))
+    colnames = [f"c{i}" for i in range(ncols)]
+    wrong_length: list[int] = []
+
+    def invalid(row: pc.InvalidRow) -> str:
+        text = (row.text or "").lstrip()
+        if (text[:1] == '"' and text[1:2].isdigit()) or text[:1].isdigit():
+            wrong_length.append(1)  # a data row with too few/many cells: the line reader names it
+            return "error"
+        return "skip"  # typeperf status lines, Get-NetView prompt lines
+
+    types = {c: pa.float64() for c in colnames[1:]}
+    types["c0"] = pa.string()
+    try:
+        reader = pc.open_csv(
+            pa.py_buffer(body),
+            read_options=pc.ReadOptions(column_names=colnames, block_size=1 << 20),
+            parse_options=pc.ParseOptions(delimiter=head.delimiter, invalid_row_handler=invalid),
+            convert_options=pc.ConvertOptions(
+                column_types=types, null_values=[" ", "", "  "], strings_can_be_null=False
+            ),
         )
-    tzname, bias = m.group("tz"), m.group("bias")
-    rec = Recording(source="pdh-csv", timezone=tzname, path=path)
-    cols: list[tuple[str, str]] = []
-    for n, cell in enumerate(header[1:], start=2):
-        try:
-            host, obj, inst, ctr = split_path(cell)
-        except ValueError:
-            raise InputError(f"line {start + 1}, column {n}: not a counter path: {cell!r}", path=path) from None
-        rec.host = rec.host or host
-        cols.append((key(obj, ctr), inst.lower()))
-    tz = timezone(-timedelta(minutes=int(bias))) if bias is not None else UTC
-    for lineno in range(start + 1, len(lines)):
-        raw = lines[lineno]
+        est = max(16, int(body.nbytes / max(1, ncols * 10)) + 16)
+        matrix = np.empty((est, ncols - 1), order="F")
+        stamps: list[np.ndarray] = []
+        n = 0
+        for batch in reader:
+            k = batch.num_rows
+            if n + k > matrix.shape[0]:
+                grown = np.empty((max(2 * matrix.shape[0], n + k), ncols - 1), order="F")
+                grown[:n] = matrix[:n]
+                matrix = grown
+            for j in range(1, ncols):
+                matrix[n : n + k, j - 1] = batch.column(j).to_numpy(zero_copy_only=False)
+            stamps.append(np.asarray(batch.column(0).to_numpy(zero_copy_only=False), dtype=object))
+            n += k
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    matrix = matrix[:n]
+    cells = np.concatenate(stamps) if stamps else np.empty(0, dtype=object)
+    return _fast_times(cells), matrix
+
+
+def _fast_times(cells: np.ndarray) -> np.ndarray | None:
+    """`MM/dd/yyyy HH:mm:ss.fff` cells -> wall-clock seconds (as if UTC); None if any cell has another shape."""
+    if len(cells) == 0:
+        return np.empty(0)
+    try:
+        b = cells.astype("S23")
+    except (UnicodeEncodeError, ValueError):
+        return None
+    lens = np.char.str_len(b)
+    if (lens != 23).any():
+        return None
+    u = b.view(np.uint8).reshape(-1, 23)
+    if not ((u[:, 2] == 47) & (u[:, 5] == 47) & (u[:, 10] == 32) & (u[:, 13] == 58) & (u[:, 19] == 46)).all():
+        return None
+    d = u.astype(np.int64) - 48
+    digits = np.r_[0, 1, 3, 4, 6:10, 11, 12, 14, 15, 17, 18, 20:23]
+    if ((d[:, digits] < 0) | (d[:, digits] > 9)).any():
+        return None
+    mon, day = d[:, 0] * 10 + d[:, 1], d[:, 3] * 10 + d[:, 4]
+    year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
+    secs = (d[:, 11] * 10 + d[:, 12]) * 3600 + (d[:, 14] * 10 + d[:, 15]) * 60 + d[:, 17] * 10 + d[:, 18]
+    if ((mon < 1) | (mon > 12) | (day < 1) | (day > 31) | (secs >= 86400 + 60)).any():
+        return None
+    ms = d[:, 20] * 100 + d[:, 21] * 10 + d[:, 22]
+    return _days_from_civil(year, mon, day) * 86400.0 + secs + ms / 1000.0
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), vectorised."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The line-by-line reader: reads decimal commas and Excel's re-saved shapes, names the bad line otherwise."""
+    text = decode(data[head.data_offset :])
+    ncols = len(head.cells)
+    stamps: list[float] = []
+    rows: list[list[float]] = []
+    nan = float("nan")
+    for lineno, raw in enumerate(text.splitlines(), start=head.line + 1):
         if not raw.strip():
             continue
         first = raw.lstrip()[:1]
         if first != '"' and not first.isdigit():
-            # typeperf status lines ("Exiting, please wait...", "The command completed successfully."); a data
-            # row starts with its quoted or, once re-saved by Excel, bare MM/dd/yyyy timestamp
-            continue
+            continue  # status and prompt lines
         try:
-            cells = next(csv.reader([raw]))
+            cells = next(csv.reader([raw], delimiter=head.delimiter))
         except csv.Error as e:
-            raise InputError(f"line {lineno + 1}: {e}", path=path) from None
-        if len(cells) != len(header):
-            raise InputError(f"line {lineno + 1}: {len(cells)} cells, the header has {len(header)}", path=path)
-        ts = _timestamp(cells[0], tz)
+            raise InputError(f"line {lineno}: {e}", path=path) from None
+        if cells == head.cells:
+            continue  # logman -a appends a second header
+        if len(cells) != ncols:
+            raise InputError(f"line {lineno}: {len(cells)} cells, the header has {ncols}", path=path)
+        ts = _wall_seconds(cells[0])
         if ts is None:
-            raise InputError(
-                f"line {lineno + 1}: bad timestamp {cells[0]!r} (expected MM/dd/yyyy HH:mm:ss.fff)", path=path
-            )
-        i = len(rec.timestamps)
-        rec.timestamps.append(ts)
-        for (ck, inst), cell, n in zip(cols, cells[1:], range(2, len(cells) + 1), strict=True):
+            raise InputError(f"line {lineno}: bad timestamp {cells[0]!r} (expected MM/dd/yyyy HH:mm:ss.fff)", path=path)
+        row: list[float] = []
+        for n, cell in enumerate(cells[1:], start=2):
             try:
                 v = parse_number(cell)
             except ValueError:
                 raise InputError(
-                    f"line {lineno + 1}, column {n} ({header[n - 1]}): not a number: {cell!r}", path=path
+                    f"line {lineno}, column {n} ({head.cells[n - 1]}): not a number: {cell!r}", path=path
                 ) from None
-            rec.put(ck, inst, i, v)
-    if not rec.timestamps:
-        raise InputError("no data rows after the PDH-CSV header", path=path)
-    rec.pad()
-    return rec
+            row.append(nan if v is None else v)
+        stamps.append(ts)
+        rows.append(row)
+    matrix = np.asarray(rows, dtype=float).reshape(len(rows), ncols - 1)
+    return np.asarray(stamps, dtype=float), np.asfortranarray(matrix)
 
 
-def _timestamp(cell: str, tz: timezone) -> float | None:
+def _wall_seconds(cell: str) -> float | None:
     s = cell.strip()
     for fmt in TS_FORMATS:
         try:
-            return datetime.strptime(s, fmt).replace(tzinfo=tz).timestamp()
+            dt = datetime.strptime(s, fmt)
         except ValueError:
             continue
+        return (dt - datetime(1970, 1, 1)).total_seconds()
     return None
+
+
+def _build(
+    head: Header,
+    columns: list[tuple[str | None, str, str, str]],
+    local: np.ndarray,
+    matrix: np.ndarray,
+    path: str | None,
+    sidecar: dict[str, str] | None,
+) -> Recording:
+    rec = Recording(source="pdh-csv", timezone=head.tz, path=path)
+    unknown: dict[str, None] = {}
+    langs: dict[str, None] = {}
+    for j, (host, obj, inst, ctr) in enumerate(columns):
+        rec.host = rec.host or host
+        obj_en, ctr_en, lang = names.to_english(obj, ctr, sidecar)
+        if lang:
+            langs[lang] = None
+        elif not names.recognized(obj_en):
+            unknown[obj] = None
+        rec.counters.setdefault(key(obj_en, ctr_en), {})[inst.lower()] = matrix[:, j]
+    rec.unrecognized = list(unknown)
+    rec.language = ", ".join(langs) or None
+    bias_s = 60.0 * head.bias_min if head.bias_min is not None else 0.0
+    offsets, events = clock(local)
+    # offsets: wall-clock changes (DST) relative to the first row, in seconds
+    utc = local + bias_s - offsets
+    rec.timestamps = utc
+    rec.utc_offsets = (-bias_s + offsets) if head.bias_min is not None else None
+    rec.clock_events = events
+    return rec
+
+
+def clock(local: np.ndarray) -> tuple[np.ndarray, list[ClockEvent]]:
+    """Wall-clock shifts after DST changes (seconds, per row, relative to the first row) and every jump found."""
+    shift = np.zeros(len(local))
+    events: list[ClockEvent] = []
+    if len(local) < 3:
+        return shift, events
+    steps = np.diff(local)
+    pos = steps[steps > 0]
+    if not len(pos):
+        return shift, events
+    step = float(np.median(pos))
+    tol = max(5.0 * step, 10.0)
+    for i in np.nonzero(np.abs(steps - step) > tol)[0]:
+        extra = float(steps[i] - step)
+        hours = round(extra / 1800.0) / 2.0  # DST moves by 1 h (a few zones by 30 min)
+        if hours != 0 and abs(hours) <= 2 and abs(extra - hours * 3600.0) <= DST_TOLERANCE_S:
+            shift[i + 1 :] += hours * 3600.0
+            events.append(ClockEvent(int(i) + 1, "dst-start" if hours > 0 else "dst-end", extra))
+        else:
+            events.append(ClockEvent(int(i) + 1, "jump", extra))
+    return shift, events

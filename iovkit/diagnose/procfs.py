@@ -162,6 +162,7 @@ def add_delta(rec: Recording, a: Raw, b: Raw, wall: float) -> None:
     """Append one sample (the rates between reads a and b) to the recording."""
     dt = max(b.t - a.t, 1e-6)
     i = len(rec.timestamps)
+    assert isinstance(rec.timestamps, list)  # the live sampler builds list series
     rec.timestamps.append(wall)
     for cpu, cb in b.cpu.items():
         ca = a.cpu.get(cpu)

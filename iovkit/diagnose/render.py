@@ -1,4 +1,4 @@
-"""Render a DiagnoseReport: a rich report with per-core sparklines, or the JSON shape scripts read."""
+"""Render a DiagnoseReport: a rich report (windows, per-core peaks and sparklines), or the JSON scripts read."""
 
 from __future__ import annotations
 
@@ -9,22 +9,22 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from iovkit.diagnose.detect import DiagnoseReport
-from iovkit.diagnose.model import Values
+from iovkit.diagnose.detect import DiagnoseReport, _when
+from iovkit.diagnose.windows import iso
 
 BARS = "▁▂▃▄▅▆▇█"
-VERDICT_STYLE = {"bottleneck": "bold red", "ok": "bold green", "insufficient-data": "bold yellow"}
+VERDICT_STYLE = {"bottleneck": "bold red", "ok": "bold green", "idle": "bold cyan", "insufficient-data": "bold yellow"}
 SEV_STYLE = {"critical": "red", "warning": "yellow", "info": "cyan"}
 
 
-def sparkline(values: Values, width: int = 30, top: float = 100.0) -> str:
-    """One character per sample (the last `width`), scaled 0..top; missing samples are blank."""
+def sparkline(values: list[float | None], top: float = 100.0) -> str:
+    """One character per value, scaled 0..top; missing values are blank."""
     out = []
-    for v in values[-width:]:
+    for v in values:
         if v is None:
             out.append(" ")
         else:
-            idx = int(max(0.0, min(v, top)) / top * (len(BARS) - 1) + 0.5)
+            idx = int(max(0.0, min(v, top)) / top * (len(BARS) - 1) + 0.5) if top > 0 else 0
             out.append(BARS[idx])
     return "".join(out)
 
@@ -38,22 +38,59 @@ def to_json(report: DiagnoseReport) -> str:
 
 
 def cores_table(report: DiagnoseReport) -> Table:
-    hot = report.finding("SINGLE-CORE-SWITCH")
-    t = Table(title="Per-core load", title_justify="left", expand=False)
+    """Per core: mean and peak busy and network work, packets, and sparklines of the bucket max over the mean."""
+    hot = report.finding("SINGLE-CORE-SWITCH") or report.finding("HOT-CORE")
+    t = Table(title="Per-core load (mean / peak)", title_justify="left", expand=False)
     t.add_column("core", justify="right")
     t.add_column("busy %", justify="right")
     t.add_column("net %" if report.platform == "linux" else "intr+DPC %", justify="right")
     t.add_column("pkt/s", justify="right")
-    t.add_column("busy over time")
+    t.add_column("max / mean over time")
     for c in report.cores:
         style = "bold red" if hot and hot.core == c.name else ""
-        series = c.busy_series if any(v is not None for v in c.busy_series) else c.net_series
-        t.add_row(c.name, _f(c.busy), _f(c.net), _f(c.pps, "{:,.0f}"), sparkline(series), style=style)
+        means, maxes = c.busy_buckets if c.busy_buckets[0] else c.net_buckets
+        plain = not c.label or (c.label.lower().endswith(c.name) and "," not in c.label)
+        name = c.name if plain else f"{c.name} ({c.label})"
+        t.add_row(
+            name,
+            f"{_f(c.busy)} / {_f(c.busy_max)}",
+            f"{_f(c.net)} / {_f(c.net_max)}",
+            f"{_f(c.pps, '{:,.0f}')} / {_f(c.pps_max, '{:,.0f}')}" if c.pps is not None else "-",
+            f"{sparkline(maxes)}\n{sparkline(means)}",
+            style=style,
+        )
+    return t
+
+
+def windows_table(report: DiagnoseReport) -> Table | None:
+    if not report.windows:
+        return None
+    t = Table(
+        title=f"Sustained single-core windows (at least {report.min_window_s:.0f} s; "
+        f"{report.window_share * 100:.1f}% of the recording)",
+        title_justify="left",
+    )
+    for col in ("", "core", "when", "length", "load mean / peak", "host pkt/s mean / peak", "saturates near"):
+        t.add_column(col, justify="right" if col in ("core", "length") else "left")
+    for n, w in enumerate(report.windows):
+        est = w.estimate
+        sat = est.get("saturation_pps")
+        t.add_row(
+            "worst" if n == report.worst else "",
+            w.core,
+            _when(w, report.timezone),
+            f"{w.duration_s:,.0f} s",
+            f"{_f(w.load)} / {_f(w.net_max if w.evidence == 'network' and w.net_max is not None else w.busy_max)} %"
+            + ("" if w.evidence == "network" else " (run time)"),
+            f"{_f(w.host_pps_mean, '{:,.0f}')} / {_f(w.host_pps_max, '{:,.0f}')}",
+            f"{sat:,.0f} pkt/s" if sat else "-",
+            style="bold red" if n == report.worst else "",
+        )
     return t
 
 
 def render(report: DiagnoseReport, console: Console) -> None:
-    """The human report: verdict, per-core table with sparklines, findings, ranked remedies, missing counters."""
+    """The human report: verdict, windows, per-core table with peaks, findings, remedies, missing counters."""
     head = Text.assemble(
         ("verdict: ", "bold"),
         (report.verdict, VERDICT_STYLE[report.verdict]),
@@ -61,10 +98,40 @@ def render(report: DiagnoseReport, console: Console) -> None:
     )
     if report.host:
         head.append(f" · host {report.host}")
+    if report.start_utc is not None and report.end_utc is not None:
+        local = iso(report.start_utc, report.utc_offset)
+        head.append(
+            f"\nrecorded {(local or '').replace('T', ' ')}"
+            + (f" ({report.timezone})" if report.timezone and local else "")
+            + f" · {report.span_s:,.0f} s"
+        )
     if report.total_pps is not None:
         where = "on the NICs" if report.platform == "windows" else "through NET_RX (softnet)"
-        head.append(f" · {report.total_pps:,.0f} pkt/s {where}")
-    parts: list[Table | Text] = [head, cores_table(report)]
+        head.append(f" · {report.total_pps:,.0f} pkt/s mean, {report.total_pps_max or 0:,.0f} peak {where}")
+    parts: list[Table | Text] = [head]
+    if report.note:
+        parts.append(Text(report.note, "yellow"))
+    if (wt := windows_table(report)) is not None:
+        parts.append(wt)
+    parts.append(cores_table(report))
+    if report.host_pps_buckets[0]:
+        top = max((v for v in report.host_pps_buckets[1] if v is not None), default=0.0) or 1.0
+        parts.append(
+            Text(
+                f"host pkt/s over time (max / mean per bucket, top {top:,.0f}):\n"
+                f"{sparkline(report.host_pps_buckets[1], top)}\n{sparkline(report.host_pps_buckets[0], top)}"
+            )
+        )
+    if report.clock_events:
+        parts.append(
+            Text(
+                "clock: "
+                + "; ".join(
+                    f"{e['kind']} of {e['delta_s']:+,.0f} s at sample {e['index']}" for e in report.clock_events
+                ),
+                "dim",
+            )
+        )
     if report.findings:
         ft = Table(title="Findings", title_justify="left", show_lines=False)
         ft.add_column("id")
@@ -74,7 +141,7 @@ def render(report: DiagnoseReport, console: Console) -> None:
             ft.add_row(Text(f.id, SEV_STYLE[f.severity]), f.core or "", f.summary)
         parts.append(ft)
     else:
-        parts.append(Text("No findings.", "green"))
+        parts.append(Text("No findings.", "green" if report.verdict == "ok" else ""))
     if report.recommendations:
         rt = Table(title="Recommendations (best fit first)", title_justify="left")
         rt.add_column("#", justify="right")

@@ -109,3 +109,63 @@ def get_counter_json(host: str = "hv-host-01", balanced: bool = False, flat: boo
             flat_list.append(s)
         sets.append({"Timestamp": f"/Date({ms})/", "CounterSamples": samples})
     return json.dumps(flat_list if flat else sets, indent=1)
+
+
+def peak_csv(
+    hours: float = 4.0,
+    peak_at: int = 3 * 3600,
+    peak_s: int = 600,
+    cores: int = 16,
+    step: int = 1,
+    tz: str = "(W. Europe Daylight Time)(-120)",
+    percore: bool = False,
+    proc_info: bool = False,
+    start: datetime = datetime(2026, 9, 22, 17, 0, 0, 250000),
+    host: str = "HV-EDGE-02",
+    dpc_background: float = 3.0,
+) -> str:
+    """A long logman-style recording: quiet evening load, then `peak_s` seconds from `peak_at` where root VP 0 and
+    its interrupt+DPC saturate at the source's 150k in + 300k out pkt/s; the other cores carry `dpc_background`
+    % of DPC (timers, storage) all the time. `proc_info` records `\\Processor Information(0,n)` instead of
+    `\\Processor(n)`, as Perfmon's UI picks; `percore` adds `\\Hyper-V Virtual Switch Processor(*)`."""
+    pobj = "Processor Information" if proc_info else "Processor"
+    pinst = (lambda c: f"0,{c}") if proc_info else str
+    paths = [f"\\Hyper-V Hypervisor Root Virtual Processor(Root VP {c})\\% Total Run Time" for c in range(cores)]
+    paths.append("\\Hyper-V Hypervisor Root Virtual Processor(_Total)\\% Total Run Time")
+    for c in range(cores):
+        paths += [f"\\{pobj}({pinst(c)})\\% Interrupt Time", f"\\{pobj}({pinst(c)})\\% DPC Time"]
+    paths += [f"\\{pobj}(_Total)\\% DPC Time"] + ([f"\\{pobj}(0,_Total)\\% DPC Time"] if proc_info else [])
+    if percore:
+        paths += [f"\\Hyper-V Virtual Switch Processor({c})\\Packets from External/sec" for c in range(cores)]
+    paths += [
+        f"\\Network Interface({NIC})\\Packets Received/sec",
+        f"\\Network Interface({NIC})\\Packets Sent/sec",
+        f"\\Network Interface({HOSTVNIC})\\Packets Received/sec",
+    ]
+    first = f"(PDH-CSV 4.0) {tz}" if tz else "(PDH-CSV 4.0)"
+    out = [",".join(f'"{c}"' for c in [first] + [f"\\\\{host}{p}" for p in paths])]
+    n = int(hours * 3600 / step)
+    for i in range(n):
+        t = i * step
+        hot = peak_at <= t < peak_at + peak_s
+        j = _jitter(i, 1.0)
+        if hot:
+            rx, tx = 150_000 + 900 * j, 300_000 + 1800 * j
+            run0, intr0, dpc0 = 99.6 + 0.3 * j, 31.0 + j, 64.0 + j
+        else:
+            rx, tx = 60_000 + 600 * j, 120_000 + 900 * j
+            run0, intr0, dpc0 = 42.0 + 2 * j, 13.0 + j, 26.0 + j
+        row = [run0] + [12.0 + 2 * _jitter(i + c, 1.0) for c in range(1, cores)]
+        row.append(sum(row) / cores)
+        row += [intr0, dpc0]
+        for c in range(1, cores):
+            row += [0.5, dpc_background + 0.5 * _jitter(i + c, 1.0)]
+        row += [(intr0 + dpc0) / cores]
+        if proc_info:
+            row += [(intr0 + dpc0) / cores]
+        if percore:
+            row += [0.97 * (rx + tx)] + [0.03 * (rx + tx) / (cores - 1)] * (cores - 1)
+        row += [rx, tx, 150.0]
+        ts = (start + timedelta(seconds=t)).strftime("%m/%d/%Y %H:%M:%S.%f")[:-3]
+        out.append('"' + ts + '","' + '","'.join(f"{v:.6f}" for v in row) + '"')
+    return "\r\n".join(out) + "\r\n"

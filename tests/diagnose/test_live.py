@@ -84,7 +84,7 @@ def test_record_then_replay_gives_the_same_report(cli, tmp_path: Path) -> None:
 def test_doctor_sample_returns_a_report() -> None:
     report = doctor_sample(0.4)
     assert report is not None
-    assert report.verdict in ("bottleneck", "ok", "insufficient-data")
+    assert report.verdict in ("bottleneck", "ok", "idle", "insufficient-data")
     assert {c.name for c in report.cores} >= {str(c) for c in CPUS}
 
 
@@ -186,7 +186,7 @@ def test_monitor_bad_listen_exit_2(cli) -> None:
 def test_monitor_live_view_shows_the_cores(cli) -> None:
     r = cli("monitor", "--listen", f"127.0.0.1:{_free_port()}", "--interval", "0.2", "--duration", "0.7", "--view")
     assert r.code == 0, r.err
-    assert "busy over time" in r.out
+    assert "max / mean" in r.out
     assert "single-core switch" in r.out or "SINGLE-CORE" in r.out or "busy switching" in r.out
 
 
