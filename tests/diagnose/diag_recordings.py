@@ -123,10 +123,11 @@ def peak_csv(
     start: datetime = datetime(2026, 9, 22, 17, 0, 0, 250000),
     host: str = "HV-EDGE-02",
     dpc_background: float = 3.0,
+    dpc1_peak: float | None = None,
 ) -> str:
     """A long logman-style recording: quiet evening load, then `peak_s` seconds from `peak_at` where root VP 0 and
     its interrupt+DPC saturate at the source's 150k in + 300k out pkt/s; the other cores carry `dpc_background`
-    % of DPC (timers, storage) all the time. `proc_info` records `\\Processor Information(0,n)` instead of
+    % of DPC (timers, storage) all the time (core 1 `dpc1_peak` % during the peak, when given). `proc_info` records `\\Processor Information(0,n)` instead of
     `\\Processor(n)`, as Perfmon's UI picks; `percore` adds `\\Hyper-V Virtual Switch Processor(*)`."""
     pobj = "Processor Information" if proc_info else "Processor"
     pinst = (lambda c: f"0,{c}") if proc_info else str
@@ -159,7 +160,8 @@ def peak_csv(
         row.append(sum(row) / cores)
         row += [intr0, dpc0]
         for c in range(1, cores):
-            row += [0.5, dpc_background + 0.5 * _jitter(i + c, 1.0)]
+            dpc = dpc1_peak if c == 1 and hot and dpc1_peak is not None else dpc_background + 0.5 * _jitter(i + c, 1.0)
+            row += [0.5, dpc]
         row += [(intr0 + dpc0) / cores]
         if proc_info:
             row += [(intr0 + dpc0) / cores]
