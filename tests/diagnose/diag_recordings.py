@@ -127,7 +127,8 @@ def peak_csv(
 ) -> str:
     """A long logman-style recording: quiet evening load, then `peak_s` seconds from `peak_at` where root VP 0 and
     its interrupt+DPC saturate at the source's 150k in + 300k out pkt/s; the other cores carry `dpc_background`
-    % of DPC (timers, storage) all the time (core 1 `dpc1_peak` % during the peak, when given). `proc_info` records `\\Processor Information(0,n)` instead of
+    % of DPC (timers, storage) all the time (core 1 `dpc1_peak` % during the peak, when given).
+    `proc_info` records `\\Processor Information(0,n)` instead of
     `\\Processor(n)`, as Perfmon's UI picks; `percore` adds `\\Hyper-V Virtual Switch Processor(*)`."""
     pobj = "Processor Information" if proc_info else "Processor"
     pinst = (lambda c: f"0,{c}") if proc_info else str
