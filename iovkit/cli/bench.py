@@ -18,9 +18,10 @@ from iovkit.errors import ExitCode, InputError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from iovkit.traffic.results import StepResult, SweepResult
+    from iovkit.traffic.results import AgentInfo, StepResult, SweepResult
 
 BenchMode = Literal["echo", "relay"]
+AGENTS_PANEL = "Distributed load (Ansible)"
 
 BENCH_HELP = """Sweep the offered UDP rate until loss or p99 breaks the objective, and report the knee.
 
@@ -86,6 +87,39 @@ def _step_table(result: SweepResult) -> Table:
             _us(s.cpu_us_per_packet),
             "yes" if s.within_objective else f"no: {s.failed_because}",
         )
+    return t
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    """HOST:PORT (port 0: any free one) for --agent-listen."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InputError(f"expected HOST:PORT (port 0 for any), got {text!r}", field="--agent-listen")
+    return host, int(port)
+
+
+def _agent_table(result: SweepResult) -> Table:
+    """Each agent's share of each step, with how late it started against the common start time."""
+    from rich.table import Table
+
+    t = Table(title="agents (each step's share)", show_lines=False)
+    for col in ("offered/s", "agent", "sent", "recv", "loss %", "p99 us", "late us", "clock offset us"):
+        t.add_column(col, justify="left" if col == "agent" else "right")
+    offsets = {a.name: a for a in result.agents}
+    for s in result.steps:
+        for a in s.agents:
+            info = offsets.get(a.agent)
+            t.add_row(
+                f"{a.offered_pps:,.0f}",
+                a.agent,
+                f"{a.sent:,}",
+                f"{a.received:,}",
+                f"{a.loss_pct:.3f}",
+                _us(a.latency_us.p99),
+                _us(a.start_late_us),
+                "-" if info is None else f"{info.clock_offset_us:+,.1f} ±{info.clock_rtt_us / 2:,.1f}",
+            )
     return t
 
 
@@ -197,6 +231,33 @@ def bench_cmd(
     ] = True,
     fmt: FormatTableJson = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar", rich_help_panel=OUTPUT_PANEL)] = False,
+    agents: Annotated[
+        Path | None,
+        typer.Option(
+            "--agents",
+            help="Ansible inventory of load hosts: one agent per host (started through Ansible) sends its share "
+            "of every step from one common start time; results merge into one (echo mode, needs --target)",
+            show_default=False,
+            rich_help_panel=AGENTS_PANEL,
+        ),
+    ] = None,
+    limit: Annotated[
+        str | None,
+        typer.Option(
+            "--limit",
+            help="--agents: Ansible host pattern of the agents",
+            show_default=False,
+            rich_help_panel=AGENTS_PANEL,
+        ),
+    ] = None,
+    agent_listen: Annotated[
+        str,
+        typer.Option(
+            "--agent-listen",
+            help="--agents: HOST:PORT the agents connect back to (port 0: any free one)",
+            rich_help_panel=AGENTS_PANEL,
+        ),
+    ] = "0.0.0.0:0",
 ) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -204,6 +265,17 @@ def bench_cmd(
     from iovkit.traffic.benchrun import run_bench
     from iovkit.traffic.relay import load_key
     from iovkit.traffic.results import BenchSettings, Objective
+
+    if agents is not None:
+        if target is None:
+            raise InputError("--agents needs --target (the reflector every agent sends to)", field="--agents")
+        if mode != "echo":
+            raise InputError("--agents runs echo mode (relay sessions need one clock)", field="--mode")
+        if senders is None:
+            senders = 1  # per agent: each agent host is its own machine
+    elif limit is not None:
+        raise InputError("--limit selects load agents: give --agents INVENTORY too", field="--limit")
+    listen = _listen_address(agent_listen)
 
     if local and target:
         raise InputError("give either --local or --target, not both", field="--target")
@@ -281,16 +353,38 @@ def bench_cmd(
             )
 
     with progress:
-        result = run_bench(
-            settings,
-            kernel_timestamps=kernel_ts,
-            spin=spin,
-            relay_key=relay_key,
-            local_workers=relay_workers if target is None else None,
-            on_step=on_step,
-            on_start=on_start if show else None,
-            live=live if show else None,
-        )
+        if agents is not None:
+            from iovkit.fleet.loadcoord import run_distributed
+
+            def on_agents(infos: list[AgentInfo]) -> None:
+                if not quiet:
+                    for a in infos:
+                        err.print(
+                            f"agent {a.name} ({a.host.hostname}): clock offset {a.clock_offset_us:+,.1f} us "
+                            f"(probe round trip {a.clock_rtt_us:,.1f} us)"
+                        )
+
+            result = run_distributed(
+                settings,
+                agents,
+                limit,
+                listen=listen,
+                kernel_timestamps=kernel_ts,
+                spin=spin,
+                on_step=on_step,
+                on_agents=on_agents,
+            )
+        else:
+            result = run_bench(
+                settings,
+                kernel_timestamps=kernel_ts,
+                spin=spin,
+                relay_key=relay_key,
+                local_workers=relay_workers if target is None else None,
+                on_step=on_step,
+                on_start=on_start if show else None,
+                live=live if show else None,
+            )
     result.write(path)
     written = [path]
     if plots and result.steps:
@@ -301,6 +395,8 @@ def bench_cmd(
         sys.stdout.write(result.to_json() + "\n")
     else:
         _print_wide(_step_table(result))
+        if result.agents:
+            _print_wide(_agent_table(result))
         knee = (
             "none (the first step already broke the objective)"
             if result.knee_pps is None

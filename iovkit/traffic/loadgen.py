@@ -78,8 +78,12 @@ def _raise_child(kind: str, message: str) -> None:
     raise IovkitError(message)
 
 
-def run_load(spec: LoadSpec, progress: Progress | None = None) -> StepMeasurement:
-    """Run one step (warm-up, measured window, drain) with spec.senders processes; merged measurement."""
+def run_load(spec: LoadSpec, progress: Progress | None = None, start_ns: int | None = None) -> StepMeasurement:
+    """Run one step (warm-up, measured window, drain) with spec.senders processes; merged measurement.
+
+    `start_ns`: the CLOCK_MONOTONIC time the warm-up starts (distributed runs start every agent at one moment);
+    when it has already passed, the step starts at once and extra["start_late_us"] says by how much.
+    """
     spec.check()
     ctx = multiprocessing.get_context("fork")
     children: list[tuple[Any, Any]] = []
@@ -96,7 +100,9 @@ def run_load(spec: LoadSpec, progress: Progress | None = None) -> StepMeasuremen
             kind, payload = _recv_child(conn, spec.join_timeout + 5.0)
             if kind == "error":
                 _raise_child(*payload)
-        t0 = time.monotonic_ns() + 20_000_000  # CLOCK_MONOTONIC is one clock for every process on a host
+        now = time.monotonic_ns()  # CLOCK_MONOTONIC is one clock for every process on a host
+        t0 = now + 20_000_000 if start_ns is None else max(start_ns, now + 1_000_000)
+        late_ns = 0 if start_ns is None else t0 - start_ns
         for _proc, conn in children:
             conn.send(("go", t0))
         results = [main.run(t0)]
@@ -114,7 +120,9 @@ def run_load(spec: LoadSpec, progress: Progress | None = None) -> StepMeasuremen
             proc.join(timeout=2.0)
             if proc.is_alive():
                 proc.kill()
-    return merge(spec, results)
+    m = merge(spec, results)
+    m.extra["start_late_us"] = late_ns / 1000.0
+    return m
 
 
 def _recv_child(conn: Any, timeout: float) -> tuple[str, Any]:

@@ -92,6 +92,33 @@ class Latency(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class AgentStep(_Model):
+    """One load agent's share of a distributed step (`bench --agents`): its own counters and histogram."""
+
+    agent: str = Field(..., description="Inventory name of the agent host")
+    offered_pps: float
+    sent: int
+    received: int
+    expected: int
+    lost: int
+    loss_pct: float
+    reordered: int
+    duplicates: int
+    latency_us: Latency
+    histogram: str = Field(..., description="HDR histoblob (ns); the step's histogram is the exact merge of these")
+    start_late_us: float = Field(0.0, description="How far past the common start time the agent began sending")
+    send_lag_max_us: float = 0.0
+
+
+class AgentInfo(_Model):
+    """A load agent of a distributed run: who it was and how its clock stood against the controller's."""
+
+    name: str = Field(..., description="Inventory name")
+    host: HostFacts
+    clock_offset_us: float = Field(..., description="Controller clock minus agent clock (best of several probes)")
+    clock_rtt_us: float = Field(..., description="Round trip of the probe the offset came from: its uncertainty")
+
+
 class StepResult(_Model):
     offered_pps: float
     achieved_pps: float = Field(..., description="Datagrams actually sent per second")
@@ -126,6 +153,7 @@ class StepResult(_Model):
     histogram_from_send: str | None = Field(None, description="HDR histoblob of latency_from_send, in ns")
     within_objective: bool
     failed_because: str | None = None
+    agents: list[AgentStep] = Field(default_factory=list, description="bench --agents: each agent's share")
 
 
 class SweepResult(_Model):
@@ -138,6 +166,9 @@ class SweepResult(_Model):
     knee_pps: float | None = Field(None, description="Highest offered rate within the objective")
     stopped_because: str | None = None
     interrupted: bool = Field(False, description="Stopped by hand: the steps are complete, the sweep is not")
+    agents: list[AgentInfo] = Field(
+        default_factory=list, description="bench --agents: the load agents (host is then the controller)"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
