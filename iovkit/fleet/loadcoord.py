@@ -25,7 +25,7 @@ from typing import Any
 from iovkit.errors import InputError, IovkitError, UnreachableError
 from iovkit.fleet import loadwire as wire
 from iovkit.traffic.results import AgentInfo, AgentStep, BenchSettings, HostFacts, Latency, StepResult, SweepResult
-from iovkit.traffic.sweep import StepMeasurement
+from iovkit.traffic.results import StepMeasurement
 
 TOKEN_ENV = "IOVKIT_AGENT_TOKEN"
 HANDSHAKE_TIMEOUT_S = 15.0

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from iovkit.errors import IovkitError
 from iovkit.traffic import histo
-from iovkit.traffic.sweep import StepMeasurement
+from iovkit.traffic.results import StepMeasurement
 
 PROBES = 9
 
