@@ -24,8 +24,16 @@ from typing import Any
 
 from iovkit.errors import InputError, IovkitError, UnreachableError
 from iovkit.fleet import loadwire as wire
-from iovkit.traffic.results import AgentInfo, AgentStep, BenchSettings, HostFacts, Latency, StepResult, SweepResult
-from iovkit.traffic.results import StepMeasurement
+from iovkit.traffic.results import (
+    AgentInfo,
+    AgentStep,
+    BenchSettings,
+    HostFacts,
+    Latency,
+    StepMeasurement,
+    StepResult,
+    SweepResult,
+)
 
 TOKEN_ENV = "IOVKIT_AGENT_TOKEN"
 HANDSHAKE_TIMEOUT_S = 15.0
