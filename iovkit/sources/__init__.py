@@ -68,19 +68,29 @@ def detect(path: Path) -> InputKind:
 
     if looks_like_esxi(head.decode("utf-8-sig", errors="replace") + _more(path)):
         return "esxi-paste"
-    if text.startswith("["):
+    if text.startswith("[") and _is_json(path):  # `[root@host:~]` or `[Failed]` is text, not JSON
         raise InputError(
             "a JSON array is not a snapshot or bundle; run `iovkit script collect` on the host", path=str(path)
         )
     from iovkit.sources.hyperv.formatlist import looks_like_formatlist
 
-    if looks_like_formatlist(text):
+    if looks_like_formatlist(text + _more(path)):
         return "hyperv-formatlist"
     raise InputError(
         "not a format iovkit reads (snapshot JSON, collector bundle, Format-List text, Get-NetView "
         "folder/.zip, a Linux .tar.gz archive, or pasted ESXi esxcli output / .vmx)",
         path=str(path),
     )
+
+
+def _is_json(path: Path) -> bool:
+    import json
+
+    try:
+        json.loads(path.read_bytes().decode("utf-8-sig", errors="replace"))
+    except ValueError:
+        return False
+    return True
 
 
 def _more(path: Path) -> str:

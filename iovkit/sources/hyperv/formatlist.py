@@ -14,18 +14,23 @@ Get-NetView adds `<user> @ <COMPUTER>:` lines and `[Failed]`/`[Unavailable]`/`[N
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot
+from iovkit.sources.hyperv import pasted
 from iovkit.sources.hyperv.normalize import SOURCES, RawHost, build_snapshot
 
-_PROMPT = re.compile(r"^\s*PS(?: [^>]*)?>\s?(?P<cmd>.*)$")
+_PROMPT = re.compile(r"^\s*(?:\[[^\]]+\]:\s*)?PS(?: [^>]*)?>\s?(?P<cmd>.*)$")  # also a remote `[hv01]: PS C:\>`
 _WHO = re.compile(r"^(?P<user>\S+) @ (?P<host>[^\s:]+):\s*$")
 _STATUS = re.compile(r"^\[(NotRun|Unavailable|Failed)\]\s*$")
-_LABEL = re.compile(r"^(?P<label>[^\s:][^:]*?)\s+:(?: (?P<value>.*))?$")
+# A label may itself hold colons (Get-NetAdapterRss: `BaseProcessor: [Group:Number] : 0:0`): the separator is the
+# first " :" that is followed by a space or the end of the line.
+_LABEL = re.compile(r"^(?P<label>[^\s:](?:(?! : ).)*?)\s+:(?: (?P<value>.*))?$")
+_LABEL_SUFFIX = re.compile(r":\s*\[[^\]]*\]\s*$")  # "BaseProcessor: [Group:Number]" -> "BaseProcessor"
 _CMDLET = re.compile(r"\b([A-Za-z]+-[A-Za-z][A-Za-z0-9]*)\b")
 _WMI_CLASS = re.compile(r"\b(Win32_[A-Za-z]+)\b", re.IGNORECASE)
 # Sentence-valued string[] properties: their items contain ", " themselves, so split only between sentences.
@@ -50,15 +55,23 @@ class ListRecord:
 
 
 def _clean(text: str) -> str:
-    return text.replace("\x00", "").replace("\ufffd", "").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\x00", "").replace("\ufffd", "").replace("\r\n", "\n").replace("\r", "\n")
+    if "&gt;" in text or "&lt;" in text or "&amp;" in text:  # copied from a web page: `PS C:\&gt; Get-VMHost`
+        text = html.unescape(text)
+    return text
 
 
 def looks_like_formatlist(text: str) -> bool:
-    """Cheap test on a file's head: a `PS C:\\>` prompt or at least two `Name : value` lines."""
+    """Cheap test on a file's head: a `PS C:\\>` prompt, at least two `Name : value` lines, a table view of a
+    cmdlet iovkit reads, or bare IovSupportReasons lines."""
     lines = _clean(text).splitlines()[:200]
     if any(_PROMPT.match(ln) for ln in lines):
         return True
-    return sum(1 for ln in lines if _LABEL.match(ln.strip())) >= 2
+    if sum(1 for ln in lines if _LABEL.match(ln.strip())) >= 2:
+        return True
+    if any(classify(dict.fromkeys(t.headers, "")) for t in pasted.find_tables(lines)):
+        return True
+    return bool(pasted.reason_lines(lines))
 
 
 def split_commands(text: str) -> tuple[list[Chunk], str | None]:
@@ -138,7 +151,7 @@ def parse_records(lines: list[str]) -> list[ListRecord]:
             m = _LABEL.match(ln)
             if m:
                 matched += 1
-                pairs.append([m.group("label").strip(), m.group("value") or ""])
+                pairs.append([_LABEL_SUFFIX.sub("", m.group("label").strip()), m.group("value") or ""])
         non_cont = sum(1 for ln in body if ln[:1] not in (" ", "\t"))
         if not pairs or not _LABEL.match(body[0]) or matched * 2 < non_cont:
             continue
@@ -179,6 +192,10 @@ def classify(values: dict[str, object]) -> str | None:
         return "Get-VMSwitch"
     if "iovsupport" in k or k & {"virtualmachinepath", "macaddressminimum", "numaspanningenabled"}:
         return "Get-VMHost"
+    if {"logicalprocessorcount", "virtualmachinemigrationenabled"} <= k:
+        return "Get-VMHost"  # its default table view
+    if "queueid" in k:
+        return "Get-NetAdapterVmqQueue"
     if "functionid" in k and k & {"vmfriendlyname", "currentmacaddress", "vmnicid", "vmid"}:
         return "Get-NetAdapterSriovVf"
     if k & {"sriovsupport", "numvfs", "numallocatedvfs"}:
@@ -206,8 +223,9 @@ def classify(values: dict[str, object]) -> str | None:
     return None
 
 
-def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = None) -> int:
-    """Add every known record of a Format-List text to `raw`; return how many were recognised."""
+def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = None, *, tables: bool = True) -> int:
+    """Add every known record of a Format-List text (and, with `tables`, of table views and bare reason lines)
+    to `raw`; return how many were recognised."""
     chunks, computer = split_commands(text)
     raw.computer_name = raw.computer_name or computer
     found = 0
@@ -222,10 +240,14 @@ def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = N
             detail = " ".join(ln.strip() for ln in chunk.lines if ln.strip())[:300]
             raw.errors.append((cmdlet, f"failed in {where}: {detail}".rstrip(": ")))
             continue
+        before = found
+        mgmt_only = bool(chunk.command and re.search(r"-managementos\b", chunk.command, re.IGNORECASE))
         for rec in parse_records(chunk.lines):
             name = cmdlet or classify(rec.values)
             if name is None:
                 continue
+            if name == "Get-VMNetworkAdapter" and mgmt_only:  # `-ManagementOS | fl Name, ...` lacks the flag
+                rec.values.setdefault("IsManagementOs", "True")
             raw.add(name, rec.values)
             found += 1
             for label in rec.truncated:
@@ -238,7 +260,38 @@ def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = N
                             f"$FormatEnumerationLimit = -1 or the collector script",
                         )
                     )
+        if tables:
+            found += _add_tables(raw, chunk, cmdlet, where)
+        if found == before and tables:
+            found += _add_reasons(raw, chunk)
     return found
+
+
+def _add_tables(raw: RawHost, chunk: Chunk, cmdlet: str | None, where: str) -> int:
+    found = 0
+    for table in pasted.find_tables(chunk.lines):
+        name = cmdlet or classify(dict.fromkeys(table.headers, ""))
+        if name is None:
+            continue
+        note = pasted.note_for(name, table, where)
+        if note:
+            raw.errors.append((name, note))
+        if table.truncated:
+            continue
+        for rec in pasted.table_records(table):
+            raw.add(name, rec)
+            found += 1
+    return found
+
+
+def _add_reasons(raw: RawHost, chunk: Chunk) -> int:
+    """`(Get-VMHost).IovSupportReasons` (or a switch's) pasted bare: reasons present mean IovSupport False."""
+    reasons = pasted.reason_lines(chunk.lines)
+    if not reasons:
+        return 0
+    name = "Get-VMSwitch" if chunk.command and "vmswitch" in chunk.command.lower() else "Get-VMHost"
+    raw.add(name, {"IovSupport": "False", "IovSupportReasons": reasons})
+    return 1
 
 
 def read_text(path: Path) -> str:
@@ -262,9 +315,11 @@ def decode(data: bytes) -> str:
 def snapshot_from_formatlist_text(text: str, origin: str) -> HostSnapshot:
     raw = RawHost(kind="hyperv-formatlist", origin=origin)
     if add_text(raw, text, "the pasted text") == 0:
+        if raw.errors:  # a table view iovkit could not use: its one line says what to run instead
+            raise InputError(raw.errors[0][1], path=origin)
         raise InputError(
-            "no Format-List record of a cmdlet iovkit reads (Get-VMHost, Get-VMSwitch, "
-            "Get-VMNetworkAdapter, Get-NetAdapterSriov, ...)",
+            "no Format-List record, table view or IovSupportReasons line of a cmdlet iovkit reads "
+            "(Get-VMHost, Get-VMSwitch, Get-VMNetworkAdapter, Get-NetAdapterSriov, ...)",
             path=origin,
         )
     return build_snapshot(raw)

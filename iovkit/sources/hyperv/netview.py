@@ -128,7 +128,7 @@ def snapshot_from_netview(path: Path) -> HostSnapshot:
     for rel, data in files:
         top_host = top_host or _host_from_name(rel.replace("\\", "/").split("/", 1)[0])
         base = PurePosixPath(rel.replace("\\", "/")).name.lower()
-        found += add_text(raw, decode(data), rel, default_cmdlet=WANTED[base])
+        found += add_text(raw, decode(data), rel, default_cmdlet=WANTED[base], tables=False)
     if found == 0:
         raise InputError(
             "no Get-NetView command output found (expected files such as Get-VMSwitch.txt or "

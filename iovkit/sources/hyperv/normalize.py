@@ -694,6 +694,8 @@ def _nics(recs: dict[str, list[_R]]) -> list[PhysicalNic]:
         if nic is not None:
             nic.rss_enabled = r.b("Enabled")
             nic.rss_base_processor = r.i("BaseProcessorNumber")
+            if nic.rss_base_processor is None:  # the default list view: `BaseProcessor: [Group:Number] : 0:2`
+                nic.rss_base_processor = _proc_number(r.s("BaseProcessor"))
             nic.rss_queues = r.i("NumberOfReceiveQueues")
             nic.numa_node = r.i("NumaNode")
     return list(by_name.values())
@@ -835,6 +837,13 @@ def _guid(v: Any) -> Any:
         v = v.get("Guid") or v.get("value")
     s = str(v).strip().strip("{}").lower()
     return s or None
+
+
+def _proc_number(v: str | None) -> int | None:
+    """`0:2` (group:number) -> 2; a bare number stays itself."""
+    if not v:
+        return None
+    return as_int(v.rsplit(":", 1)[-1])
 
 
 def _processor(v: Any) -> str | None:
