@@ -53,7 +53,7 @@ def collect_fleet(
             limit=limit,
             forks=forks,
             timeout=timeout,
-            extravars={"iovkit_collector_script": str(script)},
+            extravars={"iovkit_collector_script_default": str(script)},
             on_event=on_event,
             private_dir=Path(tmp) / "runner",
         )
