@@ -67,6 +67,7 @@ def _step_table(result: SweepResult) -> Table:
         "jitter us",
         "cpu us/pkt",
         "ok",
+        "path / steal",
     ):
         t.add_column(col, justify="right")
     for s in result.steps:
@@ -86,6 +87,7 @@ def _step_table(result: SweepResult) -> Table:
             _us(s.jitter_us),
             _us(s.cpu_us_per_packet),
             "yes" if s.within_objective else f"no: {s.failed_because}",
+            _path_cell(s),
         )
     return t
 
@@ -121,6 +123,15 @@ def _agent_table(result: SweepResult) -> Table:
                 "-" if info is None else f"{info.clock_offset_us:+,.1f} ±{info.clock_rtt_us / 2:,.1f}",
             )
     return t
+
+
+def _path_cell(s: StepResult) -> str:
+    """The step's data path and steal: 'vf:eth1 st 0.1%', or 'INVALID: why'."""
+    if s.invalid_because:
+        return f"INVALID: {s.invalid_because}"
+    paths = ",".join((s.target_path or {}).get("paths") or [])
+    steal = "" if s.steal_pct is None else f"st {s.steal_pct:g}%"
+    return " ".join(x for x in (paths, steal) if x) or "-"
 
 
 def _print_wide(table: Table) -> None:
@@ -258,6 +269,18 @@ def bench_cmd(
             rich_help_panel=AGENTS_PANEL,
         ),
     ] = "0.0.0.0:0",
+    target_stats: Annotated[
+        str | None,
+        typer.Option(
+            "--target-stats",
+            help="HOST:PORT of the target relay's --metrics server: each step records the relay host's data "
+            "path, steal and CPU, and a path change marks the step invalid",
+            show_default=False,
+        ),
+    ] = None,
+    max_steal: Annotated[
+        float, typer.Option("--max-steal", help="A step with more steal time (%, either host) is marked invalid")
+    ] = 5.0,
 ) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -265,6 +288,7 @@ def bench_cmd(
     from iovkit.traffic.benchrun import run_bench
     from iovkit.traffic.relay import load_key
     from iovkit.traffic.results import BenchSettings, Objective
+    from iovkit.traffic.sweep import parse_target
 
     if agents is not None:
         if target is None:
@@ -279,6 +303,13 @@ def bench_cmd(
 
     if local and target:
         raise InputError("give either --local or --target, not both", field="--target")
+    if target_stats is not None:
+        try:
+            parse_target(target_stats)
+        except InputError as e:
+            raise InputError(str(e).split(": ", 1)[-1], field="--target-stats") from e
+    if not math.isfinite(max_steal) or max_steal < 0:
+        raise InputError(f"--max-steal cannot be negative (got {max_steal:g})", field="--max-steal")
     if not math.isfinite(warmup) or warmup < 0:
         raise InputError(f"the warm-up cannot be negative (got {warmup:g} s)", field="--warmup")
     if mode == "relay" and (clients < 2 or sessions < 1 or sessions > clients):
@@ -323,6 +354,8 @@ def bench_cmd(
         objective=Objective(max_loss_pct=max_loss, max_p99_us=max_p99),
         wait={None: "hybrid", True: "spin", False: "sleep"}[spin],
         kernel_timestamps=kernel_ts,
+        target_stats=target_stats,
+        max_steal_pct=max_steal,
     )
     show = not quiet and err.is_terminal
     progress = Progress(
@@ -347,6 +380,8 @@ def bench_cmd(
     def on_step(s: StepResult) -> None:
         if not quiet:
             verdict = "ok" if s.within_objective else f"stop: {s.failed_because}"
+            if s.invalid_because:
+                verdict += f"  INVALID: {s.invalid_because}"
             err.print(
                 f"{s.offered_pps:>10,.0f}/s  recv {s.received_pps:>10,.0f}/s  loss {s.loss_pct:6.2f}%  "
                 f"p99 {_us(s.latency_us.p99):>9} us  {verdict}"
@@ -460,6 +495,8 @@ def _render_compare(cmp: object) -> None:
         err.print(f"warning: {w}")
     from rich.table import Table
 
+    if cmp.after_on_vf is False:
+        out.print("[bold red]AFTER never ran on a VF[/]: this comparison does not measure SR-IOV")
     t = Table(title=f"before ({cmp.before_runs} run(s)) vs after ({cmp.after_runs} run(s))")
     for col in ("metric", "rate/s", "before", "after", "change", "noise", "call", "guide"):
         t.add_column(col, justify="right" if col not in ("metric", "call") else "left")

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from iovkit.traffic import loadgen
+from iovkit.traffic import loadgen, pathwatch
 from iovkit.traffic.relay import RelaySettings, start_relay
 from iovkit.traffic.results import BenchSettings, StepMeasurement, StepResult, SweepResult
 from iovkit.traffic.sweep import parse_target, rates, run_sweep
@@ -89,4 +89,7 @@ def run_bench(
                 on_start(rate)
             return loadgen.run_load(spec(rate), progress=live)
 
-        return run_sweep(settings, step, on_step=on_step, pids=pids)
+        query = None
+        if settings.target_stats:  # the target relay's stats query: its data path, steal and CPU per step
+            query = pathwatch.target_query(parse_target(settings.target_stats))
+        return run_sweep(settings, step, on_step=on_step, pids=pids, target_stats=query)

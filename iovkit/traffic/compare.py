@@ -66,6 +66,7 @@ class Comparison:
     summary: list[Metric]
     overall: Overall
     warnings: list[str] = field(default_factory=list)
+    after_on_vf: bool | None = None  # did any AFTER step run on a VF (the target relay's samples); None: unknown
 
     @property
     def worse(self) -> bool:
@@ -248,6 +249,7 @@ def compare(
         warnings.append("no offered rate is common to every run: latency, loss and CPU are not compared")
 
     summary = [knee_m, *_summaries(points, noise_floor_pct)]
+    after_on_vf = _path_warnings(before, after, warnings)
     return Comparison(
         before_runs=len(before),
         after_runs=len(after),
@@ -256,7 +258,28 @@ def compare(
         summary=summary,
         overall=_overall(summary),
         warnings=warnings,
+        after_on_vf=after_on_vf,
     )
+
+
+def _path_warnings(before: list[SweepResult], after: list[SweepResult], warnings: list[str]) -> bool | None:
+    """Flag an AFTER that never ran on a VF, and invalid steps (path changed or steal) on either side."""
+    for side, runs in (("BEFORE", before), ("AFTER", after)):
+        bad = [s for r in runs for s in r.steps if s.invalid_because]
+        if bad:
+            warnings.append(f"{len(bad)} {side} step(s) are invalid: {bad[0].invalid_because}")
+    recorded = [s.target_path for r in after for s in r.steps if s.target_path and "paths" in s.target_path]
+    if not recorded:
+        return None
+    paths = list(dict.fromkeys(p for t in recorded for p in t["paths"]))
+    if any(p.startswith("vf:") for p in paths):
+        return True
+    warnings.append(
+        "AFTER never ran on a VF: the target's traffic went over "
+        + (", ".join(paths) if paths else "no interface the relay saw")
+        + " (the switch-over did not take effect in the guest; run iovkit doctor inside the VM)"
+    )
+    return False
 
 
 def _loss_metric(before: float | None, after: float | None) -> Metric:

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from iovkit.errors import InputError
+from iovkit.traffic import pathwatch
 from iovkit.traffic.mmsg import BatchSocket, open_udp
+from iovkit.traffic.pathwatch import PathWatcher
 from iovkit.traffic.reflector import SOCKPERF_MATCH, Reflector, echo_loop
 from iovkit.traffic.relaycore import RelayConfig, RelayCore, derive_cookie_secret
 from iovkit.traffic.relaystats import INDEX, WIDTH, RelayStats, read_rows
@@ -70,6 +72,7 @@ class RelaySettings:
     max_members: int = 64
     max_datagram: int = 1500
     busy_poll_us: float = 0.0
+    path_interval: float = 1.0  # seconds between data-path/steal/CPU samples of this host (0: none; pathwatch)
 
 
 def load_key(env: str, path: Path | None, what: str) -> bytes | None:
@@ -191,6 +194,7 @@ class RelayHandle:
         self._stop_flag = stop_flag
         self._started = time.monotonic()
         self._final: RelayStats | None = None
+        self.watcher: PathWatcher | None = None  # this host's data path, steal and CPU, sampled each second
 
     @property
     def pids(self) -> list[int]:
@@ -202,7 +206,16 @@ class RelayHandle:
     def stats(self) -> RelayStats:
         if self._final is not None:
             return self._final
-        return RelayStats(read_rows(self._array, len(self._procs)), time.monotonic() - self._started)
+        return RelayStats(
+            read_rows(self._array, len(self._procs)),
+            time.monotonic() - self._started,
+            host=self.watcher.summary() if self.watcher else None,
+        )
+
+    def stats_since(self, seq: int) -> dict[str, Any]:
+        """The stats query's answer: relay counters, and the host samples numbered after `seq`."""
+        host = {**self.watcher.summary(), "samples": self.watcher.since(seq)} if self.watcher else None
+        return {"relay": self.stats().to_dict(), "host": host}
 
     def stop(self, timeout: float = 1.0) -> RelayStats:
         """Ask every worker to stop (flag + SIGTERM), wait up to `timeout`, kill stragglers; final stats."""
@@ -220,7 +233,13 @@ class RelayHandle:
             if p.is_alive():
                 p.kill()
                 p.join(1.0)
-        self._final = RelayStats(read_rows(self._array, len(self._procs)), time.monotonic() - self._started)
+        if self.watcher is not None:
+            self.watcher.stop()
+        self._final = RelayStats(
+            read_rows(self._array, len(self._procs)),
+            time.monotonic() - self._started,
+            host=self.watcher.summary() if self.watcher else None,
+        )
         return self._final
 
     def __enter__(self) -> RelayHandle:
@@ -258,23 +277,23 @@ def start_relay(settings: RelaySettings) -> RelayHandle:
     except Exception as err:  # a worker died before it was ready (bad CPU pin, ...)
         handle.stop()
         raise InputError(f"relay workers did not start: {err!r}", field="--workers") from err
+    if settings.path_interval > 0:  # after the fork: the workers never carry the sampling thread
+        handle.watcher = PathWatcher(settings.path_interval).start()
     return handle
 
 
 def serve_metrics(handle: RelayHandle, host: str, port: int) -> tuple[str, int]:
-    """Serve Prometheus text metrics from a background thread; the bound address."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    """Serve Prometheus text metrics (/metrics) and the stats query (/stats?since=SEQ) from a background thread."""
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
     from iovkit.traffic.relaystats import MetricsCollector
 
     registry = CollectorRegistry()
     registry.register(MetricsCollector(handle.stats))
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
+        return pathwatch.serve(pathwatch.with_stats(make_wsgi_app(registry), handle.stats_since), host, port)
     except OSError as err:
         raise InputError(f"cannot serve metrics on {host}:{port}: {err.strerror}", field="--metrics") from err
-    bound = server.server_address
-    return str(bound[0]), int(bound[1])
 
 
 # -- worker side ---------------------------------------------------------------------------------------------

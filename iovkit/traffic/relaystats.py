@@ -25,6 +25,7 @@ class RelayStats:
 
     workers: list[dict[str, int]] = field(default_factory=list)
     elapsed: float = 0.0
+    host: dict[str, Any] | None = None  # pathwatch summary: this host's data path, steal and CPU
 
     @property
     def total(self) -> dict[str, int]:
@@ -45,6 +46,7 @@ class RelayStats:
             "total": {k: t[k] for k in COUNTERS + GAUGES},
             "drops": self.drops(),
             "workers": [{k: w[k] for k in FIELDS if w[k]} for w in self.workers],
+            **({"host": self.host} if self.host is not None else {}),
         }
 
 
@@ -69,7 +71,16 @@ def log_line(now: RelayStats, before: RelayStats | None, interval: float) -> str
         f"relay: in {rate['pkts_in']:.0f} pps {rate['bytes_in'] * 8 / 1e6:.2f} Mbit/s  "
         f"out {rate['pkts_out']:.0f} pps {rate['bytes_out'] * 8 / 1e6:.2f} Mbit/s  drops {drops / dt:.0f}/s  "
         f"sessions {t['sessions']} peers {t['peers']}  total in {t['pkts_in']} out {t['pkts_out']}  [{per}]"
+        + _host_part(now.host)
     )
+
+
+def _host_part(host: dict[str, Any] | None) -> str:
+    """'  path vf:eth1 steal 0.0% cpu 41.2%' from the pathwatch summary, or ''."""
+    latest = (host or {}).get("latest")
+    if not latest:
+        return ""
+    return f"  path {latest['path']} steal {latest['steal_pct']}% cpu {latest['cpu_pct']}%"
 
 
 def final_lines(stats: RelayStats) -> list[str]:
@@ -84,6 +95,9 @@ def final_lines(stats: RelayStats) -> list[str]:
     for i, w in enumerate(stats.workers):
         wd = sum(w[f"drop_{d}"] for d in DROPS)
         lines.append(f"worker {i}: packets in {w['pkts_in']} out {w['pkts_out']}, drops {wd}, sessions {w['sessions']}")
+    if stats.host is not None:
+        seen = ", ".join(stats.host.get("paths_seen") or []) or "no traffic"
+        lines.append(f"data path: {seen}; changes {stats.host.get('path_changes', 0)}")
     return lines
 
 
@@ -122,3 +136,6 @@ class MetricsCollector:
             for i, w in enumerate(stats.workers):
                 fam_g.add_metric([str(i)], w[g])
             yield fam_g
+        from iovkit.traffic.pathwatch import metric_families
+
+        yield from metric_families(stats.host)

@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,6 +68,10 @@ class BenchSettings(_Model):
     )
     kernel_timestamps: bool | None = Field(None, description="Latency ends at the kernel receive time if true")
     objective: Objective = Field(default_factory=Objective)
+    target_stats: str | None = Field(
+        None, description="HOST:PORT of the target relay's metrics server, asked after each step for its data path"
+    )
+    max_steal_pct: float = Field(5.0, ge=0, description="A step with more steal time than this is marked invalid")
 
 
 class HostFacts(_Model):
@@ -154,6 +158,16 @@ class StepResult(_Model):
     within_objective: bool
     failed_because: str | None = None
     agents: list[AgentStep] = Field(default_factory=list, description="bench --agents: each agent's share")
+    # the path guard (pathwatch): what ran under this step, and whether it can be trusted
+    steal_pct: float | None = Field(None, description="Steal time % of the generator's host during the step")
+    target_path: dict[str, Any] | None = Field(
+        None,
+        description="The target relay's own samples during the step (--target-stats): paths that carried "
+        "traffic (kind:interface), path changes, worst steal and CPU %",
+    )
+    invalid_because: str | None = Field(
+        None, description="Set when the data path changed or steal passed --max-steal during the step"
+    )
 
 
 class SweepResult(_Model):

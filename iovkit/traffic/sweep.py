@@ -18,6 +18,7 @@ import psutil
 
 from iovkit import __version__
 from iovkit.errors import InputError
+from iovkit.traffic import pathwatch
 from iovkit.traffic.results import (
     BenchSettings,
     HostFacts,
@@ -164,8 +165,13 @@ def run_sweep(
     host: HostFacts | None = None,
     stop_after_failures: int = 1,
     pids: list[int] | None = None,
+    target_stats: pathwatch.Query | None = None,
 ) -> SweepResult:
-    """Step the offered rate until the objective breaks (or the rates run out) and record every step."""
+    """Step the offered rate until the objective breaks (or the rates run out) and record every step.
+
+    Each step also records steal time, and with `target_stats` (a relay's stats query) the target's data path;
+    `pathwatch.guard_step` marks a step invalid when the path changed or steal passed the settings' limit.
+    """
     result = SweepResult(
         tool_version=__version__,
         started=now(),
@@ -178,9 +184,11 @@ def run_sweep(
     try:
         for rate in rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps):
             meter = CpuMeter(pids)
+            seq, cpu0 = pathwatch.target_seq(target_stats), pathwatch.read_cpu()
             meter.start()
             m = run_step(rate)
             step = to_step(m, settings.objective, meter.stop())
+            pathwatch.guard_step(step, cpu0, pathwatch.read_cpu(), target_stats, seq, settings.max_steal_pct)
             result.steps.append(step)
             if on_step is not None:
                 on_step(step)
