@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from iovkit.traffic import pathwatch
+from iovkit.traffic.benchrun import run_bench
 from iovkit.traffic.relay import RelaySettings, serve_metrics, start_relay
 from iovkit.traffic.results import BenchSettings, Objective
-from iovkit.traffic.benchrun import run_bench
 from tests.conftest import needs_root
 from tests.traffic.test_relay_netns import in_netns, ip
 
