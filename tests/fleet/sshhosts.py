@@ -70,6 +70,8 @@ def ssh_hosts(count: int, workdir: Path) -> Iterator[tuple[list[SshHost], Path]]
             _run("ip", "link", "set", link, "up")
             _run("ip", "-n", ns, "addr", "add", f"{addr}/30", "dev", "eth0")
             _run("ip", "-n", ns, "link", "set", "eth0", "up")
+            # the root namespace's other veth addresses (a reflector, a controller) through this pair's end
+            _run("ip", "-n", ns, "route", "add", f"{net}.0/24", "via", gw)
             conf = workdir / f"sshd_{k}.conf"
             conf.write_text(
                 "\n".join(
