@@ -143,7 +143,7 @@ def has_sriov_hardware(snap: HostSnapshot) -> bool:
 
 def example_verdicts(policy: Policy | None = None) -> list[dict[str, str]]:
     """Doctor's verdict on each shipped example: what iovkit says about real SR-IOV hosts, on a machine without one."""
-    from iovkit.examples import EXAMPLES, load_example
+    from iovkit.sources import EXAMPLES, load_example
 
     rows: list[dict[str, str]] = []
     for name, (_, description) in EXAMPLES.items():

@@ -9,6 +9,7 @@ Bump SCHEMA_VERSION's minor for added optional fields, its major for anything a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -217,6 +218,16 @@ class VmAdapter(_Model):
     status: list[str] | None = None
     status_description: list[str] | None = None
     vf_pci_address: str | None = Field(None, description="libvirt hostdev: the VF's PCI address")
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(VM name, adapter name); the VM name is "" for a management-OS adapter. Plans key moves by it."""
+        return (self.vm_name or "", self.name)
+
+    @property
+    def key(self) -> str:
+        """`vm/adapter` (`ManagementOS/adapter` for the host's own vNICs): the one spelling in output and evidence."""
+        return adapter_key(self.vm_name, self.name)
 
 
 class VirtualFunction(_Model):
@@ -630,11 +641,40 @@ class HostSnapshot(_Model):
         """Every switch known to be external (see is_external)."""
         return [s for s in self.switches if self.is_external(s)]
 
+    def bound_nics(self, switches: list[VSwitch] | None = None) -> list[PhysicalNic]:
+        """The physical NICs under the given switches (default: every switch), each once, in NIC order."""
+        names = {n.name for sw in (self.switches if switches is None else switches) for n in self.switch_nics(sw)}
+        return [n for n in self.nics if n.name in names]
+
+    def lbfo_team(self, switch: VSwitch) -> str | None:
+        """The LBFO team a switch is bound to (SR-IOV cannot pass one), or None.
+
+        Bound through the team's virtual NIC, or through NICs that are members of an LBFO team; a bare
+        "Microsoft Network Adapter Multiplexor Driver" binding names the team when no team was collected.
+        """
+        keys = set(switch.net_adapters or []) | set(switch.net_adapter_names)
+        nics = self.switch_nics(switch)
+        for t in self.teams:
+            if t.kind != "lbfo":
+                continue
+            if t.name in keys or any(n.team == t.name or n.name in t.members for n in nics):
+                return t.name
+        return next((d for d in switch.net_adapters or [] if "multiplexor" in d.lower()), None)
+
+    def adapters_on(self, switch_name: str) -> list[VmAdapter]:
+        """The VM (and management-OS) adapters connected to a switch."""
+        return [a for a in self.vm_adapters if a.switch_name == switch_name]
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=False)
 
 
 _STALE = re.compile(r"\s+#\d+$")
+
+
+def adapter_key(vm_name: str | None, name: str) -> str:
+    """The one spelling of an adapter's identity in output: `vm/adapter`, `ManagementOS/adapter` for the host's."""
+    return f"{vm_name or 'ManagementOS'}/{name}"
 
 
 def json_schema() -> dict[str, Any]:
@@ -729,3 +769,70 @@ def esxi_options_with_max_vfs(module: EsxiModule, vector: list[int]) -> str:
     if module.options is None:  # only the parameter list was read: restate the parameters that have a value
         parts = [f"{k}={v}" for k, v in module.params.items() if v and k != "max_vfs"]
     return " ".join([*parts, "max_vfs=" + ",".join(str(v) for v in vector)])
+
+
+# -- the facts a plan depends on: plan stamps their hash, apply refuses when the live host no longer matches --
+# Only facts the runbook reads or restores are included (switch settings and NICs, adapter->switch mapping, IOV
+# weights, NIC SR-IOV state, VF assignments). Counters, VM power state and timestamps are left out, so a
+# re-collected but unchanged host still matches.
+def plan_facts(snap: HostSnapshot) -> dict[str, Any]:
+    """A canonical, JSON-able view of the facts a plan depends on, keyed by object name."""
+    facts: dict[str, Any] = {
+        "host": {"name": snap.host.name, "platform": snap.host.platform, "iov_supported": snap.iov.supported},
+        "nics": {
+            n.name: {
+                "sriov_enabled": n.sriov_enabled,
+                "vfs_total": n.vfs_total,
+                "vfs_configured": n.vfs_configured,
+                "team": n.team,
+            }
+            for n in snap.nics
+        },
+        "teams": {t.name: {"kind": t.kind, "members": sorted(t.members)} for t in snap.teams},
+        "switches": {
+            s.name: {
+                "switch_type": s.switch_type,
+                "iov_enabled": s.iov_enabled,
+                "nics": sorted(n.name for n in snap.switch_nics(s)),
+                "allow_management_os": s.allow_management_os,
+                "embedded_teaming": s.embedded_teaming,
+            }
+            for s in snap.switches
+        },
+        "adapters": {
+            a.key: {
+                "switch": a.switch_name,
+                "iov_weight": a.iov_weight,
+                "queue_pairs": a.iov_queue_pairs_requested,
+                "mac": a.mac,
+            }
+            for a in snap.vm_adapters
+        },
+        "vfs": {f"{v.pf}/{v.index}": {"vm": v.vm, "mac": v.mac} for v in snap.vfs},
+    }
+    return facts
+
+
+def fingerprint(snap: HostSnapshot) -> str:
+    body = json.dumps(plan_facts(snap), sort_keys=True, default=str).encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def first_difference(old: HostSnapshot, new: HostSnapshot) -> str | None:
+    """A short human description of the first fact that differs, e.g. "switch 'External' iov_enabled"."""
+    a, b = plan_facts(old), plan_facts(new)
+    for section in a:
+        sa, sb = a[section], b[section]
+        if sa == sb:
+            continue
+        for key in sorted(set(sa) | set(sb)):
+            if key not in sb:
+                return f"{section} {key!r} is gone"
+            if key not in sa:
+                return f"{section} {key!r} is new"
+            if sa[key] != sb[key]:
+                if isinstance(sa[key], dict):
+                    field = next(f for f in sa[key] if sa[key][f] != sb[key].get(f))
+                    return f"{section} {key!r} {field}: {sa[key][field]!r} -> {sb[key].get(field)!r}"
+                return f"{section} {key}: {sa[key]!r} -> {sb[key]!r}"
+    return None

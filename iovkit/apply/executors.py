@@ -2,13 +2,14 @@
 
 All share one small interface, so the engine, the journal and rollback do not care where a step runs.
 The command text an executor reports is the rendered script from `iovkit.plan.render`, which is also what
-`iovkit script plan` prints for review.
+`iovkit script plan` prints for review. Executors that test a live host for staleness are handed a `collect`
+callable (the CLI binds it to the right source), so apply never reaches into the sources itself.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,9 +18,17 @@ from iovkit.apply.simulator import SimError, Simulator
 from iovkit.errors import InputError, UnreachableError
 from iovkit.plan.model import Plan, SetNumVfsStep, Step
 from iovkit.plan.render import Phase, ps_phase, sh_phase
-from iovkit.snapshot import HostSnapshot
+from iovkit.snapshot import HostSnapshot, fingerprint, first_difference
+from iovkit.sources.windows import (
+    PS_PRELUDE,
+    RemoteTarget,
+    describe_failure,
+    find_powershell,
+    powershell_stdin_argv,
+    winrm_client,
+)
 
-PS_PRELUDE = "$ErrorActionPreference = 'Stop'\n$ProgressPreference = 'SilentlyContinue'\n"
+Collect = Callable[[], HostSnapshot]  # re-collects the live host the executor acts on
 TIMEOUT = 600  # New-VMSwitch on a busy host can take minutes; a hung cmdlet must not hang apply forever
 
 
@@ -48,8 +57,6 @@ class Executor(Protocol):
 
 
 def _compare(plan: Plan, live: HostSnapshot) -> str | None:
-    from iovkit.apply.fingerprint import fingerprint, first_difference
-
     if (live.host.name or "").lower() != (plan.host or "").lower():
         return f"plan is for host {plan.host!r}, but the live host is {live.host.name!r}"
     if fingerprint(live) != plan.fingerprint:
@@ -97,11 +104,9 @@ class LocalPowerShellExecutor:
 
         return socket.gethostname()
 
-    def __init__(self) -> None:
-        exe = shutil.which("powershell.exe") or shutil.which("pwsh")
-        if exe is None:
-            raise UnreachableError("neither powershell.exe nor pwsh is on PATH; use --executor winrm or simulator")
-        self.exe = exe
+    def __init__(self, collect: Collect) -> None:
+        self.exe = find_powershell("no PowerShell on PATH (powershell.exe or pwsh); use --executor winrm or simulator")
+        self.collect = collect
 
     def command(self, step: Step, phase: Phase) -> str:
         return ps_phase(step, phase)
@@ -110,7 +115,7 @@ class LocalPowerShellExecutor:
         script = PS_PRELUDE + ps_phase(step, phase)
         try:
             proc = subprocess.run(
-                [self.exe, "-NoProfile", "-NonInteractive", "-Command", "-"],
+                powershell_stdin_argv(self.exe),
                 input=script,
                 capture_output=True,
                 text=True,
@@ -122,10 +127,8 @@ class LocalPowerShellExecutor:
         return Outcome(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
 
     def stale_reason(self, plan: Plan) -> str | None:
-        from iovkit.sources import collect_here
-
         try:
-            live = collect_here()
+            live = self.collect()
         except ImportError as err:
             raise UnreachableError(f"cannot collect this host: {err}") from err
         return _compare(plan, live)
@@ -139,31 +142,18 @@ class WinRMExecutor:
     def host_name(self) -> str | None:
         return None  # --host may be an address or an alias: the host's own name is not known here
 
-    def __init__(self, target: object, password: str | None) -> None:
-        from iovkit.sources import RemoteTarget
-
+    def __init__(self, target: object, password: str | None, collect: Collect) -> None:
         if not isinstance(target, RemoteTarget):
             raise InputError("--executor winrm needs --host", field="--host")
         self.target = target
         self.password = password
+        self.collect = collect
         self._client: object | None = None
 
     def _connect(self) -> object:
         if self._client is None:
-            try:
-                from pypsrp.client import Client
-            except ImportError as err:  # pragma: no cover - pypsrp is a dependency
-                raise UnreachableError("pypsrp is not installed") from err
-            t = self.target
-            # WSMan polls a long cmdlet (New-VMSwitch) in operation_timeout slices, so defaults are fine.
-            self._client = Client(
-                t.host,
-                username=t.user,
-                password=self.password,
-                ssl=t.ssl,
-                port=t.port or (5986 if t.ssl else 5985),
-                auth=t.auth,
-            )
+            # The collector's client policy (timeouts, no silent reconnects): one policy per run.
+            self._client = winrm_client(self.target, self.password)
         return self._client
 
     def command(self, step: Step, phase: Phase) -> str:
@@ -174,17 +164,13 @@ class WinRMExecutor:
         try:
             output, streams, had_errors = client.execute_ps(PS_PRELUDE + ps_phase(step, phase))  # type: ignore[attr-defined]
         except Exception as err:  # pypsrp raises transport, auth and WSMan errors of many types
-            from iovkit.sources.hyperv.winrm import describe_failure
-
             raise UnreachableError(f"{self.target.host}: {describe_failure(err, self.password)}") from None
         errors = "\n".join(str(e) for e in getattr(streams, "error", []))
         return Outcome(not had_errors, (str(output) + ("\n" + errors if errors else "")).strip())
 
     def stale_reason(self, plan: Plan) -> str | None:
-        from iovkit.sources import collect_remote
-
         try:
-            live = collect_remote(self.target, self.password)
+            live = self.collect()
         except ImportError as err:
             raise UnreachableError(f"cannot collect {self.target.host} over WinRM: {err}") from err
         return _compare(plan, live)

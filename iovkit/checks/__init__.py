@@ -6,6 +6,14 @@ Public face: `run_checks(snapshot, policy, only, skip_ids) -> CheckResult`, `all
 
 from __future__ import annotations
 
+# The rule modules register their rules on import; the catalog itself never imports them (no circle).
+# The rule modules register their rules on import; the catalog itself never imports them (no circle).
+from iovkit.checks import (  # noqa: F401  (after the catalog they register into)
+    esxi,
+    guest,
+    hyperv,
+    linux,
+)
 from iovkit.checks.catalog import (
     CheckResult,
     Finding,

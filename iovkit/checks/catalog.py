@@ -22,14 +22,14 @@ Verdict (one of three, computed from the findings only):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from iovkit.errors import InputError
 from iovkit.policy import Policy, adapters_in_scope
 from iovkit.quoting import ps_quote, sh_quote
-from iovkit.snapshot import HostSnapshot
+from iovkit.snapshot import HostSnapshot, adapter_key
 
 Status = Literal["pass", "warn", "fail", "info", "not-applicable", "unknown"]
 STATUSES: tuple[str, ...] = ("pass", "warn", "fail", "info", "not-applicable", "unknown")
@@ -127,9 +127,7 @@ def rule(
 
 
 def all_rules() -> dict[str, Rule]:
-    """Every registered rule (importing the platform modules registers them)."""
-    from iovkit.checks import esxi, guest, hyperv, linux  # noqa: F401
-
+    """Every registered rule (iovkit.checks imports the platform modules, which registers them)."""
     if not getattr(all_rules, "_sorted", False):
         # Report order: host platform rules first, then the in-guest rule; registration order within a platform.
         rank = {"any": 0, "hyperv": 1, "linux": 2, "esxi": 3, "guest": 4}
@@ -172,8 +170,22 @@ def host_scope(snap: HostSnapshot) -> Scope:
     return Scope("host", snap.host.name or "this host")
 
 
-def adapter_key(vm_name: str | None, name: str) -> str:
-    return f"{vm_name or 'ManagementOS'}/{name}"
+def plan_command(snap: HostSnapshot) -> str:
+    """`iovkit plan` for the same input this snapshot came from."""
+    src = snap.source
+    if src.kind == "example" and src.origin:
+        return f"iovkit plan --example {sh(src.origin)} -o plan.json"
+    if src.kind == "snapshot" and src.origin:
+        return f"iovkit plan {sh(src.origin)} -o plan.json"
+    if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive")) or (
+        src.kind == "hyperv-bundle"
+        and src.origin
+        and ("/" in src.origin or "\\" in src.origin or src.origin.lower().endswith(".json"))
+    ):
+        return f"iovkit plan --from {sh(src.origin)} -o plan.json"
+    if src.kind == "hyperv-bundle" and src.origin:
+        return f"iovkit plan --host {sh(src.origin)} -o plan.json"
+    return "iovkit plan -o plan.json"
 
 
 # -- selection, running, verdict ---------------------------------------------------------------------------
@@ -266,8 +278,6 @@ def run_checks(
             continue
         findings.extend(r.evaluate(snap, policy))
     if plan_cmd:
-        from iovkit.checks.hyperv import plan_command
-
         derived = plan_command(snap)
         for f in findings:
             if f.fix == derived:
@@ -322,7 +332,7 @@ def _blocked(f: Finding, snap: HostSnapshot, units: list[str]) -> set[str]:
     by_switch: dict[str, set[str]] = {}
     for a in snap.vm_adapters:
         if a.switch_name:
-            by_switch.setdefault(a.switch_name, set()).add(adapter_key(a.vm_name, a.name))
+            by_switch.setdefault(a.switch_name, set()).add(a.key)
     if kind == "switch":
         return by_switch.get(name, set()) & set(units)
     if kind == "nic":
@@ -396,8 +406,3 @@ def top_fixes(findings: list[Finding], n: int = 3) -> list[Finding]:
             seen.add(f.fix or "")
             out.append(f)
     return out
-
-
-def iter_findings(*groups: Iterable[Finding]) -> Iterator[Finding]:
-    for g in groups:
-        yield from g

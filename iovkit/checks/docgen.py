@@ -94,7 +94,7 @@ _ALIASES = {"switch.": "switches[].", "vm.": "vms[]."}
 
 def _probe_snapshots() -> list[HostSnapshot]:
     """The shipped examples and empty snapshots (every fact None), so skips name what a rule needs."""
-    from iovkit.examples import EXAMPLES, load_example
+    from iovkit.sources import EXAMPLES, load_example
 
     snaps = [load_example(name) for name in EXAMPLES]
     for host in (

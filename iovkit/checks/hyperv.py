@@ -9,12 +9,11 @@ from iovkit.checks.catalog import (
     Ev,
     Finding,
     Scope,
-    adapter_key,
     host_scope,
     not_applicable,
+    plan_command,
     ps,
     rule,
-    sh,
     unknown,
 )
 from iovkit.checks.reasons import SRIOV_SUPPORT, classify_reason
@@ -73,39 +72,10 @@ def indexed(all_switches: list[VSwitch], chosen: list[VSwitch]) -> list[tuple[in
 
 
 def bound_nic_names(snap: HostSnapshot, policy: Policy | None) -> set[str]:
-    names = {n.name for sw in external_switches(snap, policy) for n in snap.switch_nics(sw)}
+    names = {n.name for n in snap.bound_nics(external_switches(snap, policy))}
     if policy is not None:
         names |= set(policy.nics)
     return names
-
-
-def plan_command(snap: HostSnapshot) -> str:
-    """`iovkit plan` for the same input this snapshot came from."""
-    src = snap.source
-    if src.kind == "example" and src.origin:
-        return f"iovkit plan --example {sh(src.origin)} -o plan.json"
-    if src.kind == "snapshot" and src.origin:
-        return f"iovkit plan {sh(src.origin)} -o plan.json"
-    if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive")) or (
-        src.kind == "hyperv-bundle"
-        and src.origin
-        and ("/" in src.origin or "\\" in src.origin or src.origin.lower().endswith(".json"))
-    ):
-        return f"iovkit plan --from {sh(src.origin)} -o plan.json"
-    if src.kind == "hyperv-bundle" and src.origin:
-        return f"iovkit plan --host {sh(src.origin)} -o plan.json"
-    return "iovkit plan -o plan.json"
-
-
-def _lbfo_team(snap: HostSnapshot, sw: VSwitch) -> str | None:
-    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
-    for t in snap.teams:
-        if t.kind == "lbfo" and (t.name in keys or any(n.team == t.name for n in snap.switch_nics(sw))):
-            return t.name
-    for desc in sw.net_adapters or []:
-        if "multiplexor" in desc.lower():
-            return desc
-    return None
 
 
 def _set_team(snap: HostSnapshot, sw: VSwitch) -> bool:
@@ -116,7 +86,7 @@ def _set_team(snap: HostSnapshot, sw: VSwitch) -> bool:
 
 
 def _needs_rebuild(snap: HostSnapshot, sw: VSwitch) -> bool | None:
-    if _lbfo_team(snap, sw):
+    if snap.lbfo_team(sw):
         return True
     return None if sw.iov_enabled is None else not sw.iov_enabled
 
@@ -170,7 +140,7 @@ def _sw_scope(sw: VSwitch) -> Scope:
 def _a_scope(a: VmAdapter) -> Scope:
     if a.vm_name is None and not a.is_management_os:  # a VM adapter whose VMName was not in the input
         return Scope("vm-adapter", f"?/{a.name}")
-    return Scope("vm-adapter", adapter_key(a.vm_name, a.name))
+    return Scope("vm-adapter", a.key)
 
 
 def _idx(snap: HostSnapshot, a: VmAdapter) -> int:
@@ -518,7 +488,7 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             f"switches[{i}].net_adapters": sw.net_adapters,
             f"switches[{i}].embedded_teaming": sw.embedded_teaming,
         }
-        lbfo = _lbfo_team(snap, sw)
+        lbfo = snap.lbfo_team(sw)
         if lbfo:
             ev["teams"] = [t.name for t in snap.teams if t.kind == "lbfo"]
             yield Finding(
@@ -618,7 +588,7 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             nics = ", ".join(ps(n.name) for n in members) or "<nic>"
             if len(members) > 1:  # an LBFO or SET switch: rebuilt as SET, which works with SR-IOV
                 nics += " -EnableEmbeddedTeaming $true"
-            lbfo = next((t.name for t in snap.teams if t.kind == "lbfo" and t.name == _lbfo_team(snap, sw)), None)
+            lbfo = next((t.name for t in snap.teams if t.kind == "lbfo" and t.name == snap.lbfo_team(sw)), None)
             unteam = f" Remove-NetLbfoTeam -Name {ps(lbfo)} -Confirm:$false;" if lbfo else ""
             yield Finding(
                 rid,
@@ -751,7 +721,7 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             )
         else:
             left = want[cap:]
-            names = ", ".join(adapter_key(a.vm_name, a.name) for a in left)
+            names = ", ".join(a.key for a in left)
             yield Finding(
                 rid,
                 "fail",
@@ -760,7 +730,7 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 f"{names} will stay on the switch (second port/switch or VMQ/vRSS for them)",
                 ev,
                 fix=plan_command(snap),
-                affects=[adapter_key(a.vm_name, a.name) for a in left],
+                affects=[a.key for a in left],
             )
 
 

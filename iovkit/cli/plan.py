@@ -102,6 +102,7 @@ def _executor(
     ssl: bool,
 ) -> Executor:
     from iovkit.apply import executors
+    from iovkit.sources import collect_here, collect_remote
 
     if kind not in EXECUTORS:
         raise InputError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}", field="--executor")
@@ -134,8 +135,9 @@ def _executor(
         target = remote_target(host, user, auth, port, ssl)
         if target is None:
             raise InputError("--executor winrm needs --host", field="--host")
-        return executors.WinRMExecutor(target, winrm_password(user))
-    return executors.LocalPowerShellExecutor()
+        password = winrm_password(user)
+        return executors.WinRMExecutor(target, password, lambda: collect_remote(target, password))
+    return executors.LocalPowerShellExecutor(collect_here)
 
 
 def _report(result: object) -> None:

@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from iovkit.diagnose import windows as win
 from iovkit.diagnose.estimate import estimate
+from iovkit.diagnose.findings import Finding, Recommendation
 from iovkit.diagnose.model import Recording, arr, mean
+from iovkit.diagnose.remedies import rank
 from iovkit.diagnose.view import (
     L_DROPPED,
     L_SQUEEZE,
@@ -77,36 +79,6 @@ class Core:
             "busy_buckets": {"mean": _rl(self.busy_buckets[0]), "max": _rl(self.busy_buckets[1])},
             "net_buckets": {"mean": _rl(self.net_buckets[0]), "max": _rl(self.net_buckets[1])},
         }
-
-
-@dataclass
-class Finding:
-    id: str
-    severity: Literal["critical", "warning", "info"]
-    summary: str
-    core: str | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "severity": self.severity,
-            "summary": self.summary,
-            "core": self.core,
-            "evidence": self.evidence,
-        }
-
-
-@dataclass
-class Recommendation:
-    rank: int
-    id: str
-    title: str
-    why: str
-    commands: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank, "id": self.id, "title": self.title, "why": self.why, "commands": self.commands}
 
 
 @dataclass
@@ -464,8 +436,6 @@ def _unrecognized_line(rec: Recording) -> str:
 
 def diagnose(rec: Recording, min_window: float | None = None) -> DiagnoseReport:
     """The full report for a recording: windows, findings, verdict and remedies ranked for the case."""
-    from iovkit.diagnose.remedies import rank
-
     a = analyse(rec, min_window)
     view = a.view
     worst = win.worst(a.windows)

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from iovkit.diagnose.model import Recording, key
 from iovkit.diagnose.pdhcsv import split_path
 from iovkit.errors import InputError
-
-MS_DATE = re.compile(r"^/?\\?/?Date\((-?\d+)([+-]\d{4})?\)\\?/?$")
+from iovkit.sources.windows import MS_DATE, unwrap
 
 
 def _ts(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, dict) and "DateTime" in value:  # PS 5.1 with -Depth: {value: /Date()/, DateTime: text}
-        value = value.get("value", value["DateTime"])
+    value = unwrap(value)  # PS 5.1 with -Depth: {value: /Date()/, DateTime: text}
     if not isinstance(value, str):
         return None
     s = value.strip()

@@ -12,6 +12,7 @@ from pathlib import Path
 from iovkit.diagnose import getcounter, pdhcsv
 from iovkit.diagnose.model import RECORDING_MARK, Recording
 from iovkit.errors import InputError
+from iovkit.sources.windows import decode_text
 
 NETVIEW_COUNTERS = "CounterDetail.csv"
 SIDECAR = "iovkit-counters.names.tsv"  # written by `iovkit script counters`: local name <TAB> English name
@@ -86,7 +87,7 @@ def read_sidecar(path: Path) -> dict[str, str]:
 
     out: dict[str, str] = {}
     try:
-        text = pdhcsv.decode(path.read_bytes())
+        text = decode_text(path.read_bytes())
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
     for n, line in enumerate(text.splitlines(), start=1):
@@ -110,7 +111,7 @@ def load(path: Path) -> Recording:
         )
     head = data[:4096].lstrip(b"\xef\xbb\xbf\r\n\t ")
     if head.startswith((b'"(PDH-CSV', b"(PDH-CSV")) or (
-        data.startswith((b"\xff\xfe", b"\xfe\xff")) and pdhcsv.looks_like(pdhcsv.decode(data[:4096]))
+        data.startswith((b"\xff\xfe", b"\xfe\xff")) and pdhcsv.looks_like(decode_text(data[:4096]))
     ):
         return pdhcsv.read(data, name, sidecar_for(path))
-    return parse_text(pdhcsv.decode(data), name)
+    return parse_text(decode_text(data), name)

@@ -31,6 +31,7 @@ import numpy as np
 from iovkit.diagnose import names
 from iovkit.diagnose.model import ClockEvent, Recording, key
 from iovkit.errors import InputError
+from iovkit.sources.windows import decode_text
 
 HEADER_RE = re.compile(r"^\(PDH-CSV (?P<ver>[\d.]+)\)\s*(?:\((?P<tz>.*)\)\s*\((?P<bias>[+-]?\d+)\))?\s*$")
 TS_FORMATS = ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
@@ -45,16 +46,6 @@ class Header:
     tz: str | None
     bias_min: int | None
     data_offset: int  # byte offset of the first line after the header (in the utf-8/ascii bytes)
-
-
-def decode(data: bytes) -> str:
-    """UTF-16 (BOM) from some logman/relog builds, UTF-8 (with or without BOM), else the ANSI code page 1252."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
 
 
 def looks_like(text: str) -> bool:
@@ -117,7 +108,7 @@ def header_of(data: bytes, path: str | None) -> Header:
         if nl == -1:
             raise InputError("empty file, expected a PDH-CSV header", path=path)
         off, lineno = nl + 1, lineno + 1
-    text = decode(line).strip("\r\n\ufeff")
+    text = decode_text(line).strip("\r\n\ufeff")
     delimiter = _delimiter(text)
     cells = next(csv.reader([text], delimiter=delimiter))
     m = HEADER_RE.match(cells[0].strip()) if cells else None
@@ -264,7 +255,7 @@ def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.ndarray]:
     """The line-by-line reader: reads decimal commas and Excel's re-saved shapes, names the bad line otherwise."""
-    text = decode(data[head.data_offset :])
+    text = decode_text(data[head.data_offset :])
     ncols = len(head.cells)
     stamps: list[float] = []
     rows: list[list[float]] = []

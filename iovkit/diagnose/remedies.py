@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iovkit.diagnose.detect import Finding, Recommendation, View
+from iovkit.diagnose.findings import Finding, Recommendation
+from iovkit.diagnose.view import View
 
 
 @dataclass(frozen=True)

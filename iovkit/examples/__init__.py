@@ -1,7 +1,8 @@
 """Example inputs shipped with iovkit: real-shaped host captures for machines without SR-IOV hardware.
 
 Each example is stored in the raw form its source produces (a collector bundle in PowerShell's JSON, or a
-Linux archive), so loading one exercises the same parser a real host does.
+Linux archive), so loading one (`iovkit.sources.load_example`) exercises the same parser a real host does.
+This package holds data only: it imports nothing above errors.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 
 from iovkit.errors import InputError
-from iovkit.snapshot import HostSnapshot
 
 # name -> (file in this package, one-line description)
 EXAMPLES: dict[str, tuple[str, str]] = {
@@ -36,12 +36,3 @@ def example_path(name: str) -> Path:
     if name not in EXAMPLES:
         raise InputError(f"unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}", field="--example")
     return Path(str(resources.files("iovkit.examples").joinpath(EXAMPLES[name][0])))
-
-
-def load_example(name: str) -> HostSnapshot:
-    from iovkit.sources import load_input
-
-    snap = load_input(example_path(name))
-    snap.source.kind = "example"
-    snap.source.origin = name
-    return snap

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from iovkit.apply.fingerprint import fingerprint
 from iovkit.plan.model import Plan, Step, load_plan, step_title
 from iovkit.policy import Policy
-from iovkit.snapshot import HostSnapshot
+from iovkit.snapshot import HostSnapshot, fingerprint
 
 __all__ = ["Plan", "load_plan", "make_plan", "plan_summary"]
 

@@ -31,20 +31,6 @@ class HypervAllocation:
     moves: dict[tuple[str, str], str] = field(default_factory=dict)  # (vm, adapter) -> new switch
 
 
-def _key(a: VmAdapter) -> tuple[str, str]:
-    return (a.vm_name or "", a.name)
-
-
-def _lbfo_team(snap: HostSnapshot, sw: VSwitch, nics: list[PhysicalNic]) -> str | None:
-    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
-    for team in snap.teams:
-        if team.kind != "lbfo":
-            continue
-        if team.name in keys or any(n.team == team.name or n.name in team.members for n in nics):
-            return team.name
-    return None
-
-
 def port_capacity(nic: PhysicalNic, switch: str | None) -> PortCapacity | None:
     """VFs a port can give: the host's NumVFs, else the catalog (estimate); None when unknown."""
     if nic.vfs_total:
@@ -69,13 +55,6 @@ def switch_spec(snap: HostSnapshot, sw: VSwitch) -> SwitchSpec:
     )
 
 
-def _bound_nics(snap: HostSnapshot) -> set[str]:
-    bound: set[str] = set()
-    for sw in snap.switches:
-        bound.update(n.name for n in snap.switch_nics(sw))
-    return bound
-
-
 def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocation:
     res = HypervAllocation()
     pol = policy or Policy()
@@ -86,7 +65,7 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
     adapters = adapters_in_scope(snap, policy)
     if not adapters:
         res.warnings.append("no VM adapter is in scope (check the policy's adapters and switches)")
-    priority = {_key(a): i + 1 for i, a in enumerate(adapters)}
+    priority = {a.identity: i + 1 for i, a in enumerate(adapters)}
 
     def selector(a: VmAdapter) -> tuple[int, int]:
         sel = pol.selector_for(a) if policy is not None else None
@@ -110,7 +89,7 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
         if sw.switch_type not in (None, "External") or not nics:
             res.blockers.append(f"switch {name!r} is not bound to a physical NIC (type {sw.switch_type})")
             continue
-        team = _lbfo_team(snap, sw, nics)
+        team = snap.lbfo_team(sw)
         if team:
             res.blockers.append(
                 f"switch {name!r} is bound to LBFO team {team!r}, which blocks SR-IOV: recreate it as a SET "
@@ -162,7 +141,7 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
                     nic=nic_name,
                     iov_weight=w,
                     queue_pairs=qp,
-                    priority=priority[_key(a)],
+                    priority=priority[a.identity],
                 )
             )
         for a in rest:
@@ -204,7 +183,7 @@ def _second_switch(
     priority: dict[tuple[str, str], int],
 ) -> None:
     """Offer (and with allow_second_switch, plan) an IOV switch on a spare SR-IOV port for what did not fit."""
-    bound = _bound_nics(snap)
+    bound = {n.name for n in snap.bound_nics()}
     names = ", ".join(f"{a.vm_name}/{a.name}" for a in overflow)
     spare: list[tuple[PhysicalNic, PortCapacity]] = []
     for nic in snap.nics:
@@ -243,10 +222,10 @@ def _second_switch(
                         nic=nic.name,
                         iov_weight=w,
                         queue_pairs=qp,
-                        priority=priority[_key(a)],
+                        priority=priority[a.identity],
                     )
                 )
-                res.moves[_key(a)] = pol.second_switch_name
+                res.moves[a.identity] = pol.second_switch_name
                 placed.append(a)
             for u in res.unfit:
                 if (u.vm, u.adapter) in res.moves:

@@ -45,9 +45,9 @@ def hyperv_steps(snap: HostSnapshot, alloc: HypervAllocation) -> list[Step]:
     rebuilt = {old.name for old, _ in alloc.rebuild}
     vm_adapters = sorted(
         (a for a in snap.vm_adapters if not a.is_management_os and a.vm_name),
-        key=lambda a: (a.vm_name or "", a.name),
+        key=lambda a: a.identity,
     )
-    moving = [a for a in vm_adapters if (a.vm_name or "", a.name) in alloc.moves]
+    moving = [a for a in vm_adapters if a.identity in alloc.moves]
     to_disconnect = [a for a in vm_adapters if a.switch_name in rebuilt or a in moving]
     for a in to_disconnect:
         assert a.vm_name is not None and a.switch_name is not None

@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from iovkit.errors import InputError
+from iovkit.examples import EXAMPLES, example_path
 from iovkit.fileio import read_json
 from iovkit.snapshot import HostSnapshot, snapshot_from_dict
+from iovkit.sources.windows import RemoteTarget
+
+__all__ = ["EXAMPLES", "RemoteTarget", "collect_here", "collect_remote", "load_example", "load_input", "take_snapshot"]
 
 InputKind = Literal["snapshot", "hyperv-bundle", "hyperv-formatlist", "hyperv-netview", "linux-archive", "esxi-paste"]
 
 BUNDLE_FORMAT = "iovkit-hyperv-bundle"
-
-
-@dataclass(frozen=True)
-class RemoteTarget:
-    """A Hyper-V host reached over WinRM; the password never travels through argv."""
-
-    host: str
-    user: str | None = None
-    auth: Literal["negotiate", "kerberos", "ntlm", "credssp"] = "negotiate"
-    port: int | None = None
-    ssl: bool = False
 
 
 def detect(path: Path) -> InputKind:
@@ -141,6 +133,14 @@ def load_input(path: Path) -> HostSnapshot:
     return snapshot_from_archive(path)
 
 
+def load_example(name: str) -> HostSnapshot:
+    """A shipped example, read by the same parser a real host's capture goes through."""
+    snap = load_input(example_path(name))
+    snap.source.kind = "example"
+    snap.source.origin = name
+    return snap
+
+
 def collect_here(root: Path | None = None) -> HostSnapshot:
     """Collect this host: the one platform switch."""
     if sys.platform.startswith("linux"):
@@ -172,8 +172,6 @@ def take_snapshot(
     if len(given) > 1:
         raise InputError("give only one of SNAPSHOT, --from, --example or --host")
     if example is not None:
-        from iovkit.examples import load_example
-
         return load_example(example)
     if snapshot is not None or from_path is not None:
         return load_input(snapshot or from_path)  # type: ignore[arg-type]

@@ -10,7 +10,6 @@ from hosts import i350_host
 
 from iovkit.apply.engine import StepFailed, apply_plan, rollback_journal
 from iovkit.apply.executors import Outcome, SimulatorExecutor
-from iovkit.apply.fingerprint import fingerprint
 from iovkit.apply.journal import journal_state, read_events
 from iovkit.apply.simulator import Simulator
 from iovkit.errors import ExitCode, InputError
@@ -18,6 +17,7 @@ from iovkit.plan import Plan, make_plan
 from iovkit.plan.model import Step
 from iovkit.plan.render import Phase
 from iovkit.policy import Policy
+from iovkit.snapshot import fingerprint
 
 HOST = i350_host()
 PLAN = make_plan(HOST, Policy(allow_second_switch=True))
@@ -173,12 +173,13 @@ def test_winrm_executor_reports_an_unreachable_host_in_one_line() -> None:
 
     from iovkit.apply.executors import WinRMExecutor
     from iovkit.errors import UnreachableError
-    from iovkit.sources import RemoteTarget
+    from iovkit.sources import RemoteTarget, collect_remote
 
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ex = WinRMExecutor(RemoteTarget(host="127.0.0.1", port=port, user="admin", auth="ntlm"), "s3cret-pw")
+    target = RemoteTarget(host="127.0.0.1", port=port, user="admin", auth="ntlm")
+    ex = WinRMExecutor(target, "s3cret-pw", lambda: collect_remote(target, "s3cret-pw"))
     with pytest.raises(UnreachableError) as info:
         ex.run(PLAN.steps[0], "action")
     msg = str(info.value)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hosts import i350_host, lbfo_host
 
-from iovkit.apply.fingerprint import fingerprint
 from iovkit.apply.simulator import SimError, Simulator
 from iovkit.plan.model import SwitchSpec
+from iovkit.snapshot import fingerprint
 
 
 def test_export_of_an_untouched_host_matches_its_snapshot() -> None:

@@ -150,10 +150,8 @@ def test_a_vm_that_is_off_gets_its_weight_but_no_vf_verification() -> None:
 
 def test_shipped_example_plans_like_the_built_host() -> None:
     """The shipped example `hyperv-i350-no-iov` is the same host as hosts.i350_host()."""
-    from iovkit.examples import example_path, load_example
+    from iovkit.sources import load_example
 
-    if not example_path("hyperv-i350-no-iov").exists():
-        pytest.skip("example hyperv-i350-no-iov is not shipped yet")
     plan = make_plan(load_example("hyperv-i350-no-iov"), Policy(allow_second_switch=True))
     assert len([a for a in plan.allocations if a.switch == "External"]) == 6
     assert {u.vm for u in plan.unfit} == {"relay-07", "relay-08"}

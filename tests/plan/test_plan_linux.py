@@ -49,7 +49,7 @@ def test_more_adapters_than_vfs_are_named() -> None:
 
 
 def test_example_host_uses_free_vfs_off_the_bond_and_keeps_existing_hostdevs() -> None:
-    from iovkit.examples import load_example
+    from iovkit.sources import load_example
 
     plan = make_plan(load_example("linux-cx5"), None)
     # The ConnectX-5 port has created, unassigned VFs: use them rather than re-sizing a bonded I350 port.

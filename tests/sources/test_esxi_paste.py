@@ -217,7 +217,7 @@ def test_a_directory_of_pastes_and_vmx_files(tmp_path):
 
 
 def test_the_example_host_reads_through_the_ordinary_input_path():
-    from iovkit.examples import load_example
+    from iovkit.sources import load_example
 
     snap = load_example("esxi-x710")
     assert snap.host.name == "esx01" and snap.cpu.vendor == "intel"

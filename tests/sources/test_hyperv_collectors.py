@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from iovkit.errors import UnreachableError
-from iovkit.sources import RemoteTarget
+from iovkit.sources import RemoteTarget, windows
 from iovkit.sources.hyperv import local, winrm
 from iovkit.sources.hyperv.normalize import SOURCES
 from iovkit.sources.hyperv.script import collector_script
@@ -148,7 +148,7 @@ def test_local_failure_names_the_executable(tmp_path: Path, monkeypatch: pytest.
 def test_client_arguments() -> None:
     from pypsrp.client import Client
 
-    kw = winrm.client_kwargs(RemoteTarget("hv1.corp", user="CORP\\ops", auth="kerberos", ssl=True), SECRET)
+    kw = windows.client_kwargs(RemoteTarget("hv1.corp", user="CORP\\ops", auth="kerberos", ssl=True), SECRET)
     assert (kw["port"], kw["ssl"], kw["auth"], kw["username"], kw["password"]) == (
         5986,
         True,
@@ -156,11 +156,11 @@ def test_client_arguments() -> None:
         "CORP\\ops",
         SECRET,
     )
-    kw = winrm.client_kwargs(RemoteTarget("hv1", auth="ntlm", port=15985), None)
+    kw = windows.client_kwargs(RemoteTarget("hv1", auth="ntlm", port=15985), None)
     assert (kw["port"], kw["ssl"], kw["auth"], kw["username"], kw["password"]) == (15985, False, "ntlm", None, None)
-    kw = winrm.client_kwargs(RemoteTarget("hv1"), None)
+    kw = windows.client_kwargs(RemoteTarget("hv1"), None)
     assert (kw["port"], kw["auth"]) == (5985, "negotiate")
-    Client("hv1", **winrm.client_kwargs(RemoteTarget("hv1", user="u", auth="ntlm"), SECRET))  # pypsrp accepts them
+    Client("hv1", **windows.client_kwargs(RemoteTarget("hv1", user="u", auth="ntlm"), SECRET))  # pypsrp accepts them
 
 
 def test_unreachable_host_fails_fast_without_the_password(caplog: pytest.LogCaptureFixture) -> None:

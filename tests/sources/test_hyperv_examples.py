@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from iovkit.examples import example_path, load_example
+from iovkit.examples import example_path
+from iovkit.sources import load_example
 
 _spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
 assert _spec and _spec.loader

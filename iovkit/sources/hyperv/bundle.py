@@ -32,7 +32,8 @@ from typing import Any
 
 from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot
-from iovkit.sources.hyperv.normalize import SOURCES, RawHost, as_datetime, build_snapshot
+from iovkit.sources.hyperv.normalize import SOURCES, RawHost, build_snapshot
+from iovkit.sources.windows import as_datetime
 
 BUNDLE_FORMAT = "iovkit-hyperv-bundle"
 FORMAT_VERSION = 1

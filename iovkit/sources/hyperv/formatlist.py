@@ -23,6 +23,7 @@ from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot
 from iovkit.sources.hyperv import pasted
 from iovkit.sources.hyperv.normalize import SOURCES, RawHost, build_snapshot
+from iovkit.sources.windows import read_text
 
 _PROMPT = re.compile(r"^\s*(?:\[[^\]]+\]:\s*)?PS(?: [^>]*)?>\s?(?P<cmd>.*)$")  # also a remote `[hv01]: PS C:\>`
 _WHO = re.compile(r"^(?P<user>\S+) @ (?P<host>[^\s:]+):\s*$")
@@ -292,24 +293,6 @@ def _add_reasons(raw: RawHost, chunk: Chunk) -> int:
     name = "Get-VMSwitch" if chunk.command and "vmswitch" in chunk.command.lower() else "Get-VMHost"
     raw.add(name, {"IovSupport": "False", "IovSupportReasons": reasons})
     return 1
-
-
-def read_text(path: Path) -> str:
-    """Windows PowerShell 5.1's `>` writes UTF-16 with a BOM; Get-NetView writes the ANSI code page."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
-    return decode(data)
-
-
-def decode(data: bytes) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
 
 
 def snapshot_from_formatlist_text(text: str, origin: str) -> HostSnapshot:

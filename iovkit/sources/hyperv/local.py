@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,40 +11,16 @@ from iovkit.errors import InputError, UnreachableError
 from iovkit.snapshot import HostSnapshot
 from iovkit.sources.hyperv.bundle import snapshot_from_bundle
 from iovkit.sources.hyperv.script import collector_script
+from iovkit.sources.windows import find_powershell, powershell_file_argv
 
-# Windows PowerShell first: it has the Hyper-V module natively; pwsh loads it through compatibility.
-POWERSHELLS = ("powershell.exe", "powershell", "pwsh.exe", "pwsh")
 TIMEOUT_S = 600
 
 
-def find_powershell() -> str:
-    for name in POWERSHELLS:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise UnreachableError(
-        "no PowerShell found on this host (powershell.exe or pwsh); run `iovkit script collect` "
-        "on the Hyper-V host and read its bundle with `iovkit collect --from FILE`"
-    )
-
-
-def powershell_argv(exe: str, script: Path, out: Path) -> list[str]:
-    """The command line: no profile, no prompts, the collector as a file so -OutFile binds as a parameter."""
-    return [
-        exe,
-        "-NoProfile",
-        "-NonInteractive",
-        "-ExecutionPolicy",
-        "Bypass",
-        "-File",
-        str(script),
-        "-OutFile",
-        str(out),
-    ]
-
-
 def collect_local() -> HostSnapshot:
-    """Collect this host: write the script to a temp dir, run it, read the bundle it wrote."""
+    """Collect this host: write the script to a temp dir, run it, read the bundle it wrote.
+
+    The collector runs as a file so -OutFile binds as a parameter.
+    """
     exe = find_powershell()
     with tempfile.TemporaryDirectory(prefix="iovkit-") as tmp:
         script = Path(tmp) / "collect.ps1"
@@ -53,7 +28,11 @@ def collect_local() -> HostSnapshot:
         script.write_text(collector_script(), encoding="utf-8-sig")  # BOM: 5.1 reads the file as UTF-8
         try:
             proc = subprocess.run(
-                powershell_argv(exe, script, out), capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+                powershell_file_argv(exe, script, "-OutFile", str(out)),
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise UnreachableError(f"{exe}: could not run the collector: {err}") from err

@@ -23,8 +23,9 @@ from pathlib import Path, PurePosixPath
 
 from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot
-from iovkit.sources.hyperv.formatlist import add_text, decode
+from iovkit.sources.hyperv.formatlist import add_text
 from iovkit.sources.hyperv.normalize import RawHost, build_snapshot
+from iovkit.sources.windows import decode_text
 
 MAX_TOTAL_BYTES = 512 * 1024 * 1024  # uncompressed size of the whole zip
 MAX_MEMBERS = 200_000
@@ -128,7 +129,7 @@ def snapshot_from_netview(path: Path) -> HostSnapshot:
     for rel, data in files:
         top_host = top_host or _host_from_name(rel.replace("\\", "/").split("/", 1)[0])
         base = PurePosixPath(rel.replace("\\", "/")).name.lower()
-        found += add_text(raw, decode(data), rel, default_cmdlet=WANTED[base], tables=False)
+        found += add_text(raw, decode_text(data), rel, default_cmdlet=WANTED[base], tables=False)
     if found == 0:
         raise InputError(
             "no Get-NetView command output found (expected files such as Get-VMSwitch.txt or "

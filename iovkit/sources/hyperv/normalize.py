@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from iovkit.snapshot import (
@@ -33,6 +33,25 @@ from iovkit.snapshot import (
     VmqQueue,
     VSwitch,
 )
+from iovkit.sources.windows import (
+    ADAPTER_STATUS,
+    BANDWIDTH_MODE,
+    LBFO_ALGORITHM,
+    LBFO_MODE,
+    LBFO_STATUS,
+    SET_ALGORITHM,
+    SET_MODE,
+    SRIOV_SUPPORT,
+    SWITCH_TYPE,
+    VM_OPERATIONAL_STATUS,
+    VM_STATE,
+    PsRecord,
+    as_enum_list,
+    as_int,
+    normalize_mac,
+)
+
+_R = PsRecord
 
 # The sources the collector gathers, under the names the bundle uses (issue 2, item 3a).
 SOURCES: tuple[str, ...] = (
@@ -54,76 +73,6 @@ SOURCES: tuple[str, ...] = (
     "Get-ComputerInfo",  # HyperVisorPresent and HyperVRequirement* only
     "VMSMP-Parameters",  # HKLM:\SYSTEM\CurrentControlSet\Services\VMSMP\Parameters (BelowTenGigVmqEnabled, ...)
 )
-
-# -- enum tables (hyperv.md §1; numbers are what PowerShell 5.1's ConvertTo-Json writes) ---------------------
-SRIOV_SUPPORT = {
-    0: "Unknown",
-    1: "Supported",
-    2: "MissingAcs",
-    3: "MissingPfDriver",
-    4: "NoBusResources",
-    5: "NoIoMmuSupport",
-    6: "NoVfBarSpace",
-    7: "NoOscSupport",
-}
-SWITCH_TYPE = {0: "Private", 1: "Internal", 2: "External"}
-BANDWIDTH_MODE = {0: "Default", 1: "Weight", 2: "Absolute", 3: "None"}
-ADAPTER_STATUS = {
-    0: "Unknown",
-    1: "Other",
-    2: "Ok",
-    3: "Degraded",
-    4: "Stressed",
-    5: "PredictiveFailure",
-    6: "Error",
-    7: "NonRecoverableError",
-    8: "Starting",
-    9: "Stopping",
-    10: "Stopped",
-    11: "InService",
-    12: "NoContact",
-    13: "LostCommunication",
-    14: "Aborted",
-    15: "Dormant",
-    16: "SupportingEntity",
-    17: "Completed",
-    18: "PowerMode",
-    32775: "ProtocolVersion",
-}
-VM_STATE = {
-    1: "Other",
-    2: "Running",
-    3: "Off",
-    4: "Stopping",
-    6: "Saved",
-    9: "Paused",
-    10: "Starting",
-    11: "Reset",
-    32773: "Saving",
-    32776: "Pausing",
-    32777: "Resuming",
-    32779: "FastSaved",
-    32780: "FastSaving",
-    32781: "ForceShutdown",
-    32782: "ForceReboot",
-}
-VM_OPERATIONAL_STATUS = {
-    **ADAPTER_STATUS,
-    32783: "CommunicationTimedOut",
-    32784: "CommunicationFailed",
-    32785: "NoIommu",
-    32786: "NoIovSupportInNic",
-    32787: "SwitchNotInIovMode",
-    32788: "IovBlockedByPolicy",
-    32789: "IovNoAvailResources",
-    32790: "IovGuestDriversNeeded",
-    32795: "CriticalIoError",
-}
-LBFO_MODE = {0: "Static", 1: "SwitchIndependent", 2: "Lacp"}
-LBFO_ALGORITHM = {0: "TransportPorts", 2: "IPAddresses", 3: "MacAddresses", 4: "HyperVPort", 5: "Dynamic"}
-LBFO_STATUS = {0: "Up", 1: "Degraded", 2: "Down"}
-SET_MODE = {1: "SwitchIndependent"}
-SET_ALGORITHM = {4: "HyperVPort", 5: "Dynamic"}
 
 # Adapters Get-NetAdapter lists that are not physical NICs.
 _VIRTUAL_DESCRIPTIONS = (
@@ -159,122 +108,6 @@ class RawHost:
         self.seen.add(cmdlet)
 
 
-# -- value coercion: JSON values and Format-List strings alike ------------------------------------------------
-class _R:
-    """Case-insensitive view of one record: PowerShell property names are case-insensitive."""
-
-    def __init__(self, rec: Mapping[str, Any]) -> None:
-        self._d = {str(k).lower(): v for k, v in rec.items()}
-
-    def has(self, name: str) -> bool:
-        return name.lower() in self._d
-
-    def raw(self, *names: str) -> Any:
-        for n in names:
-            v = self._d.get(n.lower())
-            if v is not None and v != "":
-                return v
-        return None
-
-    def s(self, *names: str) -> str | None:
-        v = self.raw(*names)
-        if v is None:
-            return None
-        if isinstance(v, list):
-            return ", ".join(str(x) for x in v) or None
-        s = str(v).strip()
-        # Format-List of a CIM string property sometimes keeps its quotes ("Default Switch").
-        return s or None
-
-    def b(self, *names: str) -> bool | None:
-        return as_bool(self.raw(*names))
-
-    def i(self, *names: str) -> int | None:
-        return as_int(self.raw(*names))
-
-    def lst(self, *names: str) -> list[str]:
-        return as_list(self.raw(*names))
-
-    def olst(self, *names: str) -> list[str] | None:
-        """A list property: None when the record does not carry it at all (not collected), else its items."""
-        if not any(self.has(n) for n in names):
-            return None
-        return as_list(self.raw(*names))
-
-    def enum(self, table: Mapping[int, str], *names: str) -> str | None:
-        return as_enum(self.raw(*names), table)
-
-
-def as_bool(v: Any) -> bool | None:
-    if v is None or isinstance(v, bool):
-        return v
-    if isinstance(v, int | float):
-        return bool(v)
-    s = str(v).strip().lower()
-    if s in ("true", "$true", "yes", "on", "1"):
-        return True
-    if s in ("false", "$false", "no", "off", "0"):
-        return False
-    return None
-
-
-def as_int(v: Any) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if v.is_integer() else None
-    s = str(v).strip().replace(",", "")
-    return int(s) if re.fullmatch(r"-?\d+", s) else None
-
-
-def as_list(v: Any) -> list[str]:
-    if v is None:
-        return []
-    if isinstance(v, list):
-        return [str(x) for x in v if x is not None and str(x) != ""]
-    s = str(v).strip()
-    return [s] if s else []
-
-
-def as_enum(v: Any, table: Mapping[int, str]) -> str | None:
-    """A numeric enum (5.1) becomes its name; a name (7, Format-List) is kept, with the table's spelling."""
-    if v is None or v == "":
-        return None
-    n = as_int(v)
-    if n is not None:
-        return table.get(n, str(n))
-    s = str(v).strip()
-    by_lower = {name.lower(): name for name in table.values()}
-    return by_lower.get(s.lower(), s)
-
-
-def as_enum_list(v: Any, table: Mapping[int, str]) -> list[str]:
-    items = v if isinstance(v, list) else ([] if v is None or v == "" else [v])
-    return [e for e in (as_enum(x, table) for x in items) if e is not None]
-
-
-_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
-
-
-def as_datetime(v: Any) -> datetime | None:
-    """`/Date(1732780800000)/` (5.1) or an ISO string (7); naive times are taken as UTC."""
-    if v is None or v == "":
-        return None
-    if isinstance(v, dict):  # 5.1 DateTime wrapped with DisplayHint: {"value": "/Date(..)/", "DateTime": ...}
-        return as_datetime(v.get("value") or v.get("DateTime"))
-    s = str(v).strip()
-    m = _MS_DATE.match(s)
-    if m:
-        return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
-    try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 _SPEED = re.compile(r"^\s*([\d.]+)\s*([kKmMgGtT]?)(?:bps|b/s)\s*$")
 _SPEED_MULT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
@@ -289,23 +122,6 @@ def link_speed_bps(r: _R) -> int | None:
     if not m:
         return None
     return int(float(m.group(1)) * _SPEED_MULT[m.group(2).lower()])
-
-
-def normalize_mac(v: str | None) -> str | None:
-    """PowerShell prints MACs as 00155D010101 (Hyper-V) or 00-15-5D-01-01-01 (NetAdapter); the snapshot keeps
-    Hyper-V's own spelling, 12 upper-case hex digits, so a VF's MAC matches its VM adapter's."""
-    if not v:
-        return None
-    hexes = re.sub(r"[^0-9A-Fa-f]", "", v)
-    if len(hexes) != 12:
-        return v
-    return hexes.upper()
-
-
-def _unquote(s: str | None) -> str | None:
-    if s and len(s) >= 2 and s[0] == s[-1] == '"':
-        return s[1:-1]
-    return s
 
 
 # -- record merging -------------------------------------------------------------------------------------------
