@@ -661,6 +661,22 @@ class HostSnapshot(_Model):
                 return t.name
         return next((d for d in switch.net_adapters or [] if "multiplexor" in d.lower()), None)
 
+    def vf_counts(self) -> tuple[int | None, int | None]:
+        """(VFs offered, VFs in use): an IOV switch's own counts on Hyper-V, else the SR-IOV NICs'; None if unknown."""
+        if self.host.platform == "hyperv":
+            iov = [s for s in self.switches if s.iov_enabled]
+            if iov:
+                return _sum([s.vf_count for s in iov]), _sum([s.vfs_in_use for s in iov])
+        nics = [n for n in self.nics if n.sriov_support == "Supported" or (n.vfs_total or 0) > 0]
+        if not nics:
+            known = any(n.sriov_support is not None for n in self.nics)
+            return (0, 0) if known else (None, None)
+        total = _sum([n.vfs_total for n in nics])
+        used = _sum([n.vfs_allocated for n in nics])
+        if used is None and self.vfs:
+            used = sum(1 for v in self.vfs if v.vm)
+        return total, used
+
     def adapters_on(self, switch_name: str) -> list[VmAdapter]:
         """The VM (and management-OS) adapters connected to a switch."""
         return [a for a in self.vm_adapters if a.switch_name == switch_name]
@@ -675,6 +691,11 @@ _STALE = re.compile(r"\s+#\d+$")
 def adapter_key(vm_name: str | None, name: str) -> str:
     """The one spelling of an adapter's identity in output: `vm/adapter`, `ManagementOS/adapter` for the host's."""
     return f"{vm_name or 'ManagementOS'}/{name}"
+
+
+def _sum(values: list[int | None]) -> int | None:
+    """The sum, or None when any part is unknown (or there is none)."""
+    return None if not values or any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
 def json_schema() -> dict[str, Any]:

@@ -13,28 +13,6 @@ from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot
 
 
-def vf_counts(snap: HostSnapshot) -> tuple[int | None, int | None]:
-    """(VFs offered, VFs in use): an IOV switch's own counts on Hyper-V, else the SR-IOV NICs'; None if unknown."""
-    if snap.host.platform == "hyperv":
-        iov = [s for s in snap.switches if s.iov_enabled]
-        if iov:
-            total = _sum([s.vf_count for s in iov])
-            return total, _sum([s.vfs_in_use for s in iov])
-    nics = [n for n in snap.nics if n.sriov_support == "Supported" or (n.vfs_total or 0) > 0]
-    if not nics:
-        known = any(n.sriov_support is not None for n in snap.nics)
-        return (0, 0) if known else (None, None)
-    total = _sum([n.vfs_total for n in nics])
-    used = _sum([n.vfs_allocated for n in nics])
-    if used is None and snap.vfs:
-        used = sum(1 for v in snap.vfs if v.vm)
-    return total, used
-
-
-def _sum(values: list[int | None]) -> int | None:
-    return None if not values or any(v is None for v in values) else sum(v for v in values if v is not None)
-
-
 def safe_name(host: str) -> str:
     """A file name for an inventory host name (which may hold ':' or '/')."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
@@ -48,7 +26,7 @@ def judge_host(c: Collected, command: Command, policy: Policy | None, results_di
         return row
     snap = c.snapshot
     row.host_name, row.platform = snap.host.name, snap.host.platform
-    row.vfs_total, row.vfs_used = vf_counts(snap)
+    row.vfs_total, row.vfs_used = snap.vf_counts()
     if row.vfs_total is not None and row.vfs_used is not None:
         row.vfs_free = max(0, row.vfs_total - row.vfs_used)
     stem = results_dir / safe_name(c.host.name) if results_dir is not None else None

@@ -233,15 +233,13 @@ def switch_names(view: GroupView) -> Iterable[FleetFinding]:
     "through the virtual switch, the bottleneck SR-IOV removed",
 )
 def vf_capacity(view: GroupView) -> Iterable[FleetFinding]:
-    from iovkit.fleet.judge import vf_counts
-
     rid = "FLEET-VF-CAPACITY"
     totals: dict[str, int] = {}
     missing: dict[str, str] = {}
     for h, s in view.snapshots.items():
         if s.host.is_vm_guest:
             continue
-        total, _used = vf_counts(s)
+        total, _used = s.vf_counts()
         if total is None:
             missing[h] = (
                 "VF counts not collected (Get-NetAdapterSriov | Format-List Name,NumVFs)"
