@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iovkit.checks.catalog import VERDICT_RANK, CheckResult, run_checks
-from iovkit.examples import EXAMPLES, example_path, load_example
+from iovkit.examples import EXAMPLES, example_path
 from iovkit.fileio import read_json
 from iovkit.snapshot import COLLECTIONS, HostSnapshot, snapshot_from_dict
+from iovkit.sources import load_example
 from iovkit.sources.hyperv.bundle import snapshot_from_bundle
 
 _spec = importlib.util.spec_from_file_location(
