@@ -8,7 +8,7 @@ collected) is named as not collected and never counted as differing: unknown is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from iovkit.fleet.collect import Collected
@@ -110,6 +110,21 @@ def _not_collected(view: GroupView, extra: dict[str, str]) -> list[str]:
     return out
 
 
+def _too_few(
+    rid: str, view: GroupView, known: Mapping[str, object], missing: dict[str, str], what: str
+) -> FleetFinding:
+    """Fewer than two hosts to compare: unknown when some were not seen, else not applicable."""
+    unseen = bool(missing) or bool(view.not_collected)
+    return _finding(
+        rid,
+        "unknown" if unseen else "not-applicable",
+        view,
+        f"{len(known)} {what}: nothing to compare" + (" (the others were not collected)" if unseen else ""),
+        hosts=sorted(known),
+        missing=_not_collected(view, missing),
+    )
+
+
 def _hyperv(view: GroupView) -> dict[str, HostSnapshot]:
     return {h: s for h, s in view.snapshots.items() if s.host.platform == "hyperv" and not s.host.is_vm_guest}
 
@@ -169,16 +184,18 @@ def switch_names(view: GroupView) -> Iterable[FleetFinding]:
     }
     known = {h: iov_switches(s) for h, s in hosts.items() if h not in missing}
     rid = "FLEET-SWITCH-NAME"
+    if not hosts:
+        return []
+    if len(known) < 2:
+        return [_too_few(rid, view, known, missing, "Hyper-V host(s) with known IOV switch facts")]
     if not any(known.values()):
-        if not hosts:
-            return []
         return [
             _finding(
                 rid,
-                "unknown" if missing and not known else "not-applicable",
+                "not-applicable",
                 view,
-                "no Hyper-V host of the group has an IOV switch" if known else "IOV switch facts were not collected",
-                hosts=sorted(hosts),
+                "no Hyper-V host of the group has an IOV switch",
+                hosts=sorted(known),
                 missing=_not_collected(view, missing),
             )
         ]
@@ -187,11 +204,10 @@ def switch_names(view: GroupView) -> Iterable[FleetFinding]:
     odd = {h: names for h, names in known.items() if names != [target]}
     evidence = {h: names for h, names in known.items()}
     if not odd:
-        status: FleetStatus = "pass" if len(known) > 1 or not missing else "unknown"
         return [
             _finding(
                 rid,
-                status,
+                "pass",
                 view,
                 f"every host has one IOV switch named {target!r}",
                 hosts=sorted(known),
@@ -209,7 +225,7 @@ def switch_names(view: GroupView) -> Iterable[FleetFinding]:
             fixes.append(f"on {h}: Rename-VMSwitch -Name '{names[0]}' -NewName '{target}'")
         else:
             parts.append(f"{h} has {len(names)}: {', '.join(repr(n) for n in names)}")
-    status = "fail" if any(target not in names for names in odd.values()) else "warn"
+    status: FleetStatus = "fail" if any(target not in names for names in odd.values()) else "warn"
     return [
         _finding(
             rid,
@@ -310,16 +326,10 @@ def lbfo_straggler(view: GroupView) -> Iterable[FleetFinding]:
     on = {h: lbfo_team(s) for h, s in hosts.items() if h not in missing}
     lbfo = {h: t for h, t in on.items() if t}
     moved = sorted(h for h, t in on.items() if not t)
-    if not on:
-        return (
-            []
-            if not hosts
-            else [
-                _finding(
-                    rid, "unknown", view, "switch bindings were not collected", missing=_not_collected(view, missing)
-                )
-            ]
-        )
+    if not hosts:
+        return []
+    if len(on) < 2:
+        return [_too_few(rid, view, on, missing, "Hyper-V host(s) with known switch bindings")]
     if not lbfo:
         return [
             _finding(rid, "pass", view, "no host is on LBFO", hosts=sorted(on), missing=_not_collected(view, missing))

@@ -1,0 +1,103 @@
+"""Fleet rules on real-shaped snapshots (the shipped examples and variants of them), without Ansible.
+
+What a user sees: a differing switch name or an LBFO straggler fails with the exact fix; a host whose facts were
+not collected is named with the command that collects them and never counted as differing (unknown is not false).
+"""
+
+from __future__ import annotations
+
+from iovkit.examples import load_example
+from iovkit.fleet.collect import Collected
+from iovkit.fleet.inventory import InventoryHost
+from iovkit.fleet.model import FleetFinding
+from iovkit.fleet.rules import FLEET_RULES, run_fleet_rules
+from iovkit.snapshot import HostSnapshot
+
+
+def host(name: str, snap: HostSnapshot | None, groups: tuple[str, ...] = ("edge",)) -> Collected:
+    if snap is None:
+        return Collected(InventoryHost(name, list(groups)), "unreachable", error="Connection refused")
+    return Collected(InventoryHost(name, list(groups)), "ok", "capture", snap)
+
+
+def renamed(switch: str) -> HostSnapshot:
+    snap = load_example("hyperv-ready")
+    for s in snap.switches:
+        s.name = switch
+    for a in snap.vm_adapters:
+        a.switch_name = switch
+    return snap
+
+
+def pasted_without_switches() -> HostSnapshot:
+    """A Format-List paste that held no Get-VMSwitch output: the switches are unknown, not absent."""
+    snap = load_example("hyperv-ready")
+    snap.source.kind = "hyperv-formatlist"
+    snap.switches = []
+    return snap
+
+
+def rule(findings: list[FleetFinding], rule_id: str, group: str = "edge") -> FleetFinding:
+    return next(f for f in findings if f.id == rule_id and f.group == group)
+
+
+def test_the_rules_are_catalogued_with_remediation_and_impact() -> None:
+    assert list(FLEET_RULES) == ["FLEET-SWITCH-NAME", "FLEET-VF-CAPACITY", "FLEET-LBFO"]
+    for r in FLEET_RULES.values():
+        assert r.title and r.remediation and r.impact and r.doc.startswith("docs/howto-fleet.md")
+
+
+def test_a_differing_iov_switch_name_fails_with_the_rename() -> None:
+    found = run_fleet_rules(
+        [host("hv1", load_example("hyperv-ready")), host("hv2", load_example("hyperv-ready")),
+         host("hv3", renamed("SRIOV-2"))],
+        "fleet.yml",
+    )  # fmt: skip
+    f = rule(found, "FLEET-SWITCH-NAME")
+    assert (f.status, f.hosts) == ("fail", ["hv3"])
+    assert f.fix == "on hv3: Rename-VMSwitch -Name 'SRIOV-2' -NewName 'SETswitch'"
+    assert rule(found, "FLEET-LBFO").status == "pass"
+    assert rule(found, "FLEET-VF-CAPACITY").status == "pass"
+
+
+def test_a_host_without_an_iov_switch_gets_a_plan_command() -> None:
+    found = run_fleet_rules(
+        [host("hv1", load_example("hyperv-ready")), host("hv2", load_example("hyperv-i350-no-iov"))], "fleet.yml"
+    )
+    f = rule(found, "FLEET-SWITCH-NAME")
+    assert f.status == "fail" and "hv2 has none" in f.message
+    assert f.fix == "iovkit fleet plan -i fleet.yml --limit hv2"
+    cap = rule(found, "FLEET-VF-CAPACITY")
+    assert cap.status == "warn" and cap.evidence == {"hv1": 62, "hv2": 12}
+
+
+def test_one_host_still_on_lbfo_while_its_peers_moved() -> None:
+    found = run_fleet_rules([host("hv1", load_example("hyperv-ready")), host("hv2", load_example("hyperv-lbfo"))])
+    f = rule(found, "FLEET-LBFO")
+    assert (f.status, f.hosts) == ("fail", ["hv2"]) and "team 'Team1'" in f.message
+    both = run_fleet_rules([host("a", load_example("hyperv-lbfo")), host("b", load_example("hyperv-lbfo"))])
+    assert rule(both, "FLEET-LBFO").status == "pass"  # nobody moved yet: HV-TEAM on each host says it
+
+
+def test_facts_not_collected_are_named_never_counted_as_different() -> None:
+    found = run_fleet_rules(
+        [host("hv1", load_example("hyperv-ready")), host("hv2", pasted_without_switches()), host("hv3", None)],
+        "fleet.yml",
+    )
+    f = rule(found, "FLEET-SWITCH-NAME")
+    # hv1 is the only host with known switches: nothing to compare it with, so not a pass and not a fail
+    assert f.status == "unknown"
+    assert any(m.startswith("hv2: IOV switch facts not collected (Get-VMSwitch") for m in f.missing)
+    assert any("hv3: not collected (unreachable)" in m and "--limit hv3" in m for m in f.missing)
+    only_unknown = run_fleet_rules([host("hv2", pasted_without_switches())])
+    assert rule(only_unknown, "FLEET-SWITCH-NAME").status == "unknown"
+
+
+def test_groups_are_judged_apart_and_an_ungrouped_inventory_is_one_group() -> None:
+    found = run_fleet_rules(
+        [host("hv1", load_example("hyperv-ready"), ("a",)), host("hv2", renamed("SRIOV-2"), ("b",))]
+    )
+    assert {f.group for f in found} == {"a", "b"}
+    assert {f.status for f in found} == {"not-applicable"}  # one host per group: nothing to compare
+    flat = run_fleet_rules([host("hv1", load_example("hyperv-ready"), ()), host("hv2", renamed("X"), ())])
+    assert rule(flat, "FLEET-SWITCH-NAME", "all").status == "fail"
