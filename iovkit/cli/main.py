@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from iovkit import __version__
-from iovkit.cli import bench, check, collect, diagnose, fleet, plan, relay, script
+from iovkit.cli import bench, check, collect, diagnose, fleet, plan, relay, report, script
 from iovkit.cli.options import COMMAND_PANELS, exit_codes, rewrite_deprecated
 from iovkit.errors import ExitCode, IovkitError
 
@@ -32,7 +32,7 @@ app = typer.Typer(
 
 # Command modules import only typer and iovkit.cli.options at import time; the work is imported inside each
 # command, so `iovkit --version` and any `--help` do not load pydantic, the traffic stack or matplotlib.
-for _module in (collect, check, diagnose, plan, relay, bench, script, fleet):
+for _module in (collect, check, diagnose, plan, relay, bench, script, fleet, report):
     _module.register(app)
 
 # The order of the top-level help: panels in COMMAND_PANELS order, and within a panel this order
