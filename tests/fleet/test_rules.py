@@ -6,12 +6,12 @@ not collected is named with the command that collects them and never counted as 
 
 from __future__ import annotations
 
-from iovkit.examples import load_example
 from iovkit.fleet.collect import Collected
 from iovkit.fleet.inventory import InventoryHost
 from iovkit.fleet.model import FleetFinding
 from iovkit.fleet.rules import FLEET_RULES, run_fleet_rules
 from iovkit.snapshot import HostSnapshot
+from iovkit.sources import load_example
 
 
 def host(name: str, snap: HostSnapshot | None, groups: tuple[str, ...] = ("edge",)) -> Collected:
