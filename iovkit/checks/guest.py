@@ -68,7 +68,7 @@ def _datapath_findings(snap: HostSnapshot) -> Iterator[Finding]:
                 f"{i.name}: {i.summary}; send traffic and read the counters twice",
                 ev,
                 missing=[f"guest.interfaces[{k}].counters"],
-                fix=_sample_fix(i, windows),
+                collect=_sample_fix(i, windows),
             )
         elif i.paired_vf:  # a VF is there but the traffic is not on it
             yield Finding(rid, "warn", scope, f"{i.name}: {i.summary}", ev, fix=_idle_vf_fix(snap, i, windows))

@@ -2,14 +2,15 @@
 
 Each rule reads `snap.guest` (filled by iovkit.sources.guest) and the relay's expectations from the policy
 (`relay: {port, rcvbuf, workers}`), gives its evidence and the exact command. Facts from guest.md §4/§5.
-A guest snapshot without those facts (an older snapshot, a pasted bundle) gets skips naming what to run.
+A guest snapshot without those facts (an older snapshot, a pasted bundle) gets unknowns naming the command
+that collects the fact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, Status, host_scope, not_applicable, ps, rule, sh, skip
+from iovkit.checks.catalog import Ev, Finding, Scope, Status, host_scope, not_applicable, ps, rule, sh, unknown
 from iovkit.policy import Policy, RelayExpectations
 from iovkit.snapshot import GuestFacts, GuestInterface, HostSnapshot
 
@@ -37,7 +38,7 @@ def _targets(g: GuestFacts) -> Iterator[tuple[int, GuestInterface]]:
 
 def _guest(snap: HostSnapshot, rid: str) -> GuestFacts | Finding:
     if snap.guest is None:
-        return skip(rid, host_scope(snap), ["guest"], NO_GUEST)
+        return unknown(rid, host_scope(snap), ["guest"], NO_GUEST, collect="iovkit collect -o guest.json")
     return snap.guest
 
 
@@ -77,11 +78,12 @@ def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     scope = host_scope(snap)
     ev: Ev = {f"guest.vf_drivers.{m}": g.vf_drivers.get(m) for m in family}
     if not g.vf_drivers:
-        yield skip(
+        yield unknown(
             rid,
             scope,
             ["guest.vf_drivers"],
             "which VF drivers this kernel carries was not collected",
+            collect="ls /lib/modules/$(uname -r)/kernel/drivers/net/ethernet/{mellanox/*,microsoft/mana,intel/*vf}",
         )
         return
     bound = [i.driver for i in g.interfaces if i.kind == "vf"]
@@ -131,7 +133,9 @@ def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             "guest.vcpus": g.vcpus,
         }
         if i.channels is None or want is None:
-            yield skip(rid, scope, [f"guest.interfaces[{k}].channels", "guest.vcpus"], f"run: ethtool -l {sh(i.name)}")
+            yield unknown(
+                rid, scope, [f"guest.interfaces[{k}].channels", "guest.vcpus"], collect=f"ethtool -l {sh(i.name)}"
+            )
             continue
         goal = min(want, i.channels_max or want)
         if i.channels >= goal:
@@ -163,8 +167,8 @@ def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     if g.os == "windows":
         if not g.rss_windows:
-            yield skip(
-                rid, host_scope(snap), ["guest.rss_windows"], "run: Get-NetAdapterRss | Format-List Name, Enabled"
+            yield unknown(
+                rid, host_scope(snap), ["guest.rss_windows"], collect="Get-NetAdapterRss | Format-List Name, Enabled"
             )
         for name, on in g.rss_windows.items():
             ev: Ev = {f"guest.rss_windows.{name}": on}
@@ -189,7 +193,7 @@ def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if i.channels is not None and i.channels <= 1:
             yield not_applicable(rid, scope, f"{i.name} has one queue: RSS has nothing to spread (see GUEST-RPS)")
         elif i.rss_queues_used is None:
-            yield skip(rid, scope, [f"guest.interfaces[{k}].rss_queues_used"], f"run: ethtool -x {sh(i.name)}")
+            yield unknown(rid, scope, [f"guest.interfaces[{k}].rss_queues_used"], collect=f"ethtool -x {sh(i.name)}")
         elif i.channels is not None and len(i.rss_queues_used) < i.channels:
             yield Finding(
                 rid,
@@ -229,11 +233,11 @@ def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             )
             continue
         if not i.irqs:
-            yield skip(
+            yield unknown(
                 rid,
                 scope,
                 [f"guest.interfaces[{k}].irqs"],
-                f"run: grep -E '{i.name}|{i.pci_id or ''}' /proc/interrupts",
+                collect=f"grep -E '{i.name}|{i.pci_id or ''}' /proc/interrupts",
             )
             continue
         cpus = set(i.irqs.values())
@@ -282,11 +286,11 @@ def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             "guest.vcpus": g.vcpus,
         }
         if have is None or want is None or i.rps_queues is None:
-            yield skip(
+            yield unknown(
                 rid,
                 scope,
                 [f"guest.interfaces[{k}].rps_queues"],
-                f"run: grep . /sys/class/net/{i.name}/queues/*/rps_cpus",
+                collect=f"grep . /sys/class/net/{i.name}/queues/*/rps_cpus",
             )
         elif have >= want:
             yield not_applicable(rid, scope, f"{have} queue(s) for {want} vCPU/worker(s): RPS not needed")
@@ -323,7 +327,7 @@ def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         yield na
         return
     if g.numa_nodes is None:
-        yield skip(rid, host_scope(snap), ["guest.numa_nodes"], "run: ls -d /sys/devices/system/node/node*")
+        yield unknown(rid, host_scope(snap), ["guest.numa_nodes"], collect="ls -d /sys/devices/system/node/node*")
         return
     if g.numa_nodes <= 1:
         yield Finding(
@@ -334,8 +338,11 @@ def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         scope = Scope("guest-nic", i.name)
         ev: Ev = {f"guest.interfaces[{k}].numa_node": i.numa_node, f"guest.interfaces[{k}].local_cpus": i.local_cpus}
         if i.numa_node is None:
-            yield skip(
-                rid, scope, [f"guest.interfaces[{k}].numa_node"], f"run: cat /sys/class/net/{i.name}/device/numa_node"
+            yield unknown(
+                rid,
+                scope,
+                [f"guest.interfaces[{k}].numa_node"],
+                collect=f"cat /sys/class/net/{i.name}/device/numa_node",
             )
         else:
             yield Finding(
@@ -370,7 +377,7 @@ def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     raw = g.sysctl.get("net.core.rmem_max")
     ev: Ev = {"guest.sysctl.net.core.rmem_max": raw, "policy.relay.rcvbuf": want}
     if raw is None or not raw.isdigit():
-        yield skip(rid, host_scope(snap), ["guest.sysctl.net.core.rmem_max"], "run: sysctl net.core.rmem_max")
+        yield unknown(rid, host_scope(snap), ["guest.sysctl.net.core.rmem_max"], collect="sysctl net.core.rmem_max")
     elif int(raw) >= want:
         yield Finding(rid, "pass", host_scope(snap), f"rmem_max {raw} >= the relay's {want}", ev)
     else:
@@ -411,11 +418,11 @@ def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if i.channels is not None and i.channels <= 1:
             yield not_applicable(rid, scope, f"{i.name} has one queue: the hash picks nothing")
         elif i.udp4_hash_fields is None:
-            yield skip(
+            yield unknown(
                 rid,
                 scope,
                 [f"guest.interfaces[{k}].udp4_hash_fields"],
-                f"run: ethtool -n {sh(i.name)} rx-flow-hash udp4",
+                collect=f"ethtool -n {sh(i.name)} rx-flow-hash udp4",
             )
         elif {"f", "n"} <= set(i.udp4_hash_fields):
             yield Finding(rid, "pass", scope, "UDP/IPv4 hashed on addresses and ports", ev)
@@ -457,7 +464,7 @@ def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if g.conntrack_loaded is False:
         yield Finding(rid, "pass", scope, "nf_conntrack is not loaded", ev)
     elif g.conntrack_loaded is None or g.notrack_rules is None:
-        yield skip(rid, scope, ["guest.notrack_rules"], "run: sudo iptables -t raw -S; sudo nft list ruleset")
+        yield unknown(rid, scope, ["guest.notrack_rules"], collect="sudo iptables -t raw -S; sudo nft list ruleset")
     elif any(str(port) in r for r in g.notrack_rules):
         yield Finding(rid, "pass", scope, f"UDP port {port} is NOTRACK", ev)
     else:
@@ -494,7 +501,7 @@ def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         f = i.features
         ev: Ev = {f"guest.interfaces[{k}].features": f}
         if not f:
-            yield skip(rid, scope, [f"guest.interfaces[{k}].features"], f"run: ethtool -k {sh(i.name)}")
+            yield unknown(rid, scope, [f"guest.interfaces[{k}].features"], collect=f"ethtool -k {sh(i.name)}")
             continue
         wrong = []
         if f.get("generic-receive-offload") is False:
@@ -538,7 +545,7 @@ def steal(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             if g.os == "linux"
             else ("Get-Counter '\\Hyper-V Hypervisor Virtual Processor(*)\\CPU Wait Time Per Dispatch'")
         )
-        yield skip(rid, scope, ["guest.steal_percent"], f"steal time not sampled; run: {cmd}")
+        yield unknown(rid, scope, ["guest.steal_percent"], "steal time not sampled", collect=cmd)
     elif g.steal_percent >= STEAL_FAIL:
         yield Finding(
             rid,

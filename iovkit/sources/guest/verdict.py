@@ -53,13 +53,14 @@ def judge_netvsc(i: GuestInterface, facts: GuestFacts) -> None:
     if vf is None:
         i.path, i.basis = "synthetic", "topology"
         gone = " (the last switch message says the VF left)" if ev is not None and ev.kind == "from-vf" else ""
-        i.summary = f"synthetic (hv_netvsc), no VF paired{gone}: traffic crosses VMBus and the host's vSwitch"
+        i.summary = f"synthetic ({i.driver}), no VF paired{gone}: traffic crosses VMBus and the host's vSwitch"
         return
-    vf_moved = rose(i.counters, VF_COUNTERS)
-    syn_moved = _synthetic_queues(i.counters)
-    if vf_moved is None:
-        own = rose(vf.counters, ("rx_packets", "tx_packets"), vf.name)
-        vf_moved = own
+    vf_moved = rose(i.counters, VF_COUNTERS)  # netvsc's vf_* counters (Linux)
+    if vf_moved is None:  # else the VF's own counters (Linux /proc/net/dev, Windows Get-NetAdapterStatistics)
+        vf_moved = rose(vf.counters, None, vf.name)
+    syn_moved = _synthetic_queues(i.counters)  # netvsc's VMBus channels (Linux)
+    if syn_moved is None and facts.os == "windows":
+        syn_moved = rose(i.counters, None, i.name)
     if vf_moved:
         i.path, i.basis = "vf", "counters"
         i.summary = f"VF {vf.name} ({vf.driver or '?'}) carries traffic: its counters rose during the sample"

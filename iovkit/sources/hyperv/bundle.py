@@ -32,6 +32,7 @@ from typing import Any
 
 from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot
+from iovkit.sources.guest.windows import GUEST_SOURCES
 from iovkit.sources.hyperv.normalize import SOURCES, RawHost, build_snapshot
 from iovkit.sources.windows import as_datetime
 
@@ -73,11 +74,13 @@ def raw_from_bundle(data: dict[str, Any], origin: str) -> RawHost:
     errors = data.get("errors") or {}
     if not isinstance(errors, dict):
         raise InputError("must be an object of source name -> error text", path=origin, field="errors")
-    known = {s.lower(): s for s in SOURCES}
+    known = {s.lower(): s for s in (*SOURCES, *GUEST_SOURCES)}
     for name in list(sources) + list(errors):
         if name.lower() not in known:
             raise InputError(
-                f"unknown cmdlet name {name!r} (known: {', '.join(SOURCES)})", path=origin, field="sources"
+                f"unknown cmdlet name {name!r} (known: {', '.join((*SOURCES, *GUEST_SOURCES))})",
+                path=origin,
+                field="sources",
             )
     ps = data.get("powershell") or {}
     ps_version = ps.get("version") if isinstance(ps, dict) else None

@@ -163,6 +163,33 @@ Invoke-Source 'VMSMP-Parameters' {
     [pscustomobject]@{ BelowTenGigVmqEnabled = $below; TenGigVmqEnabled = $ten }
 }
 
+# -- guest part (inside a VM, not a Hyper-V host): which adapter carries the traffic ---------------------------
+function Invoke-GuestSources {
+    # Every adapter's unicast packet counters read twice, one second apart: the VF adapter's counters rising
+    # means the VF carries the traffic (the check Azure documents for MANA: Get-NetAdapterStatistics).
+    Invoke-Source 'Guest-NetAdapterStatistics' {
+        $rows = @()
+        foreach ($read in 1, 2) {
+            if ($read -eq 2) { Start-Sleep -Seconds 1 }
+            $rows += @(Get-NetAdapterStatistics | ForEach-Object {
+                    [pscustomobject]@{
+                        Read = $read; Name = $_.Name
+                        ReceivedUnicastPackets = [uint64]$_.ReceivedUnicastPackets
+                        SentUnicastPackets = [uint64]$_.SentUnicastPackets
+                    }
+                })
+        }
+        $rows
+    }
+    Invoke-Source 'Guest-NetAdapterHardwareInfo' {
+        # LocationInformationString names a virtual PCI slot for a VF (Get-NetView's VF test)
+        Get-NetAdapterHardwareInfo | Select-Object -Property @(
+            'Name', 'InterfaceDescription', 'LocationInformationString', 'NumaNode', 'Bus', 'Device', 'Function'
+        )
+    }
+}
+if (-not $sources['Get-VMHost']) { Invoke-GuestSources }
+
 $bundle = [ordered]@{
     format            = 'iovkit-hyperv-bundle'
     format_version    = 1

@@ -283,7 +283,13 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     def got(*cmdlets: str) -> bool:
         return any(c in seen for c in cmdlets)
 
+    guest = None
+    if host.is_vm_guest:  # inside a Windows VM: the data-path verdict from the guest part of the bundle
+        from iovkit.sources.guest.windows import windows_guest
+
+        guest = windows_guest(raw.records)
     snap = HostSnapshot(
+        guest=guest,
         collected_at=raw.collected_at,
         source=SourceInfo(
             kind=raw.kind,
