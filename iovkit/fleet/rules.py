@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from iovkit.fleet.collect import Collected
 from iovkit.fleet.model import FleetFinding, FleetStatus
 from iovkit.quoting import sh_quote
-from iovkit.snapshot import HostSnapshot, VSwitch
+from iovkit.snapshot import HostSnapshot
 
 DOC = "docs/howto-fleet.md#fleet-rules"
 
@@ -131,37 +131,20 @@ def _hyperv(view: GroupView) -> dict[str, HostSnapshot]:
 
 def _switch_facts_missing(snap: HostSnapshot) -> bool:
     """Get-VMSwitch was not in the input (a partial capture) or not readable, or IovEnabled is absent."""
+    if not snap.has("switches") or snap.read("Get-VMSwitch") is False:
+        return True
     if any(e.source == "Get-VMSwitch" for e in snap.errors):
         return True
-    if not snap.switches:
-        return snap.source.kind in ("hyperv-formatlist", "hyperv-netview")
-    return any(s.iov_enabled is None for s in snap.switches if s.switch_type in (None, "External"))
+    return any(s.iov_enabled is None for s in snap.external_switches())
 
 
 def iov_switches(snap: HostSnapshot) -> list[str]:
-    return sorted(s.name for s in snap.switches if s.iov_enabled and s.switch_type in (None, "External"))
+    return sorted(s.name for s in snap.external_switches() if s.iov_enabled)
 
 
 def lbfo_team(snap: HostSnapshot) -> str | None:
-    """The LBFO team an external switch is bound to, if any (the snapshot's team and binding facts)."""
-    for sw in snap.switches:
-        if sw.switch_type not in (None, "External"):
-            continue
-        name = _lbfo_under(snap, sw)
-        if name:
-            return name
-    return None
-
-
-def _lbfo_under(snap: HostSnapshot, sw: VSwitch) -> str | None:
-    keys = set(sw.net_adapters or []) | set(sw.net_adapter_names)
-    nics = snap.switch_nics(sw)
-    for team in snap.teams:
-        if team.kind == "lbfo" and (team.name in keys or any(n.team == team.name for n in nics)):
-            return team.name
-    if any("Multiplexor" in k for k in keys):  # the LBFO team's virtual NIC, team object not collected
-        return next((t.name for t in snap.teams if t.kind == "lbfo"), "an LBFO team")
-    return None
+    """The LBFO team an external switch is bound to, if any (the snapshot's own query, per switch)."""
+    return next((t for t in (snap.lbfo_team(sw) for sw in snap.external_switches()) if t), None)
 
 
 # -- the rules ---------------------------------------------------------------------------------------------
