@@ -83,7 +83,11 @@ def _check_table(index: int, findings: list[dict[str, Any]]) -> str:
         attrs.append(f'data-status="{e(status)}"')
     head = f'<h3>Checks</h3><div class="filters" data-table="{tid}">{"".join(buttons)}</div>'
     return head + table(
-        ("status", "check", "scope", "finding", "evidence", "exact fix"), rows, table_id=tid, row_attrs=attrs
+        ("status", "check", "scope", "finding", "evidence", "exact fix"),
+        rows,
+        table_id=tid,
+        row_attrs=attrs,
+        widths=("10%", "10%", "11%", "30%", "17%", "22%"),
     )
 
 

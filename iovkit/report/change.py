@@ -170,9 +170,11 @@ def _run(path: str, run: Any) -> str:
     )
     rows = []
     guarded = False
+    asked = False
     for s in steps:
         d = s.model_dump(mode="json", by_alias=True)
-        guarded = guarded or any(k in d for k in ("steal_pct", "target_path", "invalid_because"))
+        guarded = guarded or any(d.get(k) is not None for k in ("steal_pct", "target_path", "invalid_because"))
+        asked = asked or d.get("target_path") is not None
         rows.append(
             [
                 num(s.offered_pps, "{:,.0f}"),
@@ -196,10 +198,16 @@ def _run(path: str, run: Any) -> str:
         f"p99 ≤ {num(settings.objective.max_p99_us, '{:,.0f}')} µs.</p>"
     )
     note = (
-        ""
+        (
+            ""
+            if asked
+            else '<p class="note">Data path not asked: run bench with `--target-stats HOST:PORT` against an '
+            "`iovkit relay --metrics` to record which path (VF or synthetic) carried each step.</p>"
+        )
         if guarded
-        else '<p class="note">No data-path or steal guard in this result (a bench without the path guard made '
-        "it): a step cannot show whether the traffic moved between the VF and the synthetic path.</p>"
+        else '<p class="note">No data-path or steal guard in this result: the target\'s data path was not asked '
+        "(`iovkit bench --target-stats HOST:PORT` against an `iovkit relay --metrics`) and no steal time was "
+        "measured, so a step cannot show whether traffic moved between the VF and the synthetic path.</p>"
     )
     return (
         head
@@ -226,16 +234,22 @@ def _run(path: str, run: Any) -> str:
 
 
 def _path_text(path: Any) -> str:
+    """The target's data path during a step (bench --target-stats): the paths that carried it, changes, steal."""
     if not path:
         return "–"
-    if isinstance(path, dict):
-        carried = path.get("paths") or path.get("carried") or path.get("kinds")
-        changes = path.get("changes")
-        text = ", ".join(map(str, carried)) if isinstance(carried, list) else str(carried or "")
-        if changes:
-            text += f" ({len(changes) if isinstance(changes, list) else changes} change(s))"
-        return text or str(path)[:80]
-    return str(path)[:80]
+    if not isinstance(path, dict):
+        return str(path)[:80]
+    if path.get("error"):
+        return f"unknown ({path['error']})"
+    paths = path.get("paths")
+    text = ", ".join(map(str, paths)) if isinstance(paths, list) and paths else "no traffic seen"
+    changes = path.get("path_changes")
+    if changes:
+        text += f"; {changes} change(s)"
+    steal = path.get("steal_pct_max")
+    if isinstance(steal, int | float):
+        text += f"; target steal ≤ {steal:.1f} %"
+    return text
 
 
 def _comparison(report: Report) -> str:

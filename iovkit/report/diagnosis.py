@@ -39,13 +39,14 @@ def _one(index: int, part: DiagnosisPart) -> str:
     ]
     if data.get("missing"):
         out.append(f'<p class="note">Counters the recording lacks: {e("; ".join(map(str, data["missing"])))}</p>')
-    xs, lines, epoch = _core_lines(part)
+    xs, lines, epoch, network = _core_lines(part)
     windows = list(getattr(rep, "windows", None) or [])
     shade = [_shade(w, epoch) for w in windows]
     chart = svg.Chart(
-        title="Per-core load over time" + (" (shaded: bottleneck windows)" if shade else ""),
+        title=("Per-core network load over time" if network else "Per-core load over time")
+        + (" (shaded: bottleneck windows)" if shade else ""),
         x_label="time (UTC)" if epoch else "seconds from the first sample",
-        y_label="% of the core",
+        y_label="% of core, network work" if network else "% of core busy",
         series=[svg.Series(name, xs, ys) for name, ys in lines],
         shade=[s for s in shade if s is not None],
         y_min=0.0,
@@ -78,39 +79,37 @@ def _clock(v: float) -> str:
     return text[:-3] if text.endswith(":00") else text
 
 
-def _core_lines(part: DiagnosisPart) -> tuple[list[float], list[tuple[str, list[float | None]]], bool]:
-    """x values, (label, load values) per drawn core, and whether x is epoch seconds."""
+def _core_lines(part: DiagnosisPart) -> tuple[list[float], list[tuple[str, list[float | None]]], bool, bool]:
+    """x values, (label, load values) per drawn core, whether x is epoch seconds, whether the load is network
+    time (interrupt + DPC, softirq) rather than busy time."""
     rep, rec = part.report, part.recording
     cores = list(rep.cores)
     if not cores:
-        return [], [], False
+        return [], [], False, False
     ranked = sorted(cores, key=lambda c: -(c.load or 0.0))[:MAX_CORES_DRAWN]
     first = cores[0]
     if hasattr(first, "busy_buckets"):
         start = getattr(rep, "start_utc", None)
         end = getattr(rep, "end_utc", None)
         epoch = isinstance(start, int | float) and isinstance(end, int | float)
+        network = any(v is not None for c in ranked for v in c.net_buckets[1])
         lines = []
         n = 0
         for c in ranked:
-            net_max = c.net_buckets[1]
-            busy_max = c.busy_buckets[1]
-            ys = net_max if any(v is not None for v in net_max) else busy_max
+            ys = c.net_buckets[1] if network else c.busy_buckets[1]
             n = max(n, len(ys))
             lines.append((_label(c), list(ys)))
         lo = float(start) if isinstance(start, int | float) and epoch else 0.0
         hi = float(end) if isinstance(end, int | float) and epoch else float(getattr(rep, "span_s", 0.0) or n)
         step = (hi - lo) / n if n else 0.0
         xs = [lo + (i + 0.5) * step for i in range(n)]
-        return xs, lines, epoch
+        return xs, lines, epoch, network
     ts = list(rec.timestamps)
     epoch = bool(ts) and ts[0] > 1e9
     xs = ts if epoch else [t - ts[0] for t in ts] if ts else []
-    lines = []
-    for c in ranked:
-        series = c.net_series if any(v is not None for v in c.net_series) else c.busy_series
-        lines.append((_label(c), list(series)))
-    return xs, lines, epoch
+    network = any(v is not None for c in ranked for v in c.net_series)
+    lines = [(_label(c), list(c.net_series if network else c.busy_series)) for c in ranked]
+    return xs, lines, epoch, network
 
 
 def _label(core: Any) -> str:

@@ -44,9 +44,14 @@ def table(
     numeric: Sequence[int] = (),
     table_id: str | None = None,
     row_attrs: Sequence[str] | None = None,
+    widths: Sequence[str] | None = None,
 ) -> str:
-    """Cells are HTML already (escape text with e()); `numeric` columns align right."""
+    """Cells are HTML already (escape text with e()); `numeric` columns align right; `widths` (CSS, one per
+    column) fix the layout so a long command cannot squeeze the other columns."""
     tid = f' id="{e(table_id)}"' if table_id else ""
+    if widths:
+        tid += ' class="fixed"'
+    cols = "<colgroup>" + "".join(f'<col style="width:{e(w)}">' for w in widths) + "</colgroup>" if widths else ""
     head = "".join(
         f'<th class="num">{e(h)}</th>' if i in numeric else f"<th>{e(h)}</th>" for i, h in enumerate(headers)
     )
@@ -55,7 +60,7 @@ def table(
         attrs = f" {row_attrs[n]}" if row_attrs else ""
         cells = "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
         body.append(f"<tr{attrs}>{cells}</tr>")
-    return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table{tid}>{cols}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def kv(data: dict[str, Any] | None, limit: int = 12) -> str:

@@ -31,13 +31,16 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 .absent { color: var(--muted); font-style: italic; }
 .note { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
+table.fixed { table-layout: fixed; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: var(--panel); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code, pre { font: 12px/1.4 ui-monospace, SFMono-Regular, Consolas, monospace; }
+td code { white-space: pre-wrap; overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 pre { background: var(--panel); border: 1px solid var(--line); padding: 8px; overflow-x: auto; white-space: pre-wrap; }
 .badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px;
-  text-transform: uppercase; }
+  text-transform: uppercase; overflow-wrap: normal; }
 .v-ready, .s-pass, .c-better { background: var(--pass); }
 .v-partial, .s-warn, .c-mixed { background: var(--warn); }
 .v-not-ready, .v-bottleneck, .s-fail, .c-worse { background: var(--fail); }

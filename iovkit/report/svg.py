@@ -110,7 +110,7 @@ def _time_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
 
 def render(chart: Chart) -> str:
     """The chart as one <svg> element (inline, with <title> tooltips); an empty chart says there is no data."""
-    left, right, top, bottom = 64, 16, 28, 44
+    left, right, top, bottom = 64, 16, 40, 44
     w, h = chart.width, chart.height
     pw, ph = w - left - right, h - top - bottom
     pts = [(x, y) for s in chart.series for x, y in zip(s.xs, s.ys, strict=False) if y is not None and math.isfinite(y)]
@@ -174,11 +174,13 @@ def render(chart: Chart) -> str:
     )
     for x, label in chart.markers:
         px = sx(x)
+        near_right = px > left + pw * 0.75  # label on the left of the line, inside the plot
+        lx, anchor = (px - 4, "end") if near_right else (px + 4, "start")
         parts.append(
             f'<line class="marker" x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + ph}"/>'
-            f'<text class="mlabel" x="{px + 4:.1f}" y="{top + 12}">{escape(label)}</text>'
+            f'<text class="mlabel" x="{lx:.1f}" y="{top + 12}" text-anchor="{anchor}">{escape(label)}</text>'
         )
-    legend_x = left + 8
+    legend_x = left
     for i, s in enumerate(chart.series):
         color = s.color or PALETTE[i % len(PALETTE)]
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
@@ -196,8 +198,8 @@ def render(chart: Chart) -> str:
                     )
         if len(chart.series) > 1 or s.name:
             parts.append(
-                f'<rect x="{legend_x}" y="{top + 6}" width="10" height="3" fill="{color}"/>'
-                f'<text class="legend" x="{legend_x + 14}" y="{top + 11}">{escape(s.name)}</text>'
+                f'<rect x="{legend_x}" y="{top - 13}" width="10" height="3" fill="{color}"/>'
+                f'<text class="legend" x="{legend_x + 14}" y="{top - 8}">{escape(s.name)}</text>'
             )
             legend_x += 22 + 7 * len(s.name)
     parts.append("</svg>")

@@ -240,7 +240,7 @@ def test_full_report_renders_every_section_without_errors_or_requests(
     assert "HOST-I350" in dom.upper() or "I350" in dom
     assert 'class="filters"' in dom and 'data-status="fail"' in dom
     # diagnosis: a plot with the bottleneck shaded and the estimate
-    assert "Per-core load over time" in dom and "Saturates near" in dom
+    assert "Per-core network load over time (shaded: bottleneck windows)" in dom and "Saturates near" in dom
     # plan: allocations, steps, rollback; console warning for a switch carrying the management OS
     assert "Allocations" in dom and "rollback script" in dom and "Run this from the host console" in dom
     assert "Apply journal" in dom
