@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from iovkit.cli.common import err, out
-from iovkit.cli.options import ASSESS, INPUT_PANEL, FormatTableJsonMarkdownHtml, exit_codes, output_opt
+from iovkit.cli.options import ASSESS, INPUT_PANEL, FormatTableJsonMarkdownHtml, QuietOpt, exit_codes, output_opt
 from iovkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def _run(
     output: Path | None,
     results_dir: Path | None,
     policy: Path | None,
+    quiet: bool = False,
 ) -> int:
     from iovkit.fileio import ensure_writable, write_text
     from iovkit.fleet import render
@@ -85,7 +86,9 @@ def _run(
     ensure_writable(rdir / "fleet.json")
     if output is not None and str(output) != "-":
         ensure_writable(output)
-    collected = collect_fleet(inventory, limit, forks=forks, timeout=timeout)
+    if command == "collect" and policy is not None:
+        raise InputError("collect takes no policy (check, doctor and plan do)", field="--policy")
+    collected = collect_fleet(inventory, limit, forks=forks, timeout=timeout, on_event=None if quiet else _progress)
     result = judge_fleet(
         collected,
         command,
@@ -120,6 +123,24 @@ def _run(
     return result.exit_code
 
 
+def _progress(event: dict[str, Any]) -> None:
+    """One stderr line per host as its collection ends (Ansible takes a while on a large inventory)."""
+    kind = event.get("event")
+    data = event.get("event_data") or {}
+    if kind not in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+        return
+    if not str(data.get("task", "")).startswith("iovkit: collect"):
+        return
+    from iovkit.fleet.runner import clean_message
+
+    host = data.get("host", "?")
+    if kind == "runner_on_ok":
+        err.print(f"  {host}: collected", highlight=False)
+    else:
+        what = "unreachable" if kind == "runner_on_unreachable" else "failed"
+        err.print(f"  {host}: {what}: {clean_message(dict(data.get('res') or {}))}", highlight=False)
+
+
 def _command(name: Command, doc: str, with_policy: bool) -> None:
     def cmd(
         inventory: InventoryOpt,
@@ -130,8 +151,9 @@ def _command(name: Command, doc: str, with_policy: bool) -> None:
         output: OutputOpt = None,
         results_dir: ResultsOpt = None,
         policy: PolicyOpt = None,
+        quiet: QuietOpt = False,
     ) -> int:
-        return _run(name, inventory, limit, forks, timeout, fmt, output, results_dir, policy)
+        return _run(name, inventory, limit, forks, timeout, fmt, output, results_dir, policy, quiet)
 
     cmd.__doc__ = doc
     fleet_app.command(name, epilog=EXIT_HELP)(cmd)
