@@ -101,6 +101,11 @@ def read_sidecar(path: Path) -> dict[str, str]:
 
 
 def load(path: Path) -> Recording:
+    if path.is_file() and not zipfile.is_zipfile(path) and path.suffix.lower() != ".blg":
+        with path.open("rb") as f:
+            start = f.read(4096)
+        if start.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith((b'"(PDH-CSV', b"(PDH-CSV")):
+            return pdhcsv.read_file(path, str(path), sidecar_for(path))  # streamed: a day of samples is 76 MB
     data, name = read_bytes(path)
     binary = b"\x00" in data[:64] and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
     if path.suffix.lower() == ".blg" or binary:

@@ -23,8 +23,11 @@ from __future__ import annotations
 import csv
 import math
 import re
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -144,14 +147,64 @@ def read(data: bytes, path: str | None = None, sidecar: dict[str, str] | None = 
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         data = data.decode("utf-16").encode("utf-8")
     head = header_of(data, path)
+    body = memoryview(data)[head.data_offset :]
+    return _read(head, lambda: _buffer(body), bytes(body[: 1 << 16]), body.nbytes, lambda: data, path, sidecar)
+
+
+def read_file(file: Path, path: str | None = None, sidecar: dict[str, str] | None = None) -> Recording:
+    """Stream a PDH-CSV file from disk (only the header is read into memory before the reader starts)."""
+    with file.open("rb") as f:
+        first = f.read(1 << 20)
+        while b"\n" not in first and len(first) < (64 << 20):
+            more = f.read(1 << 20)
+            if not more:
+                break
+            first += more
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return read(file.read_bytes(), path, sidecar)
+    head = header_of(first, path)
+    size = file.stat().st_size - head.data_offset
+    return _read(
+        head,
+        lambda: _file_at(file, head.data_offset),
+        first[head.data_offset : head.data_offset + (1 << 16)],
+        size,
+        file.read_bytes,
+        path,
+        sidecar,
+    )
+
+
+def _buffer(body: memoryview) -> object:
+    import pyarrow as pa
+
+    return pa.py_buffer(body)
+
+
+def _file_at(file: Path, offset: int) -> object:
+    import pyarrow as pa
+
+    f = pa.OSFile(str(file))
+    f.seek(offset)
+    return f
+
+
+def _read(
+    head: Header,
+    source: Callable[[], object],
+    sample: bytes,
+    size: int,
+    whole: Callable[[], bytes],
+    path: str | None,
+    sidecar: dict[str, str] | None,
+) -> Recording:
     ncols = len(head.cells)
     columns = [_column(c, n, head, path) for n, c in enumerate(head.cells[1:], start=2)]
-    got = _fast(data, head, ncols)
+    got = _fast(source, sample, size, head, ncols) if size > 0 else (np.empty(0), np.empty((0, ncols - 1)))
     if got is None:
-        local, matrix = _slow(data, head, path)
+        local, matrix = _slow(whole(), head, path)
     else:
-        fast_local, matrix = got
-        local, matrix = _slow(data, head, path) if fast_local is None else (fast_local, matrix)
+        local, matrix = got
     if len(local) == 0:
         raise InputError("no data rows after the PDH-CSV header", path=path)
     return _build(head, columns, local, matrix, path, sidecar)
@@ -164,70 +217,75 @@ def _column(cell: str, n: int, head: Header, path: str | None) -> tuple[str | No
         raise InputError(f"line {head.line}, column {n}: not a counter path: {cell!r}", path=path) from None
 
 
-def _fast(data: bytes, head: Header, ncols: int) -> tuple[np.ndarray | None, np.ndarray] | None:
-    """pyarrow's streaming reader; None (or a None time column) when the line reader must decide."""
+def _fast(
+    source: Callable[[], object], sample: bytes, size: int, head: Header, ncols: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """pyarrow's streaming reader into one column-major float matrix; None when the line reader must decide
+    (a cell that is not a number, a row of the wrong length, a time stamp in another shape)."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pc
     except ImportError:  # pragma: no cover - pyarrow is a dependency; the line reader still works
         return None
-    body = memoryview(data)[head.data_offset :]
-    if not body.nbytes:
-        return np.empty(0), np.empty((0, ncols - 1))
     colnames = [f"c{i}" for i in range(ncols)]
-    wrong_length: list[int] = []
 
     def invalid(row: pc.InvalidRow) -> str:
         text = (row.text or "").lstrip()
         if (text[:1] == '"' and text[1:2].isdigit()) or text[:1].isdigit():
-            wrong_length.append(1)  # a data row with too few/many cells: the line reader names it
-            return "error"
+            return "error"  # a data row with too few/many cells: the line reader names it
         return "skip"  # typeperf status lines, Get-NetView prompt lines
 
     types = {c: pa.float64() for c in colnames[1:]}
     types["c0"] = pa.string()
+    lines = max(1, sample.count(b"\n"))
+    est = int(size / max(1.0, len(sample) / lines) * 1.02) + 16 if len(sample) else 16
+    matrix = np.empty((est, ncols - 1), order="F")
+    stamps: list[np.ndarray] = []
+    n = 0
     try:
         reader = pc.open_csv(
-            pa.py_buffer(body),
+            source(),
             read_options=pc.ReadOptions(column_names=colnames, block_size=1 << 20),
             parse_options=pc.ParseOptions(delimiter=head.delimiter, invalid_row_handler=invalid),
             convert_options=pc.ConvertOptions(
                 column_types=types, null_values=[" ", "", "  "], strings_can_be_null=False
             ),
         )
-        est = max(16, int(body.nbytes / max(1, ncols * 10)) + 16)
-        matrix = np.empty((est, ncols - 1), order="F")
-        stamps: list[np.ndarray] = []
-        n = 0
         for batch in reader:
             k = batch.num_rows
             if n + k > matrix.shape[0]:
-                grown = np.empty((max(2 * matrix.shape[0], n + k), ncols - 1), order="F")
+                grown = np.empty((max(int(1.25 * matrix.shape[0]), n + k), ncols - 1), order="F")
                 grown[:n] = matrix[:n]
                 matrix = grown
             for j in range(1, ncols):
                 matrix[n : n + k, j - 1] = batch.column(j).to_numpy(zero_copy_only=False)
-            stamps.append(np.asarray(batch.column(0).to_numpy(zero_copy_only=False), dtype=object))
+            t = _batch_times(batch.column(0))
+            if t is None:
+                return None
+            stamps.append(t)
             n += k
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
         return None
-    matrix = matrix[:n]
-    cells = np.concatenate(stamps) if stamps else np.empty(0, dtype=object)
-    return _fast_times(cells), matrix
+    return (np.concatenate(stamps) if stamps else np.empty(0)), matrix[:n]
 
 
-def _fast_times(cells: np.ndarray) -> np.ndarray | None:
-    """`MM/dd/yyyy HH:mm:ss.fff` cells -> wall-clock seconds (as if UTC); None if any cell has another shape."""
-    if len(cells) == 0:
+def _batch_times(col: object) -> np.ndarray | None:
+    """A string column of `MM/dd/yyyy HH:mm:ss.fff` cells, read from Arrow's buffers without Python strings."""
+    import pyarrow as pa
+
+    assert isinstance(col, pa.StringArray)
+    if len(col) == 0:
         return np.empty(0)
-    try:
-        b = cells.astype("S23")
-    except (UnicodeEncodeError, ValueError):
+    offs = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset : col.offset + len(col) + 1]
+    if not (np.diff(offs) == 23).all():
         return None
-    lens = np.char.str_len(b)
-    if (lens != 23).any():
-        return None
-    u = b.view(np.uint8).reshape(-1, 23)
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]
+    return _times(data.reshape(-1, 23))
+
+
+def _times(u: np.ndarray) -> np.ndarray | None:
+    """Rows of 23 ASCII bytes `MM/dd/yyyy HH:mm:ss.fff` -> wall-clock seconds (as if UTC); None if any row has
+    another shape."""
     if not ((u[:, 2] == 47) & (u[:, 5] == 47) & (u[:, 10] == 32) & (u[:, 13] == 58) & (u[:, 19] == 46)).all():
         return None
     d = u.astype(np.int64) - 48
@@ -255,12 +313,12 @@ def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.ndarray]:
     """The line-by-line reader: reads decimal commas and Excel's re-saved shapes, names the bad line otherwise."""
-    text = decode_text(data[head.data_offset :])
     ncols = len(head.cells)
-    stamps: list[float] = []
-    rows: list[list[float]] = []
+    stamps = array("d")
+    values = array("d")  # 8 bytes a value: a day of 74 counters stays ~50 MB here
     nan = float("nan")
-    for lineno, raw in enumerate(text.splitlines(), start=head.line + 1):
+    for lineno, line in enumerate(_lines(data, head.data_offset), start=head.line + 1):
+        raw = decode_text(line.rstrip(b"\r"))
         if not raw.strip():
             continue
         first = raw.lstrip()[:1]
@@ -277,7 +335,6 @@ def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.n
         ts = _wall_seconds(cells[0])
         if ts is None:
             raise InputError(f"line {lineno}: bad timestamp {cells[0]!r} (expected MM/dd/yyyy HH:mm:ss.fff)", path=path)
-        row: list[float] = []
         for n, cell in enumerate(cells[1:], start=2):
             try:
                 v = parse_number(cell)
@@ -285,11 +342,20 @@ def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.n
                 raise InputError(
                     f"line {lineno}, column {n} ({head.cells[n - 1]}): not a number: {cell!r}", path=path
                 ) from None
-            row.append(nan if v is None else v)
+            values.append(nan if v is None else v)
         stamps.append(ts)
-        rows.append(row)
-    matrix = np.asarray(rows, dtype=float).reshape(len(rows), ncols - 1)
-    return np.asarray(stamps, dtype=float), np.asfortranarray(matrix)
+    matrix = np.frombuffer(values, dtype=float).reshape(len(stamps), ncols - 1)
+    return np.frombuffer(stamps, dtype=float).copy(), np.asfortranarray(matrix)
+
+
+def _lines(data: bytes, pos: int) -> Iterator[bytes]:
+    """The lines of `data` from `pos`, one at a time (no second copy of a large file in memory)."""
+    end = len(data)
+    while pos < end:
+        nl = data.find(b"\n", pos)
+        stop = end if nl == -1 else nl
+        yield data[pos:stop]
+        pos = stop + 1
 
 
 def _wall_seconds(cell: str) -> float | None:

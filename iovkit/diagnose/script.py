@@ -56,11 +56,49 @@ def counters_script(seconds: int, interval: int) -> str:
     )
     return f"""# iovkit: record the counters `iovkit diagnose` reads ({seconds} s, one sample every {interval} s).
 # Run in an elevated PowerShell on the Hyper-V host while the VMs carry their usual (or peak) traffic.
-# Counter names are English; on a localized Windows use the local names (typeperf -q lists them).
+# Works on any display language: each English name is looked up by its Perflib index (Perflib\\009) and
+# recorded under the host's own name for that index (Perflib\\CurrentLanguage), as PdhLookupPerfNameByIndex
+# does; iovkit-counters.names.tsv beside the CSV maps the local names back to English for diagnose.
 $counters = @'
 {listing}
-'@
-Set-Content -Path .\\iovkit-counters.txt -Value $counters -Encoding ASCII
+'@ -split "`r?`n" | Where-Object {{ $_ }}
+
+$perflib = 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Perflib'
+$english = (Get-ItemProperty -Path "$perflib\\009" -Name Counter).Counter
+$localized = (Get-ItemProperty -Path "$perflib\\CurrentLanguage" -Name Counter).Counter
+$indexOf = @{{}}
+for ($i = 0; $i -lt $english.Count - 1; $i += 2) {{
+    # the first index of a name, as PdhLookupPerfIndexByName returns it
+    if (-not $indexOf.ContainsKey($english[$i + 1])) {{ $indexOf[$english[$i + 1]] = $english[$i] }}
+}}
+$nameOf = @{{}}
+for ($i = 0; $i -lt $localized.Count - 1; $i += 2) {{ $nameOf[$localized[$i]] = $localized[$i + 1] }}
+
+function ConvertTo-LocalName([string]$Name) {{
+    if ($Name -eq '*' -or -not $indexOf.ContainsKey($Name)) {{ return $Name }}
+    $index = $indexOf[$Name]
+    if ($nameOf.ContainsKey($index)) {{ return $nameOf[$index] }}
+    return $Name
+}}
+
+$mapping = New-Object System.Collections.Generic.List[string]
+$unresolved = New-Object System.Collections.Generic.List[string]
+$paths = foreach ($path in $counters) {{
+    if ($path -notmatch '^\\\\(?<object>[^\\(]+)(?<instance>\\([^)]*\\))?\\\\(?<counter>.+)$') {{ $path; continue }}
+    $object, $instance, $counter = $Matches['object'], $Matches['instance'], $Matches['counter']
+    $localObject = ConvertTo-LocalName $object
+    $localCounter = ConvertTo-LocalName $counter
+    if (-not $indexOf.ContainsKey($object)) {{ $unresolved.Add($object) }}
+    if ($localObject -ne $object) {{ $mapping.Add("$localObject`t$object") }}
+    if ($localCounter -ne $counter) {{ $mapping.Add("$localCounter`t$counter") }}
+    '\\' + $localObject + $instance + '\\' + $localCounter
+}}
+if ($unresolved.Count) {{
+    $names = ($unresolved | Sort-Object -Unique) -join '; '
+    Write-Warning "not in Perflib, recorded under the English name: $names"
+}}
+Set-Content -Path .\\iovkit-counters.txt -Value $paths -Encoding Unicode
+Set-Content -Path .\\iovkit-counters.names.tsv -Value ($mapping | Sort-Object -Unique) -Encoding UTF8
 
 # Option 1, typeperf in the foreground (writes iovkit-counters.csv, PDH-CSV 4.0):
 typeperf -cf .\\iovkit-counters.txt -si {interval} -sc {samples} -f CSV -o .\\iovkit-counters.csv -y
@@ -72,5 +110,5 @@ Start-Sleep -Seconds {seconds + 5}
 logman stop iovkit-diag 2>$null
 logman delete iovkit-diag
 
-# Then, anywhere with iovkit:  iovkit diagnose iovkit-counters.csv
+# Then, anywhere with iovkit, with iovkit-counters.names.tsv beside the CSV:  iovkit diagnose iovkit-counters.csv
 """

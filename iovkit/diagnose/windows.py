@@ -98,27 +98,39 @@ def _nanmax(a: np.ndarray) -> float | None:
 
 def saturated(busy: np.ndarray | None, net: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
     """Per sample: is this core saturated, and on what evidence ("network" or "run-time only")."""
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # NaN compares False: a missing sample never meets the condition
         if net is not None:
             hot = net >= HOT_PCT
             if busy is not None:
                 hot |= (busy >= HOT_PCT) & (net >= CLOSE_SHARE * busy)
-            return np.nan_to_num(hot, nan=0).astype(bool), "network"
+            return hot, "network"
         if busy is not None:
-            return np.nan_to_num(busy >= HOT_PCT, nan=0).astype(bool), "run-time only"
+            return busy >= HOT_PCT, "run-time only"
     return np.zeros(n, dtype=bool), ""
 
 
-def others_room(view: View, core: str) -> np.ndarray:
-    """Per sample: the other cores' mean busy (or load) is below ROOM_PCT."""
-    rows = [c.busy if c.busy is not None else c.load() for c in view.cores if c.name != core and c.load() is not None]
-    if not rows:
-        return np.zeros(len(view.times), dtype=bool)
-    stack = np.vstack([r for r in rows if r is not None])
-    count = (~np.isnan(stack)).sum(axis=0)
-    total = np.nansum(stack, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (count > 0) & (total / np.maximum(count, 1) < ROOM_PCT)
+def others_room(view: View) -> dict[str, np.ndarray]:
+    """Per core, per sample: the other cores' mean busy (or load) is below ROOM_PCT. One pass over all cores."""
+    rows = {c.name: (c.busy if c.busy is not None else c.load()) for c in view.cores}
+    got = {k: v for k, v in rows.items() if v is not None}
+    n = len(view.times)
+    if not got:
+        return {c.name: np.zeros(n, dtype=bool) for c in view.cores}
+    present = {k: ~np.isnan(v) for k, v in got.items()}
+    total = np.zeros(n)
+    count = np.zeros(n)
+    for k, v in got.items():
+        total += np.where(present[k], v, 0.0)
+        count += present[k]
+    out: dict[str, np.ndarray] = {}
+    for c in view.cores:
+        t, m = total, count
+        if c.name in got:
+            t = total - np.where(present[c.name], got[c.name], 0.0)
+            m = count - present[c.name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[c.name] = (m > 0) & (t / np.maximum(m, 1) < ROOM_PCT)
+    return out
 
 
 def runs(flag: np.ndarray, intervals: np.ndarray) -> list[tuple[int, int]]:
@@ -152,9 +164,10 @@ def find(view: View, min_s: float, offsets: np.ndarray | None) -> list[Window]:
     if n == 0 or len(view.cores) < 2:
         return out
     step = float(np.median(view.intervals))
+    room = others_room(view)
     for c in view.cores:
         hot, evidence = saturated(c.busy, c.net, n)
-        flag = hot & others_room(view, c.name)
+        flag = hot & room[c.name]
         for a, b in runs(flag, view.intervals):
             dur = float(view.intervals[a : b + 1].sum())
             if dur + 0.5 * step < min_s:
