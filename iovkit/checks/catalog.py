@@ -1,7 +1,11 @@
 """The rule catalog: rules, findings, the registry, filtering and the verdict.
 
 A rule is a small pure function over (HostSnapshot, Policy | None) registered with a stable ID, a title, a
-platform, a severity and a rationale (kube-bench style). It yields Findings; it never reads the system.
+platform, a severity, a rationale, a remediation, an impact and a documentation link (kube-bench style): the
+catalog is the single source of truth for all of them (docs/checks.md is generated from it). It yields Findings;
+it never reads the system. The catalog stamps the rule's ID and title on every finding, so a rule body never
+spells its own ID. What a run knows beyond the snapshot (the `iovkit plan` command for the input the user gave)
+travels in a CheckContext.
 Results: pass, warn, fail, info, not-applicable (the rule does not apply here; no fact is missing) and unknown
 (a fact it needs was not collected: the finding names the fact and the exact command that collects it).
 Unknown is not false: a rule fails only on facts the input showed.
@@ -22,7 +26,9 @@ Verdict (one of three, computed from the findings only):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,18 +98,27 @@ class Finding:
 RuleFunc = Callable[[HostSnapshot, Policy | None], Iterable[Finding]]
 
 
+DOC_PAGE = "docs/checks.md"
+
+
 @dataclass(frozen=True)
 class Rule:
+    """A registered rule: everything the reference and the reports say about it, and its function."""
+
     id: str
     title: str
     platform: RulePlatform
     severity: Severity
     rationale: str
     func: RuleFunc
+    remediation: str = ""  # the kind of fix (each finding's `fix` is the exact command for its scope)
+    impact: str = ""  # what a failure costs the operator
+    doc: str = ""  # where the rule is documented (docs/checks.md#<id>)
 
     def evaluate(self, snap: HostSnapshot, policy: Policy | None) -> list[Finding]:
         found = list(self.func(snap, policy))
         for f in found:
+            f.id = self.id  # the catalog's spelling wins: a rule body need not (and should not) repeat it
             f.title = self.title
             f.severity = self.severity
         return found
@@ -113,17 +128,54 @@ REGISTRY: dict[str, Rule] = {}
 
 
 def rule(
-    rule_id: str, title: str, *, platform: RulePlatform, severity: Severity, rationale: str
+    rule_id: str,
+    title: str,
+    *,
+    platform: RulePlatform,
+    severity: Severity,
+    rationale: str,
+    remediation: str = "",
+    impact: str = "",
+    doc: str | None = None,
 ) -> Callable[[RuleFunc], RuleFunc]:
-    """Register a rule function under a stable ID (registration order is report order)."""
+    """Register a rule function under a stable ID (registration order is report order).
+
+    `remediation` and `impact` are required of every shipped rule (tests/checks/test_docs_current.py); `doc`
+    defaults to the rule's section of docs/checks.md.
+    """
 
     def wrap(func: RuleFunc) -> RuleFunc:
         if rule_id in REGISTRY:
             raise ValueError(f"duplicate rule id {rule_id}")
-        REGISTRY[rule_id] = Rule(rule_id, title, platform, severity, rationale, func)
+        link = doc if doc is not None else f"{DOC_PAGE}#{rule_id.lower()}"
+        REGISTRY[rule_id] = Rule(rule_id, title, platform, severity, rationale, func, remediation, impact, link)
         return func
 
     return wrap
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check run knows beyond the snapshot: the `iovkit plan` command for the input the user gave."""
+
+    plan_command: str | None = None
+
+
+_CONTEXT: ContextVar[CheckContext | None] = ContextVar("iovkit_check_context", default=None)
+
+
+@contextmanager
+def check_context(ctx: CheckContext) -> Iterator[CheckContext]:
+    """Rules evaluated inside see `ctx` (through plan_command and current_context)."""
+    token = _CONTEXT.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _CONTEXT.reset(token)
+
+
+def current_context() -> CheckContext:
+    return _CONTEXT.get() or CheckContext()
 
 
 def all_rules() -> dict[str, Rule]:
@@ -171,7 +223,10 @@ def host_scope(snap: HostSnapshot) -> Scope:
 
 
 def plan_command(snap: HostSnapshot) -> str:
-    """`iovkit plan` for the same input this snapshot came from."""
+    """`iovkit plan` for the input the user gave (from the check context), else for the snapshot's recorded source."""
+    given = current_context().plan_command
+    if given:
+        return given
     src = snap.source
     if src.kind == "example" and src.origin:
         return f"iovkit plan --example {sh(src.origin)} -o plan.json"
@@ -255,9 +310,16 @@ def run_checks(
 ) -> CheckResult:
     """Evaluate every applicable rule (filtered by --only/--skip) and compute the verdict.
 
-    `plan_cmd`: the `iovkit plan ...` command for the input the user actually gave (the CLI knows it); fixes
-    that point at `iovkit plan` use it instead of the one derived from the snapshot's recorded source.
+    `plan_cmd`: the `iovkit plan ...` command for the input the user actually gave (the CLI knows it); it goes
+    into the CheckContext the rules read, so fixes that point at `iovkit plan` name it.
     """
+    with check_context(CheckContext(plan_command=plan_cmd)):
+        return _run_checks(snap, policy, only, skip_ids)
+
+
+def _run_checks(
+    snap: HostSnapshot, policy: Policy | None, only: list[str] | None, skip_ids: list[str] | None
+) -> CheckResult:
     rules = all_rules()
     only_ids = parse_ids(only, rules, "--only")
     skip_set = set(parse_ids(skip_ids, rules, "--skip"))
@@ -277,11 +339,6 @@ def run_checks(
             findings.append(f)
             continue
         findings.extend(r.evaluate(snap, policy))
-    if plan_cmd:
-        derived = plan_command(snap)
-        for f in findings:
-            if f.fix == derived:
-                f.fix = plan_cmd
     result = verdict_for(snap, policy, findings)
     if snap.guest is not None:
         result.datapath = snap.guest.model_dump(mode="json")

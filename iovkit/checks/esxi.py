@@ -95,6 +95,8 @@ def enable_vfs_command(snap: HostSnapshot, nic: PhysicalNic, count: int) -> str:
     severity="critical",
     rationale="SR-IOV arrived in vSphere 5.1 for Intel hosts and 5.5 for AMD; the SR-IOV passthrough adapter type "
     "exists from 5.5.",
+    remediation="Upgrade ESXi (`esxcli software profile update`); 5.1 on Intel only, 5.5+ for the SR-IOV adapter.",
+    impact="This ESXi release cannot give a VM an SR-IOV adapter: its traffic stays on the vSwitch.",
 )
 def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, info = "ESX-VERSION", host_scope(snap), _info(snap)
@@ -135,6 +137,11 @@ def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="critical",
     rationale="ESXi needs the ACPI DMAR table (IOMMU on in the BIOS) to create VFs; without it vmkernel.log says "
     "`ACPI DMAR table not found` and `IOV initialization failed`.",
+    remediation=(
+        "Firmware setting: Intel VT-d / AMD IOMMU and SR-IOV, then a full power cycle; the boot log (`grep -E"
+        " 'DMAR|IOV' /var/log/vmkernel.log`) shows the result."
+    ),
+    impact="Without IOMMU and SR-IOV in firmware no VF is created, whatever the driver asks for.",
 )
 def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, info = "ESX-IOMMU", host_scope(snap), _info(snap)
@@ -163,6 +170,8 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="critical",
     rationale="VFs come from a certified PF driver: i40en, icen, ixgben, nmlx5_core take max_vfs; igbn (I350) "
     "shows no max_vfs parameter.",
+    remediation="Hardware: an SR-IOV NIC with a certified PF driver that takes max_vfs (igbn takes none).",
+    impact="The port's driver cannot create VFs: VMs on it stay on vmxnet3 through the vSwitch.",
 )
 def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, info = "ESX-NIC-DRIVER", host_scope(snap), _info(snap)
@@ -218,6 +227,12 @@ def _wanted(snap: HostSnapshot, policy: Policy | None) -> dict[str, list[tuple[E
     severity="high",
     rationale="A port offers VFs only after max_vfs (per driver, one entry per port in PCI order) or "
     "UpdatePassthruConfig asks for them, and a reboot creates them.",
+    remediation=(
+        '`esxcli system module parameters set -m <driver> -p "<other options> max_vfs=a,b"` (the whole option'
+        " string, one entry per port in PCI order) or `iovkit plan` (vSphere API), then a reboot in "
+        "maintenance mode."
+    ),
+    impact="No VFs are configured on the port the VMs use: an SR-IOV adapter there cannot power on.",
 )
 def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VFS-ENABLED"
@@ -267,6 +282,11 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="`sriovActive` means enabled + rebooted: max_vfs and UpdatePassthruConfig take effect at the next "
     "boot unless the device rebinds live; Mellanox NICs also need SRIOV_EN in the NIC firmware.",
+    remediation=(
+        "Maintenance mode and a reboot (`esxcli system shutdown reboot`); Mellanox NICs also need "
+        "SRIOV_EN/NUM_OF_VFS in the NIC firmware (mlxconfig)."
+    ),
+    impact="The configured VFs do not exist until the host reboots: the VMs cannot use them yet.",
 )
 def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, info = "ESX-VFS-ACTIVE", _info(snap)
@@ -337,6 +357,8 @@ def _vendor_of(snap: HostSnapshot, n: PhysicalNic) -> str:
     severity="high",
     rationale="Each SR-IOV adapter takes a free VF of its PF at power-on; VFs also cost interrupt vectors: "
     "3 per Intel VF and 2 per Emulex VF out of about 3072 (3X + 2Y < 3072).",
+    remediation="More VFs on the port (max_vfs / `iovkit plan`), or fewer VFs when interrupt vectors run out.",
+    impact="VMs beyond the port's VFs (or interrupt vectors) fail to power on with their SR-IOV adapter.",
 )
 def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VF-CAPACITY"
@@ -390,6 +412,11 @@ def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="Only an SR-IOV passthrough adapter (VirtualSriovEthernetCard) gets a VF; it needs VM compatibility "
     "ESXi 5.5+ (vmx-10), and its PF must still be the port it names (max_vfs order shifts with cards).",
+    remediation=(
+        "`iovkit plan` with a policy (adds an SR-IOV passthrough adapter); `vim-cmd vmsvc/upgrade` for the "
+        "hardware version; re-pick the physical function when its PCI id moved."
+    ),
+    impact="The VM's traffic stays on vmxnet3 through the vSwitch, or the VM does not power on with a stale PF.",
 )
 def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VM-ADAPTER"
@@ -467,6 +494,8 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="The IOMMU must map all VM memory for DMA: ESXi refuses to power on a passthrough VM without a full "
     "reservation (`memory reservation (sched.mem.min) should be equal to memsize`).",
+    remediation="Reserve all guest memory (All locked): `iovkit plan`, or the .vmx `sched.mem.pin`/`sched.mem.min`.",
+    impact="A VM with an SR-IOV adapter and unreserved memory does not power on.",
 )
 def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VM-MEMORY"
@@ -515,6 +544,8 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="low",
     rationale="vSphere disables vMotion, Storage vMotion, snapshots, suspend/resume, HA, DRS, FT, DPM and hot-add "
     "for a VM with an SR-IOV passthrough adapter (vSphere 6.5 list, esxi.md §1.5).",
+    remediation="None: accept the loss of vMotion, snapshots, HA/DRS/FT and hot-add, or keep the VM on vmxnet3.",
+    impact="The VM loses vMotion, snapshots, HA/DRS/FT and hot-add while it has an SR-IOV adapter.",
 )
 def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VM-FEATURES"
@@ -544,6 +575,11 @@ def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     platform="esxi",
     severity="medium",
     rationale="summary.rebootRequired: a changed SR-IOV or module setting waits for a reboot.",
+    remediation=(
+        "Maintenance mode and a reboot: `esxcli system maintenanceMode set --enable true`, then `esxcli "
+        "system shutdown reboot`."
+    ),
+    impact="Changes to VFs take effect only after the reboot: the host runs the old configuration until then.",
 )
 def reboot(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, info = "ESX-REBOOT", host_scope(snap), _info(snap)

@@ -93,6 +93,13 @@ def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
     platform="guest",
     severity="high",
     rationale="Only a VF in the guest, carrying the traffic, takes the VM off the host's virtual switch.",
+    remediation=(
+        "On the host: `iovkit doctor` there (HV-VF-ACTIVE says why). In the guest: the VF driver; then read "
+        "the VF counters (`ethtool -S <synthetic nic> | grep vf_`, or `Get-NetAdapterStatistics` on Windows)."
+    ),
+    impact=(
+        "The guest's traffic still crosses the host's virtual switch: the bottleneck SR-IOV removes is still there."
+    ),
 )
 def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-VF"

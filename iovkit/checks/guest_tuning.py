@@ -63,6 +63,8 @@ def _cpu_mask(n: int) -> str:
     severity="high",
     rationale="Without the VF driver the VF never binds and traffic stays synthetic while the portal shows "
     "Accelerated Networking enabled; a VM can land on a Mellanox or a MANA host, so carry all of them.",
+    remediation="Shell: install the distribution's extra kernel modules and `sudo modprobe -a <missing>`.",
+    impact="Without the VF driver the guest cannot use the VF the host gives it: traffic stays synthetic.",
 )
 def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-VF-DRIVER"
@@ -114,6 +116,8 @@ def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="One RX queue per CPU (up to the NIC's maximum) spreads receive work; fewer queues pile every "
     "packet's softirq on a few vCPUs (kernel scaling.rst).",
+    remediation="Shell: `sudo ethtool -L <if> combined <n>` (n = min(vCPUs or relay workers, the maximum)).",
+    impact="Fewer RX queues than relay workers leave cores idle while one queue's core saturates.",
 )
 def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-QUEUES"
@@ -158,6 +162,8 @@ def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="Windows guests may have RSS off (Azure's optimisation guide); an indirection table that points "
     "at fewer queues than exist leaves queues idle.",
+    remediation="Shell: `sudo ethtool -X <if> equal <n>`; Windows: `Enable-NetAdapterRss -Name <adapter>`.",
+    impact="Without RSS over every queue one core takes all receive work and saturates first.",
 )
 def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-RSS"
@@ -214,6 +220,8 @@ def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="low",
     rationale="Every queue's interrupt on one CPU makes that CPU the bottleneck; irqbalance overrides manual "
     "affinity, so stop it before pinning (scaling.rst). netvsc channels are VMBus, not Linux IRQs.",
+    remediation="Shell: `sudo systemctl enable --now irqbalance`, or stop it and write /proc/irq/N/smp_affinity_list.",
+    impact="All NIC interrupts on one CPU make that CPU the guest's bottleneck.",
 )
 def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-IRQ"
@@ -264,6 +272,8 @@ def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="VFs have few queues (igbvf 1, ixgbevf 2, iavf 4); with fewer queues than workers RPS moves "
     "protocol work to other CPUs, XPS maps each CPU to one TX queue (scaling.rst).",
+    remediation="Shell: a CPU mask into /sys/class/net/<if>/queues/rx-*/rps_cpus; `net.core.rps_sock_flow_entries`.",
+    impact="With fewer queues than workers and no RPS, receive work piles on the queues' cores.",
 )
 def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-RPS"
@@ -316,6 +326,8 @@ def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="low",
     rationale="Keep NIC queues and the receiving process on one memory domain (Cloudflare); Hyper-V sets the "
     "VF's node in the guest.",
+    remediation="Shell: `numactl --cpunodebind=<node> --membind=<node> iovkit relay ...`.",
+    impact="A relay on the far NUMA node pays cross-node memory traffic for every packet.",
 )
 def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-NUMA"
@@ -363,6 +375,8 @@ def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="SO_RCVBUF is capped at net.core.rmem_max (Azure Linux 212992, Ubuntu 1048576); a capped buffer "
     "drops bursts as RcvbufErrors. A relay run as root forces its size (SO_RCVBUFFORCE).",
+    remediation="Shell: `sudo sysctl -w net.core.rmem_max=<relay rcvbuf>` and a line in /etc/sysctl.d.",
+    impact="The kernel caps the relay's receive buffer: bursts overflow it and datagrams are dropped.",
 )
 def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-SOCKBUF"
@@ -399,6 +413,8 @@ def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="low",
     rationale="With L3-only hashing every flow between two hosts lands on one queue (Cloudflare: "
     "rx-flow-hash udp4 sdfn). On Azure, L3 (sd) is advised when UDP is fragmented.",
+    remediation="Shell: `sudo ethtool -N <if> rx-flow-hash udp4 sdfn` (L3 `sd` on Azure when UDP is fragmented).",
+    impact="UDP hashed on addresses only puts a relay's flows from one peer on one queue and one core.",
 )
 def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-UDP-HASH"
@@ -444,6 +460,8 @@ def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="conntrack alone can cap a core for UDP (4.8 vs 1.8 Mpps per core in the XDP paper); Cloudflare's "
     "recipe starts with NOTRACK for the port.",
+    remediation="Shell: `iptables -t raw -I PREROUTING 1 -p udp --dport <port> -j NOTRACK`, OUTPUT --sport too.",
+    impact="conntrack on the relay's port costs CPU per packet and can fill its table, dropping new flows.",
 )
 def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-CONNTRACK"
@@ -486,6 +504,8 @@ def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="low",
     rationale="GRO/GSO batch packets through the stack; for UDP forwarding rx-gro-list should be off and "
     "rx-udp-gro-forwarding on (Tailscale's ethtool advice).",
+    remediation="Shell: `sudo ethtool -K <if> gro on gso on rx-gro-list off`.",
+    impact="Without GRO/GSO every datagram pays the full stack cost; fraglist GRO can break forwarded UDP.",
 )
 def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-GRO"
@@ -530,6 +550,8 @@ def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="Steal time (the 8th /proc/stat field) is CPU the host gave to someone else; runs on burstable "
     "or oversubscribed VMs are not comparable and cap the packet rate.",
+    remediation="Design: a non-burstable size or a dedicated host; re-run benchmarks when steal is low.",
+    impact="CPU the hypervisor steals shows up as latency and loss no guest tuning can fix.",
 )
 def steal(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "GUEST-STEAL"

@@ -169,6 +169,10 @@ def _set_adapter(a: VmAdapter, args: str) -> str:
     severity="critical",
     rationale="Hyper-V SR-IOV exists only on Windows Server 2012 and newer; client "
     "Hyper-V (Windows 10/11) does not offer it.",
+    remediation="Host OS: Windows Server 2012 or newer (Standard/Datacenter). No command fixes a client edition.",
+    impact=(
+        "No VM on this host can get a VF: every packet keeps crossing VMBus and the virtual switch on the root's CPUs."
+    ),
 )
 def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = "HV-OS-EDITION", host_scope(snap), snap.host
@@ -219,6 +223,11 @@ def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="critical",
     rationale="Hyper-V reports why the platform cannot do SR-IOV as IovSupportReasons; "
     "each has a firmware or hardware fix.",
+    remediation=(
+        "Firmware or hardware, one per IovSupportReasons string (Intel VT-d / AMD IOMMU, SR-IOV in the BIOS, "
+        "ACS on the root ports, a BIOS update for _OSC). Unknown reason strings are shown verbatim."
+    ),
+    impact=("No switch on this host can be made IOV: every VM stays on the synthetic path through the virtual switch."),
 )
 def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-HOST-IOV", host_scope(snap)
@@ -259,6 +268,11 @@ def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="SR-IOV needs second level address translation. Win32_Processor reports SLAT False once the "
     "hypervisor runs, so that alone is not proof of absence.",
+    remediation=(
+        "Hardware (a CPU with EPT or RVI/NPT). When the facts are missing: `Get-ComputerInfo -Property "
+        "HyperV*` to read them."
+    ),
+    impact="Without SLAT Hyper-V cannot assign VFs: the VMs stay on the synthetic path.",
 )
 def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "HV-SLAT", host_scope(snap)
@@ -332,6 +346,12 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="Get-NetAdapterSriov SriovSupport says why a NIC cannot offer VFs: slot (ACS), driver, bus "
     "numbers, IOMMU, BAR space or firmware (_OSC).",
+    remediation=(
+        "Per SriovSupport value: another slot (MissingAcs), the vendor's PF driver (MissingPfDriver), "
+        "firmware settings or a BIOS update (NoBusResources, NoVfBarSpace, NoOscSupport, NoIoMmuSupport), or "
+        "an SR-IOV NIC. Unknown values: `Get-NetAdapterSriov` to read more."
+    ),
+    impact="This port offers no VFs: VMs behind it stay on the virtual switch, whose packets land on a root CPU.",
 )
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-NIC-SRIOV"
@@ -409,6 +429,10 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="A capable NIC offers VFs only when SR-IOV is enabled on it (Enable-NetAdapterSriov); NumVFs is "
     "how many VMs it can serve.",
+    remediation="PowerShell: `Enable-NetAdapterSriov -Name <nic>`, `Set-NetAdapterSriov -Name <nic> -NumVFs N`.",
+    impact=(
+        "An IOV switch on this port gets no VFs to hand out: adapters asking for one fall back to the synthetic path."
+    ),
 )
 def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-NIC-ENABLED"
@@ -476,6 +500,8 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="SR-IOV traffic bypasses the host stack, so an LBFO team cannot carry it; Switch Embedded "
     "Teaming (Server 2016+) is compatible with SR-IOV.",
+    remediation="Rebuild the switch on SET or a single port: `iovkit plan`. SET needs Windows Server 2016 or newer.",
+    impact="A switch on an LBFO team cannot pass VFs: every VM on it stays on the synthetic path.",
 )
 def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-TEAM"
@@ -540,6 +566,14 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     platform="hyperv",
     severity="high",
     rationale="IOV can only be chosen when a switch is created; a switch without it must be rebuilt.",
+    remediation=(
+        "Recreate the switch with `-EnableIov $true`: `iovkit plan` (IOV cannot be turned on later). With no "
+        "external switch at all: the `New-VMSwitch ... -EnableIov $true` command."
+    ),
+    impact=(
+        "A switch created without IOV never gives a VF (it cannot be turned on later): its VMs stay on the "
+        "synthetic path."
+    ),
 )
 def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-SWITCH-IOV"
@@ -641,6 +675,8 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     platform="hyperv",
     severity="high",
     rationale="IovWeight 0 turns SR-IOV off for a VM adapter; 1..100 asks for a VF.",
+    remediation="PowerShell: `Set-VMNetworkAdapter -VMName <vm> -Name <adapter> -IovWeight 100`.",
+    impact="An adapter with IovWeight 0 never asks for a VF: its traffic stays on the virtual switch.",
 )
 def vnic_weight(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VNIC-WEIGHT"
@@ -682,6 +718,8 @@ def _wanting(snap: HostSnapshot, policy: Policy | None, sw: VSwitch) -> list[VmA
     severity="medium",
     rationale="Each SR-IOV adapter takes one VF; a port offers a fixed number (an I350 port gave 6). Adapters "
     "beyond that stay on the switch.",
+    remediation="`iovkit plan`: a second port and IOV switch for the rest, or VMQ/vRSS for them.",
+    impact="Adapters beyond the port's VFs get none and silently stay on the synthetic path.",
 )
 def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VF-CAPACITY"
@@ -750,6 +788,13 @@ _STATUS_CAUSES: dict[str, str] = {
     platform="hyperv",
     severity="high",
     rationale="IovWeight > 0 only asks; traffic leaves the switch only when VFDataPathActive is True.",
+    remediation=(
+        "The cause the facts point to: rebuild the switch (`iovkit plan`), free a VF, enable SR-IOV on the "
+        "NIC, start the VM, or install the VF driver in the guest and check there (GUEST-VF)."
+    ),
+    impact=(
+        "The adapter asks for a VF but its traffic still crosses the virtual switch: the bottleneck is still there."
+    ),
 )
 def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VF-ACTIVE"
@@ -853,6 +898,13 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     severity="medium",
     rationale="A switch that carries the management OS drops remote access while it is "
     "rebuilt; run the switch-over from a console.",
+    remediation=(
+        "Procedure: run `iovkit apply plan.json --console --yes` at the server console (or iLO/iDRAC), not "
+        "over the network through that switch."
+    ),
+    impact=(
+        "Rebuilding the switch drops the management OS's address on it: a remote session through it is cut mid-change."
+    ),
 )
 def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-MGMT-OS"
@@ -941,6 +993,8 @@ def _below_ten_gig(snap: HostSnapshot, nic: PhysicalNic) -> str:
     rationale="Without VMQ every receive interrupt of a port lands on one core that does all switching. "
     "Get-NetAdapterVmq's Enabled is not proof: below 10 Gbps the switch does not use VMQ unless "
     "BelowTenGigVmqEnabled is set; Get-NetAdapterVmqQueue shows whether VM adapters got queues.",
+    remediation="PowerShell: `Enable-NetAdapterVmq -Name <nic>`, `Set-VMNetworkAdapter ... -VmqWeight 100`.",
+    impact="Without VMQ the traffic that stays on the switch is handled on one core: that core saturates first.",
 )
 def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "HV-VMQ"

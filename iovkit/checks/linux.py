@@ -60,6 +60,8 @@ def _sysfs_dev(n: PhysicalNic) -> str:
     platform="linux",
     severity="critical",
     rationale="KVM needs VT-x/AMD-V enabled in firmware and the kvm module loaded (/dev/kvm).",
+    remediation="Firmware setting (Intel VT-x or AMD SVM), or `sudo modprobe kvm_intel` / `kvm_amd`.",
+    impact="Without hardware virtualization KVM does not run: there are no VMs to give VFs to.",
 )
 def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-VIRT", host_scope(snap)
@@ -106,6 +108,8 @@ def guest_vf_active(snap: HostSnapshot) -> bool:
     severity="critical",
     rationale="SR-IOV VFs are created and assigned on the hypervisor host; inside a VM "
     "only the guest side (GUEST-VF) can be checked.",
+    remediation="None here: run iovkit on the hypervisor host (or `iovkit doctor --host` for a Hyper-V host).",
+    impact=("Host-side SR-IOV cannot be set up from inside a VM: the checks here say nothing about the hypervisor."),
 )
 def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = "LX-GUEST", host_scope(snap), snap.host
@@ -142,6 +146,8 @@ def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     platform="linux",
     severity="critical",
     rationale="VFs can be given to VMs (vfio) only through an active IOMMU.",
+    remediation="Firmware setting (Intel VT-d or AMD IOMMU) and the kernel command line (GRUB), then reboot.",
+    impact="Without an active IOMMU a VF cannot be assigned to a VM (vfio refuses it).",
 )
 def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-IOMMU", host_scope(snap)
@@ -178,6 +184,11 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="Intel IOMMU is off unless intel_iommu=on (or a kernel "
     "default); AMD-Vi is on by default. iommu=pt keeps host devices on an identity map (least overhead).",
+    remediation="Kernel command line through GRUB (`intel_iommu=on iommu=pt`, or `iommu=pt` on AMD), then reboot.",
+    impact=(
+        "Without the kernel option the IOMMU may stay off after the next boot; without iommu=pt host devices "
+        "pay for translation."
+    ),
 )
 def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-IOMMU-CMDLINE", host_scope(snap)
@@ -241,6 +252,11 @@ def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding
     platform="linux",
     severity="critical",
     rationale="VFs come from a physical function whose device offers SR-IOV.",
+    remediation=(
+        "Hardware or NIC firmware (`mstconfig ... set SRIOV_EN=1 NUM_OF_VFS=8` on Mellanox), and SR-IOV "
+        "enabled in the BIOS."
+    ),
+    impact="No NIC offers VFs: every VM stays on virtio/vhost, whose work lands on host CPUs.",
 )
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope = "LX-NIC-SRIOV", host_scope(snap)
@@ -290,6 +306,8 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     platform="linux",
     severity="high",
     rationale="A PF offers VFs only after N is written to sriov_numvfs (not persistent across reboots).",
+    remediation="Shell: `echo N | sudo tee /sys/bus/pci/devices/<pf>/sriov_numvfs` (not persistent across reboots).",
+    impact="No VFs exist on the port: nothing can be given to a VM until they are created.",
 )
 def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-VFS"
@@ -326,6 +344,8 @@ def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     platform="linux",
     severity="medium",
     rationale="An unbound VF can be neither used on the host nor passed to a VM by vfio.",
+    remediation="Shell: bind the VF to vfio-pci through `driver_override` and `drivers_probe`.",
+    impact="A VF without a driver can be neither used on the host nor passed to a VM until it is bound.",
 )
 def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-VF-BOUND"
@@ -362,6 +382,8 @@ def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="medium",
     rationale="VF traffic bypasses a host bond: it uses only its own PF's port, with no failover; on ice "
     "(E810) LAG is switched off while VFs exist.",
+    remediation="Design: bond inside the guests over VFs from two PFs, or take the PF out of the host bond.",
+    impact="VFs of a bonded PF bypass the bond: a VM on one of them loses the failover the bond gives the host.",
 )
 def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-BOND"
@@ -412,6 +434,8 @@ def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="low",
     rationale="A VF with spoof checking off or trust on lets its VM forge source MACs or enter "
     "promiscuous modes; an all-zero admin MAC means no MAC filtering on some NICs (mlx5).",
+    remediation="Shell: `ip link set dev <pf> vf N spoofchk on`, `trust off`, `mac <addr>`.",
+    impact="A VM on a VF with spoof check off or trust on can send as any MAC address on the wire.",
 )
 def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "LX-VF-POLICY"

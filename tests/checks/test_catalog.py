@@ -131,3 +131,33 @@ def test_top_fixes_gives_other_rules_a_slot_before_repeating_one():
         ("HV-MGMT-OS", "console"),
         ("HV-VNIC-WEIGHT", "Set 1"),
     ]
+
+
+def test_the_catalog_stamps_its_id_and_title_on_every_finding():
+    """A rule body's own spelling of its ID does not reach the report: the registry's does."""
+    from iovkit.checks.catalog import Rule
+
+    def body(snap, policy):
+        yield Finding("HV-TYPO", "pass", Scope("host", "h"), "fine")
+
+    r = Rule("HV-REAL", "The real title", "hyperv", "low", "why", body, "fix it", "it costs", "docs/checks.md#hv-real")
+    (f,) = r.evaluate(hv_ready(), None)
+    assert (f.id, f.title, f.severity) == ("HV-REAL", "The real title", "low")
+    for snap in (hv_ready(), lx_ready()):
+        for rid, rule in all_rules().items():
+            assert {f.id for f in rule.evaluate(snap, None)} <= {rid}
+
+
+def test_the_plan_command_the_user_gave_travels_in_the_check_context():
+    """Fixes that send the user to `iovkit plan` name the input they gave, not the snapshot's recorded source."""
+    from iovkit.checks.catalog import CheckContext, check_context, plan_command, run_checks
+    from iovkit.sources import load_example
+
+    snap = load_example("hyperv-i350-no-iov")
+    assert plan_command(snap) == "iovkit plan --example hyperv-i350-no-iov -o plan.json"
+    given = "iovkit plan --from 'host bundle.json' -o plan.json"
+    with check_context(CheckContext(plan_command=given)):
+        assert plan_command(snap) == given
+    assert plan_command(snap) != given  # the context ends with the run
+    fixes = [f.fix for f in run_checks(snap, plan_cmd=given).findings if f.fix and "iovkit plan" in f.fix]
+    assert fixes and all(given in fix for fix in fixes), fixes
