@@ -6,7 +6,6 @@ PowerShell collector's bundle on stdout, parsed here exactly as `iovkit collect 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,19 +97,11 @@ def _module_snapshot(host: InventoryHost, outcome: TaskOutcome) -> HostSnapshot:
 
 
 def _script_snapshot(host: InventoryHost, outcome: TaskOutcome) -> HostSnapshot:
-    """The collector's bundle from the script task's stdout (PowerShell may print a banner first)."""
-    from iovkit.errors import InputError
-    from iovkit.sources.hyperv.bundle import snapshot_from_bundle
+    """The collector's bundle from the script task's stdout, parsed as `iovkit collect` parses a WinRM run's."""
+    from iovkit.sources.hyperv.bundle import snapshot_from_output
 
     text = str(outcome.res.get("stdout") or "")
-    start = text.find("{")
-    if start < 0:
+    if "{" not in text:
         errs = " ".join(str(outcome.res.get("stderr") or "").split())[:200]
         raise IovkitError(f"the collector printed no bundle{': ' + errs if errs else ''}")
-    try:
-        data = json.loads(text[start:])
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"the collector's output is not valid JSON: {err.msg} at line {err.lineno}", path=f"ansible:{host.name}"
-        ) from err
-    return snapshot_from_bundle(data, f"ansible:{host.name}")
+    return snapshot_from_output(text, f"ansible:{host.name}")

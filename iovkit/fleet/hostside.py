@@ -36,10 +36,9 @@ def check_snapshot(
     if snapshot:
         snap = snapshot_from_dict(snapshot, "snapshot")
     elif bundle:
-        from iovkit.sources.hyperv.bundle import snapshot_from_bundle
+        from iovkit.sources.hyperv.bundle import snapshot_from_output
 
-        start = bundle.find("{")
-        snap = snapshot_from_bundle(json.loads(bundle[max(start, 0) :]), "bundle")
+        snap = snapshot_from_output(bundle, "bundle")
     else:
         snap = load_input(Path(str(src)))
     result = run_checks(snap, load_policy(Path(policy)) if policy else None)

@@ -105,6 +105,23 @@ def snapshot_from_bundle(data: dict[str, Any], origin: str) -> HostSnapshot:
     return build_snapshot(raw_from_bundle(data, origin))
 
 
+def snapshot_from_output(text: str, origin: str) -> HostSnapshot:
+    """The snapshot from what the collector printed on a remote run (WinRM, an Ansible script task): a profile
+    banner or warnings may come before the JSON bundle."""
+    start = text.find("{")
+    if start < 0:
+        raise InputError("the collector printed no bundle", path=origin)
+    try:
+        data = json.loads(text[start:])
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"the collector's output is not valid JSON: {err.msg} at line {err.lineno}", path=origin
+        ) from err
+    if not isinstance(data, dict):
+        raise InputError("the collector's output is not a bundle (a JSON object)", path=origin)
+    return snapshot_from_bundle(data, origin)
+
+
 def snapshot_from_bundle_file(path: Path) -> HostSnapshot:
     """Read a bundle file (the collector writes UTF-8, 5.1 with a BOM)."""
     from iovkit.fileio import read_json
