@@ -113,7 +113,7 @@ def _run(
         text = {
             "json": lambda: result.to_json() + "\n",
             "markdown": lambda: render.to_markdown(result),
-            "html": lambda: render.to_html(result),
+            "html": lambda: _fleet_page(result),
         }[form]()
         if output is None or str(output) == "-":
             typer.echo(text, nl=False)
@@ -139,6 +139,13 @@ def _progress(event: dict[str, Any]) -> None:
     else:
         what = "unreachable" if kind == "runner_on_unreachable" else "failed"
         err.print(f"  {host}: {what}: {clean_message(dict(data.get('res') or {}))}", highlight=False)
+
+
+def _fleet_page(result: object) -> str:
+    """The HTML view is the report's fleet view (one look, one CSP for every page iovkit writes)."""
+    from iovkit.report import fleet_page
+
+    return fleet_page(result)
 
 
 def _command(name: Command, doc: str, with_policy: bool) -> None:

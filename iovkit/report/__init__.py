@@ -8,6 +8,7 @@ commands (build.py), and the page is built from their result models (assess, dia
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from iovkit.report.build import Report, build_report
 from iovkit.report.inputs import Inputs, load_inputs
@@ -19,9 +20,16 @@ def render_html(report: Report) -> str:
     return render(report)
 
 
+def fleet_page(result: Any) -> str:
+    """A fleet result (iovkit.fleet.model.FleetResult) as a self-contained page: `iovkit fleet --format html`."""
+    from iovkit.report.html import render_fleet
+
+    return render_fleet(result)
+
+
 def make_report(paths: list[Path], before: list[Path] | None = None, after: list[Path] | None = None) -> str:
     """Load, judge and render: the HTML text of the report."""
     return render_html(build_report(load_inputs(paths, before or [], after or [])))
 
 
-__all__ = ["Inputs", "Report", "build_report", "load_inputs", "make_report", "render_html"]
+__all__ = ["Inputs", "Report", "build_report", "fleet_page", "load_inputs", "make_report", "render_html"]

@@ -152,7 +152,7 @@ def fleet_section(report: Report) -> str:
         verdict = str(data.get("verdict", "unknown"))
         out.append(
             f"<h3>{e(data.get('command'))} over {e(data.get('inventory'))} "
-            f'<span class="note">({e(path)}, started {e(data.get("started"))})</span></h3>'
+            f'<span class="note">({e(path) + ", " if path else ""}started {e(data.get("started"))})</span></h3>'
             f'<p class="verdict">fleet: {badge(verdict.upper(), "v-" + verdict)}</p>'
         )
         rows = []
@@ -167,7 +167,8 @@ def fleet_section(report: Report) -> str:
                     num(h.get("vfs_total"), "{:,}"),
                     num(h.get("vfs_used"), "{:,}"),
                     num(h.get("vfs_free"), "{:,}"),
-                    e(h.get("error") or h.get("headline")) + (f"<br>{code(top.get('fix'))}" if top.get("fix") else ""),
+                    e(h.get("error") or top.get("message") or h.get("headline"))
+                    + (f"<br>{code(top.get('fix'))}" if top.get("fix") else ""),
                 ]
             )
         out.append(table(("host", "verdict", "platform", "VFs", "used", "free", "first fix"), rows, numeric=(3, 4, 5)))

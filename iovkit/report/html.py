@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from iovkit.report.assess import fleet_section, guest_section, host_name, hosts_section, inputs_summary
 from iovkit.report.build import Report
 from iovkit.report.change import measurements_section, plan_section
 from iovkit.report.diagnosis import diagnosis_section
+from iovkit.report.inputs import Inputs
 from iovkit.report.page import page
 
 SECTIONS = (
@@ -17,6 +21,14 @@ SECTIONS = (
     ("fleet", "Fleet"),
     ("inputs", "Inputs"),
 )
+
+
+def render_fleet(result: Any) -> str:
+    """`iovkit fleet ... --format html`: the report's fleet view as a page of its own (same look, same CSP)."""
+    report = Report(inputs=Inputs(fleets=[("", result)]), generated=datetime.now(UTC))
+    title = f"iovkit fleet {result.command}: {result.inventory}" + (f" ({result.limit})" if result.limit else "")
+    subtitle = f"generated {report.generated.strftime('%Y-%m-%d %H:%M UTC')} by iovkit {report.version}"
+    return page(title, subtitle, [("fleet", "Fleet")], fleet_section(report))
 
 
 def render(report: Report) -> str:

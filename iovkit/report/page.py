@@ -39,11 +39,13 @@ code, pre { font: 12px/1.4 ui-monospace, SFMono-Regular, Consolas, monospace; }
 td code { white-space: pre-wrap; overflow-wrap: anywhere; }
 td { overflow-wrap: break-word; }
 pre { background: var(--panel); border: 1px solid var(--line); padding: 8px; overflow-x: auto; white-space: pre-wrap; }
-.badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px;
+.badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; background: var(--na);
+  font-weight: 600; font-size: 12px;
   text-transform: uppercase; overflow-wrap: normal; }
 .v-ready, .s-pass, .c-better { background: var(--pass); }
 .v-partial, .s-warn, .c-mixed { background: var(--warn); }
-.v-not-ready, .v-bottleneck, .s-fail, .c-worse { background: var(--fail); }
+.v-not-ready, .v-bottleneck, .s-fail, .c-worse, .v-unreachable, .v-failed, .v-blocked { background: var(--fail); }
+.v-planned, .v-collected, .v-nothing-to-do { background: var(--pass); }
 .v-unknown, .s-unknown, .v-insufficient-data { background: var(--unknown); }
 .s-info, .v-ok, .c-same, .c-within-noise { background: var(--info); }
 .s-not-applicable, .v-idle, .c-none { background: var(--na); }

@@ -366,3 +366,16 @@ def test_version_and_help_do_not_import_the_report() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_fleet_html_is_the_report_fleet_view(tmp_path: Path) -> None:
+    """`iovkit fleet ... --format html` writes the report's fleet view: same CSP, every host, unreachable named."""
+    from iovkit.fleet.model import load_fleet_result
+    from iovkit.report import fleet_page
+
+    _fleet_json(tmp_path / "fleet.json")
+    html = fleet_page(load_fleet_result(tmp_path / "fleet.json"))
+    assert "default-src 'none'" in html and 'id="fleet"' in html
+    rows = re.findall(r"<tr><td><b>(hv\d+)</b></td><td><span class=\"badge v-([a-z-]+)\">", html)
+    assert rows == [("hv01", "ready"), ("hv02", "not-ready"), ("hv03", "unreachable")]
+    assert "WinRM: connection refused" in html and "iovkit plan --host hv02 -o plan.json" in html
