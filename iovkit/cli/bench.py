@@ -258,6 +258,7 @@ def bench_cmd(
             "--limit",
             help="--agents: Ansible host pattern of the agents",
             show_default=False,
+            metavar="<pattern>",
             rich_help_panel=AGENTS_PANEL,
         ),
     ] = None,
@@ -266,6 +267,7 @@ def bench_cmd(
         typer.Option(
             "--agent-listen",
             help="--agents: HOST:PORT the agents connect back to (port 0: any free one)",
+            metavar="<host:port>",
             rich_help_panel=AGENTS_PANEL,
         ),
     ] = "0.0.0.0:0",
@@ -276,6 +278,7 @@ def bench_cmd(
             help="HOST:PORT of the target relay's --metrics server: each step records the relay host's data "
             "path, steal and CPU, and a path change marks the step invalid",
             show_default=False,
+            metavar="<host:port>",
         ),
     ] = None,
     max_steal: Annotated[

@@ -107,7 +107,7 @@ def diagnose_cmd(
 
 def monitor_cmd(
     listen: Annotated[
-        str, typer.Option("--listen", help="HOST:PORT for the Prometheus /metrics endpoint")
+        str, typer.Option("--listen", help="HOST:PORT for the Prometheus /metrics endpoint", metavar="<host:port>")
     ] = "127.0.0.1:9464",
     interval: Annotated[float, typer.Option("--interval", help="Seconds between samples", min=0.05)] = 1.0,
     view: Annotated[bool, typer.Option("--view", help="Also show a live per-core view in the terminal")] = False,

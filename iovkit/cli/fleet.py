@@ -31,7 +31,10 @@ InventoryOpt = Annotated[
     Path, typer.Option("-i", "--inventory", help="Ansible inventory (YAML, INI or a directory)", show_default=False)
 ]
 LimitOpt = Annotated[
-    str | None, typer.Option("--limit", "-l", help="Ansible host pattern: only these hosts", show_default=False)
+    str | None,
+    typer.Option(
+        "--limit", "-l", help="Ansible host pattern: only these hosts", show_default=False, metavar="<pattern>"
+    ),
 ]
 ForksOpt = Annotated[int, typer.Option("--forks", help="Hosts Ansible works on at once", min=1, max=500)]
 TimeoutOpt = Annotated[int, typer.Option("--timeout", help="Connection timeout per host, seconds", min=1)]

@@ -72,9 +72,15 @@ def relay(
         ),
     ] = "relay",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes sharing the port (SO_REUSEPORT)")] = 1,
-    pin: Annotated[str | None, typer.Option("--pin", help="CPUs to pin workers to, e.g. 0,1 or 2-5")] = None,
-    rcvbuf: Annotated[str | None, typer.Option("--rcvbuf", help="Socket receive buffer per worker, e.g. 4M")] = None,
-    sndbuf: Annotated[str | None, typer.Option("--sndbuf", help="Socket send buffer per worker, e.g. 4M")] = None,
+    pin: Annotated[
+        str | None, typer.Option("--pin", help="CPUs to pin workers to, e.g. 0,1 or 2-5", metavar="<cpus>")
+    ] = None,
+    rcvbuf: Annotated[
+        str | None, typer.Option("--rcvbuf", help="Socket receive buffer per worker, e.g. 4M", metavar="<bytes>")
+    ] = None,
+    sndbuf: Annotated[
+        str | None, typer.Option("--sndbuf", help="Socket send buffer per worker, e.g. 4M", metavar="<bytes>")
+    ] = None,
     metrics: Annotated[
         str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT", metavar="<host:port>")
     ] = None,
