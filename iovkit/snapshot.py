@@ -831,6 +831,27 @@ def plan_facts(snap: HostSnapshot) -> dict[str, Any]:
         },
         "vfs": {f"{v.pf}/{v.index}": {"vm": v.vm, "mac": v.mac} for v in snap.vfs},
     }
+    if snap.esxi is not None:
+        # ESXi: what the runbook reads or restores (the driver options, the API's SR-IOV config, each VM's
+        # memory reservation and adapters); power state and VF ownership are left out like counters.
+        e = snap.esxi
+        facts["esxi"] = {
+            "maintenance": {"in": e.in_maintenance_mode},
+            "modules": {m.name: {"options": m.options, "max_vfs": m.params.get("max_vfs")} for m in e.modules},
+            "passthru": {
+                p.id: {"enabled": p.sriov_enabled, "requested": p.vfs_requested}
+                for p in e.passthru or []
+                if p.sriov_capable is not None
+            },
+            "vms": {
+                v.name: {
+                    "reservation_mb": v.reservation_mb,
+                    "reserve_all": v.reserve_all,
+                    "adapters": [[a.name, a.type, a.pf, a.network, a.present] for a in v.adapters],
+                }
+                for v in e.vms
+            },
+        }
     return facts
 
 

@@ -43,6 +43,7 @@ class ApplyResult:
     resumed_after: int | None = None
     undo: bool = False  # the steps listed are undos (rollback dry run)
     needs_console: bool = False
+    needs_reboot: bool = False  # ESXi: the plan reboots the host and --reboot was not given
 
 
 class StepFailed(ApplyError):
@@ -65,12 +66,23 @@ def _console_check(plan: Plan, console: bool) -> None:
         )
 
 
-def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool, console: bool) -> ApplyResult:
+def _reboot_check(plan: Plan, reboot: bool) -> None:
+    if plan.reboots_host and not reboot:
+        raise InputError(
+            f"the plan reboots ESXi host {plan.host} (in maintenance mode, its running VMs powered off first): "
+            "pass --reboot to allow it"
+        )
+
+
+def apply_plan(
+    plan: Plan, executor: Executor, journal_path: Path, *, yes: bool, console: bool, reboot: bool = False
+) -> ApplyResult:
     """Apply (or, without yes, describe) a plan. Raises ApplyError after a failure that was rolled back."""
     if plan.blockers:
         raise InputError(f"the plan has blockers and cannot be applied: {plan.blockers[0]}")
     if yes:
         _console_check(plan, console)
+        _reboot_check(plan, reboot)
     st = journal_state(journal_path)
     if st.plan_id is not None and st.plan_id != plan.plan_id:
         raise InputError(
@@ -98,6 +110,7 @@ def apply_plan(plan: Plan, executor: Executor, journal_path: Path, *, yes: bool,
             steps=[StepReport(s.id, step_title(s), executor.command(s, "action")) for s in todo],
             resumed_after=max(done) if done else None,
             needs_console=plan.requires_console and not console,
+            needs_reboot=plan.reboots_host and not reboot,
         )
     journal = Journal(journal_path)
     if resuming:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from iovkit.apply.esxi_sim import EsxiSimulator
+from iovkit.apply.esxi_sim import SimError as EsxiSimError
 from iovkit.apply.simulator import SimError, Simulator
 from iovkit.errors import InputError, UnreachableError
 from iovkit.plan.model import Plan, SetNumVfsStep, Step
@@ -82,6 +84,37 @@ class SimulatorExecutor:
             out = self.sim.execute(step, phase)
             ok = True
         except SimError as err:
+            out, ok = str(err), False
+        if self.state_path is not None and phase != "verify":
+            self.sim.save(self.state_path)
+        return Outcome(ok, out)
+
+    def stale_reason(self, plan: Plan) -> str | None:
+        return _compare(plan, self.sim.to_snapshot())
+
+    def host_name(self) -> str | None:
+        return self.sim.s.host
+
+
+class EsxiSimulatorExecutor:
+    """Runs ESXi steps on the ESXi simulator; with a state file, saves after every change."""
+
+    name = "simulator"
+
+    def __init__(self, sim: EsxiSimulator, state_path: Path | None = None) -> None:
+        self.sim = sim
+        self.state_path = state_path
+
+    def command(self, step: Step, phase: Phase) -> str:
+        from iovkit.plan.render_esxi import esx_phase
+
+        return esx_phase(step, phase)
+
+    def run(self, step: Step, phase: Phase) -> Outcome:
+        try:
+            out = self.sim.execute(step, phase)
+            ok = True
+        except EsxiSimError as err:
             out, ok = str(err), False
         if self.state_path is not None and phase != "verify":
             self.sim.save(self.state_path)

@@ -15,13 +15,16 @@ from iovkit.cli.options import (
     OUTPUT_PANEL,
     REFERENCE,
     AuthOpt,
+    EsxiHostOpt,
     ExampleOpt,
     FromOpt,
     HostOpt,
+    InsecureOpt,
     PortOpt,
     QuietOpt,
     SslOpt,
     UserOpt,
+    VsphereOpt,
     exit_codes,
     output_opt,
 )
@@ -71,8 +74,12 @@ def collect_cmd(
     output: Annotated[Path | None, output_opt("Write the snapshot here (default: standard output)")] = None,
     quiet: QuietOpt = False,
     list_examples: Annotated[bool, typer.Option("--list-examples", help="List the shipped examples")] = False,
+    vsphere: VsphereOpt = None,
+    insecure: InsecureOpt = False,
+    esxi_host: EsxiHostOpt = None,
 ) -> None:
-    """Collect a host snapshot (this host, --from a capture, --example, or --host over WinRM)."""
+    """Collect a host snapshot (this host, --from a capture or an ESXi paste, --example, --host over WinRM, or
+    --vsphere for an ESXi host through the vSphere API)."""
     if list_examples:
         from iovkit.examples import EXAMPLES
 
@@ -82,7 +89,16 @@ def collect_cmd(
     from iovkit.summary import render_summary
 
     snap: HostSnapshot
-    if root is not None or archive is not None:
+    if vsphere is not None:
+        if any(x is not None for x in (from_path, example, host, root, archive)):
+            raise InputError("--vsphere reads an ESXi host over the vSphere API; it does not combine with other inputs")
+        from iovkit.cli.esxi import vsphere_password, vsphere_target
+        from iovkit.sources.esxi.live import collect_vsphere
+
+        target = vsphere_target(vsphere, user, insecure, esxi_host)
+        assert target is not None
+        snap = collect_vsphere(target, vsphere_password(target.user))
+    elif root is not None or archive is not None:
         if any(x is not None for x in (from_path, example, host)):
             raise InputError("--root/--archive read this Linux host; they do not combine with --from/--example/--host")
         from iovkit.sources.linux import collect as linux_collect

@@ -91,6 +91,33 @@ PortOpt = Annotated[
 ]
 SslOpt = Annotated[bool, typer.Option("--ssl/--no-ssl", help="WinRM over HTTPS", rich_help_panel=WINRM_PANEL)]
 
+# vSphere (ESXi through the vSphere API): user from --user, password from IOVKIT_PASSWORD or a prompt.
+VSPHERE_PANEL = "vSphere (ESXi host or vCenter)"
+VsphereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vsphere",
+        help="vCenter or ESXi host for the vSphere API (HOST[:PORT]); --user names the account",
+        show_default=False,
+        metavar="<host>",
+        rich_help_panel=VSPHERE_PANEL,
+    ),
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option("--insecure", help="Do not verify the vSphere server's certificate", rich_help_panel=VSPHERE_PANEL),
+]
+EsxiHostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--esxi-host",
+        help="Through vCenter: the ESXi host to read or change",
+        show_default=False,
+        metavar="<name>",
+        rich_help_panel=VSPHERE_PANEL,
+    ),
+]
+
 # Output: how a result prints (--format) and where a file goes (-o/--output).
 TableJson = Literal["table", "json"]
 TableJsonMarkdownJunit = Literal["table", "json", "markdown", "junit"]

@@ -12,13 +12,16 @@ from iovkit.cli.options import (
     INPUT_PANEL,
     SWITCH_OVER,
     AuthOpt,
+    EsxiHostOpt,
     ExampleOpt,
     FromOpt,
     HostOpt,
+    InsecureOpt,
     PortOpt,
     SnapshotArg,
     SslOpt,
     UserOpt,
+    VsphereOpt,
     exit_codes,
     output_opt,
 )
@@ -27,8 +30,8 @@ from iovkit.errors import ExitCode, InputError
 if TYPE_CHECKING:
     from iovkit.apply.executors import Executor
 
-EXECUTORS = ("local", "winrm", "shell", "simulator")
-ExecutorKind = Literal["local", "winrm", "shell", "simulator"]
+EXECUTORS = ("local", "winrm", "shell", "simulator", "vsphere")
+ExecutorKind = Literal["local", "winrm", "shell", "simulator", "vsphere"]
 
 PolicyOpt = Annotated[
     Path | None,
@@ -42,7 +45,9 @@ PolicyOpt = Annotated[
 ExecutorOpt = Annotated[
     ExecutorKind,
     typer.Option(
-        "--executor", help="local (PowerShell here), winrm (--host), shell (Linux), or simulator (--sim-state)"
+        "--executor",
+        help="local (PowerShell here), winrm (--host), shell (Linux), vsphere (ESXi/vCenter: --vsphere), or "
+        "simulator (--sim-state; Hyper-V or ESXi by the plan)",
     ),
 ]
 JournalOpt = Annotated[
@@ -90,6 +95,20 @@ def plan_cmd(
     return int(ExitCode.FINDINGS if plan.blockers else ExitCode.OK)
 
 
+def _is_esxi(snapshot: object, sim_state: Path) -> bool:
+    """The ESXi simulator for an ESXi plan, or for an existing ESXi simulator state (rollback has no plan)."""
+    from iovkit.snapshot import HostSnapshot
+
+    if isinstance(snapshot, HostSnapshot):
+        return snapshot.host.platform == "esxi"
+    if sim_state.exists():
+        try:
+            return '"iovkit-esxi-sim"' in sim_state.read_text(encoding="utf-8", errors="replace")[:200]
+        except OSError:
+            return False
+    return False
+
+
 def _executor(
     kind: str,
     snapshot: object,
@@ -100,6 +119,9 @@ def _executor(
     auth: str,
     port: int | None,
     ssl: bool,
+    vsphere: str | None = None,
+    insecure: bool = False,
+    esxi_host: str | None = None,
 ) -> Executor:
     from iovkit.apply import executors
     from iovkit.sources import collect_here, collect_remote
@@ -112,6 +134,17 @@ def _executor(
 
         if sim_state is None:
             raise InputError("--executor simulator needs --sim-state FILE", field="--sim-state")
+        if _is_esxi(snapshot, sim_state):
+            from iovkit.apply.esxi_sim import EsxiSimulator
+
+            if sim_state.exists():
+                esim = EsxiSimulator.load(sim_state)
+            elif isinstance(snapshot, HostSnapshot):
+                esim = EsxiSimulator.from_snapshot(snapshot)
+                esim.save(sim_state)
+            else:
+                raise InputError("no such simulator state (it is created by `apply`)", path=str(sim_state))
+            return executors.EsxiSimulatorExecutor(esim, sim_state)
         if isinstance(snapshot, HostSnapshot) and snapshot.host.platform != "hyperv":
             # it would build a Hyper-V host from a Linux snapshot and call the plan stale
             raise InputError(
@@ -127,6 +160,14 @@ def _executor(
         else:
             raise InputError("no such simulator state (it is created by `apply`)", path=str(sim_state))
         return executors.SimulatorExecutor(sim, sim_state)
+    if kind == "vsphere":
+        from iovkit.apply.vsphere import VsphereExecutor
+        from iovkit.cli.esxi import vsphere_password, vsphere_target
+
+        vtarget = vsphere_target(vsphere, user, insecure, esxi_host)
+        if vtarget is None:
+            raise InputError("--executor vsphere needs --vsphere HOST", field="--vsphere")
+        return VsphereExecutor(vtarget, vsphere_password(vtarget.user))
     if kind == "shell":
         if not (root / "sys").is_dir():  # refused even for a dry run: it would preview steps on no host at all
             raise InputError("no sys/ under it: not a Linux root or a test tree", path=str(root), field="--root")
@@ -155,6 +196,8 @@ def _report(result: object) -> None:
                 out.print(f"         {line}", markup=False)
         if result.needs_console:
             out.print("NOTE: this plan rebuilds the management OS's switch: --yes also needs --console", markup=False)
+        if result.needs_reboot:
+            out.print("NOTE: this plan reboots the ESXi host: --yes also needs --reboot", markup=False)
     elif result.status == "already-applied":
         out.print(f"Already applied ({len(result.done)} steps); journal: {result.journal}", markup=False)
     elif result.status == "nothing-to-undo":
@@ -172,6 +215,9 @@ def apply_cmd(
         bool,
         typer.Option("--console", help="I am on the host console: a switch carrying the management OS may be rebuilt"),
     ] = False,
+    reboot: Annotated[
+        bool, typer.Option("--reboot", help="ESXi: the plan may reboot the host (maintenance mode first)")
+    ] = False,
     executor: ExecutorOpt = "local",
     journal: JournalOpt = None,
     sim_state: SimStateOpt = None,
@@ -181,14 +227,17 @@ def apply_cmd(
     auth: AuthOpt = "negotiate",
     port: PortOpt = None,
     ssl: SslOpt = False,
+    vsphere: VsphereOpt = None,
+    insecure: InsecureOpt = False,
+    esxi_host: EsxiHostOpt = None,
 ) -> int:
     """Run the plan's steps (a dry run unless --yes), verified one by one, journaled, rolled back on failure."""
     from iovkit.apply.engine import apply_plan, default_journal
     from iovkit.plan import load_plan
 
     plan = load_plan(plan_path)
-    ex = _executor(executor, plan.snapshot, sim_state, root, host, user, auth, port, ssl)
-    result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console)
+    ex = _executor(executor, plan.snapshot, sim_state, root, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
+    result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console, reboot=reboot)
     _report(result)
     return int(ExitCode.OK)
 
@@ -204,11 +253,14 @@ def rollback_cmd(
     auth: AuthOpt = "negotiate",
     port: PortOpt = None,
     ssl: SslOpt = False,
+    vsphere: VsphereOpt = None,
+    insecure: InsecureOpt = False,
+    esxi_host: EsxiHostOpt = None,
 ) -> int:
     """Undo a finished or broken apply run from its journal, last step first (a dry run unless --yes)."""
     from iovkit.apply.engine import rollback_journal
 
-    ex = _executor(executor, None, sim_state, root, host, user, auth, port, ssl)
+    ex = _executor(executor, None, sim_state, root, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
     result = rollback_journal(journal, ex, yes=yes)
     _report(result)
     return int(ExitCode.OK)

@@ -27,7 +27,8 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "linux-cx5": ("linux-cx5.tar.gz", "Linux KVM host with a ConnectX-5 and VFs given to libvirt domains"),
     "esxi-x710": (
         "esxi-x710.txt",
-        "ESXi 7.0.3 pasted esxcli: X710 with 8 VFs on vmnic0, one relay VM on a VF, one without reserved memory",
+        "ESXi 7.0.3 pasted esxcli: X710 with 8 VFs on vmnic0; relay-01 on a VF, relay-02 on vmxnet3, relay-03 "
+        "off for lack of a memory reservation",
     ),
 }
 

@@ -22,6 +22,14 @@ def make_plan(snap: HostSnapshot, policy: Policy | None) -> Plan:
         parts = alloc
         warnings = alloc.warnings + not_running(snap, alloc)
         console = alloc.requires_console
+    elif snap.host.platform == "esxi":
+        from iovkit.plan.runbook_esxi import plan_esxi
+
+        eparts = plan_esxi(snap, policy)
+        steps = [] if eparts.blockers else eparts.steps
+        parts = eparts  # type: ignore[assignment]
+        warnings = eparts.warnings
+        console = False
     else:
         from iovkit.plan.runbook_linux import plan_linux
 
@@ -46,6 +54,7 @@ def make_plan(snap: HostSnapshot, policy: Policy | None) -> Plan:
         warnings=warnings,
         blockers=parts.blockers,
         requires_console=console,
+        reboots_host=any(s.kind == "esx-reboot" for s in steps),
         steps=steps,
         snapshot=snap,
     )
@@ -65,7 +74,9 @@ def plan_summary(plan: Plan) -> str:
         for a in plan.allocations:
             dest = f" on {a.switch!r}" if a.switch else ""
             vf = f" vf {a.vf}" if a.vf is not None else ""
-            how = f" IovWeight {a.iov_weight}" if plan.platform == "hyperv" else " (libvirt hostdev)"
+            how = {"hyperv": f" IovWeight {a.iov_weight}", "esxi": " (SR-IOV passthrough)"}.get(
+                plan.platform, " (libvirt hostdev)"
+            )
             lines.append(f"  {a.priority:>3}. {a.vm}/{a.adapter}{dest} port {a.nic!r}{vf}{how}")
     for u in plan.unfit:
         moved = f" -> moved to {u.moved_to!r}" if u.moved_to else ""

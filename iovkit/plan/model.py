@@ -128,6 +128,76 @@ class AttachHostdevStep(_Step):
     mac: str
 
 
+# -- VMware ESXi (runbook_esxi): host SR-IOV config, maintenance mode and reboot, VM reconfiguration --------
+
+
+class EsxEnableVfsStep(_Step):
+    """VFs on ESXi ports: the vSphere API (UpdatePassthruConfig with a SriovConfig, one port) or the driver's
+    max_vfs (`esxcli system module parameters set`, the whole option string, every port of the driver)."""
+
+    kind: Literal["esx-enable-vfs"] = "esx-enable-vfs"
+    method: Literal["api", "module"]
+    driver: str
+    ports: list[str] = Field(description="vmnic names whose VF count changes")
+    pcis: list[str] = Field(description="Their PCI ids (hex), same order")
+    num_vfs: list[int]
+    old_num_vfs: list[int]
+    old_enabled: list[bool] = Field(default_factory=list)
+    options: str | None = Field(None, description="module: the new whole option string")
+    old_options: str | None = Field(None, description="module: the stored option string before ('' = none)")
+
+
+class EsxMaintenanceStep(_Step):
+    kind: Literal["esx-maintenance"] = "esx-maintenance"
+    enter: bool
+    was_in: bool = False
+
+
+class EsxRebootStep(_Step):
+    """The explicit, guarded reboot (maintenance mode first): it makes the requested VFs active."""
+
+    kind: Literal["esx-reboot"] = "esx-reboot"
+    host: str
+    expect: dict[str, int] = Field(default_factory=dict, description="vmnic -> VFs that must be present after")
+
+
+class EsxPowerStep(_Step):
+    kind: Literal["esx-power"] = "esx-power"
+    vm: str
+    on: bool
+
+
+class EsxMemoryStep(_Step):
+    kind: Literal["esx-memory"] = "esx-memory"
+    vm: str
+    memory_mb: int
+    old_reservation_mb: int
+    old_locked: bool
+
+
+class EsxAddSriovStep(_Step):
+    kind: Literal["esx-add-sriov"] = "esx-add-sriov"
+    vm: str
+    pf: str = Field(description="Physical function, hex 0000:bb:dd.f")
+    pf_nic: str
+    network: str | None = None
+    existing: int = Field(0, description="SR-IOV adapters on this PF the VM had before (undo removes the rest)")
+
+
+class EsxDisconnectStep(_Step):
+    """Keep the old emulated adapter but disconnected (never deleted), so rollback can reconnect it."""
+
+    kind: Literal["esx-disconnect"] = "esx-disconnect"
+    vm: str
+    adapter: str
+
+
+class EsxVerifyVfStep(_Step):
+    kind: Literal["esx-verify-vf"] = "esx-verify-vf"
+    vm: str
+    pf_nic: str
+
+
 Step = Annotated[
     RecordStep
     | EnableSriovStep
@@ -139,7 +209,15 @@ Step = Annotated[
     | VerifyVfStep
     | SetNumVfsStep
     | VfSettingsStep
-    | AttachHostdevStep,
+    | AttachHostdevStep
+    | EsxEnableVfsStep
+    | EsxMaintenanceStep
+    | EsxRebootStep
+    | EsxPowerStep
+    | EsxMemoryStep
+    | EsxAddSriovStep
+    | EsxDisconnectStep
+    | EsxVerifyVfStep,
     Field(discriminator="kind"),
 ]
 
@@ -172,6 +250,27 @@ def step_title(step: Step) -> str:
             return f"set {pf} vf {vf}" + (f" mac {mac}" if mac else "") + " spoofchk/trust/state"
         case AttachHostdevStep(domain=d, pf=pf, vf=vf):
             return f"attach {pf} vf {vf} to domain {d!r} as a hostdev interface"
+        case EsxEnableVfsStep(method=m, driver=d, ports=ports, num_vfs=n, old_num_vfs=o):
+            via = "vSphere API UpdatePassthruConfig" if m == "api" else f"{d} max_vfs (module parameters)"
+            return "VFs " + ", ".join(f"{p} {a} -> {b}" for p, a, b in zip(ports, o, n, strict=True)) + f" via {via}"
+        case EsxMaintenanceStep(enter=e):
+            return "enter maintenance mode" if e else "exit maintenance mode"
+        case EsxRebootStep(host=h, expect=exp):
+            return f"reboot {h} (in maintenance mode) so the VFs become active" + (
+                f": {', '.join(f'{k} {v}' for k, v in exp.items())}" if exp else ""
+            )
+        case EsxPowerStep(vm=vm, on=on):
+            return f"power {'on' if on else 'off'} VM {vm!r}"
+        case EsxMemoryStep(vm=vm, memory_mb=mb):
+            return f"reserve all guest memory of {vm!r} ({mb} MB, locked)"
+        case EsxAddSriovStep(vm=vm, pf_nic=nic, pf=pf, network=net):
+            return f"add an SR-IOV passthrough adapter to {vm!r} on {nic} ({pf})" + (
+                f", port group {net!r}" if net else ""
+            )
+        case EsxDisconnectStep(vm=vm, adapter=a):
+            return f"disconnect {vm}/{a} (kept, not removed)"
+        case EsxVerifyVfStep(vm=vm, pf_nic=nic):
+            return f"verify {vm!r} owns an active VF of {nic}"
     raise AssertionError(step)  # pragma: no cover
 
 
@@ -224,6 +323,7 @@ class Plan(_Model):
     warnings: list[str] = Field(default_factory=list)
     blockers: list[str] = Field(default_factory=list)
     requires_console: bool = Field(False, description="A rebuilt switch carries the management OS")
+    reboots_host: bool = Field(False, description="ESXi: a step reboots the host (apply needs --reboot)")
     steps: list[Step] = Field(default_factory=list)
     snapshot: HostSnapshot
 

@@ -251,6 +251,10 @@ def _live(dom: str) -> str:
 
 
 def phase_text(plan_platform: str, step: Step, phase: Phase, root: str = "") -> str:
+    if plan_platform == "esxi":
+        from iovkit.plan.render_esxi import esx_phase
+
+        return esx_phase(step, phase)
     return ps_phase(step, phase) if plan_platform == "hyperv" else sh_phase(step, phase, root)
 
 
@@ -341,6 +345,10 @@ def render_plan_scripts(plan_path: Path, output_dir: Path | None) -> None:
     plan = load_plan(plan_path)
     if plan.platform == "hyperv":
         (apply_text, rollback_text), ext = render_powershell(plan), "ps1"
+    elif plan.platform == "esxi":
+        from iovkit.plan.render_esxi import render_esxi
+
+        (apply_text, rollback_text), ext = render_esxi(plan), "txt"
     else:
         (apply_text, rollback_text), ext = render_shell(plan), "sh"
     if output_dir is None:
