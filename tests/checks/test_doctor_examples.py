@@ -23,7 +23,7 @@ def test_doctor_here_lists_every_example_with_its_verdict(cli):
     assert verdicts["hyperv-ready"] == "ready"
     assert verdicts["hyperv-firmware-blocked"] == "not-ready"
     assert verdicts["hyperv-lbfo"] == "not-ready"
-    assert verdicts["esxi-x710"] == "partial"  # relay-02 has no memory reservation
+    assert verdicts["esxi-x710"] == "partial"  # relay-03 has no memory reservation
     assert set(verdicts) == {
         "hyperv-firmware-blocked",
         "hyperv-i350-no-iov",

@@ -26,13 +26,13 @@ def _by(findings: list[Finding], rid: str) -> list[Finding]:
     return [f for f in findings if f.id == rid]
 
 
-def test_example_is_partial_only_relay_02_memory_fails(tmp_path):
+def test_example_is_partial_only_relay_03_memory_fails(tmp_path):
     res = run_checks(_snap(tmp_path))
     assert res.verdict == "partial" and (res.units_total, res.units_clear) == (2, 1)
     (fail,) = [f for f in res.findings if f.status == "fail"]
-    assert fail.id == "ESX-VM-MEMORY" and fail.scope.name == "relay-02/pciPassthru31"
+    assert fail.id == "ESX-VM-MEMORY" and fail.scope.name == "relay-03/pciPassthru31"
     assert 'sched.mem.min = "8192"' in (fail.fix or "")
-    assert fail.evidence["esxi.vms[1].reservation_mb"] == 0
+    assert fail.evidence["esxi.vms[2].reservation_mb"] == 0
 
 
 @pytest.mark.parametrize(
@@ -94,8 +94,8 @@ def test_enabling_vfs_restates_the_other_module_options(tmp_path):
         return t.replace("options = 'max_vfs=8,0'", "options = 'VMDQ=4,4 max_vfs=8,0'")
 
     snap = _snap(tmp_path, edit)
-    # relay-02's adapter moves to vmnic1 (0000:3b:00.1), where max_vfs is 0
-    vm = snap.esxi.vms[1]  # type: ignore[union-attr]
+    # relay-03's adapter moves to vmnic1 (0000:3b:00.1), where max_vfs is 0
+    vm = snap.esxi.vms[2]  # type: ignore[union-attr]
     vm.adapters[0].pf = "0000:3b:00.1"
     f = next(f for f in _by(run_checks(snap).findings, "ESX-VFS-ENABLED") if f.scope.name == "vmnic1")
     assert f.status == "fail"
@@ -133,22 +133,24 @@ def test_capacity_blocks_only_the_adapters_past_the_vfs(tmp_path):
     snap.nics[0].vfs_configured = 1
     assert snap.esxi is not None
     snap.esxi.modules[0].options = "max_vfs=1,0"  # one VF asked for, one present
-    snap.esxi.vms[1].reserve_all = True
+    snap.esxi.vms[2].reserve_all = True
     res = run_checks(snap)
     cap = next(f for f in _by(res.findings, "ESX-VF-CAPACITY") if f.scope.name == "vmnic0")
-    assert cap.status == "fail" and cap.affects == ["relay-02/pciPassthru31"]
+    assert cap.status == "fail" and cap.affects == ["relay-03/pciPassthru31"]
     assert res.verdict == "partial" and res.units_clear == 1
 
 
 def test_vm_adapter_hw_version_hex_pfid_and_vmxnet3_under_a_policy(tmp_path):
     def edit(t: str) -> str:
-        return t.replace('virtualHW.version = "14"', 'virtualHW.version = "9"')
+        return t.replace(
+            'virtualHW.version = "19"\ndisplayName = "relay-03"', 'virtualHW.version = "9"\ndisplayName = "relay-03"'
+        )
 
     snap = _snap(tmp_path, edit)
     res = run_checks(snap, Policy.model_validate({"adapters": [{"vm": "relay-*"}]}))
     got = {f.scope.name: f for f in _by(res.findings, "ESX-VM-ADAPTER")}
-    assert got["relay-02/pciPassthru31"].status == "fail" and "vmx-9" in got["relay-02/pciPassthru31"].message
-    assert "vim-cmd vmsvc/upgrade" in (got["relay-02/pciPassthru31"].fix or "")
+    assert got["relay-03/pciPassthru31"].status == "fail" and "vmx-9" in got["relay-03/pciPassthru31"].message
+    assert "vim-cmd vmsvc/upgrade" in (got["relay-03/pciPassthru31"].fix or "")
     assert got["relay-01/ethernet0"].status == "fail" and "vmxnet3" in got["relay-01/ethernet0"].message
     snap.esxi.vms[0].adapters[0].pf = None  # type: ignore[union-attr]
     snap.esxi.vms[0].adapters[0].pf_raw = "0000:3b:00.0"  # type: ignore[union-attr]
