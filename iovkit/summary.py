@@ -56,6 +56,12 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
             f"  host IOV support: {_b(snap.iov.supported)}"
             + (f" ({len(snap.iov.reasons)} reason(s))" if snap.iov.reasons else "")
         )
+    elif h.platform == "esxi" and snap.esxi is not None:
+        e = snap.esxi
+        console.print(
+            f"  ESXi {e.version or '?'} build {e.build or '?'}  reboot pending: {_b(e.reboot_required)}"
+            f"  maintenance mode: {_b(e.in_maintenance_mode)}  VMs read: {len(e.vms)}"
+        )
     elif snap.iommu is not None:
         console.print(
             f"  IOMMU: {_b(snap.iommu.active)} {snap.iommu.kind or ''} groups: {snap.iommu.groups}"

@@ -59,7 +59,7 @@ def test_help_shows_no_type_for_flags_and_choices_instead_of_str(cli) -> None:  
         assert "<bool>" not in _help(cli, command), command
     assert "--mode <echo|relay>" in _help(cli, "bench")
     assert "--mode <relay|echo|sockperf>" in _help(cli, "relay")
-    assert "--executor <local|winrm|shell|simulator>" in _help(cli, "apply")
+    assert "--executor <local|winrm|shell|simulator|vsphere>" in _help(cli, "apply")
     assert "--auth <negotiate|kerberos|ntlm|credssp>" in _help(cli, "doctor")
 
 

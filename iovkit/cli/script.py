@@ -15,8 +15,18 @@ script_app = typer.Typer(
 
 
 @script_app.command("collect", epilog=exit_codes())
-def collect_script() -> None:
-    """The PowerShell collector (5.1 or 7) that writes a raw JSON bundle for `iovkit collect --from`."""
+def collect_script(
+    esxi: Annotated[
+        bool, typer.Option("--esxi", help="The ESXi shell commands to paste instead (esxcli, vim-cmd, lspci, .vmx)")
+    ] = False,
+) -> None:
+    """The PowerShell collector (5.1 or 7) that writes a raw JSON bundle for `iovkit collect --from`; with --esxi
+    the read-only ESXi shell commands whose pasted output `iovkit collect --from` reads."""
+    if esxi:
+        from iovkit.sources.esxi.script import esxi_collect_script
+
+        typer.echo(esxi_collect_script(), nl=False)
+        return
     from iovkit.sources.hyperv.script import collector_script
 
     typer.echo(collector_script(), nl=False)

@@ -130,7 +130,7 @@ def finish(
         host=HostInfo(
             name=host,
             platform="esxi",
-            os_caption=" ".join(x for x in (info.product, info.version) if x) or None,
+            os_caption=info.product,
             os_version=info.version,
             os_build=info.build,
             hypervisor_present=True,
