@@ -57,10 +57,10 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
             + (f" ({len(snap.iov.reasons)} reason(s))" if snap.iov.reasons else "")
         )
     elif h.platform == "esxi" and snap.esxi is not None:
-        e = snap.esxi
+        esx = snap.esxi
         console.print(
-            f"  ESXi {e.version or '?'} build {e.build or '?'}  reboot pending: {_b(e.reboot_required)}"
-            f"  maintenance mode: {_b(e.in_maintenance_mode)}  VMs read: {len(e.vms)}"
+            f"  ESXi {esx.version or '?'} build {esx.build or '?'}  reboot pending: {_b(esx.reboot_required)}"
+            f"  maintenance mode: {_b(esx.in_maintenance_mode)}  VMs read: {len(esx.vms)}"
         )
     elif snap.iommu is not None:
         console.print(
