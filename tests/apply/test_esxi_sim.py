@@ -10,11 +10,11 @@ from iovkit.apply.engine import StepFailed, apply_plan, rollback_journal
 from iovkit.apply.esxi_sim import EsxiSimulator, SimError
 from iovkit.apply.executors import EsxiSimulatorExecutor
 from iovkit.errors import InputError
-from iovkit.examples import load_example
 from iovkit.plan import Plan, make_plan
 from iovkit.plan.model import EsxAddSriovStep, EsxRebootStep
 from iovkit.policy import Policy
 from iovkit.snapshot import fingerprint
+from iovkit.sources import load_example
 
 HOST = load_example("esxi-x710")
 # relay-02's vmxnet3 on the relay port group moves to a VF of vmnic1, whose max_vfs is 0: VFs, reboot, VM change.

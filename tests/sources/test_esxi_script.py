@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from iovkit.apply.fingerprint import fingerprint
-from iovkit.examples import example_path, load_example
+from iovkit.examples import example_path
+from iovkit.snapshot import fingerprint
+from iovkit.sources import load_example
 from iovkit.sources.esxi.paste import snapshot_from_paste, split_sections
 from iovkit.sources.esxi.script import esxi_collect_script
 
