@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from iovkit.diagnose.catalog import kind_of
+
 
 @dataclass
 class Finding:
@@ -16,6 +18,10 @@ class Finding:
     summary: str
     core: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Only registered kinds exist (iovkit.diagnose.catalog); the catalog's severity is the one reported.
+        self.severity = kind_of(self.id).severity
 
     def to_json(self) -> dict[str, Any]:
         return {
