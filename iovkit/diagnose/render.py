@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from iovkit.diagnose.detect import DiagnoseReport, _when
+from iovkit.diagnose.detect import DiagnoseReport
 from iovkit.diagnose.windows import iso
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -62,28 +62,36 @@ def cores_table(report: DiagnoseReport) -> Table:
     return t
 
 
+def _hms(t: str | None) -> str:
+    return "-" if t is None else t[11:19]
+
+
 def windows_table(report: DiagnoseReport) -> Table | None:
     if not report.windows:
         return None
+    zone = f"; local = {report.timezone}" if report.timezone else ""
     t = Table(
-        title=f"Sustained single-core windows (at least {report.min_window_s:.0f} s; "
-        f"{report.window_share * 100:.1f}% of the recording)",
+        title=f"Sustained single-core windows: at least {report.min_window_s:.0f} s, "
+        f"{report.window_share * 100:.1f}% of the recording",
         title_justify="left",
+        caption=f"busy mean / peak; net = interrupt+DPC (softirq on Linux); rates in pkt/s{zone}",
+        caption_justify="left",
     )
-    for col in ("", "core", "when", "length", "load mean / peak", "host pkt/s mean / peak", "saturates near"):
-        t.add_column(col, justify="right" if col in ("core", "length") else "left")
+    for col in ("core", "local", "UTC", "length", "busy %", "net %", "host pkt/s", "saturates at"):
+        t.add_column(col, justify="left" if col in ("local", "UTC") else "right", no_wrap=True)
     for n, w in enumerate(report.windows):
-        est = w.estimate
-        sat = est.get("saturation_pps")
+        sat = w.estimate.get("saturation_pps")
+        s_l, e_l = iso(w.start_utc, w.utc_offset_start), iso(w.end_utc, w.utc_offset_end)
+        s_u, e_u = iso(w.start_utc, 0.0), iso(w.end_utc, 0.0)
         t.add_row(
-            "worst" if n == report.worst else "",
-            w.core,
-            _when(w, report.timezone),
+            w.core + (" (worst)" if n == report.worst and len(report.windows) > 1 else ""),
+            f"{(s_l or '')[5:10]} {_hms(s_l)}-{_hms(e_l)}" if s_l else "unknown",
+            f"{_hms(s_u)}-{_hms(e_u)}",
             f"{w.duration_s:,.0f} s",
-            f"{_f(w.load)} / {_f(w.net_max if w.evidence == 'network' and w.net_max is not None else w.busy_max)} %"
-            + ("" if w.evidence == "network" else " (run time)"),
-            f"{_f(w.host_pps_mean, '{:,.0f}')} / {_f(w.host_pps_max, '{:,.0f}')}",
-            f"{sat:,.0f} pkt/s" if sat else "-",
+            f"{_f(w.busy_mean)} / {_f(w.busy_max)}",
+            _f(w.net_mean),
+            _f(w.host_pps_mean, "{:,.0f}"),
+            f"{sat:,.0f}" if sat else "-",
             style="bold red" if n == report.worst else "",
         )
     return t
@@ -94,21 +102,17 @@ def render(report: DiagnoseReport, console: Console) -> None:
     head = Text.assemble(
         ("verdict: ", "bold"),
         (report.verdict, VERDICT_STYLE[report.verdict]),
-        f"   {report.platform} · {report.source} · {report.samples} samples",
+        f"   {report.platform.capitalize()} host {report.host or ''} · {report.source} · {report.samples:,} samples",
     )
-    if report.host:
-        head.append(f" · host {report.host}")
+    parts: list[Table | Text] = [head]
     if report.start_utc is not None and report.end_utc is not None:
         local = iso(report.start_utc, report.utc_offset)
-        head.append(
-            f"\nrecorded {(local or '').replace('T', ' ')}"
-            + (f" ({report.timezone})" if report.timezone and local else "")
-            + f" · {report.span_s:,.0f} s"
-        )
+        when = (local or iso(report.start_utc, 0.0) or "").replace("T", " ")
+        zone = f" ({report.timezone})" if report.timezone and local else ""
+        parts.append(Text(f"recorded from {when}{zone} for {report.span_s:,.0f} s"))
     if report.total_pps is not None:
         where = "on the NICs" if report.platform == "windows" else "through NET_RX (softnet)"
-        head.append(f" · {report.total_pps:,.0f} pkt/s mean, {report.total_pps_max or 0:,.0f} peak {where}")
-    parts: list[Table | Text] = [head]
+        parts.append(Text(f"{report.total_pps:,.0f} pkt/s mean, {report.total_pps_max or 0:,.0f} peak {where}"))
     if report.note:
         parts.append(Text(report.note, "yellow"))
     if (wt := windows_table(report)) is not None:
