@@ -33,6 +33,9 @@ def _help(cli, *args: str) -> str:  # type: ignore[no-untyped-def]
         (("bench",), "table|json"),
         (("compare",), "table|json"),
         (("relay",), "table|json"),
+        (("apply",), "table|json"),
+        (("rollback",), "table|json"),
+        (("fleet", "check"), "table|json|markdown|html"),
     ],
 )
 def test_every_result_command_declares_its_formats(cli, command: tuple[str, ...], choices: str) -> None:  # type: ignore[no-untyped-def]
@@ -170,3 +173,12 @@ def test_version_does_not_import_the_heavy_parts() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(r.stdout.splitlines()[-1].replace("'", '"')) == []
+
+
+def test_apply_prints_its_result_as_json(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--example", "hyperv-i350-no-iov", "-o", str(plan)).code in (0, 1)
+    r = cli("apply", str(plan), "--executor", "simulator", "--sim-state", str(tmp_path / "sim.json"), "-f", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["status"] == "dry-run" and doc["steps"][0]["id"] == 1 and doc["journal"].endswith(".jsonl")

@@ -14,6 +14,7 @@ from iovkit.cli.options import (
     AuthOpt,
     EsxiHostOpt,
     ExampleOpt,
+    FormatTableJson,
     FromOpt,
     HostOpt,
     InsecureOpt,
@@ -181,10 +182,16 @@ def _executor(
     return executors.LocalPowerShellExecutor(collect_here)
 
 
-def _report(result: object) -> None:
+def _report(result: object, fmt: str = "table") -> None:
     from iovkit.apply.engine import ApplyResult
 
     assert isinstance(result, ApplyResult)
+    if fmt == "json":  # status, the steps that ran or would run, done/undone ids, the journal's path
+        import dataclasses
+        import json
+
+        typer.echo(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+        return
     if result.status == "dry-run":
         if result.resumed_after:
             out.print(f"Resuming after step {result.resumed_after}.", markup=False)
@@ -230,6 +237,7 @@ def apply_cmd(
     vsphere: VsphereOpt = None,
     insecure: InsecureOpt = False,
     esxi_host: EsxiHostOpt = None,
+    fmt: FormatTableJson = "table",
 ) -> int:
     """Run the plan's steps (a dry run unless --yes), verified one by one, journaled, rolled back on failure."""
     from iovkit.apply.engine import apply_plan, default_journal
@@ -238,7 +246,7 @@ def apply_cmd(
     plan = load_plan(plan_path)
     ex = _executor(executor, plan.snapshot, sim_state, root, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
     result = apply_plan(plan, ex, journal or default_journal(plan_path), yes=yes, console=console, reboot=reboot)
-    _report(result)
+    _report(result, fmt)
     return int(ExitCode.OK)
 
 
@@ -256,13 +264,14 @@ def rollback_cmd(
     vsphere: VsphereOpt = None,
     insecure: InsecureOpt = False,
     esxi_host: EsxiHostOpt = None,
+    fmt: FormatTableJson = "table",
 ) -> int:
     """Undo a finished or broken apply run from its journal, last step first (a dry run unless --yes)."""
     from iovkit.apply.engine import rollback_journal
 
     ex = _executor(executor, None, sim_state, root, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
     result = rollback_journal(journal, ex, yes=yes)
-    _report(result)
+    _report(result, fmt)
     return int(ExitCode.OK)
 
 

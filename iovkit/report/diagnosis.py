@@ -41,17 +41,19 @@ def _one(index: int, part: DiagnosisPart) -> str:
         out.append(f'<p class="note">Counters the recording lacks: {e("; ".join(map(str, data["missing"])))}</p>')
     xs, lines, epoch, network = _core_lines(part)
     windows = list(getattr(rep, "windows", None) or [])
+    offset = getattr(rep, "utc_offset", None)
+    offset = float(offset) if isinstance(offset, int | float) else None
     shade = [_shade(w, epoch) for w in windows]
     chart = svg.Chart(
         title=("Per-core network load over time" if network else "Per-core load over time")
         + (" (shaded: bottleneck windows)" if shade else ""),
-        x_label="time (UTC)" if epoch else "seconds from the first sample",
+        x_label=(_zone(offset) if epoch else "seconds from the first sample"),
         y_label="% of core, network work" if network else "% of core busy",
         series=[svg.Series(name, xs, ys) for name, ys in lines],
         shade=[s for s in shade if s is not None],
         y_min=0.0,
         y_max=100.0,
-        x_fmt=_clock if epoch else (lambda v: f"{v:,.0f} s"),
+        x_fmt=(lambda v: _clock(v + (offset or 0.0))) if epoch else (lambda v: f"{v:,.0f} s"),
         x_time=True,
         y_fmt=lambda v: f"{v:.0f}",
     )
@@ -72,6 +74,15 @@ def _one(index: int, part: DiagnosisPart) -> str:
     out.append(_estimate(data, windows))
     out.append(_findings(data))
     return "".join(out)
+
+
+def _zone(offset: float | None) -> str:
+    """The x axis label: the host's local time where the recording says its offset (operators read local)."""
+    if offset is None:
+        return "time (UTC)"
+    sign = "+" if offset >= 0 else "-"
+    hours, rest = divmod(int(abs(offset)), 3600)
+    return f"host local time (UTC{sign}{hours:02d}:{rest // 60:02d})"
 
 
 def _clock(v: float) -> str:

@@ -379,3 +379,15 @@ def test_fleet_html_is_the_report_fleet_view(tmp_path: Path) -> None:
     rows = re.findall(r"<tr><td><b>(hv\d+)</b></td><td><span class=\"badge v-([a-z-]+)\">", html)
     assert rows == [("hv01", "ready"), ("hv02", "not-ready"), ("hv03", "unreachable")]
     assert "WinRM: connection refused" in html and "iovkit plan --host hv02 -o plan.json" in html
+
+
+def test_plot_times_are_the_hosts_local_clock_when_the_recording_says_its_zone(tmp_path: Path) -> None:
+    """typeperf writes local time and its zone; the plot's axis reads like the host's clock, and says so."""
+    csv = tmp_path / "counters.csv"
+    csv.write_text(_recordings_module().pdh_csv(tz="(Pacific Standard Time)(480)", n=30), newline="")
+    out = tmp_path / "report.html"
+    assert _iovkit("report", str(csv), "-o", str(out)) == 0
+    html = out.read_text()
+    assert "host local time (UTC-08:00)" in html
+    ticks = re.findall(r'<text class="tick" x="[0-9.]+" y="\d+" text-anchor="middle">([0-9:]+)</text>', html)
+    assert "21:42:40" in ticks  # the recording's own clock (START in diag_recordings), not UTC's 05:42
