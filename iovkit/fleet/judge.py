@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from iovkit import __version__
@@ -10,6 +11,7 @@ from iovkit.fileio import write_text
 from iovkit.fleet.collect import Collected
 from iovkit.fleet.model import Command, FleetHost, FleetResult, TopFinding, exit_code_for, worst_verdict
 from iovkit.policy import Policy
+from iovkit.quoting import sh_quote
 from iovkit.snapshot import HostSnapshot
 
 
@@ -18,7 +20,9 @@ def safe_name(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
 
 
-def judge_host(c: Collected, command: Command, policy: Policy | None, results_dir: Path | None) -> FleetHost:
+def judge_host(
+    c: Collected, command: Command, policy: Policy | None, results_dir: Path | None, inventory: str = "INVENTORY"
+) -> FleetHost:
     row = FleetHost(name=c.host.name, groups=list(c.host.groups), status=c.status, error=c.error, method=c.method)
     if c.snapshot is None:
         row.verdict = "unreachable" if c.status == "unreachable" else "failed"
@@ -41,15 +45,18 @@ def judge_host(c: Collected, command: Command, policy: Policy | None, results_di
         return row
     if command == "plan":
         return _plan_row(row, snap, policy, stem)
-    return _check_row(row, snap, policy, stem, doctor=command == "doctor")
+    plan_cmd = f"iovkit fleet plan -i {sh_quote(inventory)} --limit {sh_quote(c.host.name)}"
+    return _check_row(row, snap, policy, stem, doctor=command == "doctor", plan_cmd=plan_cmd)
 
 
-def _check_row(row: FleetHost, snap: HostSnapshot, policy: Policy | None, stem: Path | None, doctor: bool) -> FleetHost:
+def _check_row(
+    row: FleetHost, snap: HostSnapshot, policy: Policy | None, stem: Path | None, doctor: bool, plan_cmd: str
+) -> FleetHost:
     import json
 
     from iovkit.doctor import run_doctor
 
-    report = run_doctor(snap, policy, use_default_sampler=False, with_examples=False, plan_cmd=None)
+    report = run_doctor(snap, policy, use_default_sampler=False, with_examples=False, plan_cmd=plan_cmd)
     check = report.check
     row.verdict = report.verdict if doctor else check.verdict
     row.headline = report.headline
@@ -102,18 +109,16 @@ def judge_fleet(
     limit: str | None,
     policy: Policy | None = None,
     results_dir: Path | None = None,
-    started: object = None,
+    started: datetime | None = None,
 ) -> FleetResult:
     """Rows for every host, the fleet rules over the collected snapshots, the worst verdict and exit code."""
-    from datetime import UTC, datetime
-
     from iovkit.fleet.rules import run_fleet_rules
 
-    begun = started if isinstance(started, datetime) else datetime.now(UTC)
+    begun = started or datetime.now(UTC)
     result = FleetResult(
         tool_version=__version__, command=command, inventory=str(inventory), limit=limit, started=begun
     )
-    result.hosts = [judge_host(c, command, policy, results_dir) for c in collected]
+    result.hosts = [judge_host(c, command, policy, results_dir, str(inventory)) for c in collected]
     if command in ("check", "doctor"):
         result.findings = run_fleet_rules(collected, str(inventory))
     result.finished = datetime.now(UTC)
