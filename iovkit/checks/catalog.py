@@ -232,7 +232,7 @@ def plan_command(snap: HostSnapshot) -> str:
         return f"iovkit plan --example {sh(src.origin)} -o plan.json"
     if src.kind == "snapshot" and src.origin:
         return f"iovkit plan {sh(src.origin)} -o plan.json"
-    if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive")) or (
+    if (src.origin and src.kind in ("hyperv-formatlist", "hyperv-netview", "linux-archive", "esxi-paste")) or (
         src.kind == "hyperv-bundle"
         and src.origin
         and ("/" in src.origin or "\\" in src.origin or src.origin.lower().endswith(".json"))

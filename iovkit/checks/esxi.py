@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, adapter_key, host_scope, not_applicable, rule, skip
+from iovkit.checks.catalog import (
+    Ev,
+    Finding,
+    Scope,
+    adapter_key,
+    host_scope,
+    not_applicable,
+    plan_command,
+    rule,
+    unknown,
+)
 from iovkit.policy import Policy, adapters_in_scope
 from iovkit.snapshot import (
     EsxiInfo,
@@ -60,6 +70,24 @@ def _vmi(snap: HostSnapshot, vm: EsxiVm) -> int:
     return _info(snap).vms.index(vm)
 
 
+def _plan(snap: HostSnapshot) -> str:
+    """The `iovkit plan` line for this input; a live vSphere snapshot is saved first, then planned."""
+    if snap.source.kind == "esxi-live":
+        host = (snap.source.origin or "<host>").split("://")[-1].rsplit(":", 1)[0]
+        name = snap.host.name or "esx"
+        return f"iovkit collect --vsphere {host} --user <user> -o {name}.json && iovkit plan {name}.json -o plan.json"
+    return plan_command(snap)
+
+
+def _vmx_cmd(vm: EsxiVm) -> str:
+    """The ESXi shell line that prints a VM's .vmx (its datastore path when known)."""
+    path = vm.vmx_path or ""
+    if path.startswith("[") and "] " in path:
+        ds, rest = path[1:].split("] ", 1)
+        path = f"/vmfs/volumes/{ds}/{rest}"
+    return f"cat '{path}'" if path.startswith("/") else f"cat /vmfs/volumes/<datastore>/{vm.name}/{vm.name}.vmx"
+
+
 def _mi(snap: HostSnapshot, driver: str | None) -> int:
     mod = _info(snap).module(driver)
     return _info(snap).modules.index(mod) if mod else 0
@@ -103,7 +131,7 @@ def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     v = _vt(info)
     ev: Ev = {"esxi.version": info.version, "esxi.build": info.build, "esxi.cpu_vendor": info.cpu_vendor}
     if v is None:
-        yield skip(rid, scope, ["esxi.version"], f"not collected: esxi.version (run `{CMD_VERSION}`)")
+        yield unknown(rid, scope, ["esxi.version"], "not collected: esxi.version", collect=CMD_VERSION)
         return
     upgrade = "Upgrade ESXi (esxcli software profile update -d <depot.zip> -p <profile>) to 7.0 U3 or 8.0"
     if v < (5, 1):
@@ -111,11 +139,12 @@ def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     elif v < (5, 5) and info.cpu_vendor == "amd":
         yield Finding(rid, "fail", scope, f"ESXi {info.version} on AMD: SR-IOV needs 5.5 or later", ev, fix=upgrade)
     elif v < (5, 5) and info.cpu_vendor is None:
-        yield skip(
+        yield unknown(
             rid,
             scope,
             ["esxi.cpu_vendor"],
-            "ESXi 5.1 supports SR-IOV on Intel only; CPU vendor not collected (run `esxcli hardware pci list`)",
+            "ESXi 5.1 supports SR-IOV on Intel only; CPU vendor not collected",
+            collect="esxcli hardware pci list",
         )
     elif v < (5, 5):
         yield Finding(
@@ -160,7 +189,7 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     elif info.boot_log is not None:
         yield Finding(rid, "pass", scope, "the boot log has no DMAR/IOV failure", ev)
     else:
-        yield skip(rid, scope, ["esxi.boot_log"], f"not collected: esxi.boot_log (run `{CMD_BOOTLOG}`)")
+        yield unknown(rid, scope, ["esxi.boot_log"], "not collected: esxi.boot_log", collect=CMD_BOOTLOG)
 
 
 @rule(
@@ -176,10 +205,10 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, info = "ESX-NIC-DRIVER", host_scope(snap), _info(snap)
     if not snap.nics:
-        yield skip(rid, scope, ["nics"], f"not collected: nics (run `{CMD_NICS}`)")
+        yield unknown(rid, scope, ["nics"], "not collected: nics", collect=CMD_NICS)
         return
     ev: Ev = {}
-    capable, unknown, without = [], [], []
+    capable, unread, without = [], [], []
     for i, n in enumerate(snap.nics):
         mod = info.module(n.driver)
         ev[f"nics[{i}].sriov_support"] = n.sriov_support
@@ -190,14 +219,14 @@ def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         elif n.sriov_support == "NotSupported" or (mod is not None and mod.has_max_vfs is False):
             without.append(f"{n.name} ({n.driver}: no max_vfs)" if mod and mod.has_max_vfs is False else n.name)
         else:
-            unknown.append(n)
+            unread.append(n)
     if capable:
         note = f"; not SR-IOV: {', '.join(without)}" if without else ""
         yield Finding(rid, "pass", scope, f"SR-IOV capable: {', '.join(capable)}{note}", ev)
-    elif unknown:
-        cmds = sorted({f"esxcli system module parameters list -m {n.driver}" for n in unknown if n.driver})
-        missing = [f"nics[{snap.nics.index(n)}].driver" for n in unknown] + ["esxi.modules"]
-        yield skip(rid, scope, missing, f"not collected: the drivers' parameters (run `{'`, `'.join(cmds)}`)")
+    elif unread:
+        cmds = sorted({f"esxcli system module parameters list -m {n.driver}" for n in unread if n.driver})
+        missing = [f"nics[{snap.nics.index(n)}].driver" for n in unread] + ["esxi.modules"]
+        yield unknown(rid, scope, missing, "not collected: the drivers' parameters", collect=" ; ".join(cmds))
     else:
         yield Finding(
             rid,
@@ -255,11 +284,12 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 rid, "pass", Scope("nic", n.name), "SR-IOV enabled" + (f" (max_vfs {want})" if want else ""), ev
             )
         elif n.sriov_enabled is None:
-            yield skip(
+            yield unknown(
                 rid,
                 Scope("nic", n.name),
                 [f"nics[{i}].sriov_enabled"],
-                f"not collected: whether VFs are enabled (run `esxcli system module parameters list -m {n.driver}`)",
+                "not collected: whether VFs are enabled",
+                collect=f"esxcli system module parameters list -m {n.driver}",
             )
         elif users or not any_on:
             who = f" ({len(users)} VM adapter(s) use it)" if users else ""
@@ -308,11 +338,12 @@ def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         }
         scope = Scope("nic", n.name)
         if n.vfs_configured is None:
-            yield skip(
+            yield unknown(
                 rid,
                 scope,
                 [f"nics[{i}].vfs_configured"],
-                f"not collected: the VFs present (run `esxcli network sriovnic vf list -n {n.name}`)",
+                "not collected: the VFs present",
+                collect=f"esxcli network sriovnic vf list -n {n.name}",
             )
         elif (
             n.vfs_configured == 0
@@ -372,11 +403,12 @@ def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         have = n.vfs_configured
         ev: Ev = {f"nics[{i}].vfs_configured": have, "wanted": [adapter_key(v.name, a.name) for v, a in users]}
         if have is None:
-            yield skip(
+            yield unknown(
                 rid,
                 Scope("nic", name),
                 [f"nics[{i}].vfs_configured"],
-                f"not collected: the VFs present (run `esxcli network sriovnic vf list -n {name}`)",
+                "not collected: the VFs present",
+                collect=f"esxcli network sriovnic vf list -n {name}",
             )
         elif len(users) > have:
             over = users[have:]
@@ -440,8 +472,8 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 scope,
                 f"adapter type {a.type}, not SR-IOV passthrough",
                 ev,
-                fix=f"iovkit plan --policy <policy naming {vm.name}> -o plan.json   # adds an SR-IOV adapter, "
-                "keeps this one disconnected for rollback",
+                fix=f"{_plan(snap)} --policy <a policy naming {vm.name}>   # adds an SR-IOV adapter, keeps this one "
+                "disconnected for rollback",
             )
             continue
         if a.pf_raw and a.pf is None and not a.pf_raw.lower().startswith("automatic"):
@@ -466,11 +498,12 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             )
             continue
         if vm.hw_version is None:
-            yield skip(
+            yield unknown(
                 rid,
                 scope,
                 [f"esxi.vms[{j}].hw_version"],
-                f"not collected: the VM's hardware version (paste {vm.name}.vmx: virtualHW.version)",
+                f"not collected: the VM's hardware version (virtualHW.version in {vm.name}.vmx)",
+                collect=_vmx_cmd(vm),
             )
         elif vm.hw_version < MIN_HW:
             yield Finding(
@@ -516,12 +549,12 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         if vm.reserve_all or (vm.memory_mb is not None and vm.reservation_mb == vm.memory_mb):
             yield Finding(rid, "pass", scope, f"{vm.name}: all {vm.memory_mb} MB reserved", ev, affects=units)
         elif vm.reserve_all is None and vm.reservation_mb is None:
-            yield skip(
+            yield unknown(
                 rid,
                 scope,
                 [f"esxi.vms[{j}].reservation_mb"],
-                f"not collected: {vm.name}'s memory "
-                "reservation (paste its .vmx: memSize, sched.mem.min, sched.mem.pin)",
+                f"not collected: {vm.name}'s memory reservation (.vmx: memSize, sched.mem.min, sched.mem.pin)",
+                collect=_vmx_cmd(vm),
             )
         else:
             f = Finding(
@@ -531,7 +564,8 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 f"{vm.name}: {vm.reservation_mb or 0} of {vm.memory_mb} MB reserved",
                 ev,
                 fix=f"Power off {vm.name}; Edit Settings > Memory > Reserve all guest memory (All locked) "
-                f'(.vmx: sched.mem.pin = "TRUE", sched.mem.min = "{vm.memory_mb}"), or `iovkit plan` does it',
+                f'(.vmx: sched.mem.pin = "TRUE", sched.mem.min = "{vm.memory_mb}"), or let the plan do it: '
+                + _plan(snap),
                 affects=units,
             )
             yield f
@@ -585,7 +619,7 @@ def reboot(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, info = "ESX-REBOOT", host_scope(snap), _info(snap)
     ev: Ev = {"esxi.reboot_required": info.reboot_required, "esxi.in_maintenance_mode": info.in_maintenance_mode}
     if info.reboot_required is None:
-        yield skip(rid, scope, ["esxi.reboot_required"], f"not collected: esxi.reboot_required (run `{CMD_SUMMARY}`)")
+        yield unknown(rid, scope, ["esxi.reboot_required"], "not collected: esxi.reboot_required", collect=CMD_SUMMARY)
     elif info.reboot_required:
         yield Finding(rid, "warn", scope, "the host waits for a reboot", ev, fix=REBOOT)
     else:
