@@ -13,6 +13,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from iovkit.diagnose import names
 from iovkit.diagnose.model import Recording, key
 from iovkit.diagnose.pdhcsv import split_path
 from iovkit.errors import InputError
@@ -69,6 +70,8 @@ def parse(text: str, path: str | None = None) -> Recording:
     if not flat:
         raise InputError("no counter samples", path=path)
     rows: dict[float, list[tuple[str, str, float | None]]] = {}
+    langs: dict[str, None] = {}
+    unknown: dict[str, None] = {}
     rec = Recording(source="get-counter", path=path)
     for where, s, tsv in flat:
         for fname in ("Path", "CookedValue"):
@@ -94,7 +97,12 @@ def parse(text: str, path: str | None = None) -> Recording:
         if ts is None:
             raise InputError(f"missing or unreadable timestamp {tsv!r}", path=path, field=f"{where}.Timestamp")
         rec.host = rec.host or host
-        rows.setdefault(ts, []).append((key(obj, ctr), inst.lower(), val))
+        obj_en, ctr_en, lang = names.to_english(obj, ctr)  # Get-Counter gives the display language's names
+        if lang:
+            langs[lang] = None
+        elif not names.recognized(obj_en):
+            unknown[obj] = None
+        rows.setdefault(ts, []).append((key(obj_en, ctr_en), inst.lower(), val))
     stamps: list[float | None] = []
     rec.timestamps = stamps
     for i, ts in enumerate(sorted(rows)):
@@ -102,4 +110,6 @@ def parse(text: str, path: str | None = None) -> Recording:
         for ck, inst, val in rows[ts]:
             rec.put(ck, inst, i, val)
     rec.pad()
+    rec.language = ", ".join(langs) or None
+    rec.unrecognized = list(unknown)
     return rec

@@ -53,6 +53,9 @@ class Metrics:
     single: Gauge
     single_core: Gauge
     verdict: Gauge
+    busy_max: Gauge
+    softirq_max: Gauge
+    saturation: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -78,6 +81,23 @@ class Metrics:
             single=Gauge("iovkit_single_core_switch", "1 while SINGLE-CORE-SWITCH holds over the window", registry=r),
             single_core=Gauge(
                 "iovkit_single_core_switch_cpu", "The hot CPU while SINGLE-CORE-SWITCH holds, else -1", registry=r
+            ),
+            busy_max=Gauge(
+                "iovkit_cpu_busy_max_percent",
+                "Highest per-interval CPU busy over the exporter's window (the peak beside the last value)",
+                ["cpu"],
+                registry=r,
+            ),
+            softirq_max=Gauge(
+                "iovkit_cpu_softirq_max_percent",
+                "Highest per-interval softirq share over the exporter's window",
+                ["cpu"],
+                registry=r,
+            ),
+            saturation=Gauge(
+                "iovkit_saturation_packets_per_second",
+                "Host packet rate (NET_RX) at which the hot CPU reaches 100% while SINGLE-CORE-SWITCH holds, else 0",
+                registry=r,
             ),
             verdict=Gauge(
                 "iovkit_diagnose_verdict",
@@ -112,7 +132,13 @@ class Metrics:
             uvals = rec.series(ck).get("")
             if uvals is not None and (v := at(uvals)) is not None:
                 self.udp.labels(kind=kind).set(v)
+        for core in report.cores:
+            if core.busy_max is not None:
+                self.busy_max.labels(cpu=core.name).set(core.busy_max)
+            if core.net_max is not None:
+                self.softirq_max.labels(cpu=core.name).set(core.net_max)
         hot = report.finding("SINGLE-CORE-SWITCH")
+        self.saturation.set(float((hot.evidence.get("saturation_pps") or 0.0) if hot else 0.0))
         self.single.set(1 if hot else 0)
         for name in VERDICTS:
             self.verdict.labels(verdict=name).set(1 if report.verdict == name else 0)

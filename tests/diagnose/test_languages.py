@@ -139,3 +139,23 @@ def test_recording_made_by_the_counters_script_on_a_localized_host(cli, tmp_path
     r = cli("diagnose", str(tmp_path / "iovkit-counters_000001.csv"), "--format", "json")
     assert r.code == 1, r.err
     assert json.loads(r.out)["windows"][0]["core"] == "0"
+
+
+def test_get_counter_json_from_a_french_host_is_mapped(cli, tmp_path: Path) -> None:
+    """Get-Counter returns lower-cased local paths; the same table maps them."""
+    samples = []
+    for i in range(40):
+        ts = f"/Date({1790000000000 + i * 1000})/"
+        for c, (intr, dpc) in enumerate([(31.0, 64.0), (0.5, 2.0)]):
+            for ctr, v in (("% temps d’interruption", intr), ("% temps dpc", dpc)):
+                path = f"\\\\hv-paris\\processeur({c})\\{ctr}"
+                samples.append({"Path": path, "InstanceName": str(c), "CookedValue": v, "Timestamp": ts})
+        for ctr, v in (("paquets reçus/s", 150_000.0), ("paquets envoyés/s", 300_000.0)):
+            path = f"\\\\hv-paris\\interface réseau(mellanox connectx-4 lx)\\{ctr}"
+            samples.append({"Path": path, "InstanceName": "mellanox connectx-4 lx", "CookedValue": v, "Timestamp": ts})
+    f = tmp_path / "get-counter.json"
+    f.write_text(json.dumps(samples), encoding="utf-8")
+    r = cli("diagnose", str(f), "--format", "json")
+    assert r.code == 1, r.err
+    hot = next(x for x in json.loads(r.out)["findings"] if x["id"] == "SINGLE-CORE-SWITCH")
+    assert hot["core"] == "0" and hot["evidence"]["nic_pps"] == 450_000

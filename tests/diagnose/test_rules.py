@@ -131,3 +131,50 @@ def test_exporter_gauge_is_1_while_single_core_switch_holds() -> None:
     m.update(calm, diagnose(calm))
     text = generate_latest(m.registry).decode()
     assert "iovkit_single_core_switch 0.0" in text and "iovkit_single_core_switch_cpu -1.0" in text
+
+
+def _ramp(hot_from: int, n: int = 10) -> Recording:
+    """A live-sampler window of n samples where CPU 1 saturates only from sample `hot_from` on."""
+    rec = Recording(source="procfs", host="kvm-1", timestamps=[1000.0 + i for i in range(n)])
+    hot = [i >= hot_from for i in range(n)]
+    series = {
+        key("linux cpu", "% busy"): {"0": [5.0] * n, "1": [97.0 if h else 20.0 for h in hot]},
+        key("linux cpu", "% softirq"): {"0": [0.5] * n, "1": [95.0 if h else 10.0 for h in hot]},
+        key("linux cpu", "% irq"): {"0": [0.0] * n, "1": [0.0] * n},
+        key("softnet", "processed/sec"): {"0": [100.0] * n, "1": [600_000.0 if h else 60_000.0 for h in hot]},
+    }
+    for ck, per in series.items():
+        for inst, v in per.items():
+            rec.counters.setdefault(ck, {})[inst] = v
+    return rec
+
+
+def test_live_and_exporter_judge_their_own_window() -> None:
+    """A 10 s live sample is its own window: two hot seconds at its end are a peak, not a sustained window;
+    the exporter shows that peak in its max gauges and raises SINGLE-CORE-SWITCH only once the whole window is hot."""
+    from prometheus_client import generate_latest
+
+    from iovkit.diagnose.monitor import Metrics
+
+    brief = diagnose(_ramp(hot_from=8))
+    assert brief.verdict == "ok" and brief.windows == [] and brief.min_window_s == 10
+    m = Metrics.create()
+    m.update(_ramp(hot_from=8), brief)
+    text = generate_latest(m.registry).decode()
+    assert "iovkit_single_core_switch 0.0" in text
+    assert 'iovkit_cpu_busy_max_percent{cpu="1"} 97.0' in text
+    assert 'iovkit_diagnose_verdict{verdict="ok"} 1.0' in text
+    held = diagnose(_ramp(hot_from=0))
+    assert held.verdict == "bottleneck" and held.windows[0].duration_s == 10
+    m.update(_ramp(hot_from=0), held)
+    text = generate_latest(m.registry).decode()
+    assert "iovkit_single_core_switch 1.0" in text and 'iovkit_diagnose_verdict{verdict="bottleneck"} 1.0' in text
+    assert "iovkit_saturation_packets_per_second 618660.0" in text  # 600,100 pkt/s at 97% busy
+
+
+def test_live_sample_without_packets_is_idle() -> None:
+    rec = _ramp(hot_from=99)
+    for v in rec.counters[key("softnet", "processed/sec")].values():
+        v[:] = [3.0] * len(v)
+    rep = diagnose(rec)
+    assert rep.verdict == "idle" and "at most 6 pkt/s" in rep.note
