@@ -15,8 +15,6 @@ from iovkit.examples import example_path
 from tests.sources.fixtures.hyperv.builders import ready_bundle
 from tests.sources.linux_tree import build_cx5_host
 
-pytest.importorskip("ansible_runner")
-
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
