@@ -36,6 +36,7 @@ def _help(cli, *args: str) -> str:  # type: ignore[no-untyped-def]
         (("apply",), "table|json"),
         (("rollback",), "table|json"),
         (("fleet", "check"), "table|json|markdown|html"),
+        (("report",), "html|json"),
     ],
 )
 def test_every_result_command_declares_its_formats(cli, command: tuple[str, ...], choices: str) -> None:  # type: ignore[no-untyped-def]

@@ -123,6 +123,7 @@ TableJson = Literal["table", "json"]
 TableJsonMarkdownJunit = Literal["table", "json", "markdown", "junit"]
 TableJsonHtml = Literal["table", "json", "html"]
 TableJsonMarkdownHtml = Literal["table", "json", "markdown", "html"]
+HtmlJson = Literal["html", "json"]
 _FORMAT_HELP = "How to print the result"
 FormatTableJson = Annotated[
     TableJson, typer.Option("--format", "-f", help=_FORMAT_HELP, case_sensitive=False, rich_help_panel=OUTPUT_PANEL)
@@ -134,6 +135,9 @@ FormatTableJsonMarkdownJunit = Annotated[
 FormatTableJsonMarkdownHtml = Annotated[
     TableJsonMarkdownHtml,
     typer.Option("--format", "-f", help=_FORMAT_HELP, case_sensitive=False, rich_help_panel=OUTPUT_PANEL),
+]
+FormatHtmlJson = Annotated[
+    HtmlJson, typer.Option("--format", "-f", help=_FORMAT_HELP, case_sensitive=False, rich_help_panel=OUTPUT_PANEL)
 ]
 FormatTableJsonHtml = Annotated[
     TableJsonHtml, typer.Option("--format", "-f", help=_FORMAT_HELP, case_sensitive=False, rich_help_panel=OUTPUT_PANEL)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from iovkit.cli.common import err
-from iovkit.cli.options import ASSESS, INPUT_PANEL, exit_codes, output_opt
+from iovkit.cli.options import ASSESS, INPUT_PANEL, FormatHtmlJson, exit_codes, output_opt
 from iovkit.errors import ExitCode, InputError
 
 REPORT_HELP = """One self-contained HTML report (inline CSS, JS and SVG; opens offline) of what iovkit reads or writes.
@@ -47,6 +47,7 @@ def report_cmd(
         ),
     ] = None,
     output: Annotated[Path | None, output_opt("The HTML file to write (default: standard output)")] = None,
+    fmt: FormatHtmlJson = "html",
 ) -> int:
     from iovkit.report import make_report
 
@@ -56,7 +57,7 @@ def report_cmd(
         from iovkit.fileio import ensure_writable
 
         ensure_writable(output)
-    html = make_report(list(inputs or []), list(before or []), list(after or []))
+    html = make_report(list(inputs or []), list(before or []), list(after or []), fmt=fmt)
     if output is None or str(output) == "-":
         typer.echo(html, nl=False)
     else:

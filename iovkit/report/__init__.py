@@ -27,9 +27,18 @@ def fleet_page(result: Any) -> str:
     return render_fleet(result)
 
 
-def make_report(paths: list[Path], before: list[Path] | None = None, after: list[Path] | None = None) -> str:
-    """Load, judge and render: the HTML text of the report."""
-    return render_html(build_report(load_inputs(paths, before or [], after or [])))
+def make_report(
+    paths: list[Path], before: list[Path] | None = None, after: list[Path] | None = None, fmt: str = "html"
+) -> str:
+    """Load, judge and render: the HTML text of the report (or, `fmt="json"`, every stage's result as JSON)."""
+    report = build_report(load_inputs(paths, before or [], after or []))
+    if fmt == "json":
+        import json
+
+        from iovkit.report.build import report_json
+
+        return json.dumps(report_json(report), indent=2, default=str) + "\n"
+    return render_html(report)
 
 
 __all__ = ["Inputs", "Report", "build_report", "fleet_page", "load_inputs", "make_report", "render_html"]

@@ -37,6 +37,41 @@ class Report:
     version: str = __version__
 
 
+def report_json(report: Report) -> dict[str, Any]:
+    """`iovkit report --format json`: every stage's own result for every input, in one document."""
+    inp = report.inputs
+    return {
+        "generated": report.generated.isoformat(),
+        "tool_version": report.version,
+        "hosts": [{"input": h.path, "doctor": h.doctor.to_dict()} for h in report.hosts],
+        "diagnoses": [{"input": d.path, "diagnose": d.report.to_json()} for d in report.diagnoses],
+        "plans": [{"input": p, "plan": plan.model_dump(mode="json", exclude={"snapshot"})} for p, plan in inp.plans],
+        "journals": [
+            {
+                "input": p,
+                "plan_id": st.plan_id,
+                "host": st.host,
+                "status": st.status,
+                "done": st.done,
+                "undone": sorted(st.undone),
+                "interrupted": st.interrupted,
+            }
+            for p, st, _ in inp.journals
+        ],
+        "bench": [
+            {
+                "input": p,
+                "result": r.model_dump(
+                    mode="json", by_alias=True, exclude={"steps": {"__all__": {"histogram", "histogram_from_send"}}}
+                ),
+            }
+            for p, r in inp.bench
+        ],
+        "comparison": report.comparison.as_dict() if report.comparison is not None else None,
+        "fleets": [{"input": p, "fleet": f.model_dump(mode="json", by_alias=True)} for p, f in inp.fleets],
+    }
+
+
 def build_report(inputs: Inputs) -> Report:
     from iovkit.diagnose import diagnose
     from iovkit.doctor import run_doctor

@@ -391,3 +391,61 @@ def test_plot_times_are_the_hosts_local_clock_when_the_recording_says_its_zone(t
     assert "host local time (UTC-08:00)" in html
     ticks = re.findall(r'<text class="tick" x="[0-9.]+" y="\d+" text-anchor="middle">([0-9:]+)</text>', html)
     assert "21:42:40" in ticks  # the recording's own clock (START in diag_recordings), not UTC's 05:42
+
+
+def test_a_getnetview_folder_is_read_as_capture_and_counters(tmp_path: Path) -> None:
+    """Get-NetView holds the host's configuration and a CounterDetail.csv: the page has the host and its diagnosis."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "hv_builders", Path(__file__).parent.parent / "sources" / "fixtures" / "hyperv" / "builders.py"
+    )
+    assert spec is not None and spec.loader is not None
+    builders = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builders)
+    folder = builders.netview_folder(tmp_path, builders.i350_bundle())
+    (folder / "Counters").mkdir(exist_ok=True)
+    (folder / "Counters" / "CounterDetail.csv").write_text(_recordings_module().pdh_csv(), newline="")
+    out = tmp_path / "report.html"
+    assert _iovkit("report", str(folder), "-o", str(out)) == 0
+    html = out.read_text()
+    inputs = html[html.index('id="inputs"') :]
+    assert inputs.count(str(folder)) == 2
+    assert "host snapshot / capture" in inputs and "counter recording" in inputs
+    assert "No counter recording given" not in html and "No host snapshot" not in html
+
+
+@pytest.mark.parametrize("example", ["linux-cx5", "esxi-x710", "hyperv-lbfo"])
+def test_every_platform_reports(example: str, tmp_path: Path) -> None:
+    snap, plan, out = tmp_path / "host.json", tmp_path / "plan.json", tmp_path / "report.html"
+    assert _iovkit("collect", "--example", example, "-q", "-o", str(snap)) == 0
+    args = [str(snap)]
+    if _iovkit("plan", str(snap), "-o", str(plan)) in (0, 1) and plan.exists():
+        args.append(str(plan))
+    assert _iovkit("report", *args, "-o", str(out)) == 0
+    html = out.read_text()
+    assert 'class="badge v-' in html and 'id="checks-0"' in html
+
+
+def test_report_as_json_carries_every_stage_result(inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code = _iovkit(
+        "report",
+        str(inputs["host.json"]),
+        str(inputs["counters.csv"]),
+        str(inputs["plan.json"]),
+        str(inputs["journal"]),
+        "--before",
+        str(inputs["before.json"]),
+        "--after",
+        str(inputs["after.json"]),
+        "--format",
+        "json",
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["hosts"][0]["doctor"]["verdict"] == "not-ready"
+    assert doc["diagnoses"][0]["diagnose"]["verdict"] == "bottleneck"
+    assert doc["plans"][0]["plan"]["plan_id"] and "snapshot" not in doc["plans"][0]["plan"]
+    assert doc["journals"][0]["status"] == "completed"
+    assert doc["comparison"]["overall"] in ("better", "worse", "same", "mixed", "within noise")
