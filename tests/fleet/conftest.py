@@ -50,7 +50,7 @@ def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {
             "hyperv": {
                 "hv-a": {"iovkit_from": str(example_path("hyperv-ready"))},
-                "hv-b": {"iovkit_from": str(d / "hv-b.json")},
+                "hv-b": {"iovkit_from": "hv-b.json"},  # relative: to the inventory's folder
                 "hv-c": {"iovkit_from": str(example_path("hyperv-lbfo"))},
             },
             "kvm": {

@@ -102,3 +102,13 @@ def test_groups_are_judged_apart_and_an_ungrouped_inventory_is_one_group() -> No
     assert {f.status for f in found} == {"not-applicable"}  # one host per group: nothing to compare
     flat = run_fleet_rules([host("hv1", load_example("hyperv-ready"), ()), host("hv2", renamed("X"), ())])
     assert rule(flat, "FLEET-SWITCH-NAME", "all").status == "fail"
+
+
+def test_every_fleet_rule_is_documented_in_the_howto() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "howto-fleet.md").read_text(encoding="utf-8")
+    assert "### Fleet rules" in doc
+    for rule_id, r in FLEET_RULES.items():
+        assert f"| `{rule_id}` |" in doc, rule_id
+        assert r.doc == "docs/howto-fleet.md#fleet-rules"
