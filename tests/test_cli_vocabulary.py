@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,14 @@ def test_apply_prints_its_result_as_json(cli, tmp_path: Path) -> None:  # type: 
     assert r.code == 0, r.err
     doc = json.loads(r.out)
     assert doc["status"] == "dry-run" and doc["steps"][0]["id"] == 1 and doc["journal"].endswith(".jsonl")
+
+
+@pytest.mark.parametrize(
+    ("words", "cword", "expected"),
+    [("iovkit che", "1", ["check"]), ("iovkit check --format ", "3", ["table", "json", "markdown", "junit"])],
+)
+def test_shell_completion_offers_commands_and_choices(words: str, cword: str, expected: list[str]) -> None:
+    env = {**os.environ, "_IOVKIT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
+    r = subprocess.run([sys.executable, "-m", "iovkit"], env=env, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == expected
