@@ -42,6 +42,13 @@ def _guest(snap: HostSnapshot, rid: str) -> GuestFacts | Finding:
     return snap.guest
 
 
+def _on_hyperv(snap: HostSnapshot, g: GuestFacts) -> bool:
+    return any(i.kind == "synthetic" for i in g.interfaces) or (snap.host.guest_of or "").lower() in (
+        "hyper-v",
+        "hyperv",
+    )
+
+
 def _linux_only(snap: HostSnapshot, rid: str, g: GuestFacts) -> Finding | None:
     if g.os != "linux":
         return not_applicable(rid, host_scope(snap), "a Linux guest setting (this is a Windows guest)")
@@ -75,7 +82,7 @@ def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if g.os == "windows":
         yield not_applicable(rid, host_scope(snap), "Windows guest: GUEST-VF shows whether a VF adapter appeared")
         return
-    on_hyperv = any(i.kind == "synthetic" for i in g.interfaces) or snap.host.guest_of in ("Hyper-V", "hyperv")
+    on_hyperv = _on_hyperv(snap, g)
     family = VF_FAMILIES["hyperv" if on_hyperv else "other"]
     scope = host_scope(snap)
     ev: Ev = {f"guest.vf_drivers.{m}": g.vf_drivers.get(m) for m in family}
@@ -568,6 +575,15 @@ def steal(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             else ("Get-Counter '\\Hyper-V Hypervisor Virtual Processor(*)\\CPU Wait Time Per Dispatch'")
         )
         yield unknown(rid, scope, ["guest.steal_percent"], "steal time not sampled", collect=cmd)
+    elif g.steal_percent == 0 and _on_hyperv(snap, g):
+        yield unknown(
+            rid,
+            scope,
+            ["guest.steal_percent"],
+            "0% steal on Hyper-V/Azure, where Linux guests' steal reporting is not documented: 0 may mean not reported",
+            collect="Azure Monitor 'CPU Credits Remaining' (B-series); on the host: Get-Counter "
+            "'\\Hyper-V Hypervisor Virtual Processor(*)\\CPU Wait Time Per Dispatch'",
+        )
     elif g.steal_percent >= STEAL_FAIL:
         yield Finding(
             rid,

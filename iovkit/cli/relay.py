@@ -82,7 +82,13 @@ def relay(
         str | None, typer.Option("--sndbuf", help="Socket send buffer per worker, e.g. 4M", metavar="<bytes>")
     ] = None,
     metrics: Annotated[
-        str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT", metavar="<host:port>")
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Serve Prometheus metrics (/metrics) and the stats query of bench --target-stats (/stats) "
+            "on HOST:PORT",
+            metavar="<host:port>",
+        ),
     ] = None,
     log_interval: Annotated[float, typer.Option("--log-interval", help="Seconds between log lines; 0: none")] = 10.0,
     key_file: Annotated[Path | None, typer.Option("--key-file", help="Relay key file (else IOVKIT_RELAY_KEY)")] = None,

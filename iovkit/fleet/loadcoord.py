@@ -275,7 +275,10 @@ def run_distributed(
             if on_step is not None:
                 on_step(s)
 
-        result = run_sweep(settings, step, on_step=judged, host=host_facts())
+        from iovkit.traffic import pathwatch
+
+        query = pathwatch.target_query(parse_target(settings.target_stats)) if settings.target_stats else None
+        result = run_sweep(settings, step, on_step=judged, host=host_facts(), target_stats=query)
         result.agents = infos
         return result
     finally:
