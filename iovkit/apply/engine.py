@@ -216,7 +216,7 @@ def _rollback(executor: Executor, journal: Journal, steps: list[Step]) -> tuple[
     return undone, failed
 
 
-def rollback_journal(journal_path: Path, executor: Executor, *, yes: bool) -> ApplyResult:
+def rollback_journal(journal_path: Path, executor: Executor, *, yes: bool, reboot: bool = False) -> ApplyResult:
     """`iovkit rollback JOURNAL`: undo every step of a finished or broken run that is not undone yet."""
     if not journal_path.exists():
         raise InputError("no such journal", path=str(journal_path))
@@ -231,11 +231,19 @@ def rollback_journal(journal_path: Path, executor: Executor, *, yes: bool) -> Ap
     if not ids:
         return ApplyResult(status="nothing-to-undo", journal=journal_path)
     steps = [by_id[i] for i in ids if i in by_id]
+    vf_undo = next((s for s in steps if s.kind == "esx-enable-vfs"), None)
+    if yes and vf_undo is not None and not reboot:
+        raise InputError(
+            f"undoing step {vf_undo.id} restores VF settings that take effect at a reboot (in maintenance mode): "
+            "pass --reboot to allow it",
+            path=str(journal_path),
+        )
     if not yes:
         return ApplyResult(
             status="dry-run",
             journal=journal_path,
             undo=True,
+            needs_reboot=vf_undo is not None and not reboot,
             steps=[
                 StepReport(s.id, step_title(s), executor.command(s, "undo"))
                 for s in steps

@@ -103,6 +103,37 @@ def sriov_cards(vm: Any, pf: str) -> list[Any]:
     return out
 
 
+def paste_plan_stale(plan: Plan, live: Any) -> str | None:
+    """For a plan made from pasted output: the live host still holds what the steps expect to find."""
+    from iovkit.snapshot import esxi_max_vfs_vector
+
+    if (live.host.name or "").split(".")[0].lower() != (plan.host or "").split(".")[0].lower():
+        return f"plan is for host {plan.host!r}, but the live host is {live.host.name!r}"
+    info = live.esxi
+    assert info is not None
+    vms = {v.name: v for v in info.vms}
+    for step in plan.steps:
+        match step:
+            case EsxEnableVfsStep(method="module", driver=drv, old_options=old):
+                mod = info.module(drv)
+                now = esxi_max_vfs_vector(mod) if mod else None
+                was = [int(x) for p in (old or "").split() if p.startswith("max_vfs=") for x in p[8:].split(",") if x]
+                if (now or []) != was:
+                    return f"stale snapshot: {drv} max_vfs is {now}, the plan expected {was}; re-collect and re-plan"
+            case EsxMemoryStep(vm=name, old_reservation_mb=old):
+                vm = vms.get(name)
+                if vm is None:
+                    return f"stale snapshot: no VM {name!r} on the live host"
+                if (vm.reservation_mb or 0) != old and not vm.reserve_all:
+                    return f"stale snapshot: {name} reserves {vm.reservation_mb} MB, the plan expected {old}"
+            case EsxAddSriovStep(vm=name, pf=pf, existing=n):
+                vm = vms.get(name)
+                have = sum(1 for a in vm.adapters if a.type == "sriov" and a.pf == pf) if vm else None
+                if have != n:
+                    return f"stale snapshot: {name} has {have} SR-IOV adapter(s) on {pf}, the plan expected {n}"
+    return None
+
+
 # -- the executor ----------------------------------------------------------------------------------------------
 
 
@@ -126,7 +157,8 @@ class VsphereExecutor:
         return self._host
 
     def host_name(self) -> str | None:
-        return self.target.esxi_host or self.target.host
+        """The host's own name from the API (the target may be an IP address or a vCenter)."""
+        return str(self._connect().name)
 
     def command(self, step: Step, phase: Phase) -> str:
         return esx_phase(step, phase)
@@ -134,7 +166,12 @@ class VsphereExecutor:
     def stale_reason(self, plan: Plan) -> str | None:
         from iovkit.sources.esxi.live import read_host
 
-        return _compare(plan, read_host(self._connect(), self.target.host))
+        live = read_host(self._connect(), self.target.host)
+        if plan.snapshot.source.kind == "esxi-live":
+            return _compare(plan, live)
+        # A plan made from a paste: the API shows other facts (no VF owners, .vmx keys vs device labels), so only
+        # what the steps restore is compared.
+        return paste_plan_stale(plan, live)
 
     def run(self, step: Step, phase: Phase) -> Outcome:
         from pyVmomi import vim, vmodl
@@ -166,9 +203,13 @@ class VsphereExecutor:
         assert vm is not None, f"no VM named {name!r} on {self.host_name()}"
         return vm
 
-    def _device(self, vm: Any, label: str) -> Any:
-        dev = next((d for d in vm.config.hardware.device if d.deviceInfo and d.deviceInfo.label == label), None)
-        assert dev is not None, f"{vm.name} has no device {label!r}"
+    def _device(self, vm: Any, label: str, mac: str | None = None) -> Any:
+        """By label ("Network adapter 2"), else by MAC: a plan made from a paste names the .vmx key ("ethernet1")."""
+        devs = vm.config.hardware.device
+        dev = next((d for d in devs if d.deviceInfo and d.deviceInfo.label == label), None)
+        if dev is None and mac:
+            dev = next((d for d in devs if (getattr(d, "macAddress", None) or "").lower() == mac.lower()), None)
+        assert dev is not None, f"{vm.name} has no device {label!r}" + (f" or with MAC {mac}" if mac else "")
         return dev
 
     def _backing(self, network: str | None) -> Any:
@@ -190,22 +231,24 @@ class VsphereExecutor:
         return next((p for p in info if p.id.lower() == pci.lower()), None)
 
     def _reboot(self) -> str:
+        """RebootHost_Task in maintenance mode, then wait until the host reports a later boot time (works for a
+        direct connection, which drops, and through vCenter, which keeps answering while the host is down)."""
         host = self._connect()
         assert host.runtime.inMaintenanceMode, "the host is not in maintenance mode: refusing to reboot"
+        booted = host.runtime.bootTime
         self._wait(host.RebootHost_Task(force=False))
         self._host = None
         end = time.monotonic() + TASK_TIMEOUT
-        time.sleep(30)  # let it go down before polling
         while True:
+            time.sleep(POLL)
             try:
                 h = self._connect()
-                if h.runtime.connectionState == "connected":
+                if h.runtime.connectionState == "connected" and h.runtime.bootTime != booted:
                     return f"rebooted ({REBOOT_REASON})"
-            except UnreachableError:
+            except Exception:  # while the host boots, any transport or API error means "not yet"
                 self._host = None
             if time.monotonic() > end:
-                raise AssertionError(f"{self.host_name()} did not come back within {TASK_TIMEOUT} s")
-            time.sleep(POLL)
+                raise AssertionError(f"{self.target.host} did not come back within {TASK_TIMEOUT} s")
 
     def _restore_vfs_then_reboot(self) -> str:
         host = self._connect()
@@ -299,9 +342,9 @@ class VsphereExecutor:
                 spec = memory_spec(mb, True) if phase == "action" else memory_spec(old, lk)
                 self._wait(vm.ReconfigVM_Task(spec=spec))
                 return None
-            case EsxDisconnectStep(vm=name, adapter=label):
+            case EsxDisconnectStep(vm=name, adapter=label, mac=mac):
                 vm = self._vm(name)
-                dev = self._device(vm, label)
+                dev = self._device(vm, label, mac)
                 if phase == "verify":
                     assert dev.connectable is not None and not dev.connectable.startConnected, (
                         f"{name}/{label} connected"

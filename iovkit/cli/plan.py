@@ -253,6 +253,9 @@ def apply_cmd(
 def rollback_cmd(
     journal: Annotated[Path, typer.Argument(help="The journal an `iovkit apply` run wrote", metavar="JOURNAL")],
     yes: YesOpt = False,
+    reboot: Annotated[
+        bool, typer.Option("--reboot", help="ESXi: the undo may reboot the host (maintenance mode first)")
+    ] = False,
     executor: ExecutorOpt = "local",
     sim_state: SimStateOpt = None,
     root: RootOpt = Path("/"),
@@ -270,7 +273,7 @@ def rollback_cmd(
     from iovkit.apply.engine import rollback_journal
 
     ex = _executor(executor, None, sim_state, root, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
-    result = rollback_journal(journal, ex, yes=yes)
+    result = rollback_journal(journal, ex, yes=yes, reboot=reboot)
     _report(result, fmt)
     return int(ExitCode.OK)
 

@@ -190,6 +190,7 @@ class EsxDisconnectStep(_Step):
     kind: Literal["esx-disconnect"] = "esx-disconnect"
     vm: str
     adapter: str
+    mac: str | None = Field(None, description="Its MAC: finds the device when the name is a .vmx key (a paste)")
 
 
 class EsxVerifyVfStep(_Step):

@@ -105,6 +105,7 @@ def plan_esxi(snap: HostSnapshot, policy: Policy | None) -> EsxiPlanParts:
     pfs.sort(key=lambda n: (pol.nics.index(n.name) if n.name in pol.nics else 0, -_requested(snap, n), n.name))
     users: dict[str, list[tuple[EsxiVm, str]]] = {n.name: [] for n in pfs}
     converts: list[tuple[EsxiVm, str, PhysicalNic, str | None]] = []  # (vm, old adapter, pf, network)
+    macs: dict[tuple[str, str], str | None] = {}
     for pri, a in enumerate(adapters, start=1):
         vm = vms.get(a.vm_name or "")
         rec = next((x for x in vm.adapters if x.name == a.name), None) if vm else None
@@ -126,6 +127,7 @@ def plan_esxi(snap: HostSnapshot, policy: Policy | None) -> EsxiPlanParts:
                 res.unfit.append(Unfit(vm=vm.name, adapter=a.name, reason="no SR-IOV port with room for a VF"))
                 continue
             converts.append((vm, a.name, nic, rec.network))
+            macs[(vm.name, a.name)] = rec.mac
         users[nic.name].append((vm, a.name))
         res.allocations.append(
             Allocation(vm=vm.name, adapter=a.name, nic=nic.name, iov_weight=100, queue_pairs=1, priority=pri)
@@ -204,7 +206,7 @@ def plan_esxi(snap: HostSnapshot, policy: Policy | None) -> EsxiPlanParts:
         and all(isinstance(s, EsxEnableVfsStep) and s.method == "api" for s in enable)
     ):
         need_reboot = False  # deviceRebindWithoutRebootSupported: UpdatePassthruConfig applies now
-    res.steps = _steps(snap, info, enable, need_reboot, converts, users)
+    res.steps = _steps(snap, info, enable, need_reboot, converts, users, macs)
     res.reboots = any(isinstance(s, EsxRebootStep) for s in res.steps)
     if res.reboots:
         running = [vm.name for vm in info.vms if vm.power_state == "poweredOn"]
@@ -242,6 +244,7 @@ def _steps(
     reboot: bool,
     converts: list[tuple[EsxiVm, str, PhysicalNic, str | None]],
     users: dict[str, list[tuple[EsxiVm, str]]],
+    macs: dict[tuple[str, str], str | None],
 ) -> list[Step]:
     host = snap.host.name or "this host"
     changed: list[EsxiVm] = []
@@ -272,6 +275,7 @@ def _steps(
             EsxDisconnectStep(
                 vm=vm.name,
                 adapter=adapter,
+                mac=macs.get((vm.name, adapter)),
                 precondition=f"{vm.name} is powered off",
                 verification=f"{vm.name}/{adapter} is not connected at power-on",
             )

@@ -81,7 +81,10 @@ def test_rollback_of_a_finished_run_reboots_back_to_the_old_vfs(tmp_path: Path) 
     start = sim.signature()
     apply_plan(PLAN, ex, tmp_path / "j", yes=True, console=False, reboot=True)
     assert sim.signature() != start
-    res = rollback_journal(tmp_path / "j", ex, yes=True)
+    with pytest.raises(InputError, match="pass --reboot"):
+        rollback_journal(tmp_path / "j", ex, yes=True)
+    assert rollback_journal(tmp_path / "j", ex, yes=False).needs_reboot
+    res = rollback_journal(tmp_path / "j", ex, yes=True, reboot=True)
     assert res.status == "rolled-back" and sim.signature() == start
     assert sim.s.reboots == 2  # the restored max_vfs only takes effect at a reboot, done in maintenance mode
 

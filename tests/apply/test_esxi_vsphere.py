@@ -46,3 +46,23 @@ def test_dry_run_against_the_recorded_host_checks_staleness_and_lists_the_calls(
     titles = [s.title for s in res.steps]
     assert titles[0] == "power off VM 'relay-12'" and titles[-1] == "verify 'relay-12' owns an active VF of vmnic3"
     assert any("VirtualSriovEthernetCard" in s.command and "0000:1a:00.1" in s.command for s in res.steps)
+
+
+def test_a_plan_from_a_paste_is_checked_on_what_its_steps_restore():
+    from iovkit.apply.vsphere import paste_plan_stale
+    from iovkit.sources import load_example
+
+    snap = load_example("esxi-x710")
+    plan = make_plan(
+        snap, Policy.model_validate({"nics": ["vmnic1"], "adapters": [{"vm": "relay-02", "adapter": "ethernet1"}]})
+    )
+    live = snap.model_copy(deep=True)
+    assert paste_plan_stale(plan, live) is None
+    assert live.esxi is not None
+    live.esxi.modules[0].options = "max_vfs=8,4"
+    assert "i40en max_vfs is [8, 4], the plan expected [8, 0]" in (paste_plan_stale(plan, live) or "")
+    live = snap.model_copy(deep=True)
+    live.host.name = "esx99"
+    assert "live host is 'esx99'" in (paste_plan_stale(plan, live) or "")
+    step = next(s for s in plan.steps if s.kind == "esx-disconnect")
+    assert step.mac == "00:50:56:a1:10:02"  # type: ignore[union-attr]  # finds "Network adapter 2" by MAC over the API
