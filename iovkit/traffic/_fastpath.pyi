@@ -10,6 +10,7 @@ def echo_plain(
     until_ns: int,
     spin_ns: int,
     quick_run: int,
+    gro: bool = ...,
     /,
 ) -> tuple[int, int, int, bool, int, int]: ...
 def echo_batch(

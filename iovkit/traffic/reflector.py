@@ -17,8 +17,9 @@ import time
 from typing import Any
 
 from iovkit.traffic.mmsg import HAVE_FASTPATH, BatchSocket
-from iovkit.traffic.mmsg.abi import MSG_DONTWAIT, Address, fastpath_c
+from iovkit.traffic.mmsg.abi import MSG_DONTWAIT, fastpath_c
 from iovkit.traffic.relaystats import INDEX
+from iovkit.traffic.sockaddr import Address
 
 Match = tuple[int, int, int] | None
 # sockperf's wire header: seq u64 | flags u16 | len u32 (network order); flags byte 9: 1 = from client, 2 = pong
@@ -38,13 +39,18 @@ class Reflector:
     SINGLES = BatchSocket.SINGLES
     QUICK_RUN = BatchSocket.QUICK_RUN
 
-    def __init__(self, bs: BatchSocket, fastpath: bool | None = None) -> None:
+    def __init__(self, bs: BatchSocket, fastpath: bool | None = None, gso: bool | None = None) -> None:
         self.bs = bs
         self.sock = bs.sock
         self.fd = bs.fd
         self.bufsize = bs.bufsize
         self.native = bs.native
         self.fastpath = bs.fastpath if fastpath is None else (fastpath and HAVE_FASTPATH)
+        # GRO buffers (bs.gro) are answered with one GSO send per buffer: the C loops only (they read the segment
+        # size); `gso` only records that choice.
+        if bs.gro and not self.fastpath:
+            raise ValueError("a GRO socket needs the C echo loops (iovkit.traffic._fastpath)")
+        self.gso = bs.gro if gso is None else gso and bs.gro
         self._singles = 0
         self._quick = 0
         self._one_buf = bytearray(bs.bufsize + 1)  # bufsize + 1: a longer datagram shows up as truncated
@@ -103,7 +109,7 @@ class Reflector:
         if self.fastpath:
             idx, req, clr = match if match is not None else (-1, 0, 0)
             n_in, n_out, nbytes, backlog, trunc, errs = fastpath_c.echo_plain(
-                self.fd, self._one_buf, self.bufsize, idx, req, clr, until_ns, spin_ns, self.QUICK_RUN
+                self.fd, self._one_buf, self.bufsize, idx, req, clr, until_ns, spin_ns, self.QUICK_RUN, self.bs.gro
             )
             bs.truncated += trunc
             bs.send_errors += errs

@@ -3,9 +3,10 @@ behind a BatchSocket. The parent only starts, watches, reports and stops them.
 
 Stable API (the load generator and tests depend on it):
 
-    RelaySettings(host="127.0.0.1", port=0, mode="relay"|"echo"|"sockperf", workers=1, pin=None, rcvbuf=None,
+    RelaySettings(host="127.0.0.1", port=0, mode="relay"|"echo"|"sockperf"|"sink", workers=1, pin=None, rcvbuf=None,
                   sndbuf=None, key=None, admission_key=None, batch=256, peer_idle=30.0, rate_pps=5000.0,
-                  rate_burst=500.0, max_sessions=10000, max_peers=100000, max_members=64, max_datagram=1500)
+                  rate_burst=500.0, max_sessions=10000, max_peers=100000, max_members=64, max_datagram=1500,
+                  gso=True)  gso: UDP GRO on receive and GSO on send where the kernel and the C paths allow
     start_relay(settings) -> RelayHandle      sockets are bound before it returns: send at once
     RelayHandle.address -> (host, port); .stats() -> RelayStats; .stop(timeout=1.0) -> RelayStats (final);
                .pids; context manager (stops on exit)
@@ -38,10 +39,11 @@ from typing import Any, Literal
 
 from iovkit.errors import InputError
 from iovkit.traffic import pathwatch
-from iovkit.traffic.mmsg import BatchSocket, open_udp
+from iovkit.traffic.mmsg import HAVE_FASTPATH, BatchSocket, open_udp
 from iovkit.traffic.pathwatch import PathWatcher
 from iovkit.traffic.reflector import SOCKPERF_MATCH, Reflector, echo_loop
 from iovkit.traffic.relaycore import RelayConfig, RelayCore, derive_cookie_secret
+from iovkit.traffic.relayfast import HAVE_DATAPATH, FastRelay, sink_step
 from iovkit.traffic.relaystats import INDEX, WIDTH, RelayStats, read_rows
 
 SO_ATTACH_REUSEPORT_CBPF = 51
@@ -49,14 +51,14 @@ PUBLISH_EVERY = 0.1  # seconds between a worker's stats updates
 RCV_TIMEOUT = 0.1  # SO_RCVTIMEO: the longest a worker sleeps in recvmmsg before checking its stop flag
 MIN_KEY = 16
 MAX_SOCKBUF = (1 << 31) - 1 >> 1  # the kernel doubles the request into a C int
-MODES = ("relay", "echo", "sockperf")
+MODES = ("relay", "echo", "sockperf", "sink")
 
 
 @dataclass
 class RelaySettings:
     host: str = "127.0.0.1"
     port: int = 0
-    mode: Literal["relay", "echo", "sockperf"] = "relay"
+    mode: Literal["relay", "echo", "sockperf", "sink"] = "relay"
     workers: int = 1
     pin: list[int] | None = None
     rcvbuf: int | None = None
@@ -73,6 +75,7 @@ class RelaySettings:
     max_datagram: int = 1500
     busy_poll_us: float = 0.0
     path_interval: float = 1.0  # seconds between data-path/steal/CPU samples of this host (0: none; pathwatch)
+    gso: bool = True  # GRO on receive, GSO on send, where the kernel and the C paths allow (--gso/--no-gso)
 
 
 def load_key(env: str, path: Path | None, what: str) -> bytes | None:
@@ -321,7 +324,15 @@ def _worker(
     parent = os.getppid()
     if settings.pin:
         os.sched_setaffinity(0, {settings.pin[index % len(settings.pin)]})
-    bs = BatchSocket(sock, batch=settings.batch, bufsize=max(2048, settings.max_datagram + 1))
+    # GRO hands over up to 64 datagrams of one source in one buffer: a ring slot then holds 64 KiB, so the ring
+    # takes at most 64 of them (4 MiB). Only where a C loop reads the segment sizes (the Python loops cannot).
+    gro = settings.gso and (HAVE_DATAPATH if settings.mode in ("relay", "sink") else HAVE_FASTPATH)
+    bs = BatchSocket(
+        sock,
+        batch=min(settings.batch, 64) if gro else settings.batch,
+        bufsize=65535 if gro else max(2048, settings.max_datagram + 1),
+        gro=gro,
+    )
     # Objects inherited from the parent (typer, pydantic, ...) never need collecting: freezing them keeps full
     # collections short. The reflector loops make no reference cycles, so they run with the collector off.
     gc.freeze()
@@ -329,9 +340,11 @@ def _worker(
         gc.disable()
     row = memoryview(array).cast("B").cast("q")[index * WIDTH : (index + 1) * WIDTH]
     ready.wait(10.0)
-    if settings.mode in ("echo", "sockperf"):
+    if settings.mode == "sink":
+        _sink_loop(bs, row, stop_flag, should_stop)
+    elif settings.mode in ("echo", "sockperf"):
         echo_loop(
-            Reflector(bs),
+            Reflector(bs, gso=bs.gro),
             row,
             stop_flag,
             should_stop,
@@ -358,6 +371,9 @@ def _relay_loop(bs: BatchSocket, settings: RelaySettings, salt: bytes, row: Any,
         max_datagram=settings.max_datagram,
     )
     core = RelayCore(cfg)
+    if HAVE_DATAPATH and bs.native:
+        _fast_loop(FastRelay(core, bs, gso=settings.gso), row, stop_flag, stopping)
+        return
     failed = 0
     next_pub = time.monotonic() + PUBLISH_EVERY
     while True:
@@ -390,3 +406,41 @@ def _publish(row: Any, core: RelayCore, failed: int, truncated: int) -> None:
     row[INDEX["pkts_in"]] = core.stats["pkts_in"] + truncated
     row[INDEX["sessions"]] = len(core.sessions)
     row[INDEX["peers"]] = len(core.peers)
+
+
+def _fast_loop(fast: FastRelay, row: Any, stop_flag: Any, stopping: Any) -> None:
+    """_relay_loop with the C data path (relayfast.py)."""
+    core, bs = fast.core, fast.bs
+    next_pub = time.monotonic() + PUBLISH_EVERY
+    while True:
+        now = time.time()
+        fast.step(None, now)
+        deadline = core.next_deadline()
+        if deadline is not None and now >= deadline:
+            core.on_timer(now)
+        mono = time.monotonic()
+        stop = stop_flag.value or (mono >= next_pub and stopping())
+        if mono >= next_pub or stop:
+            _publish(row, core, fast.send_failed, bs.truncated)
+            next_pub = mono + PUBLISH_EVERY
+            if stop:
+                return
+
+
+def _sink_loop(bs: BatchSocket, row: Any, stop_flag: Any, stopping: Any) -> None:
+    """Count what arrives (a GRO buffer as its datagrams) and answer nothing: the receive side of a one-way test."""
+    pin = bin_ = trunc = 0
+    i_pin, i_bin, i_big = INDEX["pkts_in"], INDEX["bytes_in"], INDEX["drop_oversized"]
+    next_pub = time.monotonic() + PUBLISH_EVERY
+    while True:
+        n, nbytes, t = sink_step(bs, None)
+        pin += n + t
+        bin_ += nbytes
+        trunc += t
+        mono = time.monotonic()
+        stop = stop_flag.value or (mono >= next_pub and stopping())
+        if mono >= next_pub or stop:
+            row[i_pin], row[i_bin], row[i_big] = pin, bin_, trunc
+            next_pub = mono + PUBLISH_EVERY
+            if stop:
+                return

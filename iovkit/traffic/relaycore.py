@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iovkit.traffic import protocol as p
+from iovkit.traffic.relaytable import PeerTable
+from iovkit.traffic.sockaddr import encode_sockaddr, family_of
 
 Address = Any
 
@@ -88,10 +90,12 @@ class RelayConfig:
 
 @dataclass(slots=True)
 class Peer:
+    """A member; its last use and token bucket live in the table (slot), where the C data path updates them."""
+
     session: int
     peer: int
     addr: Address
-    last: float
+    slot: int
 
 
 @dataclass(slots=True)
@@ -108,7 +112,8 @@ class RelayCore:
         self.cfg = config
         self.sessions: dict[int, Session] = {}
         self.peers: dict[Address, Peer] = {}
-        self._buckets: dict[Address, list[float]] = {}
+        self.table = PeerTable(config.max_peers, config.max_sessions)
+        self._buckets: dict[Address, list[float]] = {}  # sources that are not members (a member's is in the table)
         self._out: list[tuple[bytes, Address]] = []
         self.stats: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.drops: dict[str, int] = dict.fromkeys(DROPS, 0)
@@ -142,7 +147,8 @@ class RelayCore:
     def on_timer(self, now: float) -> None:
         """Expire idle peers, drop empty sessions, and forget idle rate-limit buckets."""
         limit = now - self.cfg.peer_idle
-        for peer in [x for x in self.peers.values() if x.last < limit]:
+        last = self.table.last
+        for peer in [x for x in self.peers.values() if last[x.slot] < limit]:
             self._remove(peer)
             self.stats["expired_peers"] += 1
         full_after = self.cfg.rate_burst / self.cfg.rate_pps if self.cfg.rate_pps > 0 else 0.0
@@ -154,9 +160,39 @@ class RelayCore:
     def peer_count(self) -> int:
         return len(self.peers)
 
+    def on_allowed(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram the C data path already counted and took a token for (a member's LEAVE, JOIN or
+        ALLOCATE): the rest of on_datagrams' work."""
+        if self._next_sweep is None:
+            self._next_sweep = now + self.cfg.sweep_interval
+        reason = self._one(data, addr, now)
+        if reason:
+            self.drops[reason] += 1
+
+    def fold(self, counted: dict[str, int]) -> None:
+        """Add what the C data path counted (PeerTable.take_counters) into stats and drops."""
+        for name, v in counted.items():
+            if name == "truncated":
+                self.stats["pkts_in"] += v
+                self.drops["oversized"] += v
+            elif name in self.stats:
+                self.stats[name] += v
+            else:
+                self.drops[name] += v
+
     # -- internals -------------------------------------------------------------------------------------------
     def _allow(self, addr: Address, now: float) -> bool:
         cfg = self.cfg
+        peer = self.peers.get(addr)
+        if peer is not None:  # a member's bucket is in the table, where the C path takes from it too
+            t, s = self.table, peer.slot
+            tokens = min(cfg.rate_burst, t.tokens[s] + (now - t.btime[s]) * cfg.rate_pps)
+            t.btime[s] = now
+            if tokens < 1.0:
+                t.tokens[s] = tokens
+                return False
+            t.tokens[s] = tokens - 1.0
+            return True
         b = self._buckets.get(addr)
         if b is None:
             if len(self._buckets) >= cfg.max_sources:
@@ -191,7 +227,7 @@ class RelayCore:
             peer = self.peers.get(addr)
             if peer is None or peer.session != sid or peer.peer != pid:
                 return "unknown_source"
-            peer.last = now
+            self.table.last[peer.slot] = now
             sess = self.sessions[sid]
             if kind == _T.DATA_ALL:
                 for m in sess.members.values():
@@ -271,7 +307,7 @@ class RelayCore:
             if member is not None:
                 if member.addr != addr:
                     return self._reject(sid, pid, p.Reason.TOKEN_IN_USE, addr, seq, ts)
-                member.last = now  # a retransmitted join: ack again
+                self.table.last[member.slot] = now  # a retransmitted join: ack again
                 self._send(p.encode_join_ack(sid, pid, len(sess.members), int(self.cfg.peer_idle), seq, ts), addr)
                 return None
             if len(sess.members) >= self.cfg.max_members:
@@ -280,7 +316,10 @@ class RelayCore:
             return self._reject(sid, pid, p.Reason.TABLE_FULL, addr, seq, ts)
         if sess is None:
             sess = self.sessions[sid] = Session(sid, skey)
-        member = Peer(sid, pid, addr, now)
+        # the source's bucket moves into the table with it (and back to the sources when it goes)
+        tokens, btime = self._buckets.pop(addr, [self.cfg.rate_burst, now])
+        slot = self.table.add(encode_sockaddr(addr, family_of(addr)), sid, pid, tokens, btime, now)
+        member = Peer(sid, pid, addr, slot)
         sess.members[pid] = member
         self.peers[addr] = member
         self.stats["joins"] += 1
@@ -289,6 +328,11 @@ class RelayCore:
 
     def _remove(self, peer: Peer) -> None:
         self.peers.pop(peer.addr, None)
+        t, s = self.table, peer.slot
+        if len(self._buckets) >= self.cfg.max_sources:
+            del self._buckets[next(iter(self._buckets))]
+        self._buckets[peer.addr] = [t.tokens[s], t.btime[s]]
+        t.remove(s)
         sess = self.sessions.get(peer.session)
         if sess is not None:
             sess.members.pop(peer.peer, None)

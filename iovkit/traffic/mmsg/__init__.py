@@ -37,16 +37,14 @@ Kernel receive timestamps are SO_TIMESTAMPNS (CLOCK_REALTIME ns), so compare the
 from iovkit.traffic.mmsg.abi import (
     HAVE_FASTPATH,
     HAVE_MMSG,
-    Address,
     Iovec,
     Mmsghdr,
-    decode_sockaddr,
-    encode_sockaddr,
     open_udp,
     set_buffers,
 )
 from iovkit.traffic.mmsg.batch import BatchSocket
 from iovkit.traffic.mmsg.txring import TxRing
+from iovkit.traffic.sockaddr import Address, decode_sockaddr, encode_sockaddr
 
 __all__ = [
     "HAVE_FASTPATH",

@@ -12,8 +12,6 @@ import struct
 import time
 from typing import Any, Literal
 
-Address = tuple[Any, ...]
-
 SO_TIMESTAMPNS = 35  # include/uapi/asm-generic/socket.h; Python 3.11 has no constant
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 SO_RCVBUFFORCE = 33
@@ -24,6 +22,12 @@ MSG_TRUNC = int(socket.MSG_TRUNC)
 UIO_MAXIOV = 1024
 NAME_SLOT = 32  # >= sizeof(sockaddr_in6) (28), 8-aligned
 CTRL_SLOT = 32  # CMSG_SPACE(sizeof(struct timespec)) on 64-bit
+GRO_CTRL_SLOT = 64  # ... and CMSG_SPACE(sizeof(int)) for UDP_GRO's segment size (24), rounded up
+SOL_UDP = 17
+UDP_SEGMENT = 103  # include/uapi/linux/udp.h (Linux 4.18): send one buffer, the kernel cuts it into datagrams
+UDP_GRO = 104  # (Linux 5.0): receive several datagrams of one flow in one buffer, segment size in a cmsg
+UDP_MAX_SEGMENTS = 64
+INT = struct.Struct("=i")
 AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 
 try:  # the echo loops in C, built at install where a compiler is (setup.py); optional
@@ -83,44 +87,27 @@ OFF_NAMELEN = Msghdr.msg_namelen.offset // 4
 OFF_FLAGS = Msghdr.msg_flags.offset // 4
 OFF_LEN = Mmsghdr.msg_len.offset // 4
 OFF_CTRLLEN = Msghdr.msg_controllen.offset // ctypes.sizeof(ctypes.c_size_t)
-_FAM = struct.Struct("=H")
-_V6 = struct.Struct("!HI")
-_SCOPE = struct.Struct("=I")
 CMSG = struct.Struct("=" + SIZE_FMT + "ii")
 TIMESPEC = struct.Struct("=qq")
 
 
-def decode_sockaddr(raw: bytes) -> Address:
-    """sockaddr_in/_in6 bytes as the kernel wrote them -> the address tuple socket.recvfrom would give."""
-    fam = _FAM.unpack_from(raw)[0]
-    if fam == socket.AF_INET:
-        return (socket.inet_ntop(socket.AF_INET, raw[4:8]), (raw[2] << 8) | raw[3])
-    if fam == socket.AF_INET6:
-        port, flow = _V6.unpack_from(raw, 2)
-        return (socket.inet_ntop(socket.AF_INET6, raw[8:24]), port, flow, _SCOPE.unpack_from(raw, 24)[0])
-    return ("?", 0)
-
-
-def encode_sockaddr(addr: Address, family: int) -> bytes:
-    """An address tuple -> sockaddr bytes for `family` (an IPv4 address on an AF_INET6 socket becomes v4-mapped)."""
-    host, port = str(addr[0]), int(addr[1])
-    if family == socket.AF_INET:
-        try:
-            packed = socket.inet_pton(socket.AF_INET, host)
-        except OSError:
-            packed = socket.inet_pton(socket.AF_INET, str(socket.getaddrinfo(host, port, socket.AF_INET)[0][4][0]))
-        return _FAM.pack(socket.AF_INET) + struct.pack("!H", port) + packed + bytes(8)
-    flow = int(addr[2]) if len(addr) > 2 else 0
-    scope = int(addr[3]) if len(addr) > 3 else 0
+def set_gro(sock: socket.socket, on: bool) -> bool:
+    """Ask for UDP GRO on receive; False where the kernel has no UDP_GRO (before 5.0) or refuses it."""
     try:
-        packed = socket.inet_pton(socket.AF_INET6, host)
+        sock.setsockopt(SOL_UDP, UDP_GRO, 1 if on else 0)
     except OSError:
-        try:
-            packed = b"\0" * 10 + b"\xff\xff" + socket.inet_pton(socket.AF_INET, host)
-        except OSError:
-            info: tuple[Any, ...] = socket.getaddrinfo(host, port, socket.AF_INET6)[0][4]
-            packed, scope = socket.inet_pton(socket.AF_INET6, str(info[0]).split("%")[0]), int(info[3])
-    return _FAM.pack(socket.AF_INET6) + _V6.pack(port, flow) + packed + _SCOPE.pack(scope)
+        return False
+    return True
+
+
+def set_gso(sock: socket.socket, segment: int) -> bool:
+    """Make every send on `sock` longer than `segment` bytes leave as datagrams of `segment` bytes (UDP_SEGMENT;
+    0 turns it off); False where the kernel has no UDP GSO (before 4.18) or refuses it."""
+    try:
+        sock.setsockopt(SOL_UDP, UDP_SEGMENT, segment)
+    except OSError:
+        return False
+    return True
 
 
 def set_buffers(sock: socket.socket, rcvbuf: int | None = None, sndbuf: int | None = None) -> tuple[int, int]:

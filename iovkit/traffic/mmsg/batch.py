@@ -13,9 +13,11 @@ from iovkit.traffic.mmsg.abi import (
     AGAIN,
     CMSG,
     CTRL_SLOT,
+    GRO_CTRL_SLOT,
     HAVE_FASTPATH,
     HAVE_MMSG,
     HDR_SIZE,
+    INT,
     MSG_DONTWAIT,
     MSG_TRUNC,
     MSG_WAITFORONE,
@@ -26,16 +28,17 @@ from iovkit.traffic.mmsg.abi import (
     OFF_NAMELEN,
     SCM_TIMESTAMPNS,
     SO_TIMESTAMPNS,
+    SOL_UDP,
     TIMESPEC,
+    UDP_GRO,
     UIO_MAXIOV,
-    Address,
     Ring,
-    decode_sockaddr,
-    encode_sockaddr,
     fastpath_c,
     libc_recvmmsg,
     libc_sendmmsg,
+    set_gro,
 )
+from iovkit.traffic.sockaddr import Address, decode_sockaddr, encode_sockaddr
 
 
 class BatchSocket:
@@ -61,6 +64,7 @@ class BatchSocket:
         timestamps: bool = False,
         native: bool | None = None,
         fastpath: bool | None = None,
+        gro: bool = False,
     ) -> None:
         if not 1 <= batch <= UIO_MAXIOV:
             raise ValueError(f"batch must be 1..{UIO_MAXIOV}, not {batch}")
@@ -81,8 +85,12 @@ class BatchSocket:
         self._tx_names: dict[Address, bytes] = {}
         if timestamps:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        # GRO: the kernel may hand over several datagrams of one source in one buffer (their segment size in a
+        # control message); receives split them again. Only with recvmmsg (the fallback cannot read the size).
+        self.gro = bool(gro and self.native and set_gro(sock, True))
+        self.ctrl_slot = GRO_CTRL_SLOT if self.gro else CTRL_SLOT if timestamps else 0
         if self.native:
-            self._rx = Ring(batch, bufsize, CTRL_SLOT if timestamps else 0)
+            self._rx = Ring(batch, bufsize, self.ctrl_slot)
             self._tx = Ring(batch, bufsize, 0)
         self._poller = select.poll()
         self._poller.register(self.fd, select.POLLIN)
@@ -112,7 +120,7 @@ class BatchSocket:
             raw = self._tx_names[addr] = encode_sockaddr(addr, self.family)
         return raw
 
-    def _recv_flags(self, timeout: float | None) -> int | None:
+    def recv_flags(self, timeout: float | None) -> int | None:
         """recvmmsg flags for a receive under `timeout` (polled here first); None if nothing came in time."""
         if timeout is not None:
             return MSG_DONTWAIT if self.wait_in(timeout) else None
@@ -120,7 +128,7 @@ class BatchSocket:
 
     def _recv_native(self, timeout: float | None) -> int:
         """recvmmsg into the rx ring; the count received (0 on EAGAIN/EINTR/SO_RCVTIMEO)."""
-        flags = self._recv_flags(timeout)
+        flags = self.recv_flags(timeout)
         if flags is None:
             return 0
         n: int = libc_recvmmsg(self.fd, self._rx.at, self.batch, flags, None)
@@ -145,23 +153,60 @@ class BatchSocket:
                 continue
             ln = u32[b + OFF_LEN]
             addr = self._name(bytes(names[i * NAME_SLOT : i * NAME_SLOT + u32[b + OFF_NAMELEN]]))
-            payload = bytes(data[i * bs : i * bs + ln])
+            seg, ts = self.control(i) if self.ctrl_slot else (0, 0)
+            at = i * bs
+            if seg and seg < ln:  # GRO: one buffer, several datagrams of one source
+                for off in range(at, at + ln, seg):
+                    end = min(off + seg, at + ln)
+                    out.append((bytes(data[off:end]), addr, ts) if with_ts else (bytes(data[off:end]), addr))
+                continue
+            payload = bytes(data[at : at + ln])
             if with_ts:
-                out.append((payload, addr, self._ts(i)))
+                out.append((payload, addr, ts))
             else:
                 out.append((payload, addr))
         ring.reset(n)
         return out
 
-    def _ts(self, i: int) -> int:
-        ring = self._rx
-        if ring.szt[(i * HDR_SIZE) // ctypes.sizeof(ctypes.c_size_t) + OFF_CTRLLEN] < CMSG.size + 16:
-            return 0
-        _, level, kind = CMSG.unpack_from(ring.ctrl, i * CTRL_SLOT)
-        if level != socket.SOL_SOCKET or kind != SCM_TIMESTAMPNS:
-            return 0
-        sec, nsec = TIMESPEC.unpack_from(ring.ctrl, i * CTRL_SLOT + CMSG.size)
-        return int(sec * 1_000_000_000 + nsec)
+    def control(self, i: int) -> tuple[int, int]:
+        """(GRO segment size or 0, kernel receive time ns or 0) from ring entry i's control messages."""
+        ring, slot = self._rx, self.ctrl_slot
+        size = ring.szt[(i * HDR_SIZE) // ctypes.sizeof(ctypes.c_size_t) + OFF_CTRLLEN]
+        at, end = i * slot, i * slot + min(size, slot)
+        seg = ts = 0
+        while at + CMSG.size <= end:
+            clen, level, kind = CMSG.unpack_from(ring.ctrl, at)
+            if clen < CMSG.size:
+                break
+            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and clen >= CMSG.size + 16:
+                sec, nsec = TIMESPEC.unpack_from(ring.ctrl, at + CMSG.size)
+                ts = int(sec * 1_000_000_000 + nsec)
+            elif level == SOL_UDP and kind == UDP_GRO and clen >= CMSG.size + 4:
+                seg = INT.unpack_from(ring.ctrl, at + CMSG.size)[0]
+            at += (clen + 7) & ~7
+        return seg, ts
+
+    def raw_recv(self, timeout: float | None = None) -> int:
+        """recvmmsg into the receive ring and leave the datagrams there (for a C path that reads the ring in place:
+        `ring_at`, then release(n)); the count of ring entries filled. Native only."""
+        return self._recv_native(timeout)
+
+    @property
+    def ring_at(self) -> int:
+        return int(self._rx.at)
+
+    def entry(self, i: int) -> tuple[memoryview, Address, int]:
+        """Ring entry i after raw_recv: (its bytes, its source, GRO segment size or 0)."""
+        u32, stride = self._rx.u32, HDR_SIZE // 4
+        b = i * stride
+        ln = u32[b + OFF_LEN]
+        addr = self._name(bytes(self._rx.names_mv[i * NAME_SLOT : i * NAME_SLOT + u32[b + OFF_NAMELEN]]))
+        seg = self.control(i)[0] if self.ctrl_slot else 0
+        return self._rx.data_mv[i * self.bufsize : i * self.bufsize + ln], addr, seg
+
+    def release(self, n: int) -> None:
+        """Restore the first n ring entries after raw_recv (lengths the kernel overwrote)."""
+        self._rx.reset(n)
 
     # -- receive -------------------------------------------------------------------------------------------
     def recv(self, timeout: float | None = None) -> list[tuple[bytes, Address]]:
@@ -378,7 +423,7 @@ class BatchSocket:
         return n, sent, total
 
     def _echo_batch_c(self, timeout: float | None, match: tuple[int, int, int] | None) -> tuple[int, int, int]:
-        flags = self._recv_flags(timeout)
+        flags = self.recv_flags(timeout)
         if flags is None:
             return 0, 0, 0
         idx, req, clr = match if match is not None else (-1, 0, 0)
