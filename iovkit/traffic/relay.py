@@ -411,6 +411,7 @@ def _publish(row: Any, core: RelayCore, failed: int, truncated: int) -> None:
 def _fast_loop(fast: FastRelay, row: Any, stop_flag: Any, stopping: Any) -> None:
     """_relay_loop with the C data path (relayfast.py)."""
     core, bs = fast.core, fast.bs
+    assert bs is not None
     next_pub = time.monotonic() + PUBLISH_EVERY
     while True:
         now = time.time()

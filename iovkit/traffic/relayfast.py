@@ -40,26 +40,44 @@ class TxPlan:
 class FastRelay:
     """One worker's data path: `step(timeout)` receives a batch and handles it (C first, Python for the rest)."""
 
-    def __init__(self, core: RelayCore, bs: BatchSocket, gso: bool = True) -> None:
-        if not HAVE_DATAPATH or not bs.native:
+    def __init__(
+        self,
+        core: RelayCore,
+        bs: BatchSocket | None,
+        gso: bool = True,
+        send_plan: Callable[[TxPlan, int], None] | None = None,
+    ) -> None:
+        """`bs` None and `send_plan` given: no socket (tests drive handle() with a ring they filled)."""
+        if _datapath is None or (bs is not None and not bs.native):
             raise RuntimeError("the C data path needs iovkit.traffic._datapath and recvmmsg")
         self.core, self.bs, self.gso = core, bs, gso
+        self._plan_out = send_plan
         self.plan = TxPlan(max(TX_CAP, core.cfg.max_members + 1))
         self.send_failed = 0
         self.gso_refused = False
 
     def step(self, timeout: float | None, now: float) -> int:
         """Receive one batch into the ring and handle every datagram in it; the ring entries received."""
-        n = self.bs.raw_recv(timeout)
+        bs = self.bs
+        assert bs is not None
+        n = bs.raw_recv(timeout)
         if n:
             try:
-                self.handle(n, now, self.bs.ring_at, self._send_out)
+                self.handle(n, now, bs.ring_at, bs.entry, bs.send)
             finally:
-                self.bs.release(n)
+                bs.release(n)
         return n
 
-    def handle(self, n: int, now: float, ring_at: int, send: Callable[[list[tuple[bytes, Address]]], int]) -> None:
-        """Handle ring entries [0, n) at `ring_at`; `send` takes the core's own replies (Python path)."""
+    def handle(
+        self,
+        n: int,
+        now: float,
+        ring_at: int,
+        entry: Callable[[int], tuple[memoryview, Address, int]],
+        send: Callable[[list[tuple[bytes, Address]]], int],
+    ) -> None:
+        """Handle ring entries [0, n) at `ring_at` (`entry(i)`: its bytes, source and GRO segment size); `send`
+        takes the core's own replies (the Python path), in order with the plans."""
         assert _datapath is not None
         core, cfg, table, plan = self.core, self.core.cfg, self.core.table, self.plan
         i = off = 0
@@ -89,7 +107,7 @@ class FastRelay:
                 break
             if status == 3:
                 continue
-            data, addr, seg = self.bs.entry(i)
+            data, addr, seg = entry(i)
             size = seg if seg and seg < len(data) else max(len(data), 1)
             one = bytes(data[off : off + size])
             core.fold(table.take_counters())  # the C path's counts first: the core's checks read them
@@ -107,13 +125,14 @@ class FastRelay:
 
     def _send_plan(self, n_tx: int) -> None:
         assert _datapath is not None
+        if self._plan_out is not None:
+            self._plan_out(self.plan, n_tx)
+            return
+        assert self.bs is not None
         _sent, failed, refused = _datapath.send_plan(self.bs.fd, self.plan.buf, self.plan.cap, n_tx)
         self.send_failed += failed
         if refused:
             self.gso_refused = True
-
-    def _send_out(self, out: list[tuple[bytes, Address]]) -> int:
-        return self.bs.send(out)
 
 
 def sink_step(bs: BatchSocket, timeout: float | None) -> tuple[int, int, int]:
@@ -131,7 +150,7 @@ def sink_step(bs: BatchSocket, timeout: float | None) -> tuple[int, int, int]:
     return len(got), sum(len(d) for d, _ in got), bs.truncated - before
 
 
-def plan_datagrams(plan: TxPlan, n_tx: int, family: int) -> list[tuple[bytes, Address]]:
+def plan_datagrams(plan: TxPlan, n_tx: int) -> list[tuple[bytes, Address]]:
     """The datagrams a plan would send, in order, as (bytes, address): for tests and inspection."""
     import ctypes
 
@@ -150,7 +169,7 @@ def plan_datagrams(plan: TxPlan, n_tx: int, family: int) -> list[tuple[bytes, Ad
         for s in range(iovlen):
             b, ln = ptr.from_address(iov_at + s * iov).value, ptr.from_address(iov_at + s * iov + 8).value
             out.append((ctypes.string_at(b, ln), addr))
-    del family, ctrl, meta, segs
+    del ctrl, meta, segs
     return out
 
 
