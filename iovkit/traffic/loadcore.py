@@ -37,7 +37,7 @@ ECHO_SENT_END = ECHO_SENT_AT + 8
 RELAY_SEQ_AT, RELAY_TIME_AT = 16, 24  # ... and in protocol.HEADER
 _U64 = struct.Struct("!Q")
 
-Mode = Literal["echo", "relay"]
+Mode = Literal["echo", "relay", "send"]
 Progress = Callable[[int, int, float | None], None]
 """progress(sent, received, recent p99 us): called about 4 times a second by the first sender."""
 
@@ -65,6 +65,12 @@ class LoadSpec:
     join_timeout: float = 2.0
     replies: bool = True  # echo: False asks nothing back (sockperf server then only counts): a pure send test
     spin: bool | None = None  # None: see SPIN_WINDOW_NS; True: always busy-poll; False: only sleep
+    gso: bool = True  # UDP GSO where the kernel takes it: up to 64 datagrams per send call (they share its time)
+
+    @property
+    def at_max(self) -> bool:
+        """`--rate max`: send as fast as the kernel takes datagrams (no schedule)."""
+        return self.rate == float("inf")
 
     def check(self) -> None:
         """Reject impossible settings with one line naming the option."""
@@ -78,7 +84,7 @@ class LoadSpec:
             raise InputError(f"flows must be 1..4096 (got {self.flows})", field="--flows")
         if not 1 <= self.batch <= 1024:
             raise InputError(f"must be 1..1024 (got {self.batch})", field="--batch")
-        low = ECHO_MIN_PAYLOAD if self.mode == "echo" else RELAY_MIN_PAYLOAD
+        low = RELAY_MIN_PAYLOAD if self.mode == "relay" else ECHO_MIN_PAYLOAD
         if not low <= self.payload <= 1472 * 44:
             raise InputError(
                 f"payload must be {low}..65000 bytes in {self.mode} mode (got {self.payload})", field="--payload"
@@ -229,15 +235,16 @@ def merge(spec: LoadSpec, results: list[WorkerResult]) -> StepMeasurement:
     if all(r.sent_histogram for r in results):
         hs = histo.merge_encoded([r.sent_histogram for r in results], where="sender histogram (from send)")
     jit = [j for r in results for j in r.jitters_ns]
+    sent = sum(r.sent for r in results)
     return StepMeasurement(
-        offered_pps=spec.rate,
+        offered_pps=spec.rate if not spec.at_max else round(sent / spec.seconds, 1),
         sent=sum(r.sent for r in results),
         expected=sum(r.expected for r in results),
         received=sum(r.received for r in results),
         reordered=sum(r.reordered for r in results),
         duplicates=sum(r.duplicates for r in results),
         jitter_us=round(statistics.fmean(jit) / 1000.0, 3) if jit else None,
-        latency_kind="one-way" if spec.mode == "relay" else "rtt",
+        latency_kind={"relay": "one-way", "echo": "rtt", "send": "none"}[spec.mode],
         latency_us=h.percentiles_us(),
         histogram=h.encode(),
         duration_s=spec.seconds,

@@ -172,26 +172,28 @@ class Sender:
         self.kernel_ts_seen = False
         self.flags = SOCKPERF_CLIENT_PONG
         self._direct = False  # set by _run: read each socket in turn instead of through epoll
+        # send mode never asks for replies (sockperf's server only counts what it gets); echo mode unless told
+        self.replies = (spec.replies and spec.mode == "echo") or spec.mode == "relay"
 
     # setup
     def prepare(self) -> None:
         spec = self.spec
-        if spec.mode == "echo":
-            self.flags = SOCKPERF_CLIENT_PONG if spec.replies else SOCKPERF_CLIENT
+        if spec.mode in ("echo", "send"):
+            self.flags = SOCKPERF_CLIENT_PONG if self.replies else SOCKPERF_CLIENT
             for i in range(spec.flows):
                 self._add_socket()
                 tpl = bytearray(spec.payload)
                 ECHO_HDR.pack_into(tpl, 0, 0, self.flags, spec.payload, ECHO_MAGIC, i, 0)
                 self.templates.append(tpl)
-                self.fanout.append(1 if spec.replies else 0)
+                self.fanout.append(1 if self.replies else 0)
         else:
             self._prepare_relay()
         n = len(self.socks)
         self.seq, self.wseq, self.sent_by = [0] * n, [0] * n, [0] * n
-        at = (ECHO_SEQ_AT, ECHO_TIME_AT) if spec.mode == "echo" else (RELAY_SEQ_AT, RELAY_TIME_AT)
-        sent_at = ECHO_SENT_AT if spec.mode == "echo" and spec.payload >= ECHO_SENT_END else None
+        at = (RELAY_SEQ_AT, RELAY_TIME_AT) if spec.mode == "relay" else (ECHO_SEQ_AT, ECHO_TIME_AT)
+        sent_at = ECHO_SENT_AT if spec.mode != "relay" and spec.payload >= ECHO_SENT_END else None
         self.rings = [
-            TxRing(sock, bytes(tpl), spec.batch, *at, sent_at=sent_at)
+            TxRing(sock, bytes(tpl), spec.batch, *at, sent_at=sent_at, gso=spec.gso)
             for sock, tpl in zip(self.socks, self.templates, strict=True)
         ]
 
@@ -199,7 +201,7 @@ class Sender:
         sock = _connected(self.family, self.addr, self.spec.target)
         # no replies asked, nothing to stamp: SO_TIMESTAMPNS would switch on stamping of every packet the
         # kernel receives (a global switch), which costs the pure send test for nothing
-        stamps = self.spec.kernel_timestamps and (self.spec.replies or self.spec.mode == "relay")
+        stamps = self.spec.kernel_timestamps and (self.replies or self.spec.mode == "relay")
         bs = BatchSocket(
             sock, batch=min(self.spec.batch, RECV_BATCH), bufsize=max(2048, self.spec.payload), timestamps=stamps
         )
@@ -312,6 +314,8 @@ class Sender:
         sends them all with their own scheduled times, so lateness shows in the latency, never in the rate.
         """
         spec = self.spec
+        if spec.at_max:
+            return self._run_max(t0)
         sched = Schedule(self.rate, t0, spec.poisson, None if spec.seed is None else spec.seed + self.index)
         measure_from = t0 + int(spec.warmup * _NS)
         end = measure_from + int(spec.seconds * _NS)
@@ -409,6 +413,42 @@ class Sender:
         finally:
             poller.close()
         res.send_lag_max_ns = lag_max
+        return self._finish()
+
+    def _run_max(self, t0: int) -> WorkerResult:
+        """`--rate max`: whole batches back to back on every flow, each datagram stamped with the time its batch
+        was built (so latency from the schedule is latency from the send call); replies read between batches."""
+        spec = self.spec
+        measure_from = t0 + int(spec.warmup * _NS)
+        end = measure_from + int(spec.seconds * _NS)
+        self._direct = True
+        self.offset = time.time_ns() - time.monotonic_ns()
+        poller = select.epoll()
+        rings, seqs, wseqs, sent_by = self.rings, self.seq, self.wseq, self.sent_by
+        stamp = np.empty(spec.batch, dtype=np.int64)
+        mono = time.monotonic_ns
+        while mono() < t0:
+            pass
+        try:
+            while True:
+                now = mono()
+                if now >= end:
+                    break
+                stamp.fill(now)
+                warm = now < measure_from
+                for f, ring in enumerate(rings):
+                    if warm:
+                        wseqs[f] += ring.send(WARM_BASE + wseqs[f], stamp)
+                    else:
+                        done = ring.send(seqs[f], stamp)
+                        seqs[f] += done
+                        sent_by[f] += done
+                if self.replies:
+                    self._receive(poller, {}, 0)
+            if self.replies:
+                self._drain(poller, {}, spec.drain)
+        finally:
+            poller.close()
         return self._finish()
 
     def _expected(self) -> int:
