@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from iovkit.traffic.results import AgentInfo, StepResult, SweepResult
 
-BenchMode = Literal["echo", "relay"]
+BenchMode = Literal["echo", "relay", "send"]
 AGENTS_PANEL = "Distributed load (Ansible)"
 
 BENCH_HELP = """Sweep the offered UDP rate until loss or p99 breaks the objective, and report the knee.
@@ -173,10 +173,28 @@ def bench_cmd(
     mode: Annotated[
         BenchMode,
         typer.Option(
-            "--mode", help="echo (round trip via any reflector) or relay (clients in sessions, one-way latency)"
+            "--mode",
+            help="echo (round trip via any reflector), relay (clients in sessions, one-way latency) or send "
+            "(one way, no replies: loads a sink, a NIC or a relay's drop path; with --local, iovkit's own sink "
+            "counts what was delivered)",
         ),
     ] = "echo",
-    rate: Annotated[float, typer.Option("--rate", help="Offered datagrams/s of the first step")] = 2000.0,
+    rate: Annotated[
+        str,
+        typer.Option(
+            "--rate",
+            help="Offered datagrams/s of the first step, or max (one step as fast as the kernel takes them)",
+            metavar="<rate|max>",
+        ),
+    ] = "2000",
+    gso: Annotated[
+        bool,
+        typer.Option(
+            "--gso/--no-gso",
+            help="UDP GSO on send (up to 64 datagrams per send call, which then share a send time) and GRO in a "
+            "--local relay or sink, where the kernel has them (Linux 4.18/5.0); --no-gso to compare",
+        ),
+    ] = True,
     step_factor: Annotated[float, typer.Option("--step-factor", help="Each step offers this times the last")] = 1.5,
     steps: Annotated[int, typer.Option("--steps", help="At most this many steps")] = 12,
     max_rate: Annotated[
@@ -321,10 +339,17 @@ def bench_cmd(
             f"{sessions} sessions)",
             field="--clients",
         )
+    rate_max = rate.strip().lower() == "max"
+    try:
+        start_rate = 1.0 if rate_max else float(rate)
+    except ValueError:
+        raise InputError(f"expected a rate in datagrams/s or max, got {rate!r}", field="--rate") from None
+    if not rate_max and not (math.isfinite(start_rate) and start_rate > 0):
+        raise InputError(f"the rate must be above 0 datagrams/s (got {rate})", field="--rate")
     if tick is not None:
         if tick <= 0:
             raise InputError(f"the tick rate must be above 0 Hz (got {tick:g})", field="--tick")
-        rate = clients * tick
+        start_rate, rate_max = clients * tick, False
     relay_key = None
     if mode == "relay" and target is not None:
         relay_key = load_key("IOVKIT_RELAY_KEY", key_file, "relay key")
@@ -343,7 +368,9 @@ def bench_cmd(
         payload=payload,
         step_seconds=step_seconds,
         warmup_seconds=warmup,
-        start_rate=rate,
+        start_rate=start_rate,
+        rate_max=rate_max,
+        gso=gso,
         step_factor=step_factor,
         max_rate=max_rate,
         max_steps=steps,
@@ -374,7 +401,13 @@ def bench_cmd(
     step_total = step_seconds + warmup
 
     def on_start(r: float) -> None:
-        progress.update(task, description=f"offering {r:,.0f}/s", completed=0, total=step_total, live="")
+        progress.update(
+            task,
+            description="sending at max" if math.isinf(r) else f"offering {r:,.0f}/s",
+            completed=0,
+            total=step_total,
+            live="",
+        )
 
     def live(sent: int, received: int, p99: float | None) -> None:
         p = "-" if p99 is None else f"{p99:,.0f}"
@@ -443,10 +476,29 @@ def bench_cmd(
         if result.interrupted and result.knee_pps is not None:
             knee = f"at least {knee} (interrupted)"
         out.print(f"knee: {knee}; stopped: {result.stopped_because}")
+        out.print(_drop_rates(result))
         out.print("wrote " + ", ".join(str(p) for p in written))
     if result.interrupted:
         return int(ExitCode.INTERRUPTED)
     return int(ExitCode.OK if result.knee_pps is not None else ExitCode.FINDINGS)
+
+
+def _drop_rates(result: SweepResult) -> str:
+    """NDR and PDR (FD.io CSIT) beside the knee, with the attempts and spread behind each."""
+
+    def one(name: str, rate: float | None) -> str:
+        if rate is None:
+            return f"{name}: none"
+        s = next((r for r in result.rates if r.offered_pps == rate), None)
+        if s is None:  # --rate max: NDR/PDR are single attempts inside the one summary
+            return f"{name}: {rate:,.0f}/s"
+        spread = (
+            f"loss {s.loss_pct_min:.2f}-{s.loss_pct_max:.2f}%, "
+            f"recv {s.received_pps_min:,.0f}-{s.received_pps_max:,.0f}/s"
+        )
+        return f"{name}: {rate:,.0f}/s ({s.attempts} attempt(s), {spread})"
+
+    return f"{one('NDR (no loss)', result.ndr_pps)}; {one('PDR (<= 0.5% loss)', result.pdr_pps)}"
 
 
 def compare_cmd(

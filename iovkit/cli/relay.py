@@ -22,7 +22,7 @@ from iovkit.errors import InputError
 if TYPE_CHECKING:
     from iovkit.traffic.relay import RelayHandle
 
-RelayMode = Literal["relay", "echo", "sockperf"]
+RelayMode = Literal["relay", "echo", "sockperf", "sink"]
 
 
 def parse_hostport(text: str, field: str) -> tuple[str, int]:
@@ -67,8 +67,9 @@ def relay(
         RelayMode,
         typer.Option(
             "--mode",
-            help="relay (sessions, tokens), echo (every datagram back unchanged) or sockperf (reply like "
-            "`sockperf server`, for the sockperf client)",
+            help="relay (sessions, tokens), echo (every datagram back unchanged), sockperf (reply like "
+            "`sockperf server`, for the sockperf client) or sink (count what arrives, answer nothing: the far end "
+            "of `iovkit bench --mode send`)",
         ),
     ] = "relay",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes sharing the port (SO_REUSEPORT)")] = 1,
@@ -113,6 +114,14 @@ def relay(
     rate_limit: Annotated[
         float, typer.Option("--rate-limit", help="Datagrams per second allowed per source address")
     ] = 5000.0,
+    gso: Annotated[
+        bool,
+        typer.Option(
+            "--gso/--no-gso",
+            help="UDP GRO on receive (several datagrams of one source per buffer) and GSO on send (relay forwards "
+            "to one member, reflector replies) where the kernel and the C data paths have them; --no-gso to compare",
+        ),
+    ] = True,
     duration: Annotated[float, duration_opt("Stop after this many seconds; 0: run until SIGTERM/SIGINT")] = 0.0,
     fmt: FormatTableJson = "table",
 ) -> None:
@@ -145,6 +154,7 @@ def relay(
         peer_idle=peer_idle,
         rate_pps=rate_limit,
         busy_poll_us=busy_poll,
+        gso=gso,
         rate_burst=max(1.0, rate_limit / 10),
         key=load_key("IOVKIT_RELAY_KEY", key_file, "relay key") if mode == "relay" else None,
         admission_key=load_key("IOVKIT_RELAY_ADMISSION_KEY", admission_key_file, "admission key")
@@ -162,7 +172,13 @@ def relay(
         handle = start_relay(settings)
         try:
             where = f"{handle.address[0]}:{handle.address[1]}"
-            loop = "" if mode == "relay" else f", reflector loops in {'C' if HAVE_FASTPATH else 'Python'}"
+            from iovkit.traffic.relayfast import HAVE_DATAPATH
+
+            loop = (
+                f", data path in {'C' if HAVE_DATAPATH else 'Python'}"
+                if mode in ("relay", "sink")
+                else f", reflector loops in {'C' if HAVE_FASTPATH else 'Python'}"
+            )
             print(
                 f"iovkit relay: {mode} on {where}, {workers} worker(s) (pids {handle.pids}){loop}",
                 file=sys.stderr,

@@ -6,12 +6,14 @@ load generator must not know the sweep; this module composes the two with the re
 
 from __future__ import annotations
 
+import math
 import secrets
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
 from iovkit.traffic import loadgen, pathwatch
-from iovkit.traffic.relay import RelaySettings, start_relay
+from iovkit.traffic.relay import PUBLISH_EVERY, RelayHandle, RelaySettings, start_relay
 from iovkit.traffic.results import BenchSettings, StepMeasurement, StepResult, SweepResult
 from iovkit.traffic.sweep import parse_target, rates, run_sweep
 
@@ -34,7 +36,9 @@ def run_bench(
     per-source rate limit, and `settings.target` is replaced by its address. Bad settings raise before any
     traffic; a silent or closed target raises UnreachableError within about a second.
     """
-    list(rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps))  # validate early
+    if not settings.rate_max:
+        list(rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps))  # validate early
+    sink: RelayHandle | None = None
     pids: list[int] = []
     with ExitStack() as stack:
         if local_workers is not None:
@@ -45,17 +49,19 @@ def run_bench(
                     RelaySettings(
                         host="127.0.0.1",
                         port=0,
-                        mode=settings.mode,
+                        mode="sink" if settings.mode == "send" else settings.mode,
                         workers=local_workers,
                         key=key,
                         rate_pps=1e9,
                         rate_burst=1e9,
                         rcvbuf=4 << 20,
                         sndbuf=4 << 20,
+                        gso=settings.gso is not False,
                     )
                 )
             )
             pids = list(handle.pids)
+            sink = handle if settings.mode == "send" else None
             settings = settings.model_copy(update={"target": f"127.0.0.1:{handle.address[1]}"})
         target = parse_target(settings.target)
 
@@ -65,7 +71,7 @@ def run_bench(
                 rate=rate,
                 mode=settings.mode,
                 seconds=settings.step_seconds,
-                warmup=settings.warmup_seconds,
+                warmup=0.0 if settings.mode == "send" else settings.warmup_seconds,  # the sink counts every datagram
                 drain=settings.drain_seconds,
                 payload=settings.payload,
                 flows=settings.flows,
@@ -78,18 +84,34 @@ def run_bench(
                 sessions=settings.sessions or 2,
                 relay_key=relay_key,
                 spin=spin,
+                gso=settings.gso is not False,
             )
 
-        spec(settings.start_rate).check()
+        spec(math.inf if settings.rate_max else settings.start_rate).check()
         if settings.mode == "echo":
             loadgen.probe_echo(target)
 
         def step(rate: float) -> StepMeasurement:
             if on_start is not None:
                 on_start(rate)
-            return loadgen.run_load(spec(rate), progress=live)
+            if sink is None:
+                return loadgen.run_load(spec(rate), progress=live)
+            # one-way into our own sink: what it counted over the step is what was delivered
+            before = _sink_count(sink)
+            m = loadgen.run_load(spec(rate), progress=live)
+            time.sleep(SINK_SETTLE)
+            m.received = _sink_count(sink) - before
+            m.expected = m.sent
+            return m
 
         query = None
         if settings.target_stats:  # the target relay's stats query: its data path, steal and CPU per step
             query = pathwatch.target_query(parse_target(settings.target_stats))
         return run_sweep(settings, step, on_step=on_step, pids=pids, target_stats=query)
+
+
+SINK_SETTLE = 3 * PUBLISH_EVERY  # the sink publishes its counts every PUBLISH_EVERY
+
+
+def _sink_count(sink: RelayHandle) -> int:
+    return int(sink.stats().total["pkts_in"])

@@ -23,8 +23,8 @@ from iovkit.fileio import write_text
 
 RESULT_SCHEMA = "iovkit.bench/1"
 
-Mode = Literal["echo", "relay"]
-LatencyKind = Literal["rtt", "one-way"]
+Mode = Literal["echo", "relay", "send"]
+LatencyKind = Literal["rtt", "one-way", "none"]
 
 
 class _Model(BaseModel):
@@ -72,6 +72,11 @@ class BenchSettings(_Model):
         None, description="HOST:PORT of the target relay's metrics server, asked after each step for its data path"
     )
     max_steal_pct: float = Field(5.0, ge=0, description="A step with more steal time than this is marked invalid")
+    rate_max: bool = Field(False, description="--rate max: one step, as fast as the kernel takes datagrams")
+    gso: bool | None = Field(None, description="UDP GSO on send where the kernel takes it (--gso/--no-gso)")
+    repeats: int = Field(
+        2, ge=1, le=10, description="Attempts at a rate before a miss counts (the first that meets wins)"
+    )
 
 
 class HostFacts(_Model):
@@ -157,6 +162,7 @@ class StepResult(_Model):
     histogram_from_send: str | None = Field(None, description="HDR histoblob of latency_from_send, in ns")
     within_objective: bool
     failed_because: str | None = None
+    attempt: int = Field(1, description="1 for the first run at this rate; a miss is repeated (settings.repeats)")
     agents: list[AgentStep] = Field(default_factory=list, description="bench --agents: each agent's share")
     # the path guard (pathwatch): what ran under this step, and whether it can be trusted
     steal_pct: float | None = Field(None, description="Steal time % of the generator's host during the step")
@@ -170,6 +176,20 @@ class StepResult(_Model):
     )
 
 
+class RateSummary(_Model):
+    """All attempts at one offered rate: how many, whether one met the objective, and how far apart they were."""
+
+    offered_pps: float
+    attempts: int
+    within_objective: bool
+    loss_pct_min: float
+    loss_pct_max: float
+    received_pps_min: float
+    received_pps_max: float
+    p99_us_min: float | None = None
+    p99_us_max: float | None = None
+
+
 class SweepResult(_Model):
     schema_: str = Field(RESULT_SCHEMA, alias="schema")
     tool_version: str
@@ -178,6 +198,9 @@ class SweepResult(_Model):
     host: HostFacts
     steps: list[StepResult] = Field(default_factory=list)
     knee_pps: float | None = Field(None, description="Highest offered rate within the objective")
+    ndr_pps: float | None = Field(None, description="Highest offered rate with no loss (NDR), sender keeping up")
+    pdr_pps: float | None = Field(None, description="Highest offered rate with at most 0.5% loss (PDR)")
+    rates: list[RateSummary] = Field(default_factory=list, description="Per offered rate: attempts and spread")
     stopped_because: str | None = None
     interrupted: bool = Field(False, description="Stopped by hand: the steps are complete, the sweep is not")
     agents: list[AgentInfo] = Field(

@@ -9,6 +9,7 @@ below the first step that did not.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from iovkit.traffic.results import (
     HostFacts,
     Latency,
     Objective,
+    RateSummary,
     StepMeasurement,
     StepResult,
     SweepResult,
@@ -63,6 +65,8 @@ def judge(m: StepMeasurement, objective: Objective) -> str | None:
         return f"sender reached only {achieved:,.0f} of {m.offered_pps:,.0f}/s"
     if m.loss_pct > objective.max_loss_pct:
         return f"loss {m.loss_pct:.2f}% > {objective.max_loss_pct:g}%"
+    if m.latency_kind == "none":  # one-way sending: nothing comes back to time
+        return None
     p99 = m.latency_us.get("p99")
     if p99 is None:
         return "no latency samples"
@@ -71,14 +75,55 @@ def judge(m: StepMeasurement, objective: Objective) -> str | None:
     return None
 
 
-def knee(steps: list[StepResult]) -> float | None:
-    """Highest offered rate within the objective, below the first failing step."""
+def knee(steps: list[StepResult], rate_max: bool = False) -> float | None:
+    """Highest offered rate within the objective, below the first rate none of whose attempts met it (a miss
+    that a repeat at the same rate met does not end the sweep)."""
     best: float | None = None
-    for s in steps:
-        if not s.within_objective:
+    for summary in summarize(steps, rate_max):
+        if not summary.within_objective:
             break
-        best = s.offered_pps if best is None else max(best, s.offered_pps)
+        best = summary.offered_pps if best is None else max(best, summary.offered_pps)
     return best
+
+
+PDR_LOSS_PCT = 0.5  # FD.io CSIT's partial drop rate
+
+
+def drop_rate(steps: list[StepResult], max_loss_pct: float, min_achieved_ratio: float) -> float | None:
+    """Highest offered rate at which an attempt lost at most `max_loss_pct` with the sender keeping up (NDR at
+    0, PDR at 0.5 %), whatever its latency: the rate question, apart from the latency knee."""
+    ok = [
+        s.offered_pps
+        for s in steps
+        if s.sent > 0 and s.loss_pct <= max_loss_pct and s.achieved_pps >= min_achieved_ratio * s.offered_pps
+    ]
+    return max(ok) if ok else None
+
+
+def summarize(steps: list[StepResult], rate_max: bool = False) -> list[RateSummary]:
+    """One summary per offered rate, in the order the rates were first offered (`--rate max`: one for all, at
+    the highest rate an attempt that met the objective reached, else the highest reached)."""
+    groups: dict[float, list[StepResult]] = {}
+    for s in steps:
+        groups.setdefault(-1.0 if rate_max else s.offered_pps, []).append(s)
+    out = []
+    for rate, group in groups.items():
+        p99s = [s.latency_us.p99 for s in group if s.latency_us.p99 is not None]
+        good = [s.offered_pps for s in group if s.within_objective] or [s.offered_pps for s in group]
+        out.append(
+            RateSummary(
+                offered_pps=max(good) if rate_max else rate,
+                attempts=len(group),
+                within_objective=any(s.within_objective for s in group),
+                loss_pct_min=min(s.loss_pct for s in group),
+                loss_pct_max=max(s.loss_pct for s in group),
+                received_pps_min=min(s.received_pps for s in group),
+                received_pps_max=max(s.received_pps for s in group),
+                p99_us_min=min(p99s) if p99s else None,
+                p99_us_max=max(p99s) if p99s else None,
+            )
+        )
+    return out
 
 
 class CpuMeter:
@@ -138,7 +183,7 @@ def to_step(m: StepMeasurement, objective: Objective, cpu: tuple[list[float], fl
         reordered=m.reordered,
         duplicates=m.duplicates,
         jitter_us=m.jitter_us,
-        latency_kind="one-way" if m.latency_kind == "one-way" else "rtt",
+        latency_kind=m.latency_kind if m.latency_kind in ("one-way", "none") else "rtt",
         latency_us=Latency.model_validate(m.latency_us),
         latency_from_send_us=None if m.latency_from_send_us is None else Latency.model_validate(m.latency_from_send_us),
         histogram_from_send=m.histogram_from_send,
@@ -163,7 +208,6 @@ def run_sweep(
     *,
     on_step: Callable[[StepResult], None] | None = None,
     host: HostFacts | None = None,
-    stop_after_failures: int = 1,
     pids: list[int] | None = None,
     target_stats: pathwatch.Query | None = None,
 ) -> SweepResult:
@@ -178,32 +222,49 @@ def run_sweep(
         settings=settings,
         host=host or host_facts(),
     )
-    failures = 0
     result.stopped_because = "reached the last step"
+    offered = (
+        [math.inf]
+        if settings.rate_max
+        else rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps)
+    )
     rate = settings.start_rate
     try:
-        for rate in rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps):
-            meter = CpuMeter(pids)
-            seq, cpu0 = pathwatch.target_seq(target_stats), pathwatch.read_cpu()
-            meter.start()
-            m = run_step(rate)
-            step = to_step(m, settings.objective, meter.stop())
-            pathwatch.guard_step(step, cpu0, pathwatch.read_cpu(), target_stats, seq, settings.max_steal_pct)
-            result.steps.append(step)
-            if on_step is not None:
-                on_step(step)
-            if not step.within_objective:
-                failures += 1
-                if failures >= stop_after_failures:
-                    result.stopped_because = f"{rate:,.0f}/s: {step.failed_because}"
+        for rate in offered:
+            for attempt in range(1, settings.repeats + 1):
+                meter = CpuMeter(pids)
+                seq, cpu0 = pathwatch.target_seq(target_stats), pathwatch.read_cpu()
+                meter.start()
+                m = run_step(rate)
+                step = to_step(m, settings.objective, meter.stop())
+                pathwatch.guard_step(step, cpu0, pathwatch.read_cpu(), target_stats, seq, settings.max_steal_pct)
+                step.attempt = attempt
+                result.steps.append(step)
+                if on_step is not None:
+                    on_step(step)
+                if step.within_objective:
                     break
+            if not step.within_objective:
+                # every attempt at this rate missed: on a loaded machine one noisy step alone does not end it
+                result.stopped_because = f"{rate:,.0f}/s: {step.failed_because} ({settings.repeats} attempts)"
+                break
     except KeyboardInterrupt:
         # Ctrl-C (or SIGTERM, which the CLI turns into one) keeps the finished steps: a long sweep stopped by
         # hand still leaves a result. The knee of an interrupted sweep is only a lower bound, and says so.
         result.interrupted = True
         result.stopped_because = f"interrupted while offering {rate:,.0f}/s"
-    result.knee_pps = knee(result.steps)
+    finish(result)
     return result
+
+
+def finish(result: SweepResult) -> None:
+    """Knee, NDR, PDR and the per-rate summaries from the recorded steps."""
+    ratio = result.settings.objective.min_achieved_ratio
+    rate_max = result.settings.rate_max
+    result.knee_pps = knee(result.steps, rate_max)
+    result.ndr_pps = drop_rate(result.steps, 0.0, ratio)
+    result.pdr_pps = drop_rate(result.steps, PDR_LOSS_PCT, ratio)
+    result.rates = summarize(result.steps, rate_max)
 
 
 def parse_target(text: str) -> tuple[str, int]:

@@ -69,10 +69,55 @@ def test_knee_is_the_last_rate_within_objective_before_the_first_failure() -> No
         return _measure(rate, p99=100 if rate <= 4000 else 5000)
 
     result = run_sweep(settings, fake)
-    assert [s.offered_pps for s in result.steps] == [1000, 2000, 4000, 8000]  # stops at the first failure
+    # stops at the first rate that missed twice (a miss is repeated before it counts)
+    assert [s.offered_pps for s in result.steps] == [1000, 2000, 4000, 8000, 8000]
+    assert [s.attempt for s in result.steps] == [1, 1, 1, 1, 2]
     assert result.knee_pps == 4000 == knee(result.steps)
-    assert "p99" in (result.stopped_because or "")
+    assert "p99" in (result.stopped_because or "") and "2 attempts" in (result.stopped_because or "")
     assert result.steps[0].cpu_per_core_pct  # per-core CPU recorded for every step
+
+
+def test_a_noisy_first_step_is_repeated_and_does_not_end_the_sweep() -> None:
+    """On a loaded machine one slow first step used to end a sweep with "knee: none"."""
+    settings = BenchSettings(
+        target="127.0.0.1:1", start_rate=1000, step_factor=2, max_steps=3, objective=Objective(max_p99_us=500)
+    )
+    calls: list[float] = []
+
+    def fake(rate: float) -> StepMeasurement:
+        calls.append(rate)
+        return _measure(rate, p99=9000 if len(calls) == 1 else 100)  # only the very first attempt is slow
+
+    result = run_sweep(settings, fake)
+    assert calls == [1000, 1000, 2000, 4000]
+    assert result.knee_pps == 4000 and result.stopped_because == "reached the last step"
+    first = result.rates[0]
+    assert (first.offered_pps, first.attempts, first.within_objective) == (1000, 2, True)
+    assert first.p99_us_min == 100 and first.p99_us_max == 9000  # the spread of the attempts
+
+
+def test_ndr_and_pdr_beside_the_knee() -> None:
+    """NDR: the highest rate with no loss; PDR: with at most 0.5 % loss; both whatever the latency did."""
+    settings = BenchSettings(
+        target="127.0.0.1:1",
+        start_rate=1000,
+        step_factor=2,
+        max_steps=5,
+        repeats=1,
+        objective=Objective(max_p99_us=500, max_loss_pct=5),
+    )
+    loss = {1000: 0, 2000: 0, 4000: 12, 8000: 200, 16000: 2000}  # 0, 0, 0.3 %, 2.5 %, 12.5 %
+
+    def fake(rate: float) -> StepMeasurement:
+        return _measure(rate, lost=loss[int(rate)], p99=100 if rate < 2000 else 900)
+
+    result = run_sweep(settings, fake)
+    assert result.knee_pps == 1000  # the latency knee: 2000/s broke the p99
+    assert [s.offered_pps for s in result.steps] == [1000, 2000]
+    assert result.ndr_pps == 2000 and result.pdr_pps == 2000
+    result = run_sweep(settings.model_copy(update={"objective": Objective(max_p99_us=5000, max_loss_pct=50)}), fake)
+    assert result.knee_pps == 16000
+    assert result.ndr_pps == 2000 and result.pdr_pps == 4000
 
 
 def test_parse_target_forms() -> None:
