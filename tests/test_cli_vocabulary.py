@@ -62,8 +62,8 @@ def test_a_bad_mode_and_auth_list_the_valid_ones(cli) -> None:  # type: ignore[n
 def test_help_shows_no_type_for_flags_and_choices_instead_of_str(cli) -> None:  # type: ignore[no-untyped-def]
     for command in ("check", "bench", "relay", "diagnose", "collect", "apply"):
         assert "<bool>" not in _help(cli, command), command
-    assert "--mode <echo|relay>" in _help(cli, "bench")
-    assert "--mode <relay|echo|sockperf>" in _help(cli, "relay")
+    assert "--mode <echo|relay|send>" in _help(cli, "bench")
+    assert "--mode <relay|echo|sockperf|sink>" in _help(cli, "relay")
     assert "--executor <local|winrm|shell|simulator|vsphere>" in _help(cli, "apply")
     assert "--auth <negotiate|kerberos|ntlm|credssp>" in _help(cli, "doctor")
 
