@@ -15,6 +15,19 @@ def host_name(part: HostPart) -> str:
     return str(getattr(snap.host, "name", None) or part.path)
 
 
+def _counters_line(report: Report, name: str) -> str:
+    """The diagnosis of a recording from this host, when one was given (doctor samples only the host it runs on)."""
+    found = [
+        (i, d.report.verdict)
+        for i, d in enumerate(report.diagnoses)
+        if str(d.report.host or d.recording.host or "").lower() == name.lower()
+    ]
+    if not found:
+        return ""
+    links = ", ".join(f'<a href="#diag-{i}">{badge(str(v).upper(), "v-" + str(v))}</a>' for i, v in found)
+    return f'<p class="verdict">counters: {links} <span class="note">(see Diagnosis)</span></p>'
+
+
 def hosts_section(report: Report) -> str:
     if not report.hosts:
         body = absent(
@@ -22,10 +35,10 @@ def hosts_section(report: Report) -> str:
             "Format-List text, a Linux archive) and pass it to `iovkit report`."
         )
         return section("hosts", "Hosts", body)
-    return section("hosts", "Hosts", "".join(_host(i, part) for i, part in enumerate(report.hosts)))
+    return section("hosts", "Hosts", "".join(_host(i, part, report) for i, part in enumerate(report.hosts)))
 
 
-def _host(index: int, part: HostPart) -> str:
+def _host(index: int, part: HostPart, report: Report) -> str:
     doc = part.doctor.to_dict()
     snap = part.snapshot
     name = host_name(part)
@@ -36,6 +49,7 @@ def _host(index: int, part: HostPart) -> str:
         f'<h3 id="host-{index}">{e(name)} <span class="note">({e(getattr(snap.host, "platform", "?"))}, source '
         f"{e(src)}{', collected ' + e(collected) if collected else ''}; {e(part.path)})</span></h3>",
         f'<p class="verdict">doctor: {badge(verdict.upper(), "v-" + verdict)} {e(doc.get("headline"))}</p>',
+        _counters_line(report, name),
     ]
     top = doc.get("top_fixes") or []
     if top:

@@ -449,3 +449,13 @@ def test_report_as_json_carries_every_stage_result(inputs: dict[str, Path], caps
     assert doc["plans"][0]["plan"]["plan_id"] and "snapshot" not in doc["plans"][0]["plan"]
     assert doc["journals"][0]["status"] == "completed"
     assert doc["comparison"]["overall"] in ("better", "worse", "same", "mixed", "within noise")
+
+
+def test_a_hosts_recording_is_named_beside_its_doctor_verdict(inputs: dict[str, Path], tmp_path: Path) -> None:
+    """doctor samples only the machine it runs on; a recording of the same host given to the report is linked."""
+    csv = tmp_path / "relay.csv"
+    csv.write_text(_recordings_module().pdh_csv(host="HV-RELAY-01"), newline="")
+    out = tmp_path / "report.html"
+    assert _iovkit("report", str(inputs["host.json"]), str(csv), "-o", str(out)) == 0
+    hosts = out.read_text().split('id="diagnosis"')[0]
+    assert 'counters: <a href="#diag-0"><span class="badge v-bottleneck">BOTTLENECK</span></a>' in hosts
