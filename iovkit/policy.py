@@ -7,7 +7,7 @@ One model, read by `iovkit check` (to scope rules) and `iovkit plan` (to allocat
       - vm: "relay-*"               # fnmatch glob on the VM name
         adapter: "*"                # glob on the adapter name
         iov_weight: 100             # 1..100
-        queue_pairs: 1
+        queue_pairs: 4             # optional; default min(the VM's vCPUs, the NIC's per-VF queue limit)
     nics: ["Ethernet 2"]            # physical NICs (names) the plan may use; empty = those under the switch
     switches: ["External"]          # switches to convert; empty = every external switch in scope
     allow_second_switch: true       # may create a second IOV switch on a spare port for what does not fit
@@ -40,7 +40,13 @@ class AdapterSelector(_Model):
     vm: str = Field("*", description="Glob on the VM name")
     adapter: str = Field("*", description="Glob on the adapter name")
     iov_weight: int = Field(100, ge=1, le=100)
-    queue_pairs: int = Field(1, ge=1, le=4096)
+    queue_pairs: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="VF receive queue pairs (IovQueuePairsRequested); None: min(the VM's vCPUs, the NIC's per-VF "
+        "limit), since with a VF only the VF's queues spread receive interrupts in the guest",
+    )
 
     def matches(self, adapter: VmAdapter) -> bool:
         return (

@@ -12,6 +12,7 @@ from iovkit.checks import (  # noqa: F401  (after the catalog they register into
     esxi,
     guest,
     hyperv,
+    hyperv_queues,
     linux,
 )
 from iovkit.checks.catalog import (

@@ -91,6 +91,16 @@ def _needs_rebuild(snap: HostSnapshot, sw: VSwitch) -> bool | None:
     return None if sw.iov_enabled is None else not sw.iov_enabled
 
 
+def _lbfo_fix(snap: HostSnapshot, sw: VSwitch, team: str) -> str:
+    """By hand: the switch, then the team, then a SET switch with IOV over the team's members."""
+    members = next((t.members for t in snap.teams if t.name == team), [])
+    nics = ", ".join(ps(m) for m in members) or "<member NICs>"
+    return (
+        f"Remove-VMSwitch -Name {ps(sw.name)} -Force; Remove-NetLbfoTeam -Name {ps(team)} -Confirm:$false; "
+        f"New-VMSwitch -Name {ps(sw.name)} -NetAdapterName {nics} -EnableEmbeddedTeaming $true -EnableIov $true"
+    )
+
+
 def _no_switch(snap: HostSnapshot, rid: str) -> Finding:
     """No external switch in scope: not applicable when the switches were read, else unknown."""
     if snap.has("switches") and all(snap.is_external(s) is not None for s in snap.switches):
@@ -500,7 +510,8 @@ def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="SR-IOV traffic bypasses the host stack, so an LBFO team cannot carry it; Switch Embedded "
     "Teaming (Server 2016+) is compatible with SR-IOV.",
-    remediation="Rebuild the switch on SET or a single port: `iovkit plan`. SET needs Windows Server 2016 or newer.",
+    remediation="By hand, from the console: remove the switch and the LBFO team, then `New-VMSwitch ... "
+    "-EnableEmbeddedTeaming $true -EnableIov $true` over the members. SET needs Windows Server 2016 or newer.",
     impact="A switch on an LBFO team cannot pass VFs: every VM on it stays on the synthetic path.",
 )
 def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
@@ -522,9 +533,10 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 "fail",
                 _sw_scope(sw),
                 f"switch is bound to LBFO team {lbfo!r}: SR-IOV is not "
-                "supported on LBFO; rebuild it as a SET switch over the team's members",
+                "supported on LBFO; rebuild it as a SET switch over the team's members (iovkit plan does not "
+                "dissolve a team: do it by hand, from the console, then plan the rest)",
                 ev,
-                fix=plan_command(snap),
+                fix=_lbfo_fix(snap, sw, lbfo),
             )
         elif _set_team(snap, sw):
             build = _build(snap)
@@ -567,8 +579,9 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     severity="high",
     rationale="IOV can only be chosen when a switch is created; a switch without it must be rebuilt.",
     remediation=(
-        "Recreate the switch with `-EnableIov $true`: `iovkit plan` (IOV cannot be turned on later). With no "
-        "external switch at all: the `New-VMSwitch ... -EnableIov $true` command."
+        "Recreate the switch with `-EnableIov $true`: `iovkit plan` (IOV cannot be turned on later) once the VM "
+        "adapters are in the input, else the commands by hand; an LBFO switch first loses its team (HV-TEAM). With "
+        "no external switch at all: the `New-VMSwitch ... -EnableIov $true` command."
     ),
     impact=(
         "A switch created without IOV never gives a VF (it cannot be turned on later): its VMs stay on the "
@@ -599,9 +612,8 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 host_scope(snap),
                 "no external virtual switch" + (" named by the policy" if policy and policy.switches else ""),
                 {"switches": [s.name for s in snap.switches]},
-                fix=(f"New-VMSwitch -Name 'SRIOV' -NetAdapterName {ps(nic)} -EnableIov $true -AllowManagementOS $false")
-                if nic
-                else plan_command(snap),
+                fix=f"New-VMSwitch -Name 'SRIOV' -NetAdapterName {ps(nic or '<SR-IOV NIC>')} -EnableIov $true "
+                "-AllowManagementOS $false",
             )
         return
     for i, sw in indexed(snap.switches, switches):
@@ -619,22 +631,44 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             )
         elif not sw.iov_enabled:
             members = snap.switch_nics(sw)
-            nics = ", ".join(ps(n.name) for n in members) or "<nic>"
+            by = "-NetAdapterName"
+            nics = ", ".join(ps(n.name) for n in members)
+            if not nics and sw.net_adapters:  # the input names the NIC only by its description
+                by, nics = "-NetAdapterInterfaceDescription", ", ".join(ps(d) for d in sw.net_adapters)
+            nics = nics or "<nic>"
             if len(members) > 1:  # an LBFO or SET switch: rebuilt as SET, which works with SR-IOV
                 nics += " -EnableEmbeddedTeaming $true"
-            lbfo = next((t.name for t in snap.teams if t.kind == "lbfo" and t.name == snap.lbfo_team(sw)), None)
-            unteam = f" Remove-NetLbfoTeam -Name {ps(lbfo)} -Confirm:$false;" if lbfo else ""
+            lbfo = snap.lbfo_team(sw)
+            by_hand = (
+                f"Remove-VMSwitch -Name {ps(sw.name)} -Force; "
+                f"New-VMSwitch -Name {ps(sw.name)} {by} {nics} -EnableIov $true"
+            )
+            if lbfo:  # iovkit plan does not dissolve a team (HV-TEAM)
+                msg, fix = (
+                    "it must be recreated as a SET switch, after the LBFO team is removed",
+                    _lbfo_fix(snap, sw, lbfo),
+                )
+            elif not snap.has("vm_adapters") or sw.allow_management_os is None:
+                need, cmd = (
+                    ("the VM adapters are", COLLECT_ADAPTERS)
+                    if not snap.has("vm_adapters")
+                    else ("AllowManagementOS is", COLLECT_SWITCH)
+                )
+                msg = (
+                    f"it must be recreated; `iovkit plan` builds the journaled switch-over once {need} in the "
+                    f"input (`{cmd}`); by hand, from the console: {by_hand}"
+                )
+                fix = by_hand
+            else:
+                msg = f"it must be recreated (`iovkit plan` builds the journaled switch-over; by hand: {by_hand})"
+                fix = plan_command(snap)
             yield Finding(
                 rid,
                 "fail",
                 _sw_scope(sw),
-                "switch is not in IOV mode; IOV can only be chosen when a "
-                "switch is created, so it must be recreated (`iovkit plan` builds the journaled "
-                f"switch-over; by hand: Remove-VMSwitch -Name {ps(sw.name)} -Force;{unteam} "
-                "New-VMSwitch -Name "
-                f"{ps(sw.name)} -NetAdapterName {nics} -EnableIov $true)",
+                "switch is not in IOV mode; IOV can only be chosen when a switch is created, so " + msg,
                 ev,
-                fix=plan_command(snap),
+                fix=fix,
             )
         elif sw.iov_support is False:
             ev[f"switches[{i}].iov_support_reasons"] = sw.iov_support_reasons
@@ -753,6 +787,13 @@ def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 continue
             cap, src = sum(t or 0 for t in totals), "NumVFs of the switch's NICs"
             ev.update({f"nics[{snap.nics.index(n)}].vfs_total": n.vfs_total for n in nics})
+        if cap == 0:
+            yield not_applicable(
+                rid,
+                _sw_scope(sw),
+                f"{src} is 0: the switch offers no VF at all (HV-SWITCH-IOV, HV-NIC-ENABLED say why)",
+            )
+            continue
         if len(want) <= cap:
             yield Finding(
                 rid, "pass", _sw_scope(sw), f"{len(want)} adapter(s) ask for VFs; {cap} available ({src})", ev
@@ -993,7 +1034,8 @@ def _below_ten_gig(snap: HostSnapshot, nic: PhysicalNic) -> str:
     rationale="Without VMQ every receive interrupt of a port lands on one core that does all switching. "
     "Get-NetAdapterVmq's Enabled is not proof: below 10 Gbps the switch does not use VMQ unless "
     "BelowTenGigVmqEnabled is set; Get-NetAdapterVmqQueue shows whether VM adapters got queues.",
-    remediation="PowerShell: `Enable-NetAdapterVmq -Name <nic>`, `Set-VMNetworkAdapter ... -VmqWeight 100`.",
+    remediation="PowerShell: `Enable-NetAdapterVmq -Name <nic>`, `Set-VMNetworkAdapter ... -VmqWeight 100`; below "
+    "10 Gbps the VMSMP registry value `BelowTenGigVmqEnabled` = 1 and a restart.",
     impact="Without VMQ the traffic that stays on the switch is handled on one core: that core saturates first.",
 )
 def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:

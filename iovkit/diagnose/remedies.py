@@ -41,11 +41,16 @@ CATALOG: tuple[Remedy, ...] = (
         2,
         "Enable VMQ (dVMQ on 2012 R2, VMMQ on 2016+) on the physical NICs",
         "without VMQ every receive interrupt of a NIC port lands on one core of the management OS, which does all "
-        "the switching ({share_txt}); VMQ gives each vNIC its own queue and core, VMMQ several",
+        "the switching ({share_txt}); VMQ gives each vNIC its own queue and core, VMMQ several. Below 10 Gbps the "
+        "switch does not use VMQ even when Get-NetAdapterVmq says Enabled, unless BelowTenGigVmqEnabled is 1 (then "
+        "restart the host); Get-NetAdapterVmqQueue shows whether the VM adapters have queues",
         (
+            "Get-NetAdapterVmqQueue",
             "Get-NetAdapterVmq",
             "Enable-NetAdapterVmq -Name <NIC>",
             "Set-NetAdapterVmq -Name <NIC> -BaseProcessorNumber 2",
+            "Set-ItemProperty -Path HKLM:\\SYSTEM\\CurrentControlSet\\Services\\VMSMP\\Parameters "
+            "-Name BelowTenGigVmqEnabled -Value 1 -Type DWord",
             "Set-VMNetworkAdapter -VMName <VM> -VmmqEnabled $true -VmmqQueuePairs 4",
         ),
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from iovkit.plan.model import Plan, Step, load_plan, step_title
+from iovkit.plan.model import Allocation, Plan, Step, load_plan, step_title
 from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot, fingerprint
 
@@ -62,6 +62,17 @@ def make_plan(snap: HostSnapshot, policy: Policy | None) -> Plan:
     return plan
 
 
+def receive_cpus(a: Allocation) -> str:
+    """How many guest vCPUs take the VM's receive interrupts once the VF carries its traffic (vRSS is off with a
+    VF, so only the VF's queue pairs spread them)."""
+    qp = f"{a.queue_pairs} queue pair{'s' if a.queue_pairs != 1 else ''}"
+    if a.vcpus is None:
+        return f"{qp} ({a.queue_pairs_why}): up to {a.queue_pairs} guest vCPU(s) take its receive interrupts"
+    takers = min(a.queue_pairs, a.vcpus)
+    verb = "takes" if takers == 1 else "take"
+    return f"{qp} ({a.queue_pairs_why}): {takers} of its {a.vcpus} vCPUs {verb} its receive interrupts"
+
+
 def plan_summary(plan: Plan) -> str:
     """The human summary printed by `iovkit plan`: plain text, one fact per line."""
     lines = [f"Plan {plan.plan_id} for {plan.host or '(unnamed host)'} ({plan.platform})"]
@@ -78,6 +89,8 @@ def plan_summary(plan: Plan) -> str:
                 plan.platform, " (libvirt hostdev)"
             )
             lines.append(f"  {a.priority:>3}. {a.vm}/{a.adapter}{dest} port {a.nic!r}{vf}{how}")
+            if plan.platform == "hyperv":
+                lines.append(f"       {receive_cpus(a)}")
     for u in plan.unfit:
         moved = f" -> moved to {u.moved_to!r}" if u.moved_to else ""
         lines.append(f"  does not fit: {u.vm}/{u.adapter}: {u.reason}{moved}")

@@ -43,15 +43,60 @@ def port_capacity(nic: PhysicalNic, switch: str | None) -> PortCapacity | None:
     )
 
 
+def _nics_by_description(snap: HostSnapshot, sw: VSwitch) -> tuple[list[PhysicalNic], str | None]:
+    """A switch whose NICs are known only by the description it recorded: usable when Get-NetAdapter was not in
+    the input (the plan then binds with -NetAdapterInterfaceDescription); a blocker when the NICs are known but
+    none matches safely (a stale `#2` after a driver reinstall, field-notes)."""
+    descs = [d for d in sw.net_adapters or [] if "multiplexor" not in d.lower()]
+    if not descs:
+        return [], None
+    if snap.has("nics") and snap.read("Get-NetAdapter") is not False and snap.nics:
+        return [], (
+            f"switch {sw.name!r} names its NIC {', '.join(map(repr, descs))}, which no NIC of the input matches "
+            "safely (a description left from before a driver reinstall?): paste `Get-NetAdapter | Format-List "
+            "Name, InterfaceDescription, InterfaceGuid` and `Get-VMSwitch | Format-List Name, "
+            "NetAdapterInterfaceGuid`, then plan again"
+        )
+    return [PhysicalNic(name=d, description=d) for d in descs], None
+
+
 def switch_spec(snap: HostSnapshot, sw: VSwitch) -> SwitchSpec:
     nics = snap.switch_nics(sw)
     names = [n.name for n in nics] or list(sw.net_adapter_names)
+    by_description = False
+    if not names and sw.net_adapters:
+        names, by_description = list(sw.net_adapters), True
     return SwitchSpec(
         name=sw.name,
         nics=names,
+        by_description=by_description,
         iov=bool(sw.iov_enabled),
         allow_management_os=bool(sw.allow_management_os),
         embedded_teaming=bool(sw.embedded_teaming),
+    )
+
+
+def _allocation(
+    snap: HostSnapshot, a: VmAdapter, switch: str, nic_name: str, weight: int, qp: int | None, prio: int
+) -> Allocation:
+    """One adapter's VF; queue pairs from the policy, else min(the VM's vCPUs, the NIC's per-VF limit)."""
+    vm = snap.vm(a.vm_name) if a.vm_name else None
+    vcpus = vm.vcpus if vm else None
+    if qp is not None:
+        why = "policy"
+    else:
+        nic = snap.nic(nic_name)
+        qp, why = catalog.default_queue_pairs(vcpus, nic.description if nic else nic_name)
+    return Allocation(
+        vm=a.vm_name or "",
+        adapter=a.name,
+        switch=switch,
+        nic=nic_name,
+        iov_weight=weight,
+        queue_pairs=qp,
+        priority=prio,
+        vcpus=vcpus,
+        queue_pairs_why=why,
     )
 
 
@@ -63,13 +108,18 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
         reasons = "; ".join(snap.iov.reasons or []) or "no reason given"
         res.blockers.append(f"host IovSupport is False ({reasons})")
     adapters = adapters_in_scope(snap, policy)
-    if not adapters:
+    if not adapters and not snap.has("vm_adapters"):
+        res.warnings.append(
+            "the VM adapters are not in the input (paste `Get-VMNetworkAdapter -All | Format-List *`): no VF is "
+            "allocated"
+        )
+    elif not adapters:
         res.warnings.append("no VM adapter is in scope (check the policy's adapters and switches)")
     priority = {a.identity: i + 1 for i, a in enumerate(adapters)}
 
-    def selector(a: VmAdapter) -> tuple[int, int]:
+    def selector(a: VmAdapter) -> tuple[int, int | None]:
         sel = pol.selector_for(a) if policy is not None else None
-        return (sel.iov_weight, sel.queue_pairs) if sel else (100, 1)
+        return (sel.iov_weight, sel.queue_pairs) if sel else (100, None)
 
     targets: list[str] = list(pol.switches)
     for a in adapters:
@@ -77,17 +127,43 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
             res.unfit.append(Unfit(vm=a.vm_name or "", adapter=a.name, reason="not connected to a switch"))
         elif a.switch_name not in targets:
             targets.append(a.switch_name)
+    if not adapters:
+        # HV-SWITCH-IOV's fix: an external switch without IOV is recreated with IOV, VM adapters or not.
+        targets += [s.name for s in snap.external_switches() if s.iov_enabled is False and s.name not in targets]
 
     overflow: list[VmAdapter] = []
     enable_seen: set[str] = set()
     for name in targets:
         sw = snap.switch(name)
         if sw is None:
-            res.blockers.append(f"switch {name!r} named by the policy is not on {host}")
+            if not snap.has("switches"):
+                res.blockers.append(
+                    f"switch {name!r} is not in the input: paste `Get-VMSwitch | Format-List *` (or run the "
+                    "collector script) and plan again"
+                )
+            else:
+                res.blockers.append(f"switch {name!r} named by the policy is not on {host}")
             continue
         nics = snap.switch_nics(sw)
-        if sw.switch_type not in (None, "External") or not nics:
+        if not nics and snap.is_external(sw):
+            nics, why = _nics_by_description(snap, sw)
+            if why:
+                res.blockers.append(why)
+                continue
+        if snap.is_external(sw) is False or not nics:
             res.blockers.append(f"switch {name!r} is not bound to a physical NIC (type {sw.switch_type})")
+            continue
+        if not sw.iov_enabled and not snap.has("vm_adapters"):
+            res.blockers.append(
+                f"switch {name!r} is rebuilt, but the VM adapters on it are not in the input, so the plan cannot "
+                "disconnect and reconnect them: paste `Get-VMNetworkAdapter -All | Format-List *` and plan again"
+            )
+            continue
+        if not sw.iov_enabled and sw.allow_management_os is None:
+            res.blockers.append(
+                f"switch {name!r} is rebuilt, but whether it carries the management OS is not in the input: "
+                f"paste `Get-VMSwitch -Name {name!r} | Format-List AllowManagementOS` and plan again"
+            )
             continue
         team = snap.lbfo_team(sw)
         if team:
@@ -133,17 +209,7 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
         for i, a in enumerate(fit):
             w, qp = selector(a)
             nic_name = caps[min(i // max(caps[0].vfs, 1), len(caps) - 1)].nic
-            res.allocations.append(
-                Allocation(
-                    vm=a.vm_name or "",
-                    adapter=a.name,
-                    switch=name,
-                    nic=nic_name,
-                    iov_weight=w,
-                    queue_pairs=qp,
-                    priority=priority[a.identity],
-                )
-            )
+            res.allocations.append(_allocation(snap, a, name, nic_name, w, qp, priority[a.identity]))
         for a in rest:
             ports = ", ".join(f"{c.nic!r} ({c.vfs} VFs{', estimate' if c.estimate else ''})" for c in caps)
             res.unfit.append(
@@ -171,6 +237,14 @@ def allocate_hyperv(snap: HostSnapshot, policy: Policy | None) -> HypervAllocati
                 )
     if overflow:
         _second_switch(snap, pol, res, overflow, selector, priority)
+    one = [a for a in res.allocations if a.queue_pairs == 1 and (a.vcpus or 0) > 1]
+    if one:
+        names = ", ".join(f"{a.vm}/{a.adapter}" for a in one)
+        res.warnings.append(
+            f"{names}: one VF queue pair each, so once the VF carries the traffic every receive interrupt lands on "
+            "one guest vCPU (vRSS is off with a VF): watch that vCPU after the switch-over (iovkit bench), or use "
+            "a NIC with more queue pairs per VF"
+        )
     return res
 
 
@@ -179,7 +253,7 @@ def _second_switch(
     pol: Policy,
     res: HypervAllocation,
     overflow: list[VmAdapter],
-    selector: Callable[[VmAdapter], tuple[int, int]],
+    selector: Callable[[VmAdapter], tuple[int, int | None]],
     priority: dict[tuple[str, str], int],
 ) -> None:
     """Offer (and with allow_second_switch, plan) an IOV switch on a spare SR-IOV port for what did not fit."""
@@ -215,15 +289,7 @@ def _second_switch(
             for a in overflow[: cap.vfs]:
                 w, qp = selector(a)
                 res.allocations.append(
-                    Allocation(
-                        vm=a.vm_name or "",
-                        adapter=a.name,
-                        switch=pol.second_switch_name,
-                        nic=nic.name,
-                        iov_weight=w,
-                        queue_pairs=qp,
-                        priority=priority[a.identity],
-                    )
+                    _allocation(snap, a, pol.second_switch_name, nic.name, w, qp, priority[a.identity])
                 )
                 res.moves[a.identity] = pol.second_switch_name
                 placed.append(a)

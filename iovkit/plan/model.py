@@ -32,6 +32,9 @@ class SwitchSpec(_Model):
 
     name: str
     nics: list[str] = Field(description="NetAdapterName of every bound NIC (SET members in order)")
+    by_description: bool = Field(
+        False, description="nics are interface descriptions (the input named no NIC): -NetAdapterInterfaceDescription"
+    )
     iov: bool
     allow_management_os: bool = False
     embedded_teaming: bool = False
@@ -292,6 +295,8 @@ class Allocation(_Model):
     iov_weight: int
     queue_pairs: int
     priority: int
+    vcpus: int | None = Field(None, description="The VM's vCPUs (Get-VM ProcessorCount), when known")
+    queue_pairs_why: str = Field("", description="Where queue_pairs came from (policy, or min(vCPUs, NIC limit))")
 
 
 class Unfit(_Model):

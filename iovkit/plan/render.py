@@ -49,8 +49,9 @@ def _adapter(vm: str, adapter: str) -> str:
 
 def _new_switch(spec: SwitchSpec) -> str:
     nics = ", ".join(psq(n) for n in spec.nics)
+    by = "-NetAdapterInterfaceDescription" if spec.by_description else "-NetAdapterName"
     cmd = (
-        f"New-VMSwitch -Name {psq(spec.name)} -NetAdapterName {nics} -EnableIov {psbool(spec.iov)} "
+        f"New-VMSwitch -Name {psq(spec.name)} {by} {nics} -EnableIov {psbool(spec.iov)} "
         f"-AllowManagementOS {psbool(spec.allow_management_os)}"
     )
     if spec.embedded_teaming:

@@ -50,7 +50,7 @@ REASONS = {
 
 def hv_ready(n_vms: int = 2, vfs: int = 6) -> HostSnapshot:
     """Server 2019, IOV switch 'External' on I350 port 'Ethernet', VMs relay-NN with active VFs."""
-    vms = [VM(name=f"relay-{i:02d}", state="Running", operational_status=["Ok"]) for i in range(1, n_vms + 1)]
+    vms = [VM(name=f"relay-{i:02d}", state="Running", operational_status=["Ok"], vcpus=4) for i in range(1, n_vms + 1)]
     adapters = [
         VmAdapter(
             vm_name=v.name,
@@ -60,6 +60,8 @@ def hv_ready(n_vms: int = 2, vfs: int = 6) -> HostSnapshot:
             connected=True,
             iov_weight=100,
             iov_usage=1,
+            iov_queue_pairs_requested=1,
+            iov_queue_pairs_assigned=1,
             vf_data_path_active=True,
             vmq_weight=100,
             status=["Ok"],

@@ -23,6 +23,7 @@ ISSUE_IDS = {
     "HV-VF-ACTIVE",
     "HV-MGMT-OS",
     "HV-VMQ",
+    "HV-VF-QUEUES",
     "LX-VIRT",
     "LX-GUEST",
     "LX-IOMMU",

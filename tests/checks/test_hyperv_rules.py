@@ -167,7 +167,12 @@ def test_lbfo_team_under_switch_fails():
     s.switches[0].net_adapters = ["Microsoft Network Adapter Multiplexor Driver"]
     s.switches[0].net_adapter_names = ["Team1"]
     [f] = run(s, "HV-TEAM")
-    assert f.status == "fail" and "LBFO" in f.message and f.fix.startswith("iovkit plan")
+    assert (
+        f.status == "fail"
+        and "LBFO" in f.message
+        and "Remove-NetLbfoTeam" in (f.fix or "")
+        and "-EnableEmbeddedTeaming $true -EnableIov $true" in (f.fix or "")
+    )
 
 
 def test_set_team_passes_on_2016_plus_and_fails_before():

@@ -46,7 +46,7 @@ NETADAPTER_CUT = r"""PS C:\> Get-NetAdapter
 Name                      InterfaceDescription                    ifIndex Status
 ----                      --------------------                    ------- ------
 Ethernet 2                Intel(R) Ethernet Server Adapter I35...       6 Up
-Ethernet                  Intel(R) Ethernet Server Adapter I350...      4 Up
+Ethernet                  Intel(R) Ethernet Server Adapter I35...       4 Up
 """
 
 RSS_LIST = (

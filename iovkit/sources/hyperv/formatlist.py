@@ -171,6 +171,8 @@ def cmdlet_of(command: str | None) -> str | None:
     a command iovkit does not read -> "" (its records are skipped); no command -> None (classify records)."""
     if command is None:
         return None
+    if "vmsmp" in command.lower():  # Get-ItemProperty HKLM:\...\Services\VMSMP\Parameters
+        return "VMSMP-Parameters"
     wmi = _WMI_CLASS.search(command)
     first = _CMDLET.search(command)
     if wmi and (first is None or first.group(1).lower() in ("get-ciminstance", "get-wmiobject")):
@@ -197,6 +199,8 @@ def classify(values: dict[str, object]) -> str | None:
         return "Get-VMHost"  # its default table view
     if "queueid" in k:
         return "Get-NetAdapterVmqQueue"
+    if k & {"belowtengigvmqenabled", "tengigvmqenabled"}:
+        return "VMSMP-Parameters"
     if "functionid" in k and k & {"vmfriendlyname", "currentmacaddress", "vmnicid", "vmid"}:
         return "Get-NetAdapterSriovVf"
     if k & {"sriovsupport", "numvfs", "numallocatedvfs"}:

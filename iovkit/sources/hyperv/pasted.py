@@ -80,6 +80,38 @@ def _spans(dashes: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in re.finditer(r"-+", dashes)]
 
 
+def _regions(block: list[str], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each column's character range. The dashes are only as long as the header (netview.md), and a cell may be
+    wider, so a column is found from the blank positions every line of the block shares: the stretches between
+    them, each taken by the header it overlaps (a stretch under no header is the rest of a value with a space in
+    it, such as `1 Gbps`, and belongs to the column on its left)."""
+    width = max(len(ln) for ln in block)
+    blank = [all(x >= len(ln) or ln[x] in " \t" for ln in block) for x in range(width)]
+    runs: list[tuple[int, int]] = []
+    x = 0
+    while x < width:
+        if blank[x]:
+            x += 1
+            continue
+        start = x
+        while x < width and not blank[x]:
+            x += 1
+        runs.append((start, x))
+    owner: list[int | None] = []
+    for rs, re_ in runs:
+        owner.append(next((k for k, (s, e) in enumerate(spans) if s < re_ and rs < e), None))
+    for i, o in enumerate(owner):
+        if o is None:
+            left = next((owner[j] for j in range(i - 1, -1, -1) if owner[j] is not None), None)
+            right = next((owner[j] for j in range(i + 1, len(owner)) if owner[j] is not None), None)
+            owner[i] = left if left is not None else right
+    regions = []
+    for k, (s, e) in enumerate(spans):
+        mine = [r for r, o in zip(runs, owner, strict=True) if o == k]
+        regions.append((min([s] + [r[0] for r in mine]), max([e] + [r[1] for r in mine])))
+    return regions
+
+
 def find_tables(lines: list[str]) -> list[Table]:
     """Every header + dashes + rows block in the lines of one command's output."""
     out: list[Table] = []
@@ -94,19 +126,16 @@ def find_tables(lines: list[str]) -> list[Table]:
         if not all(headers) or len(spans) < 2:
             i += 1
             continue
-        table = Table(headers=headers, first_line=i)
         j = i + 2
         while j < len(lines) and lines[j].strip():
-            row = lines[j].rstrip()
-            cells: dict[str, str] = {}
-            for k, (s, _) in enumerate(spans):
-                cell = (row[s : spans[k + 1][0]] if k + 1 < len(spans) else row[s:]).strip()
-                cells[headers[k]] = cell
-                if cell.endswith(_CUT):
-                    table.truncated = True
-            table.rows.append(cells)
             j += 1
-        table.last_line = j
+        rows = [ln.rstrip() for ln in lines[i + 2 : j]]
+        regions = _regions([head, dash, *rows], spans)
+        table = Table(headers=headers, first_line=i, last_line=j)
+        for row in rows:
+            cells = {h: row[s:e].strip() for h, (s, e) in zip(headers, regions, strict=True)}
+            table.truncated = table.truncated or any(c.endswith(_CUT) for c in cells.values())
+            table.rows.append(cells)
         out.append(table)
         i = j
     return out
