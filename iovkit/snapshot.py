@@ -376,6 +376,10 @@ class GuestFacts(_Model):
         """The interfaces applications use: not a leg enslaved to a netvsc or failover master."""
         return [i for i in self.interfaces if i.master is None]
 
+    def on_vf(self) -> bool:
+        """Some interface applications use has its traffic on a VF now."""
+        return any(i.path == "vf" for i in self.routable())
+
     def interface(self, name: str) -> GuestInterface | None:
         return next((i for i in self.interfaces if i.name == name), None)
 

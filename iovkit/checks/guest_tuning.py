@@ -320,7 +320,13 @@ def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 f"{have} RX queue(s) for {want} vCPU/worker(s) and RPS is off",
                 ev,
                 fix=f"for q in /sys/class/net/{i.name}/queues/rx-*; do echo {mask} | sudo tee $q/rps_cpus; done; "
-                "sudo sysctl -w net.core.rps_sock_flow_entries=32768",
+                "sudo sysctl -w net.core.rps_sock_flow_entries=32768"
+                + (
+                    "; XPS, each CPU to one TX queue: "
+                    f"echo <cpu mask> | sudo tee /sys/class/net/{i.name}/queues/tx-N/xps_cpus"
+                    if have > 1 and not i.xps_queues
+                    else ""
+                ),
             )
         else:
             yield Finding(rid, "pass", scope, f"RPS on {i.rps_queues} of {have} RX queue(s)", ev)

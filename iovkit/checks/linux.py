@@ -96,6 +96,8 @@ def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 
 def guest_vf_active(snap: HostSnapshot) -> bool:
     """A VF is present in this guest and counted traffic (the GUEST-VF pass condition)."""
+    if snap.guest is not None and snap.guest.interfaces:  # the data-path verdict, when the guest was read
+        return snap.guest.on_vf()
     return any(g.is_vf and ((g.vf_rx_packets or 0) + (g.vf_tx_packets or 0)) > 0 for g in snap.guest_nics) or any(
         not g.is_vf and ((g.vf_rx_packets or 0) + (g.vf_tx_packets or 0)) > 0 and g.paired_with for g in snap.guest_nics
     )

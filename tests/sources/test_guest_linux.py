@@ -125,7 +125,10 @@ def test_iavf_vf_passed_through(tmp_path: Path) -> None:
     (g,) = _findings(snap, "GUEST-GRO")
     assert g.status == "warn" and g.fix == "sudo ethtool -K enp6s0 rx-gro-list off"
     (q,) = _findings(snap, "GUEST-RPS", Policy.model_validate({"relay": {"workers": 8}}))
-    assert q.status == "warn"  # 4 queues for 8 workers, RPS off
+    assert q.status == "warn" and "queues/tx-N/xps_cpus" in (q.fix or "")  # 4 queues for 8 workers, RPS/XPS off
+    # a VF carries this guest's traffic: LX-GUEST says so instead of "no VF"
+    (lx,) = _findings(snap, "LX-GUEST")
+    assert lx.status == "warn" and "already carries traffic on a VF" in lx.message
 
 
 def test_steal_time_over_the_sample(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 from pathlib import Path
@@ -134,3 +135,16 @@ def test_relay_serves_its_samples_and_metrics() -> None:
     assert "relay" in data and "total" in data["relay"]
     assert "iovkit_relay_host_steal_percent" in metrics and "iovkit_relay_host_path_changes_total" in metrics
     assert "iovkit_relay_packets_received_total" in metrics  # the relay's own metrics are still there
+
+
+def test_compare_cli_says_after_never_ran_on_a_vf(cli: Any, tmp_path: Path) -> None:
+    b, a = tmp_path / "before.json", tmp_path / "after.json"
+    _with_paths(_run(4000, 100, seed=1), ["synthetic:eth0"]).write(b)
+    after = _with_paths(_run(6000, 60, seed=2), ["synthetic:eth0"])
+    after.steps[0].invalid_because = "the target's data path changed during the step (vf:enP1s1 -> synthetic:eth0)"
+    after.write(a)
+    r = cli("compare", str(b), str(a), "--no-plots")
+    assert "AFTER never ran on a VF" in r.out
+    assert "1 AFTER step(s) are invalid: the target's data path changed" in r.err
+    j = cli("compare", str(b), str(a), "--no-plots", "--format", "json")
+    assert json.loads(j.out)["after_on_vf"] is False
