@@ -71,10 +71,20 @@ def test_help_shows_no_type_for_flags_and_choices_instead_of_str(cli) -> None:  
 def test_input_winrm_and_output_options_are_in_their_own_panels(cli) -> None:  # type: ignore[no-untyped-def]
     r = cli("check", "--help")
     panels = [line.strip("╭─ ").split(" ─")[0] for line in r.out.splitlines() if line.startswith("╭─")]
-    assert panels == ["Arguments", "Options", "Input", "WinRM (remote Hyper-V host)", "Output"]
+    assert panels == [
+        "Arguments",
+        "Options",
+        "Input",
+        "WinRM (remote Hyper-V host)",
+        "vSphere (ESXi host or vCenter)",
+        "Output",
+    ]
     winrm = r.out.split("WinRM (remote Hyper-V host)")[1].split("╰")[0]
     for opt in ("--host", "--user", "--auth", "--port", "--ssl"):
         assert opt in winrm
+    vsphere = r.out.split("vSphere (ESXi host or vCenter)")[1].split("╰")[0]
+    for opt in ("--vsphere", "--insecure", "--esxi-host"):
+        assert opt in vsphere
 
 
 def test_top_level_help_groups_commands_in_order(cli) -> None:  # type: ignore[no-untyped-def]

@@ -13,15 +13,18 @@ from iovkit.cli.options import (
     ASSESS,
     INPUT_PANEL,
     AuthOpt,
+    EsxiHostOpt,
     ExampleOpt,
     FormatTableJson,
     FormatTableJsonMarkdownJunit,
     FromOpt,
     HostOpt,
+    InsecureOpt,
     PortOpt,
     SnapshotArg,
     SslOpt,
     UserOpt,
+    VsphereOpt,
     duration_opt,
     exit_codes,
 )
@@ -84,6 +87,9 @@ def check_cmd(
     auth: AuthOpt = "negotiate",
     port: PortOpt = None,
     ssl: SslOpt = False,
+    vsphere: VsphereOpt = None,
+    insecure: InsecureOpt = False,
+    esxi_host: EsxiHostOpt = None,
     policy: PolicyOpt = None,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
@@ -104,7 +110,7 @@ def check_cmd(
         return int(ExitCode.OK)
     form = fmt
     pol = _policy(policy)
-    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
+    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
     result = run_checks(snap, pol, only, skip, plan_cmd=plan_for_input(snapshot, from_path, example, host, policy))
     if (only or skip) and result.verdict == "ready":
         err.print("warning: --only/--skip left checks out: READY covers only the checks that ran", highlight=False)
@@ -128,6 +134,9 @@ def doctor_cmd(
     auth: AuthOpt = "negotiate",
     port: PortOpt = None,
     ssl: SslOpt = False,
+    vsphere: VsphereOpt = None,
+    insecure: InsecureOpt = False,
+    esxi_host: EsxiHostOpt = None,
     policy: PolicyOpt = None,
     fmt: FormatTableJson = "table",
     duration: Annotated[
@@ -146,7 +155,7 @@ def doctor_cmd(
 
     form = fmt
     pol = _policy(policy)
-    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
+    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
     report = run_doctor(
         snap,
         pol,

@@ -95,9 +95,21 @@ def resolve_snapshot(
     auth: str = "negotiate",
     port: int | None = None,
     ssl: bool = False,
+    vsphere: str | None = None,
+    insecure: bool = False,
+    esxi_host: str | None = None,
 ) -> HostSnapshot:
     from iovkit.sources import take_snapshot
 
+    if vsphere is not None:  # an ESXi host over the vSphere API (pyVmomi is imported only here)
+        if any(x is not None for x in (snapshot, from_path, example, host)):
+            raise InputError("give only one of SNAPSHOT, --from, --example, --host or --vsphere")
+        from iovkit.cli.esxi import vsphere_password, vsphere_target
+        from iovkit.sources.esxi.live import collect_vsphere
+
+        target = vsphere_target(vsphere, user, insecure, esxi_host)
+        assert target is not None
+        return collect_vsphere(target, vsphere_password(target.user))
     remote = remote_target(host, user, auth, port, ssl)
     password = winrm_password(user) if remote is not None else None
     return take_snapshot(snapshot=snapshot, from_path=from_path, example=example, remote=remote, password=password)

@@ -73,6 +73,9 @@ def plan_cmd(
     auth: AuthOpt = "negotiate",
     port: PortOpt = None,
     ssl: SslOpt = False,
+    vsphere: VsphereOpt = None,
+    insecure: InsecureOpt = False,
+    esxi_host: EsxiHostOpt = None,
     policy: PolicyOpt = None,
     output: Annotated[Path | None, output_opt("Write plan.json here (default: standard output)")] = None,
 ) -> int:
@@ -81,7 +84,7 @@ def plan_cmd(
     from iovkit.policy import load_policy
 
     pol = load_policy(policy) if policy is not None else None
-    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl)
+    snap = resolve_snapshot(snapshot, from_path, example, host, user, auth, port, ssl, vsphere, insecure, esxi_host)
     plan = make_plan(snap, pol)
     summary = plan_summary(plan)
     if output is None:

@@ -180,3 +180,28 @@ def test_target_parsing_defaults_to_https_443_with_verification():
     t = VsphereTarget.parse("vc.example.com", "administrator@vsphere.local", insecure=False)
     assert (t.protocol, t.host, t.port, t.insecure) == ("https", "vc.example.com", 443, False)
     assert VsphereTarget.parse("esx1:8443", "root", True).port == 8443
+
+
+def test_check_reads_the_host_over_the_api_with_the_password_from_the_environment():
+    import json
+    import os
+
+    with replay_server(password="secret") as srv:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        env = {**os.environ, "IOVKIT_PASSWORD": "secret", "PYTHONPATH": ":".join(sys.path)}
+        r = subprocess.run(
+            [sys.executable, "-m", "iovkit", "check", "--vsphere", url, "--user", "root", "--format", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["verdict"] == "ready"
+    got = {(f["id"], f["scope"]["name"]): f["status"] for f in report["findings"]}
+    assert (
+        got[("ESX-VFS-ACTIVE", "vmnic3")] == "pass"
+        and got[("ESX-VM-FEATURES", "relay-11/SR-IOV network adapter 1")] == "warn"
+    )
+    assert "secret" not in r.stdout + r.stderr
