@@ -20,6 +20,7 @@ from iovkit.snapshot import HostSnapshot, snapshot_from_dict
 
 MODULE_TASK = "iovkit: collect"
 SCRIPT_TASK = "iovkit: collect windows"
+ESXI_TASK = "iovkit: collect esxi"
 
 
 @dataclass
@@ -40,19 +41,22 @@ def collect_fleet(
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Collected]:
     """Every host the inventory and limit select, in inventory order, each collected or with its error."""
+    from iovkit.sources.esxi.script import esxi_collect_script
     from iovkit.sources.hyperv.script import collector_script
 
     hosts = select_hosts(inventory, limit)
     with tempfile.TemporaryDirectory(prefix="iovkit-fleet-") as tmp:
         script = Path(tmp) / "collect.ps1"
         script.write_text(collector_script(), encoding="utf-8")
+        esxi = Path(tmp) / "iovkit-esxi.sh"
+        esxi.write_text(esxi_collect_script(), encoding="utf-8")
         run = run_playbook(
             "collect",
             inventory,
             limit=limit,
             forks=forks,
             timeout=timeout,
-            extravars={"iovkit_collector_script_default": str(script)},
+            extravars={"iovkit_collector_script_default": str(script), "iovkit_esxi_script_default": str(esxi)},
             on_event=on_event,
             private_dir=Path(tmp) / "runner",
         )
@@ -65,14 +69,20 @@ def interpret(host: InventoryHost, run: PlaybookRun) -> Collected:
     for any_task in tasks.values():
         if any_task.event == "unreachable":
             return Collected(host, "unreachable", error=clean_message(any_task.res))
-    module, script = tasks.get(MODULE_TASK), tasks.get(SCRIPT_TASK)
-    for outcome, method in ((module, _module_method(module)), (script, "script")):
+    module = tasks.get(MODULE_TASK)
+    methods = (
+        (module, _module_method(module)),
+        (tasks.get(SCRIPT_TASK), "script"),
+        (tasks.get(ESXI_TASK), "esxi-shell"),
+    )
+    for outcome, method in methods:
         if outcome is None or outcome.event == "skipped":
             continue
         if outcome.event == "failed":
             return Collected(host, "failed", method, error=clean_message(outcome.res))
         try:
-            snap = _script_snapshot(host, outcome) if method == "script" else _module_snapshot(host, outcome)
+            read = {"script": _script_snapshot, "esxi-shell": _esxi_snapshot}.get(method, _module_snapshot)
+            snap = read(host, outcome)
         except IovkitError as err:
             return Collected(host, "failed", method, error=str(err))
         return Collected(host, "ok", method, snap)
@@ -105,3 +115,15 @@ def _script_snapshot(host: InventoryHost, outcome: TaskOutcome) -> HostSnapshot:
         errs = " ".join(str(outcome.res.get("stderr") or "").split())[:200]
         raise IovkitError(f"the collector printed no bundle{': ' + errs if errs else ''}")
     return snapshot_from_output(text, f"ansible:{host.name}")
+
+
+def _esxi_snapshot(host: InventoryHost, outcome: TaskOutcome) -> HostSnapshot:
+    """The ESXi shell session the script printed, read as `iovkit collect --from` reads a pasted one."""
+    from iovkit.sources.esxi.paste import looks_like_esxi, snapshot_from_sections, split_sections
+
+    text = str(outcome.res.get("stdout") or "")
+    if not looks_like_esxi(text):
+        errs = " ".join(str(outcome.res.get("stderr") or "").split())[:200]
+        raise IovkitError(f"the ESXi commands printed nothing iovkit reads{': ' + errs if errs else ''}")
+    origin = f"ansible:{host.name}"
+    return snapshot_from_sections(split_sections(text, origin), origin)

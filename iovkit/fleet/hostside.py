@@ -20,25 +20,34 @@ def collect_snapshot(src: str | None, root: str | None) -> dict[str, Any]:
 
 
 def check_snapshot(
-    snapshot: dict[str, Any] | None, bundle: str | None, src: str | None, policy: str | None
+    snapshot: dict[str, Any] | None,
+    bundle: str | None,
+    src: str | None,
+    policy: str | None,
+    esxi: str | None = None,
 ) -> dict[str, Any]:
-    """iovkit's checks on a snapshot (or a Windows collector's bundle text, or a capture): the verdict and why."""
+    """iovkit's checks on a snapshot (or a Windows collector's bundle text, an ESXi shell session, or a capture):
+    the verdict and why."""
     from iovkit.checks.catalog import run_checks, top_fixes
     from iovkit.policy import load_policy
     from iovkit.snapshot import snapshot_from_dict
     from iovkit.sources import load_input
 
-    given = [x for x in (snapshot, bundle, src) if x]
+    given = [x for x in (snapshot, bundle, src, esxi) if x]
     if len(given) != 1:
         from iovkit.errors import InputError
 
-        raise InputError("give exactly one of snapshot, bundle or src")
+        raise InputError("give exactly one of snapshot, bundle, esxi or src")
     if snapshot:
         snap = snapshot_from_dict(snapshot, "snapshot")
     elif bundle:
         from iovkit.sources.hyperv.bundle import snapshot_from_output
 
         snap = snapshot_from_output(bundle, "bundle")
+    elif esxi:
+        from iovkit.sources.esxi.paste import snapshot_from_sections, split_sections
+
+        snap = snapshot_from_sections(split_sections(esxi, "esxi"), "esxi")
     else:
         snap = load_input(Path(str(src)))
     result = run_checks(snap, load_policy(Path(policy)) if policy else None)

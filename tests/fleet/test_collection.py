@@ -17,6 +17,7 @@ import ansible_runner
 import pytest
 
 from iovkit.cli.main import main
+from iovkit.examples import example_path
 from iovkit.fleet import COLLECTIONS_PATH
 from iovkit.fleet.model import load_fleet_result
 from iovkit.plan import make_plan
@@ -34,6 +35,7 @@ PLAYBOOK = """
       iovkit.fleet.iovkit_check:
         snapshot: "{{ iovkit_collected.snapshot if iovkit_collected is not skipped else omit }}"
         bundle: "{{ iovkit_collected_windows.stdout if iovkit_collected_windows is not skipped else omit }}"
+        esxi: "{{ iovkit_collected_esxi.stdout if iovkit_collected_esxi is not skipped else omit }}"
       delegate_to: localhost
       register: judged
     - name: gate
@@ -63,11 +65,15 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     standin = d / "collect-standin.sh"
     standin.write_text(f"#!/bin/sh\necho 'Windows PowerShell'\ncat {bundle}\n")
     standin.chmod(0o755)
+    esxi = d / "esxi-standin.sh"  # what the ESXi commands print over SSH (busybox sh there; the commands are not)
+    esxi.write_text(f"#!/bin/sh\ncat {example_path('esxi-x710')}\n")
+    esxi.chmod(0o755)
     inv = write_inventory(
         d / "inventory.yml",
         {
             "kvm": {"kvm-t": {"iovkit_root": str(tree), "plan_file": str(d / "plan.json")}},
             "hyperv": {"hv-win": {"iovkit_windows": True, "iovkit_collector_script": str(standin)}},
+            "vsphere": {"esx-1": {"iovkit_esxi": True, "iovkit_esxi_script": str(esxi)}},
         },
         **LOCAL,
     )
@@ -99,13 +105,15 @@ def test_a_users_playbook_collects_checks_and_dry_runs_a_plan(hosts: tuple[Path,
     assert (kvm["platform"], kvm["host"], kvm["verdict"]) == ("linux", "kvm-edge-01", "ready")
     assert (win["platform"], win["host"], win["verdict"]) == ("hyperv", "HV-LEGACY-01", "not-ready")
     assert win["top"][0]["id"] == "HV-TEAM"
+    esx = results[("esx-1", "judge on the controller")]
+    assert (esx["platform"], esx["host"], esx["verdict"]) == ("esxi", "esx01", "partial")
     dry = results[("kvm-t", "dry run of the plan")]
     assert dry["event"] == "runner_on_ok" and dry["status"] == "dry-run" and dry["changed"] is False
     assert dry["steps"] and all(s["command"] for s in dry["steps"])
     assert not (d / "plan.journal.jsonl").exists() or "completed" not in (d / "plan.journal.jsonl").read_text()
 
 
-def test_fleet_reads_a_windows_hosts_bundle_from_the_script_task(hosts: tuple[Path, Path], tmp_path: Path) -> None:
+def test_fleet_reads_windows_and_esxi_output_from_the_script_tasks(hosts: tuple[Path, Path], tmp_path: Path) -> None:
     _d, inv = hosts
     code = main(["fleet", "check", "-i", str(inv), "--results-dir", str(tmp_path), "-f", "json", "-o",
                  str(tmp_path / "out.json")])  # fmt: skip
@@ -113,4 +121,7 @@ def test_fleet_reads_a_windows_hosts_bundle_from_the_script_task(hosts: tuple[Pa
     win = next(h for h in result.hosts if h.name == "hv-win")
     assert (win.status, win.method, win.platform, win.host_name) == ("ok", "script", "hyperv", "HV-LEGACY-01")
     assert win.verdict == "not-ready" and win.top is not None and win.top.id == "HV-TEAM"
+    esx = next(h for h in result.hosts if h.name == "esx-1")
+    assert (esx.status, esx.method, esx.platform, esx.host_name) == ("ok", "esxi-shell", "esxi", "esx01")
+    assert esx.verdict == "partial"
     assert code == 1  # not-ready is a finding; nobody unreachable

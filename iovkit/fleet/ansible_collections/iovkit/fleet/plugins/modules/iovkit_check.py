@@ -17,6 +17,9 @@ options:
   bundle:
     description: The PowerShell collector's output, e.g. C(iovkit_collected_windows.stdout).
     type: str
+  esxi:
+    description: The ESXi shell session the collect role printed, e.g. C(iovkit_collected_esxi.stdout).
+    type: str
   src:
     description: A capture or snapshot file (anything C(iovkit collect --from) reads).
     type: path
@@ -60,12 +63,13 @@ def main() -> None:
         argument_spec={
             "snapshot": {"type": "dict"},
             "bundle": {"type": "str"},
+            "esxi": {"type": "str"},
             "src": {"type": "path"},
             "policy": {"type": "path"},
             "fail_on": {"type": "str", "choices": ["never", "not-ready", "partial"], "default": "never"},
         },
-        required_one_of=[("snapshot", "bundle", "src")],
-        mutually_exclusive=[("snapshot", "bundle", "src")],
+        required_one_of=[("snapshot", "bundle", "esxi", "src")],
+        mutually_exclusive=[("snapshot", "bundle", "esxi", "src")],
         supports_check_mode=True,
     )
     try:
@@ -78,7 +82,7 @@ def main() -> None:
         return
     p = module.params
     try:
-        result = check_snapshot(p["snapshot"], p["bundle"], p["src"], p["policy"])
+        result = check_snapshot(p["snapshot"], p["bundle"], p["src"], p["policy"], p["esxi"])
     except Exception as err:
         module.fail_json(msg=f"iovkit check: {err}" if str(err) else f"iovkit check: {type(err).__name__}")
         return
