@@ -17,6 +17,11 @@ from iovkit.quoting import sh_quote
 from iovkit.snapshot import HostSnapshot
 
 DOC = "docs/howto-fleet.md#fleet-rules"
+VF_COUNT_COMMANDS = {
+    "hyperv": "Get-NetAdapterSriov | Format-List Name,NumVFs,NumAllocatedVFs",
+    "linux": "cat /sys/class/net/*/device/sriov_totalvfs",
+    "esxi": "esxcli network sriovnic list; esxcli system module parameters list -m DRIVER",
+}
 
 
 @dataclass(frozen=True)
@@ -241,9 +246,7 @@ def vf_capacity(view: GroupView) -> Iterable[FleetFinding]:
         total, _used = s.vf_counts()
         if total is None:
             missing[h] = (
-                "VF counts not collected (Get-NetAdapterSriov | Format-List Name,NumVFs)"
-                if s.host.platform == "hyperv"
-                else "VF counts not collected (cat /sys/class/net/*/device/sriov_totalvfs)"
+                f"VF counts not collected ({VF_COUNT_COMMANDS.get(s.host.platform, VF_COUNT_COMMANDS['linux'])})"
             )
         else:
             totals[h] = total
