@@ -20,6 +20,11 @@ def safe_name(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
 
 
+def _beside(stem: Path, suffix: str) -> Path:
+    """stem + suffix; not with_suffix, which would eat the domain of `hv01.example`."""
+    return stem.with_name(stem.name + suffix)
+
+
 def judge_host(
     c: Collected, command: Command, policy: Policy | None, results_dir: Path | None, inventory: str = "INVENTORY"
 ) -> FleetHost:
@@ -35,8 +40,8 @@ def judge_host(
         row.vfs_free = max(0, row.vfs_total - row.vfs_used)
     stem = results_dir / safe_name(c.host.name) if results_dir is not None else None
     if stem is not None:
-        write_text(stem.with_suffix(".snapshot.json"), snap.to_json() + "\n")
-        row.files.append(str(stem.with_suffix(".snapshot.json")))
+        write_text(_beside(stem, ".snapshot.json"), snap.to_json() + "\n")
+        row.files.append(str(_beside(stem, ".snapshot.json")))
     if command == "collect":
         row.verdict = "collected"
         row.headline = f"{len(snap.nics)} NIC(s), {len(snap.switches)} switch(es), {len(snap.vms)} VM(s)"
@@ -69,7 +74,7 @@ def _check_row(
         if first is not None:
             row.top = TopFinding(id=first.id, status=first.status, message=first.message, fix=first.fix)
     if stem is not None:
-        path = stem.with_suffix(".doctor.json" if doctor else ".check.json")
+        path = _beside(stem, ".doctor.json" if doctor else ".check.json")
         data = report.to_dict() if doctor else check.to_dict()
         write_text(path, json.dumps(data, indent=2) + "\n")
         row.files.append(str(path))
@@ -95,7 +100,7 @@ def _plan_row(row: FleetHost, snap: HostSnapshot, policy: Policy | None, stem: P
     if plan.warnings and row.top is None:
         row.top = TopFinding(id="PLAN-WARNING", status="warn", message=plan.warnings[0])
     if stem is not None:
-        path = stem.with_suffix(".plan.json")
+        path = _beside(stem, ".plan.json")
         write_text(path, plan.to_json() + "\n")
         row.files.append(str(path))
     return row
