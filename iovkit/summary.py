@@ -78,7 +78,7 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
             )
         console.print(t)
     else:
-        console.print("  no physical NICs found")
+        console.print("  no physical NICs found" if snap.has("nics") else "  physical NICs: not in this input")
     if snap.switches:
         t = Table(title="Virtual switches", title_justify="left", show_edge=False)
         for col in ("name", "type", "IOV enabled", "IOV support", "VFs in use/count", "mgmt OS"):
@@ -95,17 +95,23 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
         console.print(t)
     vm_adapters = [a for a in snap.vm_adapters if not a.is_management_os]
     if snap.vms or vm_adapters:
+        # A count of facts the input did not hold is "?", never 0 (unknown is not false).
+        def count(n: int, known: bool) -> str:
+            return str(n) if known else "?"
+
         active = sum(1 for a in vm_adapters if a.vf_data_path_active)
         weighted = sum(1 for a in vm_adapters if (a.iov_weight or 0) > 0)
         console.print(
-            f"  VMs: {len(snap.vms)}  adapters: {len(vm_adapters)}  IOV weight > 0: {weighted}"
-            f"  VF data path active: {active}  VFs: {len(snap.vfs)}"
+            f"  VMs: {count(len(snap.vms), snap.has('vms'))}  adapters: {len(vm_adapters)}"
+            f"  IOV weight > 0: {count(weighted, all(a.iov_weight is not None for a in vm_adapters))}"
+            f"  VF data path active: {count(active, all(a.vf_data_path_active is not None for a in vm_adapters))}"
+            f"  VFs: {count(len(snap.vfs), snap.has('vfs'))}"
         )
     absent = absent_facts(snap)
     if absent:
         console.print(f"[yellow]  not in this input:[/] {', '.join(absent)}")
     if snap.errors:
-        console.print(f"[yellow]  could not read {len(snap.errors)} source(s):[/]")
+        console.print(f"[yellow]  {len(snap.errors)} source(s) not read, or read in part:[/]")
         for e in snap.errors:
             console.print(f"    {e.source}: {e.error}")
     elif not absent:

@@ -882,6 +882,10 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
         set(a.status or []) | set(a.status_description or []) | set((vm.operational_status if vm else None) or [])
     )
     ev["switch_name"] = a.switch_name
+    if sw is None and a.switch_name:  # connected to a switch the input does not show
+        return f"switch {a.switch_name!r} is not in the input, so the cause cannot be told", (
+            f"Get-VMSwitch -Name {ps(a.switch_name)} | Format-List *"
+        )
     if sw is None:
         return "adapter is not connected to a switch", (
             f"Connect-VMNetworkAdapter -VMName {ps(a.vm_name or '')} -Name {ps(a.name)} -SwitchName <IOV switch>"
