@@ -180,5 +180,41 @@ def to_english(obj: str, counter: str, sidecar: dict[str, str] | None = None) ->
     return (o.english if o else obj), (c.english if c else counter), lang
 
 
+# Other English objects a recording commonly holds (typeperf -q on an English host): not a sign of another language
+OTHER_ENGLISH = frozenset(
+    {
+        "memory",
+        "paging file",
+        "process",
+        "processor",
+        "system",
+        "logicaldisk",
+        "physicaldisk",
+        "thread",
+        "cache",
+        "objects",
+        "server",
+        "redirector",
+        "tcpv4",
+        "tcpv6",
+        "ipv4",
+        "ipv6",
+        "icmp",
+        "icmpv6",
+        "physical network interface card activity",
+        "network qos policy",
+        "per processor network interface card activity",
+        "per processor network activity cycles",
+        "rdma activity",
+        "wfp",
+        "wfpv4",
+        "wfpv6",
+    }
+)
+ENGLISH_PREFIXES = ("hyper-v virtual ", "hyper-v hypervisor", "hyper-v vm ", "hyper-v dynamic ", "vfp", "numa ")
+
+
 def recognized(obj: str) -> bool:
-    return fold(obj) in ENGLISH_OBJECTS
+    """An object diagnose reads, or another English object (neither says the host spoke another language)."""
+    f = fold(obj)
+    return f in ENGLISH_OBJECTS or f in OTHER_ENGLISH or f.startswith(ENGLISH_PREFIXES)
