@@ -67,7 +67,7 @@ def run_agent(host: str, port: int, token: str, name: str) -> dict[str, Any]:
                 continue
             spec = loadgen.LoadSpec(target=target, rate=float(msg["rate"]), **msg["spec"])
             # the common start, in the controller's clock -> this host's wall clock -> its monotonic clock
-            start_mono = time.monotonic_ns() + (int(msg["start_ns"]) - offset - time.time_ns())
+            start_mono = wire.local_start(int(msg["start_ns"]), offset, time.time_ns(), time.monotonic_ns())
             try:
                 m = loadgen.run_load(spec, start_ns=start_mono)
             except IovkitError as err:

@@ -63,6 +63,15 @@ def clock_estimate(samples: list[tuple[int, int, int]]) -> tuple[int, int]:
     return tc - (t0 + t1) // 2, t1 - t0
 
 
+def local_start(start_ns: int, offset_ns: int, wall_now_ns: int, mono_now_ns: int) -> int:
+    """The common start (controller clock, ns) as this agent's CLOCK_MONOTONIC time.
+
+    The controller's time minus the offset is this host's wall time; the wall-to-monotonic gap read just now
+    turns it into the monotonic clock the load generator schedules by (a wall-clock step later does not move it).
+    """
+    return mono_now_ns + (start_ns - offset_ns - wall_now_ns)
+
+
 def measurement_to_wire(m: StepMeasurement) -> dict[str, Any]:
     return asdict(m)
 

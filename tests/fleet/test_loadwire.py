@@ -38,6 +38,17 @@ def test_the_offset_comes_from_the_fastest_probe() -> None:
     assert (offset, rtt) == (1_000_000, 40)
 
 
+def test_agents_with_clocks_seconds_apart_start_at_one_instant() -> None:
+    start = 1_000_000_000_000  # the controller's common start, in its clock
+    # agent A's clock is 5 s behind the controller, agent B's 2 s ahead; both read their clocks at the same instant,
+    # 300 ms before the start (controller time), with unrelated monotonic clocks
+    a = wire.local_start(start, offset_ns=5_000_000_000, wall_now_ns=start - 300_000_000 - 5_000_000_000, mono_now_ns=7)
+    b = wire.local_start(
+        start, offset_ns=-2_000_000_000, wall_now_ns=start - 300_000_000 + 2_000_000_000, mono_now_ns=9
+    )
+    assert (a - 7, b - 9) == (300_000_000, 300_000_000)  # each waits the same 300 ms on its own monotonic clock
+
+
 def test_merged_step_is_the_exact_sum_of_the_shares() -> None:
     a = share([10_000, 20_000, 30_000], sent=3, received=3)
     b = share([15_000, 900_000], sent=4, received=2, jitter=None)
