@@ -154,22 +154,23 @@ def test_monitor_serves_prometheus_metrics_over_loopback() -> None:
             "--interval",
             "0.3",
             "--duration",
-            "4",
+            "30",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}/metrics"
     try:
+        # the exporter's start-up (imports) is not what is tested: wait for it on a loaded machine, then flood
+        _scrape(url, time.monotonic() + 25, r"^iovkit_single_core_switch ")
         with flood(CPUS[-1], seconds=3.0):
-            text = _scrape(
-                f"http://127.0.0.1:{port}/metrics",
-                time.monotonic() + 5,
-                rf'^iovkit_cpu_packets_per_second\{{cpu="{CPUS[-1]}"\}} \d{{5,}}',
-            )
+            text = _scrape(url, time.monotonic() + 5, rf'^iovkit_cpu_packets_per_second\{{cpu="{CPUS[-1]}"\}} \d{{5,}}')
     finally:
+        if proc.poll() is None:
+            proc.terminate()
         _out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    assert proc.returncode in (0, 130), err  # 130: stopped by SIGTERM once scraped
     assert re.search(rf'iovkit_cpu_busy_percent\{{cpu="{CPUS[-1]}"\}} \d', text)
     assert 'iovkit_nic_packets_per_second{direction="rx",nic="lo"}' in text
     assert 'iovkit_udp_errors_per_second{kind="rcvbuf_errors"}' in text
