@@ -156,9 +156,9 @@ def _capture_and_counters(inputs: Inputs, path: Path) -> None:
         try:
             target.append((str(path), loader(path)))
         except InputError as err:
-            errors.append(str(err))
+            errors.append(str(err).removeprefix(f"{path}: "))
     if len(errors) == 2:
-        raise InputError(f"neither a capture nor counters: {errors[0]}", path=str(path))
+        raise InputError(f"neither a capture nor counters ({errors[0]}; {errors[1]})", path=str(path))
 
 
 def load_inputs(paths: list[Path], before: list[Path], after: list[Path]) -> Inputs:

@@ -459,3 +459,14 @@ def test_a_hosts_recording_is_named_beside_its_doctor_verdict(inputs: dict[str, 
     assert _iovkit("report", str(inputs["host.json"]), str(csv), "-o", str(out)) == 0
     hosts = out.read_text().split('id="diagnosis"')[0]
     assert 'counters: <a href="#diag-0"><span class="badge v-bottleneck">BOTTLENECK</span></a>' in hosts
+
+
+def test_a_folder_that_is_neither_capture_nor_counters_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "holiday-photos"
+    folder.mkdir()
+    (folder / "beach.txt").write_text("sand\n")
+    assert _iovkit("report", str(folder)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "neither a capture nor counters" in err and err.count(str(folder)) == 1
