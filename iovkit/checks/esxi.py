@@ -33,6 +33,8 @@ from iovkit.snapshot import (
 )
 
 CMD_VERSION = "esxcli system version get"
+CMD_VMS = "vim-cmd vmsvc/getallvms   # then cat each VM's .vmx (iovkit script collect --esxi does both)"
+VMS_UNREAD = "not collected: the VMs (no .vmx file or vSphere API VM list in the input)"
 CMD_NICS = "esxcli network nic list"
 CMD_SUMMARY = "vim-cmd hostsvc/hostsummary | grep -E 'rebootRequired|inMaintenanceMode'"
 CMD_BOOTLOG = "grep -E 'DMAR|IOV' /var/log/vmkernel.log"
@@ -393,6 +395,9 @@ def _vendor_of(snap: HostSnapshot, n: PhysicalNic) -> str:
 )
 def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VF-CAPACITY"
+    if not snap.has("vm_adapters"):
+        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
+        return
     wanted = _wanted(snap, policy)
     if not wanted:
         yield not_applicable(rid, host_scope(snap), "no in-scope VM adapter names a PF on this host")
@@ -452,6 +457,9 @@ def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VM-ADAPTER"
+    if not snap.has("vm_adapters"):
+        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
+        return
     pairs = _vm_adapters(snap, policy)
     if not pairs:
         yield not_applicable(rid, host_scope(snap), "no VM adapter in scope (SR-IOV adapters, or a policy's)")
@@ -532,6 +540,9 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VM-MEMORY"
+    if not snap.has("vm_adapters"):
+        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
+        return
     vms = list(dict.fromkeys(vm.name for vm, _ in _vm_adapters(snap, policy)))
     if not vms:
         yield not_applicable(rid, host_scope(snap), "no VM adapter in scope")
@@ -583,6 +594,9 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = "ESX-VM-FEATURES"
+    if not snap.has("vm_adapters"):
+        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
+        return
     vms = list(dict.fromkeys(vm.name for vm, _ in _vm_adapters(snap, policy)))
     if not vms:
         yield not_applicable(rid, host_scope(snap), "no VM adapter in scope")

@@ -172,3 +172,16 @@ def test_reboot_required_from_the_host_summary(tmp_path):
     assert isinstance(snap.esxi, EsxiInfo) and snap.esxi.reboot_required is True
     (f,) = _by(run_checks(snap).findings, "ESX-REBOOT")
     assert f.status == "warn" and "shutdown reboot" in (f.fix or "")
+
+
+def test_a_paste_without_vmx_files_leaves_the_vm_rules_unknown(tmp_path):
+    def edit(t: str) -> str:
+        return t[: t.index("[root@esx01:~] cat /vmfs/volumes/")] + t[t.index("[root@esx01:~] grep -E 'DMAR|IOV'") :]
+
+    snap = _snap(tmp_path, edit)
+    assert not snap.has("vm_adapters") and snap.has("nics")
+    res = run_checks(snap)
+    for rid in ("ESX-VM-ADAPTER", "ESX-VM-MEMORY", "ESX-VM-FEATURES", "ESX-VF-CAPACITY"):
+        (f,) = _by(res.findings, rid)
+        assert f.status == "unknown" and f.missing == ["vm_adapters"] and "vim-cmd vmsvc/getallvms" in (f.collect or "")
+    assert not [f for f in res.findings if f.status == "fail"]  # nothing about the VMs is concluded

@@ -196,4 +196,10 @@ def finish(
                     vf_pci_address=vf.pci_address if vf else None,
                 )
             )
+    if kind != "esxi-live":
+        # A paste holds only what was pasted: a list nobody pasted is "not collected", not "none".
+        absent = [] if rows else ["nics"]
+        absent += [] if info.vms else ["vms", "vm_adapters"]
+        absent += [] if info.vf_lists else ["vfs"]
+        snap.mark_absent(*absent)
     return snap
