@@ -125,6 +125,7 @@ class PathWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._prev: tuple[float, dict[str, tuple[int, int]], tuple[int, int, int] | None] | None = None
+        self._kinds: dict[str, str] = {}
 
     def _counters(self) -> dict[str, tuple[int, int]]:
         for path in PROC_NET_DEV:
@@ -145,7 +146,10 @@ class PathWatcher:
         for name, (rx, tx) in counters.items():
             if name == "lo" or name not in prev[1]:
                 continue
-            kinds[name] = kind_of(name, self.sys_net) if os.path.exists(f"{self.sys_net}/{name}") else "virtual"
+            if name not in self._kinds:  # a device's kind does not change; a re-added VF comes back as a VF
+                there = os.path.exists(f"{self.sys_net}/{name}")
+                self._kinds[name] = kind_of(name, self.sys_net) if there else "virtual"
+            kinds[name] = self._kinds[name]
             pps[name] = {"rx": (rx - prev[1][name][0]) / dt, "tx": (tx - prev[1][name][1]) / dt}
         for name, k in kinds.items():  # a master's totals repeat its legs': netvsc keeps its own share only
             legs = [x for x in lowers(name, self.sys_net) if x in pps]
