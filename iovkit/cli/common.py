@@ -5,12 +5,8 @@ The option definitions live in iovkit.cli.options; they are re-exported here for
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-
-import typer
 
 from iovkit.cli.options import (  # noqa: F401  (re-exported)
     AUTHS,
@@ -23,6 +19,7 @@ from iovkit.cli.options import (  # noqa: F401  (re-exported)
     SslOpt,
     UserOpt,
 )
+from iovkit.cli.password import winrm_password
 from iovkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -59,21 +56,6 @@ class _LazyConsole:
 # Results go to stdout; summaries, progress and errors to stderr, so `-o -`/pipes stay clean.
 out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True))
 err = cast("Console", _LazyConsole(stderr=True, highlight=False))
-
-
-def winrm_password(user: str | None) -> str | None:
-    """The WinRM password from IOVKIT_PASSWORD, else a hidden prompt; never from argv, never logged.
-
-    No user means the current Kerberos ticket or negotiate identity is used, so no password is asked.
-    """
-    pw = os.environ.get("IOVKIT_PASSWORD")
-    if pw is not None:
-        return pw
-    if user is None:
-        return None
-    if not sys.stdin.isatty():
-        raise InputError("no password: set IOVKIT_PASSWORD or run interactively to be prompted", field="--user")
-    return str(typer.prompt(f"Password for {user}", hide_input=True))
 
 
 def remote_target(host: str | None, user: str | None, auth: str, port: int | None, ssl: bool) -> RemoteTarget | None:

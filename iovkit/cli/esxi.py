@@ -24,7 +24,7 @@ def vsphere_target(
 
 def vsphere_password(user: str) -> str:
     """IOVKIT_PASSWORD, else a hidden prompt; never argv, never logged."""
-    from iovkit.cli.common import winrm_password
+    from iovkit.cli.password import winrm_password
 
     pw = winrm_password(user)
     if pw is None:  # pragma: no cover - winrm_password prompts or raises when a user is given
