@@ -261,8 +261,8 @@ def test_status_filter_hides_other_rows(inputs: dict[str, Path], tmp_path: Path)
     assert _iovkit("report", str(inputs["host.json"]), "-o", str(out)) == 0
     html = out.read_text()
     click = (
-        "<script>window.addEventListener('load', function () {"
-        "document.querySelector('.filters button[data-status=\"fail\"]').click(); });</script></body>"
+        # after the page's own script (it ends the body), so the click runs once the filters are wired
+        "<script>document.querySelector('.filters button[data-status=\"fail\"]').click();</script></body>"
     )
     clicked = tmp_path / "clicked.html"
     clicked.write_text(html.replace("</body>", click, 1))
