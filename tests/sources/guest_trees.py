@@ -325,3 +325,24 @@ def build_iavf_guest(root: Path) -> Tree:
     t.capture("dmesg_datapath", "")
     t.netdev("lo", None, mac="00:00:00:00:00:00", operstate="unknown")
     return t
+
+
+def build_esxi_guest(root: Path) -> Tree:
+    """An ESXi VM: vmxnet3 for management, and an 82599 VF (SR-IOV passthrough adapter, ixgbevf) for the traffic."""
+    t = Tree(root)
+    _guest_host(t, vendor="VMware, Inc.", product="VMware Virtual Platform", kernel="6.8.0-45-generic")
+    mgmt = t.pci("0000:03:00.0", cls="0x020000", vendor="0x15ad", device="0x07b0", driver="vmxnet3")
+    m = t.netdev("ens160", mgmt, mac="00:50:56:a1:00:01", speed=10000)
+    _flags(t, m, FLAGS_UP)
+    _queues(t, m, 2)
+    dev = t.pci("0000:0b:00.0", cls="0x020000", vendor="0x8086", device="0x10ed", driver="ixgbevf", numa=0)
+    vf = t.netdev("ens224", dev, mac="00:50:56:a1:00:02", speed=10000)
+    _flags(t, vf, FLAGS_UP)
+    _queues(t, vf, 2)
+    _stats(
+        t, {"ens160": (9000, 8000), "ens224": (700000, 690000)}, {"ens160": (9010, 8008), "ens224": (820000, 810000)}
+    )
+    t.capture("ethtool_-l_ens224", channels("ens224", 2, 2))
+    t.capture("dmesg_datapath", "")
+    t.netdev("lo", None, mac="00:00:00:00:00:00", operstate="unknown")
+    return t

@@ -197,3 +197,19 @@ def test_this_machine_live() -> None:
         assert [c.counter for c in i.counters] == ["rx_packets", "tx_packets"]
         assert all(c.before is not None and c.after is not None for c in i.counters)
     assert snap.guest.sample_seconds == 1.0 and snap.guest.steal_percent is not None
+
+
+def test_esxi_guest_vf_beside_a_vmxnet3_management_nic(tmp_path: Path) -> None:
+    gt.build_esxi_guest(tmp_path)
+    snap = collect(tmp_path)
+    i = _by_name(snap)
+    assert (i["ens160"].path, i["ens224"].path, i["ens224"].driver) == ("paravirtual", "vf", "ixgbevf")
+    by_scope = {f.scope.name: f for f in _findings(snap, "GUEST-VF")}
+    assert by_scope["ens224"].status == "pass"
+    assert by_scope["ens160"].status == "info"  # a side path while another interface is on a VF, not a failure
+
+
+def test_no_vf_fix_names_the_hosts_own_checks(tmp_path: Path) -> None:
+    gt.build_kvm_virtio(tmp_path)
+    (f,) = _findings(collect(tmp_path), "GUEST-VF")
+    assert f.status == "fail" and "LX-VFS and LX-VF-BOUND say why this VM gets no VF" in (f.fix or "")
