@@ -235,3 +235,29 @@ def test_not_esxi_output_is_one_error_line(tmp_path):
         [sys.executable, "-m", "iovkit", "collect", "--from", str(f), "-q"], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("iovkit: error: ")
+
+
+def _example_sections():
+    from iovkit.examples import example_path
+    from iovkit.sources.esxi.paste import split_sections
+
+    return [s for s in split_sections(example_path("esxi-x710").read_text(), "x").sections if s.text.strip()]
+
+
+@pytest.mark.parametrize("kind", sorted({s.kind for s in _example_sections()}))
+def test_every_command_is_recognised_without_its_prompt(kind):
+    from iovkit.sources.esxi.paste import split_sections
+
+    sec = next(s for s in _example_sections() if s.kind == kind)
+    got = split_sections(sec.text + "\n", "bare")
+    assert got.host is None  # no prompt, no host name
+    assert {s.kind for s in got.sections} == {kind}, sec.command
+
+
+def test_the_dmar_signature_is_recognised_without_its_prompt(tmp_path):
+    text = NIC_LIST_703 + (
+        "2026-11-02T10:00:01.123Z cpu0:1)WARNING: VTD: 733: ACPI DMAR table not found\n"
+        "2026-11-02T10:00:01.125Z cpu0:1)WARNING: IOV: 250: IOV initialization failed\n"
+    )
+    snap = snapshot_from_paste(_paste(tmp_path, text))
+    assert snap.esxi is not None and snap.esxi.boot_log is not None and len(snap.esxi.boot_log) == 2

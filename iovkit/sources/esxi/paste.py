@@ -97,8 +97,8 @@ def _content_kind(line: str, nxt: str) -> str | None:
         return "pci-list"
     if line and not line[0].isspace() and nxt.strip().startswith("World ID:"):
         return "vm-process"
-    if re.match(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\s+\S", s):
-        return "lspci"
+    if re.match(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\s+(?!(?:true|false)\s*$)\S", s):
+        return "lspci"  # (a pcipassthru row is an address and true/false)
     if p.BOOT_LOG.search(s):
         return "boot-log"
     if re.match(r"^(rebootRequired|inMaintenanceMode|cpuModel) = ", s):
