@@ -86,8 +86,10 @@ def _host_fix(snap: HostSnapshot) -> str:
         why = "ESX-VFS-ACTIVE and ESX-VM-ADAPTER say"
     elif "kvm" in on or "qemu" in on:
         why = "LX-VFS and LX-VF-BOUND say"
-    else:
+    elif "hyper-v" in on or "hyperv" in on:
         why = "HV-VF-ACTIVE says"
+    else:
+        why = "its checks say"
     return f"iovkit doctor   # run on the hypervisor host: {why} why this VM gets no VF"
 
 
