@@ -46,18 +46,28 @@ def report_cmd(
             "--after", help="Bench result(s) after the change (repeat)", show_default=False, rich_help_panel=INPUT_PANEL
         ),
     ] = None,
+    examples: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--example",
+            help="A shipped example host (repeat; see `iovkit collect --list-examples`)",
+            show_default=False,
+            metavar="<name>",
+            rich_help_panel=INPUT_PANEL,
+        ),
+    ] = None,
     output: Annotated[Path | None, output_opt("The HTML file to write (default: standard output)")] = None,
     fmt: FormatHtmlJson = "html",
 ) -> int:
     from iovkit.report import make_report
 
-    if not inputs and not before:
-        raise InputError("give at least one INPUT (or --before/--after bench results)", field="INPUT")
+    if not inputs and not before and not examples:
+        raise InputError("give at least one INPUT (or --example, or --before/--after bench results)", field="INPUT")
     if output is not None and str(output) != "-":
         from iovkit.fileio import ensure_writable
 
         ensure_writable(output)
-    html = make_report(list(inputs or []), list(before or []), list(after or []), fmt=fmt)
+    html = make_report(list(inputs or []), list(before or []), list(after or []), fmt=fmt, examples=examples)
     if output is None or str(output) == "-":
         typer.echo(html, nl=False)
     else:

@@ -28,10 +28,14 @@ def fleet_page(result: Any) -> str:
 
 
 def make_report(
-    paths: list[Path], before: list[Path] | None = None, after: list[Path] | None = None, fmt: str = "html"
+    paths: list[Path],
+    before: list[Path] | None = None,
+    after: list[Path] | None = None,
+    fmt: str = "html",
+    examples: list[str] | None = None,
 ) -> str:
     """Load, judge and render: the HTML text of the report (or, `fmt="json"`, every stage's result as JSON)."""
-    report = build_report(load_inputs(paths, before or [], after or []))
+    report = build_report(load_inputs(paths, before or [], after or [], examples))
     if fmt == "json":
         import json
 

@@ -161,9 +161,13 @@ def _capture_and_counters(inputs: Inputs, path: Path) -> None:
         raise InputError(f"neither a capture nor counters ({errors[0]}; {errors[1]})", path=str(path))
 
 
-def load_inputs(paths: list[Path], before: list[Path], after: list[Path]) -> Inputs:
-    """Load every input; `before`/`after` must be bench results."""
+def load_inputs(paths: list[Path], before: list[Path], after: list[Path], examples: list[str] | None = None) -> Inputs:
+    """Load every input; `before`/`after` must be bench results; `examples` are shipped example hosts."""
     inputs = Inputs()
+    for name in examples or []:
+        from iovkit.sources import load_example
+
+        inputs.hosts.append((f"example {name}", load_example(name)))
     for p in paths:
         add(inputs, p)
     for side, given in ((inputs.before, before), (inputs.after, after)):

@@ -470,3 +470,12 @@ def test_a_folder_that_is_neither_capture_nor_counters_is_one_line(
     assert _iovkit("report", str(folder)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "neither a capture nor counters" in err and err.count(str(folder)) == 1
+
+
+def test_examples_report_without_any_file(tmp_path: Path) -> None:
+    """Try it without a host: --example, as every command that takes a snapshot."""
+    out = tmp_path / "report.html"
+    assert _iovkit("report", "--example", "hyperv-ready", "--example", "hyperv-lbfo", "-o", str(out)) == 0
+    html = out.read_text()
+    assert html.count('class="filters"') == 2 and "example hyperv-lbfo" in html
+    assert _iovkit("report", "--example", "no-such-host") == 2
