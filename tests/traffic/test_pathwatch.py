@@ -148,3 +148,42 @@ def test_compare_cli_says_after_never_ran_on_a_vf(cli: Any, tmp_path: Path) -> N
     assert "1 AFTER step(s) are invalid: the target's data path changed" in r.err
     j = cli("compare", str(b), str(a), "--no-plots", "--format", "json")
     assert json.loads(j.out)["after_on_vf"] is False
+
+
+def test_relay_command_serves_the_stats_query_and_names_the_path_in_its_final_stats() -> None:
+    """`iovkit relay --metrics`: the load generator's stats query answers; --format json ends with the host part."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iovkit", "relay", "--mode", "echo", "--listen", "127.0.0.1:0", "--metrics",
+         "127.0.0.1:0", "--format", "json", "--log-interval", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "IOVKIT_FASTPATH": "0"},
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "metrics on http://" not in line:
+            line = proc.stderr.readline()
+            assert line, "the relay ended before serving metrics"
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        data: dict[str, Any] = {}
+        for _ in range(100):  # the first sample comes one interval after the start
+            data = pathwatch.fetch(("127.0.0.1", port), 0)
+            if data["host"]["samples"]:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert data["host"]["samples"] and "steal_pct" in data["host"]["samples"][0]
+    final = json.loads(out)
+    assert final["host"]["seq"] >= 1 and "paths_seen" in final["host"]
