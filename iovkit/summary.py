@@ -67,6 +67,10 @@ def render_summary(snap: HostSnapshot, console: Console) -> None:
             f"  IOMMU: {_b(snap.iommu.active)} {snap.iommu.kind or ''} groups: {snap.iommu.groups}"
             f"  /dev/kvm: {_b(snap.iommu.kvm_device)}"
         )
+    if snap.guest is not None:  # inside a VM: each interface's data path (iovkit doctor shows the evidence)
+        for i in snap.guest.routable():
+            vf = f", VF {i.paired_vf}" if i.paired_vf else ""
+            console.print(f"  data path: {i.name} {i.path} ({i.driver or '?'}{vf}): {i.summary}")
     if snap.nics:
         t = Table(title="Physical NICs", title_justify="left", show_edge=False)
         for col in ("name", "driver", "SR-IOV", "enabled", "VFs total/conf/alloc", "team"):

@@ -181,6 +181,8 @@ def test_check_json_carries_the_datapath(cli: Any, tmp_path: Path) -> None:
     assert json.loads(r.out)["datapath"]["interfaces"][0]["path"] == "paravirtual"
     r = cli("doctor", "--from", str(p), "--no-examples")
     assert "eth0: PARAVIRTUAL" in r.out and "driver virtio_net" in r.out
+    r = cli("collect", "--from", str(p), "-o", str(tmp_path / "again.json"))
+    assert "data path: eth0 paravirtual (virtio_net): paravirtual virtio, no VF" in " ".join((r.out + r.err).split())
 
 
 def test_this_machine_live() -> None:
