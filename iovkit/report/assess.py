@@ -83,7 +83,10 @@ def _check_table(index: int, findings: list[dict[str, Any]]) -> str:
         scope_text = f"{scope.get('kind', '')} {scope.get('name', '')}".strip() if isinstance(scope, dict) else scope
         missing = f.get("missing") or []
         fix = f.get("fix") or f.get("collect")
-        extra = f'<div class="ev">not collected: {e(", ".join(map(str, missing)))}</div>' if missing else ""
+        said = "not collected" in str(f.get("message") or "")  # unknown results name their missing facts already
+        extra = (
+            f'<div class="ev">not collected: {e(", ".join(map(str, missing)))}</div>' if missing and not said else ""
+        )
         rows.append(
             [
                 badge(status, "s-" + status),
