@@ -100,7 +100,7 @@ def test_moving_traffic_to_another_veth_mid_step_marks_the_step(two_paths: dict[
         start_rate=2000,
         step_factor=1.2,
         max_steps=2,
-        step_seconds=3.0,
+        step_seconds=4.0,  # the move comes ~0.5 s in: samples of both pairs fall inside the step
         flows=1,
         senders=1,
         objective=Objective(max_loss_pct=100, max_p99_us=1e9, min_achieved_ratio=0),
