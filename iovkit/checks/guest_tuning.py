@@ -132,10 +132,8 @@ def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     if isinstance(g, Finding):
         yield g
         return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
-        return
     want = _want_queues(g, policy)
+    windows = g.os == "windows"
     for k, i in _targets(g):
         scope = Scope("guest-nic", i.name)
         ev: Ev = {
@@ -145,7 +143,14 @@ def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         }
         if i.channels is None or want is None:
             yield unknown(
-                rid, scope, [f"guest.interfaces[{k}].channels", "guest.vcpus"], collect=f"ethtool -l {sh(i.name)}"
+                rid,
+                scope,
+                [f"guest.interfaces[{k}].channels", "guest.vcpus"],
+                collect=(
+                    f"Get-NetAdapterRss -Name {ps(i.name)} | Format-List Name, NumberOfReceiveQueues"
+                    if windows
+                    else f"ethtool -l {sh(i.name)}"
+                ),
             )
             continue
         goal = min(want, i.channels_max or want)
@@ -158,7 +163,11 @@ def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 scope,
                 f"{i.channels} queue(s) in use, {i.channels_max} possible, {want} vCPU/worker(s)",
                 ev,
-                fix=f"sudo ethtool -L {sh(i.name)} combined {goal}",
+                fix=(
+                    f"Set-NetAdapterRss -Name {ps(i.name)} -NumberOfReceiveQueues {goal}"
+                    if windows
+                    else f"sudo ethtool -L {sh(i.name)} combined {goal}"
+                ),
             )
 
 

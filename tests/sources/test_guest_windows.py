@@ -51,7 +51,8 @@ def _bundle(
         "Win32_OperatingSystem": B.os_("Microsoft Windows Server 2022 Datacenter", "10.0.20348", "RELAY-01"),
         "Win32_ComputerSystem": B.computer("RELAY-01", maker, model, hv_present=True),
         "Get-NetAdapter": adapters,
-        "Get-NetAdapterRss": [B.rss("Ethernet", syn_desc, rss_on)],
+        "Get-NetAdapterRss": [{**B.rss("Ethernet", syn_desc, rss_on), "NumberOfReceiveQueues": 2}],
+        "Win32_Processor": [B.processor(0, "Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", 4)],  # 8 vCPUs
         "Guest-NetAdapterStatistics": stats,
         "Guest-NetAdapterHardwareInfo": hw,
     }
@@ -107,7 +108,10 @@ def test_no_vf_and_rss_off() -> None:
     assert _one(snap, "GUEST-VF").status == "fail"
     rss = _one(snap, "GUEST-RSS")
     assert rss.status == "fail" and rss.fix == "Enable-NetAdapterRss -Name 'Ethernet'"
-    assert _one(snap, "GUEST-QUEUES").status == "not-applicable"  # a Linux setting
+    # Windows' default of 2 RSS queues for 8 vCPUs (guest.md §4: raise it to the maximum)
+    q = _one(snap, "GUEST-QUEUES")
+    assert q.status == "warn" and q.fix == "Set-NetAdapterRss -Name 'Ethernet' -NumberOfReceiveQueues 8"
+    assert _one(snap, "GUEST-RPS").status == "not-applicable"  # a Linux setting
 
 
 def test_windows_on_kvm_with_netkvm_is_paravirtual(cli: Any, tmp_path: Path) -> None:

@@ -124,14 +124,20 @@ def windows_guest(records: Records) -> GuestFacts | None:
             s.paired_vf, vf.master = vf.name, s.name
             vf.evidence.append(f"same MAC as {s.name}: the VF behind it")
     rss: dict[str, bool] = {}
+    by_name = {i.name: i for i in ifaces}
     for rec in records.get("Get-NetAdapterRss") or []:
-        on = _bool(_get(rec, "Enabled"))
-        if (n := _str(rec, "Name")) and on is not None:
+        on, n = _bool(_get(rec, "Enabled")), _str(rec, "Name")
+        if n and on is not None:
             rss[n] = on
+        if n in by_name:  # RSS queues are Windows' receive queues (guest.md §4: raise from the default 2)
+            by_name[n].rss_enabled = on
+            by_name[n].channels = _int(_get(rec, "NumberOfReceiveQueues"))
+    procs = [_int(_get(r, "NumberOfLogicalProcessors")) for r in records.get("Win32_Processor") or []]
     facts = GuestFacts(
         os="windows",
         sample_seconds=1.0 if any(k[1] == 2 for k in reads) else None,
         interfaces=ifaces,
         rss_windows={i.name: rss[i.name] for i in ifaces if i.name in rss and i.master is None},
+        vcpus=sum(p for p in procs if p) or None,
     )
     return judge(facts)
