@@ -9,14 +9,14 @@ short_description: Apply an iovkit SR-IOV plan on a Linux/KVM host
 description:
   - Runs the plan's steps (sriov_numvfs, VF MAC/VLAN, libvirt hostdev) one by one, verifies each, journals
     them and rolls back on the first failure, exactly as C(iovkit apply --executor shell). Check mode is the dry
-    run: nothing changes and the steps are returned. Running the task without check mode is the consent that
+    run (nothing changes and the steps are returned). Running the task without check mode is the consent that
     C(--yes) gives on the command line. Undo with C(iovkit rollback JOURNAL --executor shell --yes).
 options:
   plan:
     description: A plan JSON file on the host (C(iovkit plan ... -o plan.json), copied there).
     type: path
   plan_data:
-    description: The plan itself, e.g. C("{{ lookup('file', 'plan.json') | from_json }}").
+    description: The plan itself, for example C(lookup('file', 'plan.json') | from_json) in a template.
     type: dict
   journal:
     description: The journal file (default beside C(plan)); needed with C(plan_data).

@@ -9,7 +9,7 @@ short_description: Check an iovkit host snapshot for SR-IOV readiness
 description:
   - Runs every iovkit check on a snapshot (as returned by iovkit_collect), on a Windows collector's bundle
     (the collect role's script stdout), or on a capture file, and returns the verdict, the reason and the
-    findings with their fixes. Usually run with C(delegate_to: localhost).
+    findings with their fixes. Usually run on the controller (C(delegate_to) localhost).
 options:
   snapshot:
     description: A snapshot, e.g. C(iovkit_collected.snapshot).
