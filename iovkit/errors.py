@@ -41,12 +41,6 @@ class InputError(IovkitError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
-class SourceError(IovkitError):
-    """A collector could not read a source (a cmdlet failed, a file is unreadable)."""
-
-    exit_code = ExitCode.USAGE
-
-
 class UnreachableError(IovkitError):
     """A remote host, an executor or a UDP target did not answer."""
 

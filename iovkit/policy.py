@@ -79,10 +79,6 @@ class Policy(_Model):
         return next((s for s in self.adapters if s.matches(adapter)), None)
 
 
-def default_policy() -> Policy:
-    return Policy()
-
-
 def in_scope(snapshot: HostSnapshot, adapter: VmAdapter, policy: Policy | None) -> bool:
     """Is this adapter meant for SR-IOV? Without a policy: every VM adapter on an external switch."""
     if adapter.is_management_os or adapter.vm_name is None:

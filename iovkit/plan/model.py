@@ -20,7 +20,6 @@ from iovkit.fileio import read_json
 from iovkit.snapshot import HostSnapshot, Platform
 
 PLAN_FORMAT = "iovkit-plan"
-PLAN_VERSION = 1
 
 
 class _Model(BaseModel):

@@ -251,14 +251,6 @@ def _live(dom: str) -> str:
     return f"$(virsh domstate {shlex.quote(dom)} 2>/dev/null | grep -qx running && echo --live)"
 
 
-def phase_text(plan_platform: str, step: Step, phase: Phase, root: str = "") -> str:
-    if plan_platform == "esxi":
-        from iovkit.plan.render_esxi import esx_phase
-
-        return esx_phase(step, phase)
-    return ps_phase(step, phase) if plan_platform == "hyperv" else sh_phase(step, phase, root)
-
-
 def _comment_lines(prefix: str, text: str) -> list[str]:
     return [f"{prefix} {line}" for line in text.splitlines()]
 

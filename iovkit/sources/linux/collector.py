@@ -61,10 +61,6 @@ IOMMU_GROUPS_DIR = "sys/kernel/iommu_groups"
 IOMMU_CLASS_DIR = "sys/class/iommu"
 PCI_DIR = "sys/bus/pci/devices"
 NET_DIR = "sys/class/net"
-PCI_FILES = ("class", "vendor", "device", "subsystem_vendor", "sriov_totalvfs", "sriov_numvfs", "numa_node")
-PCI_LINKS = ("driver", "iommu_group", "physfn")
-NETDEV_FILES = ("address", "operstate", "speed")
-BOND_FILES = ("bonding/slaves", "bonding/mode")
 
 VIRSH = "virsh"
 VIRSH_LIST = (VIRSH, "-r", "list", "--all")
