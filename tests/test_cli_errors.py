@@ -178,14 +178,9 @@ def test_diagnose_snapshot_says_what_it_is_not(cli, snapshot_file: Path) -> None
 def test_diagnose_reads_a_pdh_csv_resaved_without_quotes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Excel (or csv.writer) re-saves typeperf's CSV quoting only where needed; it is the same recording."""
     import csv
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "diag_recordings", Path(__file__).parent / "diagnose" / "diag_recordings.py"
-    )
-    assert spec is not None and spec.loader is not None
-    recordings = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recordings)
+    from tests.fixtures import recordings as recordings
+
     quoted = tmp_path / "typeperf.csv"
     quoted.write_text(recordings.pdh_csv(), newline="")
     bare = tmp_path / "excel.csv"

@@ -159,14 +159,9 @@ def test_rewrite_of_old_spellings(args: list[str], expected: list[str], notice: 
 
 
 def test_deprecated_diagnose_format_rich_still_renders_the_table(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "diag_recordings", Path(__file__).parent / "diagnose" / "diag_recordings.py"
-    )
-    assert spec is not None and spec.loader is not None
-    recordings = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recordings)
+    from tests.fixtures import recordings as recordings
+
     csv = tmp_path / "typeperf.csv"
     csv.write_text(recordings.pdh_csv(), newline="")
     new = cli("diagnose", str(csv), "--format", "table")

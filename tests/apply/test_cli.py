@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from hosts import i350_host
 
 from iovkit.apply.simulator import Simulator
+from tests.fixtures.hosts import i350_host
 
 
 @pytest.fixture

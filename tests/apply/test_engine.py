@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hosts import i350_host
 
 from iovkit.apply.engine import StepFailed, apply_plan, rollback_journal
 from iovkit.apply.executors import Outcome, SimulatorExecutor
@@ -18,6 +17,7 @@ from iovkit.plan.model import Step
 from iovkit.plan.render import Phase
 from iovkit.policy import Policy
 from iovkit.snapshot import fingerprint
+from tests.fixtures.hosts import i350_host
 
 HOST = i350_host()
 PLAN = make_plan(HOST, Policy(allow_second_switch=True))

@@ -12,7 +12,7 @@ from iovkit.plan import make_plan
 from iovkit.policy import Policy
 from iovkit.sources.esxi.live import collect_vsphere
 from iovkit.sources.esxi.target import VsphereTarget
-from tests.sources.vsphere_replay import VERSION, replay_server
+from tests.fixtures.vsphere_replay import VERSION, replay_server
 
 
 def test_sriov_config_is_the_api_object_and_serialises():

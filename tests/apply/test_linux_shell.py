@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hosts import linux_host
 
 from iovkit.apply.engine import StepFailed, apply_plan, rollback_journal
 from iovkit.apply.executors import ShellExecutor
@@ -13,6 +12,7 @@ from iovkit.apply.journal import read_events
 from iovkit.errors import InputError
 from iovkit.plan import make_plan
 from iovkit.plan.model import Plan, SetNumVfsStep
+from tests.fixtures.hosts import linux_host
 
 
 def _tree(root: Path, pf: str, numvfs: int, total: int = 8) -> Path:

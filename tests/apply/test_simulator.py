@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hosts import i350_host, lbfo_host
 
 from iovkit.apply.simulator import SimError, Simulator
 from iovkit.plan.model import SwitchSpec
 from iovkit.snapshot import fingerprint
+from tests.fixtures.hosts import i350_host, lbfo_host
 
 
 def test_export_of_an_untouched_host_matches_its_snapshot() -> None:

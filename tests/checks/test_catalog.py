@@ -8,7 +8,7 @@ import pytest
 
 from iovkit.checks.catalog import Finding, Scope, all_rules, parse_ids, top_fixes, verdict_for
 from iovkit.errors import InputError
-from tests.checks.builders import hv_ready, lx_ready
+from tests.fixtures.snapshots import hv_ready, lx_ready
 
 ISSUE_IDS = {
     "HV-OS-EDITION",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from iovkit.snapshot import HostSnapshot
-from tests.checks.builders import guest, hv_ready, lx_ready
+from tests.fixtures.snapshots import guest, hv_ready, lx_ready
 
 
 def write(tmp_path: Path, snap: HostSnapshot, name: str = "snap.json") -> str:

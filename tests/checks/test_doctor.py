@@ -8,7 +8,7 @@ import pytest
 
 from iovkit.doctor import is_this_host, run_doctor
 from iovkit.snapshot import HostSnapshot
-from tests.checks.builders import lx_ready
+from tests.fixtures.snapshots import lx_ready
 
 
 def live(snap: HostSnapshot) -> HostSnapshot:

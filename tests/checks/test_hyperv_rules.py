@@ -9,7 +9,7 @@ from iovkit.checks.catalog import Finding
 from iovkit.checks.reasons import classify_reason
 from iovkit.policy import policy_from_dict
 from iovkit.snapshot import CollectionError, HostSnapshot, Team, VmAdapter
-from tests.checks.builders import REASONS, hv_ready
+from tests.fixtures.snapshots import REASONS, hv_ready
 
 
 def run(snap: HostSnapshot, rid: str, policy=None) -> list[Finding]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from iovkit.checks import run_checks
 from iovkit.checks.catalog import Finding
 from iovkit.snapshot import HostSnapshot, PhysicalNic, Team
-from tests.checks.builders import guest, lx_ready
+from tests.fixtures.snapshots import guest, lx_ready
 
 
 def run(snap: HostSnapshot, rid: str) -> list[Finding]:

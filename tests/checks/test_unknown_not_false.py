@@ -11,8 +11,6 @@ the verdict may only move to `unknown` or to a softer verdict.
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,13 +23,7 @@ from iovkit.fileio import read_json
 from iovkit.snapshot import COLLECTIONS, HostSnapshot, snapshot_from_dict
 from iovkit.sources import load_example
 from iovkit.sources.hyperv.bundle import snapshot_from_bundle
-
-_spec = importlib.util.spec_from_file_location(
-    "hv_builders", Path(__file__).parents[1] / "sources/fixtures/hyperv/builders.py"
-)
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 SETTINGS = settings(
     max_examples=120,

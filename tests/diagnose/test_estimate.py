@@ -4,10 +4,10 @@ with and without per-processor switch counters, when background DPC on many core
 from __future__ import annotations
 
 import pytest
-from diag_recordings import peak_csv
 
 from iovkit.diagnose import diagnose
 from iovkit.diagnose.pdhcsv import parse
+from tests.fixtures.recordings import peak_csv
 
 HOST = 450_000  # 150k in + 300k out at the NIC during the peak (the source's numbers)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from diag_recordings import peak_csv
 
 from iovkit.diagnose import names
 from iovkit.diagnose.inputs import SIDECAR, load
 from iovkit.diagnose.script import COUNTERS, counters_script
+from tests.fixtures.recordings import peak_csv
 
 EN_DASH = "\u2013"
 GERMAN = {

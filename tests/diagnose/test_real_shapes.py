@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from diag_recordings import peak_csv
 
 from iovkit.diagnose import diagnose
 from iovkit.diagnose.inputs import load
 from iovkit.diagnose.pdhcsv import parse
+from tests.fixtures.recordings import peak_csv
 
 
 def _rows(header: list[str], rows: list[list[str]], tz: str = "(UTC)(0)", sep: str = ",") -> str:

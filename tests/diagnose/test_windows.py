@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from diag_recordings import peak_csv
 
 from iovkit.diagnose import diagnose
 from iovkit.diagnose.inputs import load
+from tests.fixtures.recordings import peak_csv
 
 
 @pytest.fixture(scope="module")

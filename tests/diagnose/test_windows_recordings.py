@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from diag_recordings import get_counter_json, pdh_csv
 
 from iovkit.diagnose.inputs import load
 from iovkit.diagnose.script import COUNTERS, counters_script
+from tests.fixtures.recordings import get_counter_json, pdh_csv
 
 
 def _json(r) -> dict:

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from iovkit.examples import example_path
-from tests.sources.fixtures.hyperv.builders import ready_bundle
-from tests.sources.linux_tree import build_cx5_host
+from tests.fixtures.hyperv_bundles import ready_bundle
+from tests.fixtures.linux_tree import build_cx5_host
 
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 

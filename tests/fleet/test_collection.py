@@ -22,9 +22,9 @@ from iovkit.fleet import COLLECTIONS_PATH
 from iovkit.fleet.model import load_fleet_result
 from iovkit.plan import make_plan
 from iovkit.sources.linux import collect as linux_collect
+from tests.fixtures.hyperv_bundles import lbfo_bundle, to_ps51
+from tests.fixtures.linux_tree import build_cx5_host
 from tests.fleet.conftest import LOCAL, write_inventory
-from tests.sources.fixtures.hyperv.builders import lbfo_bundle, to_ps51
-from tests.sources.linux_tree import build_cx5_host
 
 PLAYBOOK = """
 - hosts: all

@@ -16,9 +16,9 @@ from iovkit.fleet.model import FleetResult, load_fleet_result
 from iovkit.traffic import histo
 from iovkit.traffic.relay import RelaySettings, start_relay
 from iovkit.traffic.results import SweepResult, load_result
+from tests.fixtures.linux_tree import build_cx5_host
+from tests.fixtures.sshhosts import SshHost, available, ssh_hosts, ssh_vars
 from tests.fleet.conftest import write_inventory
-from tests.fleet.sshhosts import SshHost, available, ssh_hosts, ssh_vars
-from tests.sources.linux_tree import build_cx5_host
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))

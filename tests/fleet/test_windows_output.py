@@ -8,7 +8,7 @@ import pytest
 
 from iovkit.errors import InputError
 from iovkit.sources.hyperv.bundle import snapshot_from_output
-from tests.sources.fixtures.hyperv.builders import ready_bundle, to_ps51
+from tests.fixtures.hyperv_bundles import ready_bundle, to_ps51
 
 
 def test_a_banner_before_the_bundle_is_skipped() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hosts import i350_host, lbfo_host
 
 from iovkit.errors import InputError
 from iovkit.plan import load_plan, make_plan, plan_summary
@@ -19,6 +18,7 @@ from iovkit.plan.model import (
     VerifyVfStep,
 )
 from iovkit.policy import AdapterSelector, Policy
+from tests.fixtures.hosts import i350_host, lbfo_host
 
 
 def test_i350_gives_six_vfs_by_priority_and_names_the_two_that_do_not_fit() -> None:

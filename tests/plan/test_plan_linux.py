@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from hosts import linux_host
-
 from iovkit.plan import make_plan, plan_summary
 from iovkit.plan.model import AttachHostdevStep, SetNumVfsStep, VfSettingsStep
 from iovkit.plan.render import sh_phase
 from iovkit.policy import AdapterSelector, Policy
 from iovkit.snapshot import VirtualFunction
+from tests.fixtures.hosts import linux_host
 
 
 def test_three_domains_get_vfs_0_to_2() -> None:

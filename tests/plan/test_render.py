@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hosts import i350_host, linux_host
 
 from iovkit.plan import make_plan
 from iovkit.plan.model import SwitchSpec
 from iovkit.plan.render import SEPARATOR, psq, render_plan_scripts, render_powershell, render_shell
 from iovkit.policy import Policy
+from tests.fixtures.hosts import i350_host, linux_host
 
 ODD = 'O\'Brien\u2019s "VM" $(Remove-Item C:\\) `n'
 

@@ -28,14 +28,9 @@ def _iovkit(*args: str) -> int:
 
 
 def _recordings_module():  # type: ignore[no-untyped-def]
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "diag_recordings", Path(__file__).parent.parent / "diagnose" / "diag_recordings.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from tests.fixtures import recordings as mod
+
     return mod
 
 
@@ -152,7 +147,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             == 0
         )
     from iovkit.sources.linux import collect
-    from tests.sources import guest_trees as gt
+    from tests.fixtures import guest_trees as gt
 
     gt.build_netvsc_vf(d / "guest-root")
     p["guest.json"].write_text(collect(d / "guest-root").to_json())

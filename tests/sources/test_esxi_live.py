@@ -12,7 +12,7 @@ from pyVmomi import vim
 from iovkit.errors import UnreachableError
 from iovkit.sources.esxi.live import VmApi, collect_vsphere, from_api, passthru_from_api
 from iovkit.sources.esxi.target import VsphereTarget
-from tests.sources.vsphere_replay import replay_server
+from tests.fixtures.vsphere_replay import replay_server
 
 
 def test_sriov_info_and_plain_passthru_info_are_told_apart():

@@ -13,7 +13,7 @@ from iovkit.sources import detect, load_input
 from iovkit.sources.esxi import parsers as p
 from iovkit.sources.esxi.paste import snapshot_from_paste
 
-FIX = Path(__file__).parent / "fixtures" / "esxi"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "esxi"
 NIC_LIST_703 = (FIX / "nic_list_703.txt").read_text()  # verbatim, ESXi 7.0.3 build-18905247 (S26)
 
 SRIOVNIC_CISCO = """\

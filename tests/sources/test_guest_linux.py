@@ -13,7 +13,7 @@ from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot
 from iovkit.sources.linux import collect
 from iovkit.sources.linux.archive import snapshot_from_archive
-from tests.sources import guest_trees as gt
+from tests.fixtures import guest_trees as gt
 
 
 def _by_name(snap: HostSnapshot) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,11 +12,7 @@ import pytest
 from iovkit.errors import InputError
 from iovkit.snapshot import HostSnapshot
 from iovkit.sources.hyperv.bundle import snapshot_from_bundle, snapshot_from_bundle_file
-
-_spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 
 def facts(snap: HostSnapshot) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import logging
 import re
@@ -21,11 +20,7 @@ from iovkit.sources import RemoteTarget, windows
 from iovkit.sources.hyperv import local, winrm
 from iovkit.sources.hyperv.normalize import SOURCES
 from iovkit.sources.hyperv.script import collector_script
-
-_spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 SECRET = "Tr0ub4dor&3-not-in-logs"
 GUEST_CMDLETS = ("Get-NetAdapterStatistics", "Get-NetAdapterHardwareInfo")  # the guest part's cmdlets

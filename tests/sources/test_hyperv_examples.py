@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from iovkit.examples import example_path
 from iovkit.sources import load_example
-
-_spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 NAMES = ["hyperv-firmware-blocked", "hyperv-i350-no-iov", "hyperv-ready", "hyperv-lbfo"]
 
@@ -32,7 +26,7 @@ def test_example_via_cli(name: str, cli: Any) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_file_is_the_builders_output(name: str) -> None:
-    """Regenerate with `python tests/sources/fixtures/hyperv/builders.py` after changing a builder."""
+    """Regenerate with `python3 tools/build_examples.py` after changing a builder."""
     shipped = json.loads(example_path(name).read_text(encoding="utf-8"))
     assert shipped == B.EXAMPLES[f"{name}.json"]()
 
@@ -124,3 +118,14 @@ def test_firmware_blocked_ready_and_lbfo() -> None:
     assert [(t.name, t.kind) for t in lbfo.teams] == [("Team1", "lbfo")]
     assert lbfo.switches[0].net_adapters == [B.MUX] and lbfo.switches[0].iov_enabled is False
     assert all(n.sriov_support == "Supported" and "X540" in (n.description or "") for n in lbfo.nics)
+
+
+def test_every_shipped_example_is_what_tools_build_examples_writes() -> None:
+    """The examples are built by tools/build_examples.py from the test builders; `--check` finds none stale."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "tools" / "build_examples.py"
+    r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,7 @@ from iovkit.sources.hyperv.formatlist import (
     snapshot_from_formatlist_text,
 )
 from iovkit.sources.hyperv.normalize import UNNAMED_SWITCH
-
-_spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 # hyperv.md §2, Mastering Windows Server 2016 Hyper-V: the book's text, truncated at "sys..."
 BOOK_IOV = r"""PS C:\> Get-VMSwitch | Format-List *iov*

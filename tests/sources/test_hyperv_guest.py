@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 from iovkit.checks.catalog import run_checks
 from iovkit.sources.hyperv.bundle import snapshot_from_bundle
-
-_spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 NOT_A_HOST = (
     "The term 'Get-VMHost' is not recognized as the name of a cmdlet, function, script file, or operable program."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import zipfile
 from pathlib import Path
@@ -15,11 +14,7 @@ from iovkit.sources import detect
 from iovkit.sources.hyperv import netview
 from iovkit.sources.hyperv.bundle import snapshot_from_bundle
 from iovkit.sources.hyperv.netview import snapshot_from_netview
-
-_spec = importlib.util.spec_from_file_location("hv_builders", Path(__file__).parent / "fixtures/hyperv/builders.py")
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 
 def _zip(folder: Path, dest: Path, top: bool) -> Path:

@@ -15,7 +15,7 @@ import pytest
 from iovkit.sources.linux import collect
 from iovkit.sources.linux.archive import snapshot_from_archive
 from tests.conftest import needs_root
-from tests.sources import linux_tree as lt
+from tests.fixtures import linux_tree as lt
 
 
 def _without_source(data: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def test_example_linux_cx5(cli: Any) -> None:
     assert snap["source"] == {
         "kind": "example",
         "origin": "linux-cx5",
-        "collector_version": None,
+        "collector_version": "0.1.0",  # the archive's manifest says which iovkit wrote it (tools/build_examples.py)
         "powershell_version": None,
         "sources_read": None,
     }

@@ -13,7 +13,7 @@ import pytest
 from iovkit.traffic import pathwatch
 from iovkit.traffic.compare import compare
 from iovkit.traffic.relay import RelaySettings, serve_metrics, start_relay
-from tests.sources import guest_trees as gt
+from tests.fixtures import guest_trees as gt
 from tests.traffic.test_compare import _run
 
 STAT = "cpu  {u} 0 {s} {i} 0 0 0 {st} 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\n"

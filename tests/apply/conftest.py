@@ -1,8 +1,0 @@
-"""Apply tests reuse the plan tests' host builders (tests/plan/hosts.py)."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plan"))
