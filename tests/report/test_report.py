@@ -390,14 +390,9 @@ def test_plot_times_are_the_hosts_local_clock_when_the_recording_says_its_zone(t
 
 def test_a_getnetview_folder_is_read_as_capture_and_counters(tmp_path: Path) -> None:
     """Get-NetView holds the host's configuration and a CounterDetail.csv: the page has the host and its diagnosis."""
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "hv_builders", Path(__file__).parent.parent / "sources" / "fixtures" / "hyperv" / "builders.py"
-    )
-    assert spec is not None and spec.loader is not None
-    builders = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builders)
+    from tests.fixtures import hyperv_bundles as builders
+
     folder = builders.netview_folder(tmp_path, builders.i350_bundle())
     (folder / "Counters").mkdir(exist_ok=True)
     (folder / "Counters" / "CounterDetail.csv").write_text(_recordings_module().pdh_csv(), newline="")

@@ -9,7 +9,7 @@ from pathlib import Path
 from iovkit.traffic import histo
 from iovkit.traffic.compare import compare
 from iovkit.traffic.results import BenchSettings, HostFacts, Latency, Objective, StepResult, SweepResult, now
-from tests.traffic.forwarder import start_forwarder
+from tests.fixtures.forwarder import start_forwarder
 
 
 def _run(knee: float, p99_us: float, *, seed: int, cpu: float = 2.0) -> SweepResult:

@@ -21,7 +21,7 @@ from iovkit.traffic import histo
 from iovkit.traffic.loadcore import FlowTracker, LoadSpec, Schedule
 from iovkit.traffic.loadgen import probe_echo, run_load
 from tests.conftest import needs_root
-from tests.traffic.forwarder import _Shaper, start_forwarder
+from tests.fixtures.forwarder import _Shaper, start_forwarder
 
 # -- pure counters -----------------------------------------------------------------------------------------------
 
