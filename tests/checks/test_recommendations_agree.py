@@ -9,7 +9,6 @@ here: the same command with `--executor simulator --sim-state FILE` appended.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 from pathlib import Path
@@ -18,13 +17,7 @@ from typing import Any
 import pytest
 
 from iovkit.examples import EXAMPLES
-
-_spec = importlib.util.spec_from_file_location(
-    "hv_builders", Path(__file__).parents[1] / "sources/fixtures/hyperv/builders.py"
-)
-assert _spec and _spec.loader
-B: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)
+from tests.fixtures import hyperv_bundles as B
 
 
 def _paste(bundle: dict[str, Any], cmdlets: tuple[str, ...]) -> str:
