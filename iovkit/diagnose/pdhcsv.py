@@ -245,7 +245,7 @@ def _fast(
     try:
         reader = pc.open_csv(
             source(),
-            read_options=pc.ReadOptions(column_names=colnames, block_size=1 << 22, use_threads=False),
+            read_options=pc.ReadOptions(column_names=colnames, block_size=1 << 20, use_threads=False),
             parse_options=pc.ParseOptions(delimiter=head.delimiter, invalid_row_handler=invalid),
             convert_options=pc.ConvertOptions(
                 column_types=types, null_values=[" ", "", "  "], strings_can_be_null=False
