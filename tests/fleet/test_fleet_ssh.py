@@ -50,7 +50,23 @@ def ssh_fleet(ssh_env: tuple[list[SshHost], Path, Path]) -> tuple[int, FleetResu
         {"kvm": {"ssh-tree": remote(key, hosts[0], iovkit_root=str(d / "tree")), "ssh-live": remote(key, hosts[1])}},
     )
     out = d / "out.json"
-    code = main(["fleet", "check", "-i", str(inv), "-f", "json", "-o", str(out), "--results-dir", str(d / "r")])
+    # a generous connection timeout: a loaded 2-CPU machine can be slow to finish an SSH handshake
+    code = main(
+        [
+            "fleet",
+            "check",
+            "-i",
+            str(inv),
+            "-f",
+            "json",
+            "-o",
+            str(out),
+            "--results-dir",
+            str(d / "r"),
+            "--timeout",
+            "60",
+        ]
+    )
     return code, load_fleet_result(d / "r" / "fleet.json"), d
 
 
