@@ -215,3 +215,13 @@ def test_no_vf_fix_names_the_hosts_own_checks(tmp_path: Path) -> None:
     gt.build_kvm_virtio(tmp_path)
     (f,) = _findings(collect(tmp_path), "GUEST-VF")
     assert f.status == "fail" and "LX-VFS and LX-VF-BOUND say why this VM gets no VF" in (f.fix or "")
+
+
+def test_bond_of_two_vfs_is_on_the_vf_and_a_docker_bridge_is_no_path(tmp_path: Path) -> None:
+    gt.build_bond_of_vfs(tmp_path)
+    snap = collect(tmp_path)
+    assert snap.guest is not None
+    assert [i.name for i in snap.guest.routable()] == ["bond0"]  # docker0 over a veth carries no path of its own
+    bond = _by_name(snap)["bond0"]
+    assert (bond.path, bond.basis, bond.paired_vf) == ("vf", "counters", "enp6s0")
+    assert [f.status for f in _findings(snap, "GUEST-VF")] == ["pass"]

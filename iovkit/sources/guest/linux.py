@@ -292,14 +292,16 @@ class GuestReader:
             i.kind = "physical"
         else:
             i.kind = "other"
-        if has_device is False and lower:
-            i.kind = "failover" if i.kind == "other" else i.kind
         return i
 
     def read(self) -> GuestFacts:
         r = self.r
         names = [n for n in r.listdir(NET_DIR) if n != "lo"]
-        ifaces = [i for i in (self.interface(n) for n in names) if i is not None]
+        found = [i for i in (self.interface(n) for n in names) if i is not None]
+        devices = {i.name for i in found if i.driver is not None}
+        # A deviceless master (bond, team, a failover master without a device link) counts when a leg is a
+        # device; a bridge of veths (docker0) carries no path of its own.
+        ifaces = [i for i in found if i.driver is not None or any(n in devices for n in i.lower)]
         by_name = {i.name: i for i in ifaces}
         self._failover(ifaces, by_name)
         for i in ifaces:  # a netvsc's VF: the enslaved lower device (master link, or lower_ on the netvsc side)

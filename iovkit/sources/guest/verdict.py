@@ -112,6 +112,25 @@ def judge_failover(i: GuestInterface, facts: GuestFacts) -> None:
         i.summary = f"primary VF leg {primary.name} is {primary.operstate or 'not running'}: traffic uses standby"
 
 
+def judge_master(i: GuestInterface, facts: GuestFacts) -> None:
+    """A bond or team over legs (VFs from two PFs, say): the path of the legs that moved packets."""
+    legs = [g for g in (facts.interface(n) for n in i.lower) if g is not None]
+    moving = [g for g in legs if rose(g.counters, None, g.name)]
+    carriers = moving or legs
+    kinds = {g.kind for g in carriers}
+    i.paired_vf = next((g.name for g in carriers if g.kind == "vf"), None)
+    if "vf" in kinds:
+        i.path, i.basis = "vf", "counters" if moving else "topology"
+    elif kinds <= {"paravirtual"} and kinds:
+        i.path, i.basis = "paravirtual", "counters" if moving else "topology"
+    elif kinds <= {"synthetic"} and kinds:
+        i.path, i.basis = "synthetic", "counters" if moving else "topology"
+    else:
+        i.path, i.basis = "unknown", "none"
+    names = ", ".join(f"{g.name} ({g.kind})" for g in carriers) or "none"
+    i.summary = f"a master over {names}" + (": those moved packets" if moving else "")
+
+
 def judge(facts: GuestFacts) -> GuestFacts:
     """Fill path/basis/summary of every interface (legs first: masters read their legs' counters)."""
     for i in facts.interfaces:
@@ -122,6 +141,8 @@ def judge(facts: GuestFacts) -> GuestFacts:
             judge_netvsc(i, facts)
         elif i.kind == "failover":
             judge_failover(i, facts)
+        elif i.driver is None and i.lower:
+            judge_master(i, facts)
         elif i.kind == "vf":
             i.path, i.basis = "vf", "driver"
             if i.master:
