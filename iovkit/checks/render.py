@@ -83,7 +83,17 @@ def render_datapath(guest: dict[str, Any], console: Console) -> None:
     if events:
         console.print(Text("  Last data-path messages in the kernel log:", "bold"))
         for e in events[-5:]:
-            console.print(Text(f"    {e.get('utc') or e.get('time') or '?'}  {e['message']}", "dim"))
+            console.print(Text(f"    {_event_time(e)}  {e['message']}", "dim"))
+
+
+def _event_time(e: dict[str, Any]) -> str:
+    """'2026-11-28 03:12:45 UTC (04:12:45 local)', or the time as the log printed it."""
+    from datetime import datetime
+
+    if not e.get("utc"):
+        return str(e.get("time") or "?")
+    when = datetime.fromisoformat(str(e["utc"]))
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC ({when.astimezone():%H:%M:%S} local)"
 
 
 def render_table(

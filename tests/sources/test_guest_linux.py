@@ -72,6 +72,14 @@ def test_netvsc_alone_after_vf_removal_is_synthetic_with_the_log_line(tmp_path: 
     assert [e.kind for e in snap.guest.kernel_events][-3:] == ["from-vf", "other", "vf-removed"]  # type: ignore[union-attr]
     (f,) = _findings(snap, "GUEST-VF")
     assert f.status == "fail" and "iovkit doctor" in (f.fix or "")
+    from rich.console import Console
+
+    from iovkit.checks import render
+
+    con = Console(record=True, width=200)
+    render.render_datapath(snap.guest.model_dump(mode="json"), con)  # type: ignore[union-attr]
+    shown = con.export_text()
+    assert "2026-11-28 03:12:45 UTC (" in shown and "Data path switched from VF: enP53091s1np0" in shown
 
 
 def test_kvm_virtio_guest_is_paravirtual_with_no_vf(tmp_path: Path) -> None:
