@@ -141,3 +141,28 @@ def test_plan_round_trips_and_the_review_script_names_every_step(tmp_path: Path)
     assert "VirtualSriovEthernetCard" in apply_txt
     assert rollback_txt.index("Undo step 9") < rollback_txt.index("Undo step 4")
     assert any(isinstance(s, EsxRebootStep) for s in again.steps)
+
+
+def test_cli_plan_apply_rollback_on_the_simulator(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "iovkit", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+
+    (tmp_path / "policy.yaml").write_text(
+        "version: 1\nnics: [vmnic1]\nadapters:\n  - vm: relay-02\n    adapter: ethernet1\n"
+    )
+    assert run("plan", "--example", "esxi-x710", "--policy", "policy.yaml", "-o", "plan.json").returncode == 0
+    sim = ["--executor", "simulator", "--sim-state", "sim.json"]
+    r = run("apply", "plan.json", *sim, "--yes")
+    assert r.returncode == 2 and "pass --reboot" in r.stderr
+    start = EsxiSimulator.load(tmp_path / "sim.json").signature()
+    r = run("apply", "plan.json", *sim, "--yes", "--reboot")
+    assert r.returncode == 0 and "Completed 12 step(s)" in r.stdout, r.stderr
+    assert EsxiSimulator.load(tmp_path / "sim.json").signature() != start
+    r = run("rollback", "plan.journal.jsonl", *sim, "--yes", "--reboot")
+    assert r.returncode == 0, r.stderr
+    assert EsxiSimulator.load(tmp_path / "sim.json").signature() == start
