@@ -10,6 +10,7 @@ from __future__ import annotations
 # The rule modules register their rules on import; the catalog itself never imports them (no circle).
 from iovkit.checks import (  # noqa: F401  (after the catalog they register into)
     esxi,
+    esxi_vm,
     guest,
     hyperv,
     hyperv_queues,

@@ -50,7 +50,7 @@ LOST = (
 )
 
 
-def _info(snap: HostSnapshot) -> EsxiInfo:
+def esx_info(snap: HostSnapshot) -> EsxiInfo:
     return snap.esxi or EsxiInfo()
 
 
@@ -58,21 +58,21 @@ def _vt(info: EsxiInfo) -> tuple[int, ...] | None:
     return info.version_tuple()
 
 
-def _vm_adapters(snap: HostSnapshot, policy: Policy | None) -> list[tuple[EsxiVm, EsxiVmAdapter]]:
+def vm_adapters(snap: HostSnapshot, policy: Policy | None) -> list[tuple[EsxiVm, EsxiVmAdapter]]:
     """In-scope adapters (policy scope) as the ESXi records that hold their type, PF and VM settings."""
     keys = {(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)}
-    return [(vm, a) for vm in _info(snap).vms for a in vm.adapters if (vm.name, a.name) in keys]
+    return [(vm, a) for vm in esx_info(snap).vms for a in vm.adapters if (vm.name, a.name) in keys]
 
 
-def _ascope(vm: EsxiVm, a: EsxiVmAdapter) -> Scope:
+def ascope(vm: EsxiVm, a: EsxiVmAdapter) -> Scope:
     return Scope("vm-adapter", adapter_key(vm.name, a.name))
 
 
-def _vmi(snap: HostSnapshot, vm: EsxiVm) -> int:
-    return _info(snap).vms.index(vm)
+def vmi(snap: HostSnapshot, vm: EsxiVm) -> int:
+    return esx_info(snap).vms.index(vm)
 
 
-def _plan(snap: HostSnapshot) -> str:
+def plan_line(snap: HostSnapshot) -> str:
     """The `iovkit plan` line for this input; a live vSphere snapshot is saved first, then planned."""
     if snap.source.kind == "esxi-live":
         host = (snap.source.origin or "<host>").split("://")[-1].rsplit(":", 1)[0]
@@ -81,7 +81,7 @@ def _plan(snap: HostSnapshot) -> str:
     return plan_command(snap)
 
 
-def _vmx_cmd(vm: EsxiVm) -> str:
+def vmx_cmd(vm: EsxiVm) -> str:
     """The ESXi shell line that prints a VM's .vmx (its datastore path when known)."""
     path = vm.vmx_path or ""
     if path.startswith("[") and "] " in path:
@@ -91,11 +91,11 @@ def _vmx_cmd(vm: EsxiVm) -> str:
 
 
 def _mi(snap: HostSnapshot, driver: str | None) -> int:
-    mod = _info(snap).module(driver)
-    return _info(snap).modules.index(mod) if mod else 0
+    mod = esx_info(snap).module(driver)
+    return esx_info(snap).modules.index(mod) if mod else 0
 
 
-def _pf_nic(snap: HostSnapshot, a: EsxiVmAdapter) -> PhysicalNic | None:
+def pf_nic(snap: HostSnapshot, a: EsxiVmAdapter) -> PhysicalNic | None:
     return next((n for n in snap.nics if a.pf and n.pci_address == a.pf), None)
 
 
@@ -105,7 +105,7 @@ def _nic_i(snap: HostSnapshot, n: PhysicalNic) -> int:
 
 def enable_vfs_command(snap: HostSnapshot, nic: PhysicalNic, count: int) -> str:
     """The exact esxcli line that gives `nic` `count` VFs, keeping the driver's other options and ports."""
-    mod = _info(snap).module(nic.driver)
+    mod = esx_info(snap).module(nic.driver)
     ports = esxi_driver_ports(snap, nic.driver or "")
     if mod is None or nic not in ports:
         return (
@@ -129,7 +129,7 @@ def enable_vfs_command(snap: HostSnapshot, nic: PhysicalNic, count: int) -> str:
     impact="This ESXi release cannot give a VM an SR-IOV adapter: its traffic stays on the vSwitch.",
 )
 def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-VERSION", host_scope(snap), _info(snap)
+    rid, scope, info = "ESX-VERSION", host_scope(snap), esx_info(snap)
     v = _vt(info)
     ev: Ev = {"esxi.version": info.version, "esxi.build": info.build, "esxi.cpu_vendor": info.cpu_vendor}
     if v is None:
@@ -175,7 +175,7 @@ def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Without IOMMU and SR-IOV in firmware no VF is created, whatever the driver asks for.",
 )
 def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-IOMMU", host_scope(snap), _info(snap)
+    rid, scope, info = "ESX-IOMMU", host_scope(snap), esx_info(snap)
     bad = [ln for ln in info.boot_log or [] if "DMAR table not found" in ln or "IOV initialization failed" in ln]
     active = bool(info.vfs) or any((n.vfs_configured or 0) > 0 for n in snap.nics)
     ev: Ev = {"esxi.boot_log": info.boot_log, "esxi.sriov_nics": info.sriov_nics}
@@ -205,7 +205,7 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="The port's driver cannot create VFs: VMs on it stay on vmxnet3 through the vSwitch.",
 )
 def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-NIC-DRIVER", host_scope(snap), _info(snap)
+    rid, scope, info = "ESX-NIC-DRIVER", host_scope(snap), esx_info(snap)
     if not snap.nics:
         yield unknown(rid, scope, ["nics"], "not collected: nics", collect=CMD_NICS)
         return
@@ -244,8 +244,8 @@ def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 def _wanted(snap: HostSnapshot, policy: Policy | None) -> dict[str, list[tuple[EsxiVm, EsxiVmAdapter]]]:
     """vmnic -> the in-scope adapters whose PF it is."""
     out: dict[str, list[tuple[EsxiVm, EsxiVmAdapter]]] = {}
-    for vm, a in _vm_adapters(snap, policy):
-        nic = _pf_nic(snap, a)
+    for vm, a in vm_adapters(snap, policy):
+        nic = pf_nic(snap, a)
         if nic is not None:
             out.setdefault(nic.name, []).append((vm, a))
     return out
@@ -321,7 +321,7 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="The configured VFs do not exist until the host reboots: the VMs cannot use them yet.",
 )
 def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, info = "ESX-VFS-ACTIVE", _info(snap)
+    rid, info = "ESX-VFS-ACTIVE", esx_info(snap)
     enabled = [n for n in snap.nics if n.sriov_enabled]
     if not enabled:
         yield not_applicable(rid, host_scope(snap), "no port has VFs enabled (see ESX-VFS-ENABLED)")
@@ -373,7 +373,7 @@ def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 
 
 def _vendor_of(snap: HostSnapshot, n: PhysicalNic) -> str:
-    dev = next((d for d in _info(snap).pci_devices or [] if d.id == n.pci_address), None)
+    dev = next((d for d in esx_info(snap).pci_devices or [] if d.id == n.pci_address), None)
     vid = dev.vendor_id if dev else None
     text = f"{n.description or ''} {dev.vendor_name if dev else ''}".lower()
     if vid == 0x8086 or "intel" in text:
@@ -443,181 +443,6 @@ def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 
 
 @rule(
-    "ESX-VM-ADAPTER",
-    "The VM's adapter is SR-IOV passthrough on an existing PF, in a VM of hardware version 10+",
-    platform="esxi",
-    severity="high",
-    rationale="Only an SR-IOV passthrough adapter (VirtualSriovEthernetCard) gets a VF; it needs VM compatibility "
-    "ESXi 5.5+ (vmx-10), and its PF must still be the port it names (max_vfs order shifts with cards).",
-    remediation=(
-        "`iovkit plan` with a policy (adds an SR-IOV passthrough adapter); `vim-cmd vmsvc/upgrade` for the "
-        "hardware version; re-pick the physical function when its PCI id moved."
-    ),
-    impact="The VM's traffic stays on vmxnet3 through the vSwitch, or the VM does not power on with a stale PF.",
-)
-def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VM-ADAPTER"
-    if not snap.has("vm_adapters"):
-        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
-        return
-    pairs = _vm_adapters(snap, policy)
-    if not pairs:
-        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope (SR-IOV adapters, or a policy's)")
-        return
-    for vm, a in pairs:
-        j = _vmi(snap, vm)
-        k = vm.adapters.index(a)
-        ev: Ev = {
-            f"esxi.vms[{j}].adapters[{k}].type": a.type,
-            f"esxi.vms[{j}].adapters[{k}].pf": a.pf,
-            f"esxi.vms[{j}].hw_version": vm.hw_version,
-        }
-        scope = _ascope(vm, a)
-        if a.type != "sriov":
-            yield Finding(
-                rid,
-                "fail",
-                scope,
-                f"adapter type {a.type}, not SR-IOV passthrough",
-                ev,
-                fix=f"{_plan(snap)} --policy <a policy naming {vm.name}>   # adds an SR-IOV adapter, keeps this one "
-                "disconnected for rollback",
-            )
-            continue
-        if a.pf_raw and a.pf is None and not a.pf_raw.lower().startswith("automatic"):
-            yield Finding(
-                rid,
-                "fail",
-                scope,
-                f"pfId {a.pf_raw!r} is not a decimal PCI id (ESXi: `AH No device hints found`)",
-                ev,
-                fix=f"Edit the VM: choose the physical function again (.vmx {a.name}.pfId in decimal "
-                "%05d:%03d:%02d.%d)",
-            )
-            continue
-        if a.pf is not None and snap.nics and _pf_nic(snap, a) is None:
-            yield Finding(
-                rid,
-                "fail",
-                scope,
-                f"its PF {a.pf} is no vmnic on this host (moved card? KB 309346)",
-                ev,
-                fix=f"Edit {vm.name}: Network adapter > Physical function: pick the vmnic again",
-            )
-            continue
-        if vm.hw_version is None:
-            yield unknown(
-                rid,
-                scope,
-                [f"esxi.vms[{j}].hw_version"],
-                f"not collected: the VM's hardware version (virtualHW.version in {vm.name}.vmx)",
-                collect=_vmx_cmd(vm),
-            )
-        elif vm.hw_version < MIN_HW:
-            yield Finding(
-                rid,
-                "fail",
-                scope,
-                f"hardware version vmx-{vm.hw_version}: SR-IOV passthrough needs vmx-{MIN_HW}+",
-                ev,
-                fix=f"Power off {vm.name}, then: vim-cmd vmsvc/upgrade <vmid of {vm.name}> vmx-{max(MIN_HW, 19)}",
-            )
-        else:
-            yield Finding(
-                rid, "pass", scope, f"SR-IOV passthrough on {a.pf or 'an automatic PF'}, vmx-{vm.hw_version}", ev
-            )
-
-
-@rule(
-    "ESX-VM-MEMORY",
-    "All guest memory reserved for a VM with an SR-IOV adapter",
-    platform="esxi",
-    severity="high",
-    rationale="The IOMMU must map all VM memory for DMA: ESXi refuses to power on a passthrough VM without a full "
-    "reservation (`memory reservation (sched.mem.min) should be equal to memsize`).",
-    remediation="Reserve all guest memory (All locked): `iovkit plan`, or the .vmx `sched.mem.pin`/`sched.mem.min`.",
-    impact="A VM with an SR-IOV adapter and unreserved memory does not power on.",
-)
-def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VM-MEMORY"
-    if not snap.has("vm_adapters"):
-        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
-        return
-    vms = list(dict.fromkeys(vm.name for vm, _ in _vm_adapters(snap, policy)))
-    if not vms:
-        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope")
-        return
-    for name in vms:
-        vm = next(v for v in _info(snap).vms if v.name == name)
-        j = _vmi(snap, vm)
-        ev: Ev = {
-            f"esxi.vms[{j}].memory_mb": vm.memory_mb,
-            f"esxi.vms[{j}].reservation_mb": vm.reservation_mb,
-            f"esxi.vms[{j}].reserve_all": vm.reserve_all,
-        }
-        units = [adapter_key(vm.name, a.name) for v, a in _vm_adapters(snap, policy) if v is vm]
-        scope = Scope("vm-adapter", units[0])
-        if vm.reserve_all or (vm.memory_mb is not None and vm.reservation_mb == vm.memory_mb):
-            yield Finding(rid, "pass", scope, f"{vm.name}: all {vm.memory_mb} MB reserved", ev, affects=units)
-        elif vm.reserve_all is None and vm.reservation_mb is None:
-            yield unknown(
-                rid,
-                scope,
-                [f"esxi.vms[{j}].reservation_mb"],
-                f"not collected: {vm.name}'s memory reservation (.vmx: memSize, sched.mem.min, sched.mem.pin)",
-                collect=_vmx_cmd(vm),
-            )
-        else:
-            f = Finding(
-                rid,
-                "fail",
-                scope,
-                f"{vm.name}: {vm.reservation_mb or 0} of {vm.memory_mb} MB reserved",
-                ev,
-                fix=f"Power off {vm.name}; Edit Settings > Memory > Reserve all guest memory (All locked) "
-                f'(.vmx: sched.mem.pin = "TRUE", sched.mem.min = "{vm.memory_mb}"), or let the plan do it: '
-                + _plan(snap),
-                affects=units,
-            )
-            yield f
-
-
-@rule(
-    "ESX-VM-FEATURES",
-    "Features a VM with an SR-IOV adapter loses (the operator must accept them)",
-    platform="esxi",
-    severity="low",
-    rationale="vSphere disables vMotion, Storage vMotion, snapshots, suspend/resume, HA, DRS, FT, DPM and hot-add "
-    "for a VM with an SR-IOV passthrough adapter (vSphere 6.5 list, esxi.md §1.5).",
-    remediation="None: accept the loss of vMotion, snapshots, HA/DRS/FT and hot-add, or keep the VM on vmxnet3.",
-    impact="The VM loses vMotion, snapshots, HA/DRS/FT and hot-add while it has an SR-IOV adapter.",
-)
-def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VM-FEATURES"
-    if not snap.has("vm_adapters"):
-        yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
-        return
-    vms = list(dict.fromkeys(vm.name for vm, _ in _vm_adapters(snap, policy)))
-    if not vms:
-        yield not_applicable(rid, host_scope(snap), "no VM adapter in scope")
-        return
-    for name in vms:
-        adapters = [a for v, a in _vm_adapters(snap, policy) if v.name == name]
-        yield Finding(
-            rid,
-            "warn",
-            Scope("vm-adapter", adapter_key(name, adapters[0].name)),
-            f"{name} loses {LOST}; VF traffic has no rate control and stops when the port loses link",
-            {
-                f"esxi.vms[{_vmi(snap, v)}].adapters[{v.adapters.index(a)}].type": a.type
-                for v, a in _vm_adapters(snap, policy)
-                if v.name == name
-            },
-            fix=f"Accept it for {name}, or keep it on vmxnet3 (leave it out of the policy)",
-        )
-
-
-@rule(
     "ESX-REBOOT",
     "No host reboot pending",
     platform="esxi",
@@ -630,7 +455,7 @@ def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Changes to VFs take effect only after the reboot: the host runs the old configuration until then.",
 )
 def reboot(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-REBOOT", host_scope(snap), _info(snap)
+    rid, scope, info = "ESX-REBOOT", host_scope(snap), esx_info(snap)
     ev: Ev = {"esxi.reboot_required": info.reboot_required, "esxi.in_maintenance_mode": info.in_maintenance_mode}
     if info.reboot_required is None:
         yield unknown(rid, scope, ["esxi.reboot_required"], "not collected: esxi.reboot_required", collect=CMD_SUMMARY)
