@@ -542,13 +542,12 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             build = _build(snap)
             ev["host.os_build"] = build
             if build is None:
-                yield Finding(
+                yield unknown(
                     rid,
-                    "warn",
                     _sw_scope(sw),
+                    ["host.os_version"],
                     "SET switch; OS build not collected (SET with SR-IOV needs Server 2016, build 14393, or newer)",
-                    ev,
-                    missing=["host.os_version"],
+                    collect=COLLECT_OS,
                 )
             elif build >= BUILD_2016:
                 yield Finding(rid, "pass", _sw_scope(sw), f"Switch Embedded Teaming on build {build}", ev)

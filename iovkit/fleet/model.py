@@ -99,6 +99,7 @@ VERDICT_RANK: dict[str, int] = {
     "nothing-to-do": 0,
     "planned": 0,
     "partial": 1,
+    "unknown": 1,  # check/doctor: facts missing from the input (a finding, exit 1; not a failed host)
     "bottleneck": 2,
     "not-ready": 3,
     "blocked": 3,
