@@ -254,3 +254,52 @@ def test_stale_description_without_guid_matches_only_when_unambiguous() -> None:
     snap1 = snapshot_from_formatlist_text(cut, "p")
     sw1 = snap1.switch("SETswitch")
     assert sw1 is not None and [n.name for n in snap1.switch_nics(sw1)] == ["SLOT 3 Port 1"]
+
+
+# -- issue 13's reports, as pasted -------------------------------------------------------------------------------
+LBFO_ONLY = """PS C:\\> Get-NetLbfoTeam
+
+Name                   : Team1
+Members                : {NIC2, NIC1}
+TeamNics               : Team1
+TeamingMode            : SwitchIndependent
+LoadBalancingAlgorithm : Dynamic
+Status                 : Up
+"""
+
+
+@pytest.mark.parametrize(
+    "paste", [VMNIC_TABLE, "PS C:\\> Get-NetAdapterRss\n\n" + RSS_LIST, LBFO_ONLY], ids=["vmnic", "rss", "lbfo"]
+)
+def test_a_paste_without_get_vmswitch_never_says_there_is_no_external_switch(paste: str, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    snap = snapshot_from_formatlist_text(paste, "p")
+    result = run_checks(snap)
+    [f] = _one(result, "HV-SWITCH-IOV")
+    assert f.status == "unknown" and f.collect == "Get-VMSwitch | Format-List *"
+    assert not [x for x in result.findings if x.status == "fail"]
+    p = _write(tmp_path, paste)
+    r = cli("doctor", "--from", str(p), "--no-examples")
+    assert "cannot work" not in r.out and "no external virtual switch" not in r.out
+    assert "Get-VMSwitch | Format-List *" in r.out
+
+
+def test_a_switch_without_switchtype_but_with_nics_is_external() -> None:
+    text = f"""PS C:\\> Get-VMSwitch | fl Name, NetAdapterInterfaceDescriptions, IovEnabled
+
+Name                            : SETswitch
+NetAdapterInterfaceDescriptions : {{{X710}, {X710} #2, {X710} #3, {X710} #4}}
+IovEnabled                      : False
+"""
+    snap = snapshot_from_formatlist_text(text, "p")
+    [sw] = snap.switches
+    assert sw.switch_type is None and len(sw.net_adapters or []) == 4 and snap.is_external(sw) is True
+    [f] = _one(run_checks(snap), "HV-SWITCH-IOV")
+    assert f.status == "fail" and "not in IOV mode" in f.message  # observed: IovEnabled False on an external switch
+
+
+def test_no_adapter_pasted_means_no_claim_about_adapters_on_the_switch() -> None:
+    snap = snapshot_from_formatlist_text(SWITCH_TABLE, "p")
+    fs = run_checks(snap).findings
+    vmq = [f for f in fs if f.id == "HV-VMQ"]
+    assert [f.status for f in vmq] == ["unknown"] and "uses a VF" not in vmq[0].message
+    assert all("every adapter" not in f.message for f in fs)
