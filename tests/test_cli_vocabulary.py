@@ -60,8 +60,10 @@ def test_a_bad_mode_and_auth_list_the_valid_ones(cli) -> None:  # type: ignore[n
 
 
 def test_help_shows_no_type_for_flags_and_choices_instead_of_str(cli) -> None:  # type: ignore[no-untyped-def]
-    for command in ("check", "bench", "relay", "diagnose", "collect", "apply"):
-        assert "<bool>" not in _help(cli, command), command
+    for command in ("check", "bench", "relay", "diagnose", "collect", "apply", "report", "compare"):
+        text = _help(cli, command)
+        assert "<bool>" not in text and "<list[" not in text, command
+    assert "--before <path>..." in _help(cli, "report")
     assert "--mode <echo|relay|send>" in _help(cli, "bench")
     assert "--mode <relay|echo|sockperf|sink>" in _help(cli, "relay")
     assert "--executor <local|winrm|shell|simulator|vsphere>" in _help(cli, "apply")

@@ -44,10 +44,13 @@ PolicyOpt = Annotated[
 ]
 OnlyOpt = Annotated[
     list[str] | None,
-    typer.Option("--only", help="Run only these check IDs (repeat or comma-separate)", show_default=False),
+    typer.Option(
+        "--only", help="Run only these check IDs (repeat or comma-separate)", show_default=False, metavar="<id>"
+    ),
 ]
 SkipOpt = Annotated[
-    list[str] | None, typer.Option("--skip", help="Skip these check IDs (repeat or comma-separate)", show_default=False)
+    list[str] | None,
+    typer.Option("--skip", help="Skip these check IDs (repeat or comma-separate)", show_default=False, metavar="<id>"),
 ]
 
 

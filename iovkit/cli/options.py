@@ -12,11 +12,12 @@ A new command reuses them like this:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 # Help panels: the top-level help groups commands in this order; options group by what they are about.
 ASSESS = "Assess"
@@ -239,22 +240,34 @@ def rewrite_deprecated(args: list[str], warn: list[str]) -> list[str]:
     return out
 
 
+def _plain(label: str | None) -> str | None:
+    """`<list[Path]>` -> `<path>...`: a repeatable value reads as one value that may repeat."""
+    m = re.fullmatch(r"<list\[(\w+)\]>", label or "")
+    return f"<{m.group(1).lower()}>..." if m else label
+
+
 def _install_display_fix() -> None:
-    """Flags show no `<bool>` in help: a flag takes no value, so there is no type to show.
+    """Flags show no `<bool>` in help (a flag takes no value, so there is no type to show), and repeatable values
+    show `<path>...` rather than `<list[Path]>`.
 
     typer 0.2x prints every parameter's type; for a flag that is noise. Explicit metavars still win.
     """
     original = TyperOption.display_type_rich
     if getattr(original, "_iovkit", False):
         return
+    original_arg = TyperArgument.display_type_rich
 
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         if self.is_flag and self.metavar is None:
             return None
-        return original(self, ctx)
+        return _plain(original(self, ctx))
+
+    def argument_type_rich(self: TyperArgument, ctx: Any) -> str | None:
+        return _plain(original_arg(self, ctx))
 
     display_type_rich._iovkit = True  # type: ignore[attr-defined]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = argument_type_rich  # type: ignore[method-assign,assignment]
 
 
 _install_display_fix()

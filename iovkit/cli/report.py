@@ -27,9 +27,7 @@ Example: iovkit report host.json counters.csv plan.json --before before.json --a
 def report_cmd(
     inputs: Annotated[
         list[Path] | None,
-        typer.Argument(
-            help="Files or folders to report on (sniffed by content)", show_default=False, metavar="INPUT..."
-        ),
+        typer.Argument(help="Files or folders to report on (sniffed by content)", show_default=False, metavar="INPUT"),
     ] = None,
     before: Annotated[
         list[Path] | None,
