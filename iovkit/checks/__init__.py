@@ -7,13 +7,20 @@ Public face: `run_checks(snapshot, policy, only, skip_ids) -> CheckResult`, `all
 from __future__ import annotations
 
 # The rule modules register their rules on import; the catalog itself never imports them (no circle).
-# The rule modules register their rules on import; the catalog itself never imports them (no circle).
+# Registration order is report order (and the tie-break of doctor's top fixes), so the Hyper-V modules are
+# imported in rule order: host, switch, VM adapters, VMQ, VF queues.
+# isort: off
+from iovkit.checks import hyperv  # noqa: F401
+from iovkit.checks import hyperv_switch  # noqa: F401
+from iovkit.checks import hyperv_adapters  # noqa: F401
+from iovkit.checks import hyperv_vmq  # noqa: F401
+from iovkit.checks import hyperv_queues  # noqa: F401
+
+# isort: on
 from iovkit.checks import (  # noqa: F401  (after the catalog they register into)
     esxi,
     esxi_vm,
     guest,
-    hyperv,
-    hyperv_queues,
     linux,
 )
 from iovkit.checks.catalog import (
