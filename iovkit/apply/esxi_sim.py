@@ -147,6 +147,18 @@ class EsxiSimulator:
                     seq=i,
                 )
             )
+        # A running VM with a connected SR-IOV adapter holds a VF (ESXi maps one at power-on); when the source did
+        # not say which (the API has no VF list), it is given the first free one of its PF, as power-on would.
+        taken = {vf for v in vms for vf in v.vfs}
+        for v in vms:
+            if not v.on or v.vfs:
+                continue
+            for a in v.adapters:
+                port = next((p for p in ports if a.type == "sriov" and a.present is not False and p.pci == a.pf), None)
+                free = [i for i in range(port.running) if (port.name, i) not in taken] if port else []
+                if port and free:
+                    v.vfs.append((port.name, free[0]))
+                    taken.add((port.name, free[0]))
         return cls(
             EsxiSimState(
                 host=snap.host.name,
@@ -422,8 +434,8 @@ class EsxiSimulator:
                 pt.vfs_requested = self.requested(p)
                 pt.vfs_present = p.running
                 pt.sriov_active = p.running > 0 and p.running == self._boot_vfs(p)
-            if p.running:
-                lists.add(p.name)
+            if p.name not in lists:
+                continue  # the source never listed this port's VFs (the API has no VF list): neither does the copy
             for i in range(p.running):
                 old = old_vfs.get((p.name, i))
                 info.vfs.append(

@@ -166,3 +166,45 @@ def test_cli_plan_apply_rollback_on_the_simulator(tmp_path: Path) -> None:
     r = run("rollback", "plan.journal.jsonl", *sim, "--yes", "--reboot")
     assert r.returncode == 0, r.stderr
     assert EsxiSimulator.load(tmp_path / "sim.json").signature() == start
+
+
+def _live_host() -> object:
+    from iovkit.sources.esxi.live import collect_vsphere
+    from iovkit.sources.esxi.target import VsphereTarget
+    from tests.fixtures.vsphere_replay import replay_server
+
+    with replay_server(password="secret") as srv:
+        return collect_vsphere(
+            VsphereTarget.parse(f"http://127.0.0.1:{srv.server_address[1]}", "root", False), "secret"
+        )
+
+
+def test_the_api_path_fault_at_every_step_restores_the_start(tmp_path: Path) -> None:
+    from iovkit.snapshot import HostSnapshot
+
+    live = _live_host()
+    assert isinstance(live, HostSnapshot)
+    plan = make_plan(live, Policy.model_validate({"nics": ["vmnic2"], "adapters": [{"vm": "relay-12"}]}))
+    enable = next(s for s in plan.steps if s.kind == "esx-enable-vfs")
+    assert enable.method == "api" and enable.pcis == ["0000:1a:00.0"]  # type: ignore[union-attr]
+    assert plan.reboots_host  # deviceRebindWithoutRebootSupported is False on this host
+    sim = EsxiSimulator.from_snapshot(live)
+    assert apply_plan(
+        plan, EsxiSimulatorExecutor(sim), tmp_path / "ok", yes=True, console=False, reboot=True
+    ).status == ("completed")
+    assert sim.port("vmnic2").running == 1 and sim.port("vmnic2").api_enabled is True
+    for phase in ("action", "verify"):
+        for step in plan.steps:
+            sim = EsxiSimulator.from_snapshot(live)
+            start = sim.signature()
+            sim.s.fail_step, sim.s.fail_phase = step.id, phase  # type: ignore[assignment]
+            with pytest.raises(StepFailed):
+                apply_plan(
+                    plan,
+                    EsxiSimulatorExecutor(sim),
+                    tmp_path / f"j{phase}{step.id}",
+                    yes=True,
+                    console=False,
+                    reboot=True,
+                )
+            assert sim.signature() == start, f"step {step.id} ({step.kind}) {phase}"
