@@ -9,10 +9,9 @@ import json
 import zipfile
 from pathlib import Path
 
-from iovkit.diagnose import getcounter, pdhcsv
+from iovkit.diagnose import pdhcsv
 from iovkit.diagnose.model import RECORDING_MARK, Recording
 from iovkit.errors import InputError
-from iovkit.sources.windows import decode_text
 
 NETVIEW_COUNTERS = "CounterDetail.csv"
 SIDECAR = "iovkit-counters.names.tsv"  # written by `iovkit script counters`: local name <TAB> English name
@@ -59,6 +58,8 @@ def parse_text(text: str, name: str) -> Recording:
             except json.JSONDecodeError as e:
                 raise InputError(f"line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}", path=name) from None
             return Recording.from_json(data, name)
+        from iovkit.diagnose import getcounter
+
         return getcounter.parse(text, name)
     if not head:
         raise InputError("the file is empty (expected a PDH-CSV, Get-Counter JSON or iovkit recording)", path=name)
@@ -87,6 +88,8 @@ def read_sidecar(path: Path) -> dict[str, str]:
 
     out: dict[str, str] = {}
     try:
+        from iovkit.sources.windows import decode_text
+
         text = decode_text(path.read_bytes())
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
@@ -101,11 +104,14 @@ def read_sidecar(path: Path) -> dict[str, str]:
 
 
 def load(path: Path) -> Recording:
+    """Read any supported input; a PDH-CSV on disk is streamed (sources.windows is imported only off that path)."""
     if path.is_file() and not zipfile.is_zipfile(path) and path.suffix.lower() != ".blg":
         with path.open("rb") as f:
             start = f.read(4096)
         if start.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith((b'"(PDH-CSV', b"(PDH-CSV")):
             return pdhcsv.read_file(path, str(path), sidecar_for(path))  # streamed: a day of samples is 76 MB
+    from iovkit.sources.windows import decode_text
+
     data, name = read_bytes(path)
     binary = b"\x00" in data[:64] and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
     if path.suffix.lower() == ".blg" or binary:

@@ -34,7 +34,6 @@ import numpy as np
 from iovkit.diagnose import names
 from iovkit.diagnose.model import ClockEvent, Recording, key
 from iovkit.errors import InputError
-from iovkit.sources.windows import decode_text
 
 HEADER_RE = re.compile(r"^\(PDH-CSV (?P<ver>[\d.]+)\)\s*(?:\((?P<tz>.*)\)\s*\((?P<bias>[+-]?\d+)\))?\s*$")
 TS_FORMATS = ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
@@ -111,7 +110,7 @@ def header_of(data: bytes, path: str | None) -> Header:
         if nl == -1:
             raise InputError("empty file, expected a PDH-CSV header", path=path)
         off, lineno = nl + 1, lineno + 1
-    text = decode_text(line).strip("\r\n\ufeff")
+    text = _text(line).strip("\r\n\ufeff")
     delimiter = _delimiter(text)
     cells = next(csv.reader([text], delimiter=delimiter))
     m = HEADER_RE.match(cells[0].strip()) if cells else None
@@ -318,7 +317,7 @@ def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.n
     values = array("d")  # 8 bytes a value: a day of 74 counters stays ~50 MB here
     nan = float("nan")
     for lineno, line in enumerate(_lines(data, head.data_offset), start=head.line + 1):
-        raw = decode_text(line.rstrip(b"\r"))
+        raw = _text(line.rstrip(b"\r"))
         if not raw.strip():
             continue
         first = raw.lstrip()[:1]
@@ -346,6 +345,18 @@ def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.n
         stamps.append(ts)
     matrix = np.frombuffer(values, dtype=float).reshape(len(stamps), ncols - 1)
     return np.frombuffer(stamps, dtype=float).copy(), np.asfortranarray(matrix)
+
+
+def _text(line: bytes) -> str:
+    """One line as text. Data rows and English headers are ASCII, read as they are; anything else (UTF-8 or
+    code page 1252 names) goes through sources.windows, the one home of Windows text decoding, imported only
+    then: with it comes the snapshot model, a tenth of a second a day-long file need not pay."""
+    try:
+        return line.decode("ascii")
+    except UnicodeDecodeError:
+        from iovkit.sources.windows import decode_text
+
+        return decode_text(line)
 
 
 def _lines(data: bytes, pos: int) -> Iterator[bytes]:
