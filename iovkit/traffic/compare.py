@@ -272,12 +272,13 @@ def _path_warnings(before: list[SweepResult], after: list[SweepResult], warnings
     if not recorded:
         return None
     paths = list(dict.fromkeys(p for t in recorded for p in t["paths"]))
+    if not paths:  # the relay saw no interface carry the steps (loopback): no answer either way
+        return None
     if any(p.startswith("vf:") for p in paths):
         return True
     warnings.append(
-        "AFTER never ran on a VF: the target's traffic went over "
-        + (", ".join(paths) if paths else "no interface the relay saw")
-        + " (the switch-over did not take effect in the guest; run iovkit doctor inside the VM)"
+        f"AFTER never ran on a VF: the target's traffic went over {', '.join(paths)} "
+        "(the switch-over did not take effect in the guest; run iovkit doctor inside the VM)"
     )
     return False
 

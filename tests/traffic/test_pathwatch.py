@@ -119,6 +119,8 @@ def test_compare_flags_an_after_that_never_ran_on_a_vf() -> None:
     assert good.after_on_vf is True and not any("never ran on a VF" in w for w in good.warnings)
     unknown = compare([_run(4000, 100, seed=1)], [_run(6000, 60, seed=2)])
     assert unknown.after_on_vf is None
+    loopback = compare(before, [_with_paths(_run(6000, 60, seed=2), [])])  # the relay saw only lo: no answer
+    assert loopback.after_on_vf is None and not any("never ran on a VF" in w for w in loopback.warnings)
 
 
 def test_relay_serves_its_samples_and_metrics() -> None:
