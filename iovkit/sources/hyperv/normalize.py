@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from iovkit.snapshot import (
-    VM,
     CollectionError,
     CpuInfo,
     GuestNic,
@@ -25,29 +24,12 @@ from iovkit.snapshot import (
     HostIov,
     HostSnapshot,
     HostVmq,
-    PhysicalNic,
     SourceInfo,
-    Team,
-    VirtualFunction,
-    VmAdapter,
-    VmqQueue,
-    VSwitch,
 )
+from iovkit.sources.hyperv import records
+from iovkit.sources.hyperv.records import UNNAMED_SWITCH as UNNAMED_SWITCH  # re-exported
 from iovkit.sources.windows import (
-    ADAPTER_STATUS,
-    BANDWIDTH_MODE,
-    LBFO_ALGORITHM,
-    LBFO_MODE,
-    LBFO_STATUS,
-    SET_ALGORITHM,
-    SET_MODE,
-    SRIOV_SUPPORT,
-    SWITCH_TYPE,
-    VM_OPERATIONAL_STATUS,
-    VM_STATE,
     PsRecord,
-    as_enum_list,
-    as_int,
     normalize_mac,
 )
 
@@ -74,16 +56,7 @@ SOURCES: tuple[str, ...] = (
     "VMSMP-Parameters",  # HKLM:\SYSTEM\CurrentControlSet\Services\VMSMP\Parameters (BelowTenGigVmqEnabled, ...)
 )
 
-# Adapters Get-NetAdapter lists that are not physical NICs.
-_VIRTUAL_DESCRIPTIONS = (
-    "Hyper-V Virtual Ethernet Adapter",
-    "Microsoft Network Adapter Multiplexor Driver",
-    "Microsoft Kernel Debug Network Adapter",
-    "WAN Miniport",
-    "Microsoft Hyper-V Network Adapter",
-)
 _NO_SLAT_REASON = "second level address translation"
-UNNAMED_SWITCH = "(unnamed)"  # a switch record without its Name (e.g. `Get-VMSwitch | fl *iov*` pasted alone)
 
 Record = dict[str, Any]
 
@@ -106,22 +79,6 @@ class RawHost:
     def add(self, cmdlet: str, rec: Mapping[str, Any]) -> None:
         self.records.setdefault(cmdlet, []).append(dict(rec))
         self.seen.add(cmdlet)
-
-
-_SPEED = re.compile(r"^\s*([\d.]+)\s*([kKmMgGtT]?)(?:bps|b/s)\s*$")
-_SPEED_MULT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-
-
-def link_speed_bps(r: _R) -> int | None:
-    """Get-NetAdapter: ReceiveLinkSpeed/Speed in bits/s, or the LinkSpeed text ("1 Gbps", "10 Gbps")."""
-    n = r.i("ReceiveLinkSpeed", "Speed", "TransmitLinkSpeed")
-    if n is not None:
-        return n
-    text = r.s("LinkSpeed")
-    m = _SPEED.match(text or "")
-    if not m:
-        return None
-    return int(float(m.group(1)) * _SPEED_MULT[m.group(2).lower()])
 
 
 # -- record merging -------------------------------------------------------------------------------------------
@@ -224,7 +181,7 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
     iov = HostIov()
     if vmhost is not None:
         supported = vmhost.b("IovSupport")
-        reasons = _reasons(vmhost) if vmhost.has("IovSupportReasons") else None
+        reasons = records.reasons(vmhost) if vmhost.has("IovSupportReasons") else None
         if reasons is None and supported is True:
             reasons = []  # IovSupport True: Hyper-V gives no reason (the property is empty)
         iov = HostIov(supported=supported, reasons=reasons)
@@ -244,17 +201,17 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
             if desc and nm:
                 desc_to_name.setdefault(desc, nm)
 
-    nics = _nics(recs)
+    nics = records.nics(recs)
     guest_nics: list[GuestNic] = []
     if host.is_vm_guest:
-        guest_nics, vf_names = _guest_nics(recs)
+        guest_nics, vf_names = records.guest_nics(recs)
         nics = [n for n in nics if n.name not in vf_names]  # a VF inside a VM is not this machine's NIC
-    teams = _teams(recs, nics, desc_to_name)
+    teams = records.teams(recs, nics, desc_to_name)
     for t in teams:
         for n in nics:
             if n.name in t.members and n.team is None:
                 n.team = t.name
-    switches = _switches(recs, desc_to_name, teams)
+    switches = records.switches(recs, desc_to_name, teams)
     for t in teams:  # a LBFO team NIC carries the team's name; make the switch binding resolve to it
         if t.kind == "lbfo":
             for s in switches:
@@ -264,10 +221,10 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
                     and len([x for x in teams if x.kind == "lbfo"]) == 1
                 ):
                     s.net_adapter_names.append(t.name)
-    vms = [_vm(r) for r in recs.get("Get-VM", []) if r.s("Name", "VMName")]
-    adapters = [a for a in (_adapter(r) for r in recs.get("Get-VMNetworkAdapter", [])) if a is not None]
-    vfs = [v for v in (_vf(r) for r in recs.get("Get-NetAdapterSriovVf", [])) if v is not None]
-    queues = [q for q in (_queue(r) for r in recs.get("Get-NetAdapterVmqQueue", [])) if q is not None]
+    vms = [records.vm(r) for r in recs.get("Get-VM", []) if r.s("Name", "VMName")]
+    adapters = [a for a in (records.adapter(r) for r in recs.get("Get-VMNetworkAdapter", [])) if a is not None]
+    vfs = [v for v in (records.vf(r) for r in recs.get("Get-NetAdapterSriovVf", [])) if v is not None]
+    queues = [q for q in (records.queue(r) for r in recs.get("Get-NetAdapterVmqQueue", [])) if q is not None]
 
     # One order whatever the input's (Get-NetView's folder walk, pasted order): by name, management OS first.
     nics.sort(key=lambda n: _natural(n.name))
@@ -329,16 +286,6 @@ def build_snapshot(raw: RawHost) -> HostSnapshot:
 def _natural(s: str) -> tuple[Any, ...]:
     """ "Ethernet 2" before "Ethernet 10"."""
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", s))
-
-
-def _reasons(r: _R) -> list[str]:
-    """IovSupportReasons: a string[] from JSON; from Format-List text a `{a, b}` already split by sentences."""
-    return [x.strip() for x in r.lst("IovSupportReasons") if x.strip()]
-
-
-def _oreasons(r: _R) -> list[str] | None:
-    """IovSupportReasons when the record carries the property (else not collected); empty means none."""
-    return _reasons(r) if r.has("IovSupportReasons") else None
 
 
 def _host(raw: RawHost, os_: _R | None, cs: _R | None, ci: _R | None, vmhost: _R | None) -> HostInfo:
@@ -411,7 +358,7 @@ def _cpu(procs: list[_R], ci: _R | None, hv_present: bool | None, vmhost: _R | N
         return v
 
     slat = requirement("HyperVRequirementSecondLevelAddressTranslation", "SecondLevelAddressTranslationExtensions")
-    if vmhost is not None and any(_NO_SLAT_REASON in x.lower() for x in _reasons(vmhost)):
+    if vmhost is not None and any(_NO_SLAT_REASON in x.lower() for x in records.reasons(vmhost)):
         slat = False
     cores = [r.i("NumberOfCores") for r in procs]
     lps = [r.i("NumberOfLogicalProcessors") for r in procs]
@@ -426,280 +373,4 @@ def _cpu(procs: list[_R], ci: _R | None, hv_present: bool | None, vmhost: _R | N
         firmware_virtualization=requirement(
             "HyperVRequirementVirtualizationFirmwareEnabled", "VirtualizationFirmwareEnabled"
         ),
-    )
-
-
-_SYNTHETIC_GUEST_NIC = "Microsoft Hyper-V Network Adapter"
-# What a VF looks like from inside a Windows VM on Hyper-V: Intel "... Virtual Function ...", Mellanox/NVIDIA
-# "... Virtual Ethernet Adapter", Azure's "Microsoft Azure Network Adapter" (MANA).
-_GUEST_VF_NEEDLES = ("virtual function", "virtual ethernet adapter", "azure network adapter")
-
-
-def _guest_nics(recs: dict[str, list[_R]]) -> tuple[list[GuestNic], set[str]]:
-    """Inside a Windows VM: the synthetic adapters, and the VFs paired with them by MAC address.
-
-    Hyper-V gives a VF the same MAC as the synthetic adapter it backs; the guest shows both in Get-NetAdapter.
-    """
-    synthetic: list[tuple[GuestNic, str | None]] = []
-    vfs: list[tuple[GuestNic, str | None]] = []
-    for r in recs.get("Get-NetAdapter", []):
-        name = r.s("Name", "ifAlias")
-        desc = r.s("InterfaceDescription", "ifDesc") or ""
-        if not name:
-            continue
-        mac = normalize_mac(r.s("MacAddress", "PermanentAddress"))
-        if desc.startswith(_SYNTHETIC_GUEST_NIC):
-            synthetic.append((GuestNic(name=name, driver="netvsc"), mac))
-        elif any(n in desc.lower() for n in _GUEST_VF_NEEDLES) and not desc.startswith("Hyper-V Virtual Ethernet"):
-            vfs.append((GuestNic(name=name, driver=r.s("DriverFileName") or desc, is_vf=True), mac))
-    for syn, mac in synthetic:
-        for vf, vf_mac in vfs:
-            if mac and vf_mac == mac and vf.paired_with is None:
-                syn.paired_with, vf.paired_with = vf.name, syn.name
-                break
-    return [g for g, _ in synthetic + vfs], {g.name for g, _ in vfs}
-
-
-def _is_virtual(r: _R) -> bool:
-    if r.b("Virtual") is True or r.b("HardwareInterface") is False:
-        return True
-    d = r.s("InterfaceDescription", "ifDesc") or ""
-    return any(d.startswith(v) for v in _VIRTUAL_DESCRIPTIONS)
-
-
-def _nics(recs: dict[str, list[_R]]) -> list[PhysicalNic]:
-    by_name: dict[str, PhysicalNic] = {}
-    virtual: set[str] = set()
-    for r in recs.get("Get-NetAdapter", []):
-        name = r.s("Name", "ifAlias")
-        if not name:
-            continue
-        if _is_virtual(r):
-            virtual.add(name)
-            continue
-        driver = r.s("DriverFileName") or (r.s("DriverName") or "").rsplit("\\", 1)[-1] or None
-        by_name[name] = PhysicalNic(
-            name=name,
-            description=r.s("InterfaceDescription", "ifDesc"),
-            driver=driver,
-            mac=normalize_mac(r.s("MacAddress", "PermanentAddress")),
-            interface_guid=_guid(r.s("InterfaceGuid")),
-            link_speed_bps=link_speed_bps(r),
-            status=r.s("Status"),
-        )
-
-    def nic_for(r: _R) -> PhysicalNic | None:
-        name = r.s("Name")
-        if not name or name in virtual or _is_virtual(r):
-            return None
-        if name not in by_name:
-            by_name[name] = PhysicalNic(name=name, description=r.s("InterfaceDescription"))
-        nic = by_name[name]
-        if nic.description is None:
-            nic.description = r.s("InterfaceDescription")
-        return nic
-
-    for r in recs.get("Get-NetAdapterSriov", []):
-        nic = nic_for(r)
-        if nic is None:
-            continue
-        nic.sriov_support = r.enum(SRIOV_SUPPORT, "SriovSupport")
-        nic.sriov_enabled = r.b("Enabled")
-        nic.vfs_total = r.i("NumVFs")
-        nic.vfs_allocated = r.i("NumAllocatedVFs")
-    for r in recs.get("Get-NetAdapterVmq", []):
-        nic = nic_for(r)
-        if nic is not None:
-            nic.vmq_enabled = r.b("Enabled")
-    for r in recs.get("Get-NetAdapterRss", []):
-        nic = nic_for(r)
-        if nic is not None:
-            nic.rss_enabled = r.b("Enabled")
-            nic.rss_base_processor = r.i("BaseProcessorNumber")
-            if nic.rss_base_processor is None:  # the default list view: `BaseProcessor: [Group:Number] : 0:2`
-                nic.rss_base_processor = _proc_number(r.s("BaseProcessor"))
-            nic.rss_queues = r.i("NumberOfReceiveQueues")
-            nic.numa_node = r.i("NumaNode")
-    return list(by_name.values())
-
-
-def _names(descs: list[str], desc_to_name: Mapping[str, str]) -> list[str]:
-    return [desc_to_name[d] for d in descs if d in desc_to_name]
-
-
-def _teams(recs: dict[str, list[_R]], nics: list[PhysicalNic], desc_to_name: Mapping[str, str]) -> list[Team]:
-    teams: list[Team] = []
-    for r in recs.get("Get-NetLbfoTeam", []):
-        name = r.s("Name")
-        if name:
-            teams.append(
-                Team(
-                    name=name,
-                    kind="lbfo",
-                    members=r.lst("Members"),
-                    mode=r.enum(LBFO_MODE, "TeamingMode"),
-                    load_balancing=r.enum(LBFO_ALGORITHM, "LoadBalancingAlgorithm"),
-                    status=r.enum(LBFO_STATUS, "Status"),
-                )
-            )
-    seen = {t.name for t in teams}
-    for r in recs.get("Get-VMSwitchTeam", []):
-        name = r.s("Name")
-        if not name or name in seen:
-            continue
-        descs = r.lst("NetAdapterInterfaceDescription", "NetAdapterInterfaceDescriptions")
-        teams.append(
-            Team(
-                name=name,
-                kind="set",
-                members=_names(descs, desc_to_name) or descs,
-                mode=r.enum(SET_MODE, "TeamingMode"),
-                load_balancing=r.enum(SET_ALGORITHM, "LoadBalancingAlgorithm"),
-            )
-        )
-        seen.add(name)
-    # A SET switch whose Get-VMSwitchTeam was not captured still names its members.
-    for r in recs.get("Get-VMSwitch", []):
-        name = r.s("Name")
-        if name and name not in seen and r.b("EmbeddedTeamingEnabled"):
-            descs = r.lst("NetAdapterInterfaceDescriptions")
-            teams.append(Team(name=name, kind="set", members=_names(descs, desc_to_name) or descs))
-            seen.add(name)
-    return teams
-
-
-def _switches(recs: dict[str, list[_R]], desc_to_name: Mapping[str, str], teams: list[Team]) -> list[VSwitch]:
-    out: list[VSwitch] = []
-    for r in recs.get("Get-VMSwitch", []):
-        # `Get-VMSwitch | fl *iov*` pasted alone has no Name; its IOV facts still matter.
-        name = r.s("Name") or UNNAMED_SWITCH
-        descs = r.olst("NetAdapterInterfaceDescriptions", "NetAdapterInterfaceDescription")
-        if descs == [] and r.lst("NetAdapterInterfaceDescription"):
-            descs = r.lst("NetAdapterInterfaceDescription")
-        embedded = r.b("EmbeddedTeamingEnabled")
-        names = _names(descs or [], desc_to_name)
-        stype = r.enum(SWITCH_TYPE, "SwitchType")
-        reasons = _oreasons(r)
-        if reasons is None and r.b("IovSupport") is True:
-            reasons = []
-        out.append(
-            VSwitch(
-                name=name,
-                id=r.s("Id"),
-                switch_type=stype if stype in ("External", "Internal", "Private") else None,
-                net_adapters=descs,
-                net_adapter_names=names,
-                net_adapter_guids=[_guid(g) for g in r.olst("NetAdapterInterfaceGuid") or []] or None,
-                iov_enabled=r.b("IovEnabled"),
-                iov_support=r.b("IovSupport"),
-                iov_support_reasons=reasons,
-                vf_count=r.i("IovVirtualFunctionCount"),
-                vfs_in_use=r.i("IovVirtualFunctionsInUse"),
-                queue_pairs=r.i("IovQueuePairCount"),
-                queue_pairs_in_use=r.i("IovQueuePairsInUse"),
-                allow_management_os=r.b("AllowManagementOS"),
-                embedded_teaming=embedded,
-                allow_lbfo_teams=r.b("AllowNetLbfoTeams"),
-                bandwidth_mode=r.enum(BANDWIDTH_MODE, "BandwidthReservationMode"),
-            )
-        )
-    return out
-
-
-def _vm(r: _R) -> VM:
-    return VM(
-        name=r.s("Name", "VMName") or "",
-        id=r.s("Id", "VMId"),
-        state=r.enum(VM_STATE, "State"),
-        operational_status=as_enum_list(r.raw("OperationalStatus"), VM_OPERATIONAL_STATUS)
-        if r.has("OperationalStatus")
-        else None,
-        generation=r.i("Generation"),
-        vcpus=r.i("ProcessorCount"),
-    )
-
-
-def _adapter(r: _R) -> VmAdapter | None:
-    if r.b("IsExternalAdapter"):
-        return None  # the switch's port on the physical NIC, not a virtual adapter
-    name = r.s("Name")
-    if not name:
-        return None
-    mgmt = bool(r.b("IsManagementOs"))
-    if mgmt and r.has("MacAddress") and not any(r.s(k) for k in ("MacAddress", "DeviceId", "AdapterId")):
-        return None  # a ghost record (field-notes: empty MacAddress, DeviceId and AdapterId, yet Status Ok)
-    legacy = r.b("IsLegacy")
-    kind: Any = None if mgmt or legacy is None else ("legacy" if legacy else "synthetic")
-    return VmAdapter(
-        vm_name=None if mgmt else r.s("VMName"),
-        name=name,
-        is_management_os=mgmt,
-        kind=kind,
-        switch_name=r.s("SwitchName"),
-        connected=r.b("Connected"),
-        mac=normalize_mac(r.s("MacAddress")),
-        # Absent on management-OS adapters (VMInternalNetworkAdapter): None means "not applicable".
-        iov_weight=None if mgmt else r.i("IovWeight"),
-        iov_queue_pairs_requested=None if mgmt else r.i("IovQueuePairsRequested"),
-        iov_queue_pairs_assigned=None if mgmt else r.i("IovQueuePairsAssigned"),
-        iov_usage=None if mgmt else r.i("IovUsage"),
-        vf_data_path_active=r.b("VFDataPathActive"),
-        vmq_weight=r.i("VMQWeight", "VmqWeight"),
-        vrss_enabled=r.b("VrssEnabled"),
-        status=as_enum_list(r.raw("Status"), ADAPTER_STATUS) if r.has("Status") else None,
-        status_description=r.olst("StatusDescription"),
-    )
-
-
-def _guid(v: Any) -> Any:
-    """`{6a1b...}` (Get-NetAdapter) and a bare Guid (Get-VMSwitch's Guid array) -> lower case, no braces."""
-    if v is None:
-        return None
-    if isinstance(v, dict):  # a Guid object in JSON: {"Guid": "..."} (rare) or its string
-        v = v.get("Guid") or v.get("value")
-    s = str(v).strip().strip("{}").lower()
-    return s or None
-
-
-def _proc_number(v: str | None) -> int | None:
-    """`0:2` (group:number) -> 2; a bare number stays itself."""
-    if not v:
-        return None
-    return as_int(v.rsplit(":", 1)[-1])
-
-
-def _processor(v: Any) -> str | None:
-    """Get-NetAdapterVmqQueue's Processor: `0:2` (group:number) in text, or {Group, Number} in JSON."""
-    if v is None or v == "":
-        return None
-    if isinstance(v, dict):
-        g, n = as_int(v.get("Group")), as_int(v.get("Number"))
-        return f"{g or 0}:{n}" if n is not None else None
-    return str(v).strip() or None
-
-
-def _queue(r: _R) -> VmqQueue | None:
-    nic, qid = r.s("Name", "ifAlias"), r.i("QueueID", "QueueId")
-    if nic is None or qid is None:
-        return None
-    return VmqQueue(
-        nic=nic,
-        queue_id=qid,
-        mac=normalize_mac(r.s("MacAddress")),
-        vlan=r.i("VlanID", "VlanId"),
-        processor=_processor(r.raw("Processor", "ProcessorAffinity")),
-        vm=r.s("VmFriendlyName"),
-    )
-
-
-def _vf(r: _R) -> VirtualFunction | None:
-    pf, idx = r.s("Name"), r.i("FunctionID")
-    if pf is None or idx is None:
-        return None
-    return VirtualFunction(
-        pf=pf,
-        index=idx,
-        mac=normalize_mac(r.s("CurrentMacAddress")),
-        vm=r.s("VmFriendlyName"),
-        vm_nic_id=r.s("VmNicID"),
     )
