@@ -233,3 +233,22 @@ def test_bond_of_two_vfs_is_on_the_vf_and_a_docker_bridge_is_no_path(tmp_path: P
     bond = _by_name(snap)["bond0"]
     assert (bond.path, bond.basis, bond.paired_vf) == ("vf", "counters", "enp6s0")
     assert [f.status for f in _findings(snap, "GUEST-VF")] == ["pass"]
+
+
+def test_notrack_rule_numa_nodes_and_a_big_enough_buffer(tmp_path: Path) -> None:
+    t = gt.build_iavf_guest(tmp_path)
+    t.capture(
+        "nft_list_ruleset",
+        "table inet raw {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        "\t\tudp dport 7777 notrack\n\t}\n}\n",
+    )
+    (tmp_path / "sys/devices/system/node/node1").mkdir(parents=True)
+    t.write("proc/sys/net/core/rmem_max", "8388608\n")
+    snap = collect(tmp_path)
+    (c,) = _findings(snap, "GUEST-CONNTRACK")
+    assert c.status == "pass" and c.message == "UDP port 7777 is NOTRACK"
+    (n,) = _findings(snap, "GUEST-NUMA")
+    assert n.status == "warn" and n.fix == "numactl --cpunodebind=0 --membind=0 iovkit relay ..."
+    assert "CPUs 0-7" in n.message
+    (b,) = _findings(snap, "GUEST-SOCKBUF")
+    assert b.status == "pass"
