@@ -101,9 +101,11 @@ def _headline(check: CheckResult) -> str:
     if check.verdict == "unknown":
         fails = [f for f in check.findings if f.status == "fail"]
         missing = sorted({f.id for f in check.findings if f.status == "unknown" and f.severity in ("critical", "high")})
-        said = f"{len(fails)} check(s) failed on what it shows, but " if fails else "Nothing in this input fails, but "
+        said = (
+            f"{len(fails)} check(s) fail on what the input shows, but " if fails else "nothing in the input fails, but "
+        )
         what = f"{', '.join(missing)} could not be checked" if missing else check.reason.rstrip(".")
-        return f"Cannot tell yet: {said}{what}; collect what is listed under 'Collect'."
+        return f"Cannot tell yet: {said}{what}. Run what is listed under 'Collect' on the host and add its output."
     return f"Not ready: {check.reason.rstrip('.')}."
 
 
