@@ -206,4 +206,5 @@ def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 
 
 # The tuning rules register after GUEST-VF (report order: the path first, then what limits it).
-from iovkit.checks import guest_tuning  # noqa: E402,F401
+from iovkit.checks import guest_tuning  # noqa: E402,F401,I001  (queues and interrupts first)
+from iovkit.checks import guest_stack  # noqa: E402,F401
