@@ -202,8 +202,8 @@ def main() -> None:
         "~2.3x one csv pass; pyarrow's streaming reader with 2 threads ~1.2x CPU and slower wall time under "
         "load, single-threaded ~0.8x CPU at ~210 MB (what iovkit uses). `line reader` is the fallback for files "
         "pyarrow refuses (decimal commas, a malformed cell, whose line it names). Of the imports, measured "
-        "apart: numpy ~0.08 s CPU, pyarrow ~0.05 s, iovkit.sources ~0.12 s (it imports the snapshot model and "
-        "pydantic; diagnose needs only its Windows text decoding).",
+        "apart: numpy ~0.08 s CPU, pyarrow ~0.05 s; iovkit.sources (the snapshot model and pydantic, ~0.12 s) is "
+        "imported only for a non-ASCII header or a non-CSV input.",
         END,
     ]
     text = "\n".join(lines)
