@@ -18,9 +18,10 @@ from iovkit.apply.esxi_sim import EsxiSimulator
 from iovkit.apply.esxi_sim import SimError as EsxiSimError
 from iovkit.apply.simulator import SimError, Simulator
 from iovkit.errors import InputError, UnreachableError
+from iovkit.fingerprint import fingerprint, first_difference
 from iovkit.plan.model import Plan, SetNumVfsStep, Step
 from iovkit.plan.render import Phase, ps_phase, sh_phase
-from iovkit.snapshot import HostSnapshot, fingerprint, first_difference
+from iovkit.snapshot import HostSnapshot
 from iovkit.sources.windows import (
     PS_PRELUDE,
     RemoteTarget,

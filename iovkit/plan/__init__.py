@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from iovkit.fingerprint import fingerprint
 from iovkit.plan.model import Allocation, Plan, Step, load_plan, step_title
 from iovkit.policy import Policy
-from iovkit.snapshot import HostSnapshot, fingerprint
+from iovkit.snapshot import HostSnapshot
 
 __all__ = ["Plan", "load_plan", "make_plan", "plan_summary"]
 

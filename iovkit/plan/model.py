@@ -318,7 +318,7 @@ class Plan(_Model):
     created_at: datetime | None = None
     platform: Platform
     host: str | None
-    fingerprint: str = Field(description="Hash of the snapshot facts the plan depends on (see snapshot.fingerprint)")
+    fingerprint: str = Field(description="Hash of the snapshot facts the plan depends on (see iovkit.fingerprint)")
     snapshot_collected_at: datetime | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
     capacity: list[PortCapacity] = Field(default_factory=list)

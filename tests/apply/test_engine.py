@@ -12,11 +12,11 @@ from iovkit.apply.executors import Outcome, SimulatorExecutor
 from iovkit.apply.journal import journal_state, read_events
 from iovkit.apply.simulator import Simulator
 from iovkit.errors import ExitCode, InputError
+from iovkit.fingerprint import fingerprint
 from iovkit.plan import Plan, make_plan
 from iovkit.plan.model import Step
 from iovkit.plan.render import Phase
 from iovkit.policy import Policy
-from iovkit.snapshot import fingerprint
 from tests.fixtures.hosts import i350_host
 
 HOST = i350_host()

@@ -10,10 +10,10 @@ from iovkit.apply.engine import StepFailed, apply_plan, rollback_journal
 from iovkit.apply.esxi_sim import EsxiSimulator, SimError
 from iovkit.apply.executors import EsxiSimulatorExecutor
 from iovkit.errors import InputError
+from iovkit.fingerprint import fingerprint
 from iovkit.plan import Plan, make_plan
 from iovkit.plan.model import EsxAddSriovStep, EsxRebootStep
 from iovkit.policy import Policy
-from iovkit.snapshot import fingerprint
 from iovkit.sources import load_example
 
 HOST = load_example("esxi-x710")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from iovkit.apply.simulator import SimError, Simulator
+from iovkit.fingerprint import fingerprint
 from iovkit.plan.model import SwitchSpec
-from iovkit.snapshot import fingerprint
 from tests.fixtures.hosts import i350_host, lbfo_host
 
 

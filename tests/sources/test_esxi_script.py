@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from iovkit.examples import example_path
-from iovkit.snapshot import fingerprint
+from iovkit.fingerprint import fingerprint
 from iovkit.sources import load_example
 from iovkit.sources.esxi.paste import snapshot_from_paste, split_sections
 from iovkit.sources.esxi.script import esxi_collect_script
