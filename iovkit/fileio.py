@@ -63,8 +63,8 @@ def validation_line(err: ValidationError) -> tuple[str, str]:
         shown = "{...}"
     elif isinstance(value, list):
         shown = "[...]"
-    else:
-        shown = repr(value)
+    else:  # spelled as in the file (JSON/YAML scalars: "heavy", true, null), not as Python prints it
+        shown = json.dumps(value, default=str)
         if len(shown) > 60:
             shown = shown[:57] + "..."
     return loc, f"{first['msg']} (value {shown})"

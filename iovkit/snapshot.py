@@ -9,7 +9,6 @@ Bump SCHEMA_VERSION's minor for added optional fields, its major for anything a 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from pydantic import (
 )
 
 from iovkit.errors import InputError
+from iovkit.fileio import validation_line
 from iovkit.snapshot_esxi import (  # ESXi's own records, kept beside this module; re-exported here
     EsxiInfo as EsxiInfo,
 )
@@ -610,10 +610,6 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def _loc(err: Any) -> str:
-    return ".".join(str(p) for p in err.get("loc", ()))
-
-
 def snapshot_from_dict(data: Any, origin: str) -> HostSnapshot:
     """Validate a decoded snapshot; the error names the file, the field path and the offending value."""
     if not isinstance(data, dict):
@@ -628,10 +624,8 @@ def snapshot_from_dict(data: Any, origin: str) -> HostSnapshot:
     try:
         return HostSnapshot.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        value = first.get("input")
-        shown = json.dumps(value)[:60] if not isinstance(value, dict) else "{...}"
-        raise InputError(f"{first['msg']} (value {shown})", path=origin, field=_loc(first)) from err
+        loc, msg = validation_line(err)
+        raise InputError(msg, path=origin, field=loc) from err
 
 
 def load_snapshot(path: Path) -> HostSnapshot:

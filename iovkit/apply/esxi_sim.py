@@ -179,12 +179,13 @@ class EsxiSimulator:
 
     @classmethod
     def load(cls, path: Path) -> EsxiSimulator:
-        from iovkit.fileio import read_json
+        from iovkit.fileio import read_json, validation_line
 
         try:
             return cls(EsxiSimState.model_validate(read_json(path)))
         except ValidationError as err:
-            raise InputError(f"not an ESXi simulator state: {err.errors()[0]['msg']}", path=str(path)) from err
+            loc, msg = validation_line(err)
+            raise InputError(f"not an ESXi simulator state: {msg}", path=str(path), field=loc) from err
 
     # -- lookups ----------------------------------------------------------------------------------------------
     def port(self, name: str) -> SimPort:

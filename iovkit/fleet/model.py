@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import ExitCode, InputError
+from iovkit.fileio import validation_line
 
 FLEET_SCHEMA = "iovkit.fleet/1"
 
@@ -136,5 +137,5 @@ def load_fleet_result(path: Path) -> FleetResult:
     try:
         return FleetResult.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise InputError(first["msg"], path=str(path), field=".".join(str(x) for x in first["loc"])) from err
+        loc, msg = validation_line(err)
+        raise InputError(msg, path=str(path), field=loc) from err

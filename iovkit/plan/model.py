@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import InputError
-from iovkit.fileio import read_json
+from iovkit.fileio import read_json, validation_line
 from iovkit.snapshot import HostSnapshot, Platform
 
 PLAN_FORMAT = "iovkit-plan"
@@ -346,9 +346,8 @@ def plan_from_dict(data: Any, origin: str) -> Plan:
     try:
         plan = Plan.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise InputError(f"{first['msg']}", path=origin, field=loc) from err
+        loc, msg = validation_line(err)
+        raise InputError(msg, path=origin, field=loc) from err
     if plan.plan_id != plan.compute_id():
         raise InputError(
             "plan_id does not match its steps (the plan was edited after `iovkit plan`)", path=origin, field="plan_id"
