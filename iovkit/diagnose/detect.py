@@ -412,10 +412,10 @@ def analyse(rec: Recording, min_window: float | None = None) -> Analysis:
         )
     elif host_peak is not None and host_peak < IDLE_PPS:
         verdict = "idle"
-        what = view.host_basis or "host"
+        what = f" ({view.host_basis})" if view.host_basis else ""
         note = (
-            f"idle: at most {host_peak:,.0f} pkt/s on the {what} (under {IDLE_PPS:,.0f}): nothing to judge; "
-            "record while the VMs carry their usual or peak traffic"
+            f"idle: at most {host_peak:,.0f} pkt/s{what}, under {IDLE_PPS:,.0f}: nothing to judge; record (or "
+            "sample) again while the VMs carry their usual or peak traffic"
         )
     elif host_peak is None:
         verdict = "insufficient-data"
