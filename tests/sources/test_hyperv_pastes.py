@@ -303,3 +303,17 @@ def test_no_adapter_pasted_means_no_claim_about_adapters_on_the_switch() -> None
     vmq = [f for f in fs if f.id == "HV-VMQ"]
     assert [f.status for f in vmq] == ["unknown"] and "uses a VF" not in vmq[0].message
     assert all("every adapter" not in f.message for f in fs)
+
+
+def test_a_set_switch_in_the_default_table_names_no_nic() -> None:
+    """Get-VMSwitch's default table shows NetAdapterInterfaceDescription, which for a SET switch is a fixed text,
+    not a NIC: its members stay "not collected", and no plan binds a switch to "Teamed-Interface"."""
+    text = """Name      SwitchType NetAdapterInterfaceDescription
+----      ---------- ------------------------------
+SETswitch External   Teamed-Interface
+"""
+    snap = snapshot_from_formatlist_text(text, "p")
+    [sw] = snap.switches
+    assert sw.net_adapters is None and sw.embedded_teaming is True and snap.is_external(sw) is True
+    [f] = _one(run_checks(snap), "HV-TEAM")
+    assert f.status == "unknown"

@@ -31,6 +31,7 @@ from iovkit.sources.windows import (
 )
 
 _R = PsRecord
+SET_DESCRIPTION = "Teamed-Interface"  # a SET switch's NetAdapterInterfaceDescription (hyperv.md §1.2, inferred)
 UNNAMED_SWITCH = "(unnamed)"  # a switch record without its Name (e.g. `Get-VMSwitch | fl *iov*` pasted alone)
 
 # Adapters Get-NetAdapter lists that are not physical NICs.
@@ -215,6 +216,10 @@ def switches(recs: dict[str, list[_R]], desc_to_name: Mapping[str, str], teams: 
         if descs == [] and r.lst("NetAdapterInterfaceDescription"):
             descs = r.lst("NetAdapterInterfaceDescription")
         embedded = r.b("EmbeddedTeamingEnabled")
+        if descs and [d.lower() for d in descs] == [SET_DESCRIPTION.lower()]:
+            # A SET switch's NetAdapterInterfaceDescription (the default table's column) names no NIC; its members
+            # are in NetAdapterInterfaceDescriptions, which this input did not carry (hyperv.md §1.2).
+            descs, embedded = None, True if embedded is None else embedded
         names = _names(descs or [], desc_to_name)
         stype = r.enum(SWITCH_TYPE, "SwitchType")
         reasons = oreasons(r)
