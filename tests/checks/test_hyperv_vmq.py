@@ -4,6 +4,8 @@ Get-NetAdapterVmqQueue shows whether adapters on the switch really got queues.""
 
 from __future__ import annotations
 
+import json
+
 from iovkit.checks.catalog import run_checks
 from iovkit.sources import load_example
 from iovkit.sources.hyperv.formatlist import snapshot_from_formatlist_text
@@ -116,3 +118,23 @@ def test_diagnose_remedy_says_the_same_about_vmq_below_10_gbps() -> None:
     vmq = next(r for r in CATALOG if r.id == "VMQ")
     assert "10 Gbps" in vmq.why and "BelowTenGigVmqEnabled" in " ".join(vmq.commands)
     assert any(c.startswith("Get-NetAdapterVmqQueue") for c in vmq.commands)
+
+
+def test_unknown_and_not_applicable_stay_apart_in_every_output(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A paste of only the switch: unknown findings (with their command) and not-applicable ones are counted and
+    shown apart in the table, JSON, Markdown and JUnit."""
+    p = tmp_path / "paste.txt"
+    p.write_text(BASE.split("PS C:\\> Get-VMNetworkAdapter")[0], encoding="utf-8")
+    doc = json.loads(cli("check", "--from", str(p), "--format", "json").out)
+    assert doc["verdict"] == "not-ready" and "every external switch" in doc["reason"]  # IovEnabled False: observed
+    assert doc["counts"]["unknown"] > 0 and set(doc["counts"]) >= {"unknown", "not-applicable"}
+    statuses = {f["status"] for f in doc["findings"]}
+    assert "skip" not in statuses and "unknown" in statuses
+    unknown = [f for f in doc["findings"] if f["status"] == "unknown"]
+    assert all(f["missing"] and f["collect"] for f in unknown)
+    md = cli("check", "--from", str(p), "--format", "markdown").out
+    assert "unknown, " in md.splitlines()[-1] and "not applicable" in md.splitlines()[-1]
+    junit = cli("check", "--from", str(p), "--format", "junit").out
+    assert 'message="unknown: ' in junit
+    table = cli("check", "--from", str(p)).out
+    assert "UNKNOWN" in table and "collect: Get-VM" in table.replace("\n", " ").replace("│", " ").replace("  ", " ")
