@@ -104,10 +104,17 @@ class DiagnoseReport:
     start_utc: float | None = None
     end_utc: float | None = None
     utc_offset: float | None = None  # of the first sample
+    utc_known: bool = True
     timezone: str | None = None
     clock_events: list[dict[str, Any]] = field(default_factory=list)
     host_pps_buckets: tuple[list[float | None], list[float | None]] = field(default_factory=lambda: ([], []))
     note: str = ""  # the one line a script reads on stderr for idle / insufficient-data
+
+    @property
+    def start_local(self) -> str | None:
+        if self.start_utc is None:
+            return None
+        return win.iso(self.start_utc, self.utc_offset) if self.utc_known else win.wall(self.start_utc)
 
     def finding(self, fid: str) -> Finding | None:
         return next((f for f in self.findings if f.id == fid), None)
@@ -127,9 +134,9 @@ class DiagnoseReport:
             "host": self.host,
             "samples": self.samples,
             "timezone": self.timezone,
-            "start_utc": win.iso(self.start_utc, 0.0) if self.start_utc is not None else None,
-            "end_utc": win.iso(self.end_utc, 0.0) if self.end_utc is not None else None,
-            "start_local": win.iso(self.start_utc, self.utc_offset) if self.start_utc is not None else None,
+            "start_utc": win.iso(self.start_utc, 0.0) if self.start_utc is not None and self.utc_known else None,
+            "end_utc": win.iso(self.end_utc, 0.0) if self.end_utc is not None and self.utc_known else None,
+            "start_local": self.start_local,
             "span_s": round(self.span_s, 1),
             "min_window_s": round(self.min_window_s, 1),
             "windows": [w.to_json() for w in self.windows],
@@ -174,13 +181,14 @@ def _core_summaries(view: View) -> list[Core]:
 
 def _when(w: win.Window, tz: str | None) -> str:
     """`21:42:32-21:52:40 local (W. Europe Daylight Time), 19:42:32-19:52:40 UTC` (dates when they differ)."""
-    s_l, e_l = win.iso(w.start_utc, w.utc_offset_start), win.iso(w.end_utc, w.utc_offset_end)
-    s_u, e_u = win.iso(w.start_utc, 0.0) or "", win.iso(w.end_utc, 0.0) or ""
+    s_l, e_l, s_u, e_u = w.times()
 
     def span(a: str, b: str) -> str:
         a, b = a.replace("T", " ")[:19], b.replace("T", " ")[:19]
         return f"{a}-{b[11:] if a[:10] == b[:10] else b}"
 
+    if s_u is None or e_u is None:  # the file gave the wall clock without its time zone
+        return f"{span(s_l or '', e_l or '')} on the host's clock (time zone not recorded)"
     utc = span(s_u, e_u) + " UTC"
     if s_l is None or e_l is None:
         return utc
@@ -210,10 +218,10 @@ def single_core_switch(
             "windows": len(net_w),
             "window_seconds": round(total, 1),
             "window_share": round(share, 4),
-            "worst_start_utc": win.iso(w.start_utc, 0.0),
-            "worst_end_utc": win.iso(w.end_utc, 0.0),
-            "worst_start_local": win.iso(w.start_utc, w.utc_offset_start),
-            "worst_end_local": win.iso(w.end_utc, w.utc_offset_end),
+            "worst_start_utc": w.times()[2],
+            "worst_end_utc": w.times()[3],
+            "worst_start_local": w.times()[0],
+            "worst_end_local": w.times()[1],
             "busy_pct": _r(w.busy_mean),
             "net_pct": _r(w.net_mean),
             "others_mean_busy_pct": _r(w.others_busy_mean),
@@ -377,7 +385,7 @@ def analyse(rec: Recording, min_window: float | None = None) -> Analysis:
     view = build_view(rec)
     min_s = win.min_window(view, min_window)
     offsets = arr(rec.utc_offsets) if rec.utc_offsets is not None else None
-    windows = win.find(view, min_s, offsets)
+    windows = win.find(view, min_s, offsets, rec.utc_known)
     kept: list[win.Window] = []
     for w in windows:
         hot = next(c for c in view.cores if c.name == w.core)
@@ -461,6 +469,7 @@ def diagnose(rec: Recording, min_window: float | None = None) -> DiagnoseReport:
         start_utc=float(times[0] - view.intervals[0]) if len(times) else None,
         end_utc=float(times[-1]) if len(times) else None,
         utc_offset=float(offsets[0]) if offsets is not None and len(offsets) else None,
+        utc_known=rec.utc_known,
         timezone=rec.timezone,
         clock_events=[e.to_json() for e in rec.clock_events],
         host_pps_buckets=win.buckets(view.host_pps),

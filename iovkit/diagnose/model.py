@@ -65,6 +65,9 @@ class Recording:
     # objects in the file whose names iovkit does not know in any language it maps (see names.py)
     unrecognized: list[str] = field(default_factory=list)
     language: str | None = None  # the display language the counter names were recorded in, when not English
+    # False when the file gives the host's wall clock without its time zone (typeperf's stdout header has none):
+    # timestamps are then that wall clock read as if UTC, and no UTC time is claimed
+    utc_known: bool = True
 
     def series(self, counter_key: str) -> dict[str, Series]:
         """All instances of one counter (empty when the recording lacks it)."""

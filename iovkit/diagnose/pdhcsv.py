@@ -407,6 +407,7 @@ def _build(
     utc = local + bias_s - offsets
     rec.timestamps = utc
     rec.utc_offsets = (-bias_s + offsets) if head.bias_min is not None else None
+    rec.utc_known = head.bias_min is not None
     rec.clock_events = events
     return rec
 

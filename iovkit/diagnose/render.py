@@ -81,12 +81,11 @@ def windows_table(report: DiagnoseReport) -> Table | None:
         t.add_column(col, justify="left" if col in ("local", "UTC") else "right", no_wrap=True)
     for n, w in enumerate(report.windows):
         sat = w.estimate.get("saturation_pps")
-        s_l, e_l = iso(w.start_utc, w.utc_offset_start), iso(w.end_utc, w.utc_offset_end)
-        s_u, e_u = iso(w.start_utc, 0.0), iso(w.end_utc, 0.0)
+        s_l, e_l, s_u, e_u = w.times()
         t.add_row(
             w.core + (" (worst)" if n == report.worst and len(report.windows) > 1 else ""),
             f"{(s_l or '')[5:10]} {_hms(s_l)}-{_hms(e_l)}" if s_l else "unknown",
-            f"{_hms(s_u)}-{_hms(e_u)}",
+            f"{_hms(s_u)}-{_hms(e_u)}" if s_u else "not recorded",
             f"{w.duration_s:,.0f} s",
             f"{_f(w.busy_mean)} / {_f(w.busy_max)}",
             _f(w.net_mean),
@@ -106,9 +105,11 @@ def render(report: DiagnoseReport, console: Console) -> None:
     )
     parts: list[Table | Text] = [head]
     if report.start_utc is not None and report.end_utc is not None:
-        local = iso(report.start_utc, report.utc_offset)
+        local = report.start_local
         when = (local or iso(report.start_utc, 0.0) or "").replace("T", " ")
         zone = f" ({report.timezone})" if report.timezone and local else ""
+        if not report.utc_known:
+            zone = " on the host's clock (the file does not say its time zone)"
         parts.append(Text(f"recorded from {when}{zone} for {report.span_s:,.0f} s"))
     if report.total_pps is not None:
         where = "on the NICs" if report.platform == "windows" else "through NET_RX (softnet)"

@@ -47,18 +47,31 @@ class Window:
     host_pps_max: float | None = None
     evidence: str = "network"  # "network" | "run-time only"
     estimate: dict[str, Any] = field(default_factory=dict)
+    utc_known: bool = True  # False: the times are the host's wall clock, its time zone not recorded
+
+    def times(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """(start local, end local, start UTC, end UTC) as ISO 8601; None where the recording cannot say."""
+        if not self.utc_known:
+            return wall(self.start_utc), wall(self.end_utc), None, None
+        return (
+            iso(self.start_utc, self.utc_offset_start),
+            iso(self.end_utc, self.utc_offset_end),
+            iso(self.start_utc, 0.0),
+            iso(self.end_utc, 0.0),
+        )
 
     @property
     def load(self) -> float:
         return self.net_mean if self.net_mean is not None and self.evidence == "network" else (self.busy_mean or 0.0)
 
     def to_json(self) -> dict[str, Any]:
+        s_l, e_l, s_u, e_u = self.times()
         return {
             "core": self.core,
-            "start_utc": iso(self.start_utc, 0.0),
-            "end_utc": iso(self.end_utc, 0.0),
-            "start_local": iso(self.start_utc, self.utc_offset_start),
-            "end_local": iso(self.end_utc, self.utc_offset_end),
+            "start_utc": s_u,
+            "end_utc": e_u,
+            "start_local": s_l,
+            "end_local": e_l,
             "duration_s": round(self.duration_s, 1),
             "samples": self.last - self.first + 1,
             "busy_mean_pct": _r(self.busy_mean),
@@ -84,6 +97,11 @@ def iso(t: float, offset: float | None) -> str | None:
     if offset == 0.0:
         return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return datetime.fromtimestamp(t, timezone(timedelta(seconds=offset))).isoformat(timespec="seconds")
+
+
+def wall(t: float) -> str:
+    """A wall-clock time without a zone (the recording did not say which)."""
+    return datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def _nanmean(a: np.ndarray) -> float | None:
@@ -157,7 +175,7 @@ def min_window(view: View, wanted: float | None) -> float:
     return min(want, view.span)
 
 
-def find(view: View, min_s: float, offsets: np.ndarray | None) -> list[Window]:
+def find(view: View, min_s: float, offsets: np.ndarray | None, utc_known: bool = True) -> list[Window]:
     """Every sustained single-core window, in time order."""
     n = len(view.times)
     out: list[Window] = []
@@ -195,6 +213,7 @@ def find(view: View, min_s: float, offsets: np.ndarray | None) -> list[Window]:
                     host_pps_mean=_nanmean(host) if host is not None else None,
                     host_pps_max=_nanmax(host) if host is not None else None,
                     evidence=evidence,
+                    utc_known=utc_known,
                 )
             )
     out.sort(key=lambda w: w.start_utc)

@@ -178,3 +178,18 @@ def test_blg_is_refused_with_the_relog_line(cli, tmp_path: Path) -> None:
     assert r.code == 2
     assert "relog DataCollector01.blg -f csv -o DataCollector01.csv" in r.err
     assert r.err.count("\n") == 1
+
+
+def test_typeperf_stdout_without_a_time_zone_claims_no_utc(cli, tmp_path: Path) -> None:
+    """typeperf's stdout header is `"(PDH-CSV 4.0)"` alone: the times are the host's wall clock, zone unknown."""
+    text = peak_csv(hours=0.25, peak_at=300, peak_s=120, cores=4, tz="", start=datetime(2026, 9, 22, 20, 0, 0))
+    f = tmp_path / "stdout.csv"
+    f.write_text("\r\n" + text + "Exiting, please wait...\r\nThe command completed successfully.\r\n")
+    r = cli("diagnose", str(f), "--format", "json")
+    assert r.code == 1, r.err
+    doc = json.loads(r.out)
+    (w,) = doc["windows"]
+    assert w["start_local"] == "2026-09-22T20:04:59" and w["start_utc"] is None and w["end_utc"] is None
+    assert doc["start_utc"] is None and doc["start_local"] == "2026-09-22T19:59:59"
+    hot = next(x for x in doc["findings"] if x["id"] == "SINGLE-CORE-SWITCH")
+    assert "on the host's clock (time zone not recorded)" in hot["summary"] and "UTC" not in hot["summary"]
