@@ -12,7 +12,7 @@ from pyVmomi import vim
 from iovkit.errors import UnreachableError
 from iovkit.sources.esxi.live import VmApi, collect_vsphere, from_api, passthru_from_api
 from iovkit.sources.esxi.target import VsphereTarget
-from tests.fixtures.vsphere_replay import replay_server
+from tests.fixtures.vsphere_replay import replay_server, self_signed
 
 
 def test_sriov_info_and_plain_passthru_info_are_told_apart():
@@ -205,3 +205,13 @@ def test_check_reads_the_host_over_the_api_with_the_password_from_the_environmen
         and got[("ESX-VM-FEATURES", "relay-11/SR-IOV network adapter 1")] == "warn"
     )
     assert "secret" not in r.stdout + r.stderr
+
+
+def test_certificates_are_verified_unless_insecure(tmp_path):
+    with replay_server(password="secret", tls=self_signed(tmp_path)) as srv:
+        port = srv.server_address[1]
+        strict = VsphereTarget.parse(f"127.0.0.1:{port}", "root", insecure=False)
+        with pytest.raises(UnreachableError, match=r"certificate not trusted.*--insecure"):
+            collect_vsphere(strict, "secret")
+        snap = collect_vsphere(VsphereTarget.parse(f"127.0.0.1:{port}", "root", insecure=True), "secret")
+    assert snap.host.name == "esx02.lab"

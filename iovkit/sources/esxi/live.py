@@ -202,6 +202,8 @@ def connect(target: VsphereTarget, password: str) -> Any:
         from pyVmomi import vim
     except ImportError as err:  # pragma: no cover - pyvmomi is a dependency
         raise UnreachableError("pyvmomi is not installed (pip install pyvmomi)") from err
+    # An explicit verifying context: pyVim skips verification by itself for localhost/127.0.0.1 otherwise.
+    context = None if target.insecure or target.protocol != "https" else ssl.create_default_context()
     try:
         return SmartConnect(
             protocol=target.protocol,
@@ -209,6 +211,7 @@ def connect(target: VsphereTarget, password: str) -> Any:
             port=target.port,
             user=target.user,
             pwd=password,
+            sslContext=context,
             disableSslCertValidation=target.insecure,
             connectionPoolTimeout=-1,
         )
