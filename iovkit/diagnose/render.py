@@ -78,7 +78,7 @@ def windows_table(report: DiagnoseReport) -> Table | None:
         caption_justify="left",
     )
     for col in ("core", "local", "UTC", "length", "busy %", "net %", "host pkt/s", "saturates at"):
-        t.add_column(col, justify="left" if col in ("local", "UTC") else "right", no_wrap=True)
+        t.add_column(col, justify="left" if col in ("local", "UTC") else "right", overflow="fold")
     for n, w in enumerate(report.windows):
         sat = w.estimate.get("saturation_pps")
         s_l, e_l, s_u, e_u = w.times()
@@ -158,4 +158,4 @@ def render(report: DiagnoseReport, console: Console) -> None:
         parts.append(rt)
     if report.missing:
         parts.append(Text("Counters not in this recording: " + "; ".join(report.missing), "yellow"))
-    console.print(Panel(Group(*parts), title="iovkit diagnose", expand=False))
+    console.print(Panel(Group(*parts), title="iovkit diagnose", expand=False), soft_wrap=False)

@@ -71,3 +71,20 @@ def test_rich_report_names_the_window_and_peaks(cli, four_hours: Path) -> None:
     assert "Sustained single-core windows" in r.out and "worst" in r.out
     assert "19:59:59-20:09:59" in r.out
     assert "99.6" in r.out or "99.7" in r.out or "99.5" in r.out  # the peak beside the mean
+
+
+def test_rich_report_on_an_80_column_pipe_keeps_every_window_field(tmp_path: Path) -> None:
+    """Piped to a file or a ticket (80 columns), the window's times, length and the recording span are all there."""
+    import os
+    import subprocess
+    import sys
+
+    f = tmp_path / "peak.csv"
+    f.write_bytes(peak_csv(hours=1.0, peak_at=1800).encode("cp1252"))
+    env = dict(os.environ, COLUMNS="80")
+    r = subprocess.run([sys.executable, "-m", "iovkit", "diagnose", str(f)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1, r.stderr
+    flat = " ".join(line.strip("│ ") for line in r.stdout.splitlines())
+    assert "…" not in r.stdout.split("Per-core load")[0]
+    assert "for 3,600 s" in flat
+    assert "600 s" in r.stdout
