@@ -66,3 +66,32 @@ def test_a_plan_from_a_paste_is_checked_on_what_its_steps_restore():
     assert "live host is 'esx99'" in (paste_plan_stale(plan, live) or "")
     step = next(s for s in plan.steps if s.kind == "esx-disconnect")
     assert step.mac == "00:50:56:a1:10:02"  # type: ignore[union-attr]  # finds "Network adapter 2" by MAC over the API
+
+
+def test_cli_plan_and_a_dry_run_through_the_vsphere_executor(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "IOVKIT_PASSWORD": "secret", "PYTHONPATH": ":".join(sys.path)}
+    (tmp_path / "policy.yaml").write_text("version: 1\nadapters:\n  - vm: relay-12\n")
+    with replay_server(password="secret") as srv:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        conn = ["--vsphere", url, "--user", "root"]
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "iovkit", *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+                env=env,
+            )
+
+        r = run("plan", *conn, "--policy", "policy.yaml", "-o", "plan.json")
+        assert r.returncode == 0, r.stderr
+        r = run("apply", "plan.json", "--executor", "vsphere", *conn)
+    assert r.returncode == 0, r.stderr
+    assert "Dry run: 6 step(s) would run" in r.stdout and "ReconfigVM_Task('relay-12'" in r.stdout
+    assert "secret" not in r.stdout + r.stderr
