@@ -197,6 +197,14 @@ def bench_cmd(
     ] = True,
     step_factor: Annotated[float, typer.Option("--step-factor", help="Each step offers this times the last")] = 1.5,
     steps: Annotated[int, typer.Option("--steps", help="At most this many steps")] = 12,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            help="Attempts at a rate before a miss counts: a step that misses the objective is run again, and the "
+            "sweep ends only when every attempt at a rate missed (1: the first miss ends it)",
+        ),
+    ] = 2,
     max_rate: Annotated[
         float | None, typer.Option("--max-rate", help="Do not offer more than this", show_default=False)
     ] = None,
@@ -360,6 +368,8 @@ def bench_cmd(
             )
     path = output or Path(_now_stem() + ".json")
     ensure_writable(path)  # before the sweep, not after minutes of traffic
+    if not 1 <= repeats <= 10:
+        raise InputError(f"must be 1..10 (got {repeats})", field="--repeats")
     if senders is None:
         senders = default_senders(target, mode, sessions)
     settings = BenchSettings(
@@ -371,6 +381,7 @@ def bench_cmd(
         start_rate=start_rate,
         rate_max=rate_max,
         gso=gso,
+        repeats=repeats,
         step_factor=step_factor,
         max_rate=max_rate,
         max_steps=steps,

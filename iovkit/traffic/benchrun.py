@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from iovkit.traffic import loadgen, pathwatch
 from iovkit.traffic.relay import PUBLISH_EVERY, RelayHandle, RelaySettings, start_relay
 from iovkit.traffic.results import BenchSettings, StepMeasurement, StepResult, SweepResult
+from iovkit.traffic.sender import probe_port
 from iovkit.traffic.sweep import parse_target, rates, run_sweep
 
 
@@ -88,6 +89,8 @@ def run_bench(
             )
 
         spec(math.inf if settings.rate_max else settings.start_rate).check()
+        if settings.mode == "send":
+            probe_port(target)
         if settings.mode == "echo":
             loadgen.probe_echo(target)
 

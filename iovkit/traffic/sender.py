@@ -44,6 +44,7 @@ from iovkit.traffic.loadcore import (
     recent_p99,
 )
 from iovkit.traffic.mmsg import BatchSocket, TxRing, set_buffers
+from iovkit.traffic.rxpath import Arrivals, take
 
 _NS = 1_000_000_000
 _U64 = struct.Struct("!Q")
@@ -110,6 +111,23 @@ def _silent(target: tuple[str, int], seconds: float, what: str) -> UnreachableEr
     return UnreachableError(f"{target[0]}:{target[1]}: no reply within {seconds:g} s ({what})")
 
 
+def probe_port(target: tuple[str, int], wait: float = 0.1) -> None:
+    """Before a one-way run: one datagram, and an UnreachableError if the host answers that nothing listens there
+    (ICMP port unreachable). Silence proves nothing (a sink answers nothing, a firewall may drop ICMP)."""
+    family, addr = resolve(target)
+    sock = _connected(family, addr, target)
+    try:
+        with contextlib.suppress(BlockingIOError):
+            sock.send(ECHO_HDR.pack(WARM_BASE, SOCKPERF_CLIENT, ECHO_HDR.size, ECHO_MAGIC, 0, 0))
+        select.select([sock], [], [], wait)
+        with contextlib.suppress(BlockingIOError):
+            sock.recv(2048)
+    except ConnectionRefusedError as err:
+        raise _refused(target) from err
+    finally:
+        sock.close()
+
+
 def probe_echo(target: tuple[str, int], timeout: float = 1.0) -> float:
     """Send a few datagrams to a reflector and wait for one back; the round trip in us.
 
@@ -162,7 +180,8 @@ class Sender:
         self.wseq: list[int] = []
         self.sent_by: list[int] = []
         self.fanout: list[int] = []  # receivers per datagram from each flow
-        self.trackers: dict[tuple[int, int], FlowTracker] = {}
+        self.arr = Arrivals()  # the numpy receive path's counts (rxpath.py)
+        self.trackers: dict[tuple[int, int], FlowTracker] = self.arr.trackers
         self.lat: list[int] = []
         self.lat_sent: list[int] = []
         self.res = WorkerResult()
@@ -202,8 +221,15 @@ class Sender:
         # no replies asked, nothing to stamp: SO_TIMESTAMPNS would switch on stamping of every packet the
         # kernel receives (a global switch), which costs the pure send test for nothing
         stamps = self.spec.kernel_timestamps and (self.replies or self.spec.mode == "relay")
+        # GRO: a relay's GSO forwards (and any GSO sender's) arrive as one buffer per 64 datagrams; the numpy
+        # receive path cuts them (64 slots of 64 KiB: 4 MiB a socket)
+        gro = self.spec.gso and self.replies
         bs = BatchSocket(
-            sock, batch=min(self.spec.batch, RECV_BATCH), bufsize=max(2048, self.spec.payload), timestamps=stamps
+            sock,
+            batch=min(self.spec.batch, RECV_BATCH),
+            bufsize=65535 if gro else max(2048, self.spec.payload),
+            timestamps=stamps,
+            gro=gro,
         )
         self.socks.append(sock)
         self.bsocks.append(bs)
@@ -408,7 +434,7 @@ class Sender:
                             pass
                 if self.progress is not None and time.monotonic() >= next_tick:
                     next_tick += 0.25
-                    self.progress(sum(sent_by), self._received(), recent_p99(self.lat))
+                    self.progress(sum(sent_by), self._received(), recent_p99(self.lat or self.arr.recent()))
             self._drain(poller, fd_index, spec.drain)
         finally:
             poller.close()
@@ -437,12 +463,18 @@ class Sender:
                 stamp.fill(now)
                 warm = now < measure_from
                 for f, ring in enumerate(rings):
-                    if warm:
-                        wseqs[f] += ring.send(WARM_BASE + wseqs[f], stamp)
-                    else:
-                        done = ring.send(seqs[f], stamp)
-                        seqs[f] += done
-                        sent_by[f] += done
+                    try:
+                        if warm:
+                            wseqs[f] += ring.send(WARM_BASE + wseqs[f], stamp)
+                        else:
+                            done = ring.send(seqs[f], stamp)
+                            seqs[f] += done
+                            sent_by[f] += done
+                    except ConnectionRefusedError:
+                        if self.replies:
+                            raise
+                        # one way: the far end went away during the step (checked before it); keep sending
+                        self.res.stray += 1
                 if self.replies:
                     self._receive(poller, {}, 0)
             if self.replies:
@@ -478,11 +510,27 @@ class Sender:
                 return
             ready = [fd_index[fd] for fd, _ev in events]
         relay = self.spec.mode == "relay"
+        nflows = len(self.socks)
+        plain = []
+        for i in ready:
+            bs = self.bsocks[i]
+            if not bs.native:
+                plain.append(i)
+                continue
+            try:
+                while take(self.arr, bs, i, relay, nflows, self.offset, time.monotonic_ns()) >= bs.batch:
+                    pass
+            except ConnectionRefusedError as err:
+                raise _refused(self.spec.target) from err
+        if plain:
+            self._receive_plain(plain, relay, nflows)
+
+    def _receive_plain(self, ready: list[int], relay: bool, nflows: int) -> None:
+        """The per-datagram receive path, for sockets without recvmmsg (the numpy path's reference)."""
         ts = self.bsocks[0].timestamps if self.bsocks else False
         trackers, lat, lat_sent, offset = self.trackers, self.lat, self.lat_sent, self.offset
         sent_end = ECHO_SENT_END if self.spec.payload >= ECHO_SENT_END else 1 << 30
         unpack_echo, unpack_relay = ECHO_HDR.unpack_from, proto.HEADER.unpack_from
-        nflows = len(self.socks)
         for i in ready:
             bs = self.bsocks[i]
             while True:
@@ -537,7 +585,11 @@ class Sender:
     def _finish(self) -> WorkerResult:
         h = histo.new()
         h.record_many(self.lat)
+        for chunk in self.arr.lat:
+            h.record_many(chunk)
         r = self.res
+        r.stray += self.arr.stray
+        self.kernel_ts_seen = self.kernel_ts_seen or self.arr.kernel_ts
         r.sent = sum(self.sent_by)
         r.expected = self._expected()
         r.received = self._received()
@@ -548,6 +600,8 @@ class Sender:
         if self.rings and self.rings[0].sent is not None:
             hs = histo.new()
             hs.record_many(self.lat_sent)
+            for chunk in self.arr.lat_sent:
+                hs.record_many(chunk)
             r.sent_histogram = hs.encode()
         r.out_of_range = h.out_of_range
         r.kernel_ts = self.kernel_ts_seen
