@@ -53,6 +53,7 @@ _SOCKBUF = 4 * 1024 * 1024
 # loop's rate against 95% with 64, one system call per 256 datagrams); replies come back spread out, so a
 # receive takes at most RECV_BATCH, and a receive ring (2 KiB a slot, one per socket) stays small.
 RECV_BATCH = 64
+RECV_TURNS = 4  # receive batches per socket between two sends
 DIRECT_READ_MAX = 8  # up to this many sockets per sender are read by trying each, beyond it through epoll
 SPIN_WINDOW_NS = 50_000
 TIMER_SLACK_NS = 1_000
@@ -518,8 +519,11 @@ class Sender:
                 plain.append(i)
                 continue
             try:
-                while take(self.arr, bs, i, relay, nflows, self.offset, time.monotonic_ns()) >= bs.batch:
-                    pass
+                # a bounded number of batches per socket and turn: a backlog must not starve the sending (it
+                # stays queued and shows as latency, or as loss where the queue overflows)
+                for _ in range(RECV_TURNS):
+                    if take(self.arr, bs, i, relay, nflows, self.offset, time.monotonic_ns()) < bs.batch:
+                        break
             except ConnectionRefusedError as err:
                 raise _refused(self.spec.target) from err
         if plain:
@@ -585,7 +589,7 @@ class Sender:
     def _finish(self) -> WorkerResult:
         h = histo.new()
         h.record_many(self.lat)
-        for chunk in self.arr.lat:
+        for chunk in self.arr.chunks():
             h.record_many(chunk)
         r = self.res
         r.stray += self.arr.stray
@@ -600,7 +604,7 @@ class Sender:
         if self.rings and self.rings[0].sent is not None:
             hs = histo.new()
             hs.record_many(self.lat_sent)
-            for chunk in self.arr.lat_sent:
+            for chunk in self.arr.chunks_sent():
                 hs.record_many(chunk)
             r.sent_histogram = hs.encode()
         r.out_of_range = h.out_of_range

@@ -207,6 +207,11 @@ class BatchSocket:
         seg = self.control(i)[0] if self.ctrl_slot else 0
         return self._rx.data_mv[i * self.bufsize : i * self.bufsize + ln], addr, seg
 
+    def entry_len(self, i: int) -> int:
+        """Bytes in ring entry i after raw_recv; -1 if the datagram was longer than the slot (truncated)."""
+        b = i * (HDR_SIZE // 4)
+        return -1 if self._rx.u32[b + OFF_FLAGS] & MSG_TRUNC else int(self._rx.u32[b + OFF_LEN])
+
     def recv_segments(self, timeout: float | None = None) -> tuple[int, Any, Any, Any] | None:
         """recvmmsg into the ring and describe every datagram in it as numpy int64 arrays, GRO buffers cut into
         their segments: (ring entries filled, offsets into `ring_data`, lengths, kernel receive time ns or 0);
@@ -215,6 +220,10 @@ class BatchSocket:
         n = self._recv_native(timeout)
         if not n:
             return None
+        return self.segments(n)
+
+    def segments(self, n: int) -> tuple[int, Any, Any, Any]:
+        """recv_segments for ring entries [0, n) already received with raw_recv (then released)."""
         ring, words = self._rx, HDR_SIZE // 4
         hdr = np.frombuffer(ring.hdr_ba, dtype=np.uint32).reshape(-1, words)[:n]
         lens = hdr[:, OFF_LEN].astype(np.int64)
