@@ -294,12 +294,7 @@ def render(d: dict[str, Any]) -> str:
         "",
         f"Cores one relay needs for the source's workload (150k in, 300k out): relay CPU per datagram out "
         f"{a:.3f} us x 300,000/s = {a * 0.3:.2f} cores (the CPU per datagram out includes the receive work of "
-        f"the half datagram in behind each one), measured with GSO/GRO on loopback; without them "
-        + (
-            f"{med(rl['iovkit-nogso'], 'cpu_us_per_out') * 0.3:.2f} cores."
-            if rl.get("iovkit-nogso")
-            else "not measured."
-        ),
+        f"the half datagram in behind each one), measured with GSO/GRO on loopback; without them {without}",
         "",
         "Raw rows (every round): bench/gso/last-run.json. One-way rows: udpsink's delivered count over its "
         f"{d['seconds']} s window from the first arrival; the sender runs 1.5 s longer. Handed to the kernel "

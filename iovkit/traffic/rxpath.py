@@ -5,7 +5,7 @@ Why: in relay mode every datagram sent comes back to two or more members, so a g
 sends. Here a recvmmsg batch (GRO buffers included, each cut into its datagrams) is read through numpy views of
 the receive ring: header fields gathered for all datagrams at once, the per-flow counters updated with
 FlowTracker.on_many, the latencies kept as arrays for the histogram. The same counters as the per-datagram path
-in sender.py (tests/traffic/test_rxpath.py checks that), which stays for sockets without recvmmsg.
+one at a time (tests/traffic/test_gso.py checks that), which small receives and sockets without recvmmsg use.
 """
 
 from __future__ import annotations
@@ -87,42 +87,58 @@ def _take_small(
             bs.truncated += 1
             continue
         kts = bs.control(i)[1] if bs.timestamps else 0
-        if kts:
-            arr.kernel_ts = True
-        rx = kts - offset if kts else now_ns
         for at in range(0, size, step):
-            one = data[at : at + step]
-            if relay:
-                if len(one) < RELAY_MIN_PAYLOAD:
-                    arr.stray += 1
-                    continue
-                magic, _v, kind, _f, _r, _sid, peer, seq, sched = proto.HEADER.unpack_from(one)
-                if magic != proto.MAGIC or kind != proto.MsgType.DATA_ALL:
-                    arr.stray += magic != proto.MAGIC
-                    continue
-                key, sent = (sock_index, peer), 0
-            else:
-                if len(one) < ECHO_MIN_PAYLOAD:
-                    arr.stray += 1
-                    continue
-                seq, _fl, _ln, magic, flow, sched = ECHO_HDR.unpack_from(one)
-                if magic != ECHO_MAGIC or flow >= nflows:
-                    arr.stray += 1
-                    continue
-                key = (flow, 0)
-                sent = _U64.unpack_from(one, ECHO_SENT_AT)[0] if len(one) >= ECHO_SENT_END else 0
-            if seq >= WARM_BASE:
-                continue
-            tr = arr.trackers.get(key)
-            if tr is None:
-                tr = arr.trackers[key] = FlowTracker()
-            transit = rx - sched
-            if tr.on(seq, transit):
-                arr.small.append(transit)
-                if sent:
-                    arr.small_sent.append(rx - sent)
+            _count(arr, data[at : at + step], kts, offset, now_ns, sock_index, relay, nflows)
     bs.release(n)
     return True
+
+
+def _count(
+    arr: Arrivals, one: Any, kts: int, offset: int, now_ns: int, sock_index: int, relay: bool, nflows: int
+) -> None:
+    """Count one datagram (the per-datagram path)."""
+    if kts:
+        arr.kernel_ts = True
+    rx = kts - offset if kts else now_ns
+    if relay:
+        if len(one) < RELAY_MIN_PAYLOAD:
+            arr.stray += 1
+            return
+        magic, _v, kind, _f, _r, _sid, peer, seq, sched = proto.HEADER.unpack_from(one)
+        if magic != proto.MAGIC or kind != proto.MsgType.DATA_ALL:
+            arr.stray += magic != proto.MAGIC  # keepalive/ack echoes are not traffic
+            return
+        key, sent = (sock_index, peer), 0
+    else:
+        if len(one) < ECHO_MIN_PAYLOAD:
+            arr.stray += 1
+            return
+        seq, _fl, _ln, magic, flow, sched = ECHO_HDR.unpack_from(one)
+        if magic != ECHO_MAGIC or flow >= nflows:
+            arr.stray += 1
+            return
+        key = (flow, 0)
+        sent = _U64.unpack_from(one, ECHO_SENT_AT)[0] if len(one) >= ECHO_SENT_END else 0
+    if seq >= WARM_BASE:
+        return
+    tr = arr.trackers.get(key)
+    if tr is None:
+        tr = arr.trackers[key] = FlowTracker()
+    transit = rx - sched
+    if tr.on(seq, transit):  # first arrivals only: a duplicate is counted, not timed
+        arr.small.append(transit)
+        if sent:
+            arr.small_sent.append(rx - sent)
+
+
+def take_plain(
+    arr: Arrivals, bs: BatchSocket, sock_index: int, relay: bool, nflows: int, offset: int, now_ns: int
+) -> int:
+    """take() for a socket without recvmmsg (recvfrom loops): one datagram at a time."""
+    got = bs.recv_ts() if bs.timestamps else [(d, a, 0) for d, a in bs.recv()]
+    for data, _addr, kts in got:
+        _count(arr, data, kts, offset, now_ns, sock_index, relay, nflows)
+    return len(got)
 
 
 def take(arr: Arrivals, bs: BatchSocket, sock_index: int, relay: bool, nflows: int, offset: int, now_ns: int) -> int:

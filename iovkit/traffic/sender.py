@@ -24,12 +24,10 @@ from iovkit.traffic import protocol as proto
 from iovkit.traffic.loadcore import (
     ECHO_HDR,
     ECHO_MAGIC,
-    ECHO_MIN_PAYLOAD,
     ECHO_SENT_AT,
     ECHO_SENT_END,
     ECHO_SEQ_AT,
     ECHO_TIME_AT,
-    RELAY_MIN_PAYLOAD,
     RELAY_SEQ_AT,
     RELAY_TIME_AT,
     SOCKPERF_CLIENT,
@@ -44,7 +42,7 @@ from iovkit.traffic.loadcore import (
     recent_p99,
 )
 from iovkit.traffic.mmsg import BatchSocket, TxRing, set_buffers
-from iovkit.traffic.rxpath import Arrivals, take
+from iovkit.traffic.rxpath import Arrivals, take, take_plain
 
 _NS = 1_000_000_000
 _U64 = struct.Struct("!Q")
@@ -183,8 +181,6 @@ class Sender:
         self.fanout: list[int] = []  # receivers per datagram from each flow
         self.arr = Arrivals()  # the numpy receive path's counts (rxpath.py)
         self.trackers: dict[tuple[int, int], FlowTracker] = self.arr.trackers
-        self.lat: list[int] = []
-        self.lat_sent: list[int] = []
         self.res = WorkerResult()
         self.rate = spec.rate / spec.senders
         self.peer_of: list[int] = []
@@ -435,7 +431,7 @@ class Sender:
                             pass
                 if self.progress is not None and time.monotonic() >= next_tick:
                     next_tick += 0.25
-                    self.progress(sum(sent_by), self._received(), recent_p99(self.lat or self.arr.recent()))
+                    self.progress(sum(sent_by), self._received(), recent_p99(self.arr.recent()))
             self._drain(poller, fd_index, spec.drain)
         finally:
             poller.close()
@@ -512,83 +508,20 @@ class Sender:
             ready = [fd_index[fd] for fd, _ev in events]
         relay = self.spec.mode == "relay"
         nflows = len(self.socks)
-        plain = []
         for i in ready:
             bs = self.bsocks[i]
-            if not bs.native:
-                plain.append(i)
-                continue
+            step = take if bs.native else take_plain
             try:
                 # a bounded number of batches per socket and turn: a backlog must not starve the sending (it
                 # stays queued and shows as latency, or as loss where the queue overflows)
                 for _ in range(RECV_TURNS):
-                    if take(self.arr, bs, i, relay, nflows, self.offset, time.monotonic_ns()) < bs.batch:
+                    if step(self.arr, bs, i, relay, nflows, self.offset, time.monotonic_ns()) < bs.batch:
                         break
             except ConnectionRefusedError as err:
                 raise _refused(self.spec.target) from err
-        if plain:
-            self._receive_plain(plain, relay, nflows)
-
-    def _receive_plain(self, ready: list[int], relay: bool, nflows: int) -> None:
-        """The per-datagram receive path, for sockets without recvmmsg (the numpy path's reference)."""
-        ts = self.bsocks[0].timestamps if self.bsocks else False
-        trackers, lat, lat_sent, offset = self.trackers, self.lat, self.lat_sent, self.offset
-        sent_end = ECHO_SENT_END if self.spec.payload >= ECHO_SENT_END else 1 << 30
-        unpack_echo, unpack_relay = ECHO_HDR.unpack_from, proto.HEADER.unpack_from
-        for i in ready:
-            bs = self.bsocks[i]
-            while True:
-                try:
-                    got = bs.recv_ts() if ts else [(d, a, 0) for d, a in bs.recv()]
-                except ConnectionRefusedError as err:
-                    raise _refused(self.spec.target) from err
-                if not got:
-                    break
-                now_rx = time.monotonic_ns()
-                for data, _addr, kts in got:
-                    sent_ns = 0
-                    if kts:
-                        rx = kts - offset
-                        self.kernel_ts_seen = True
-                    else:
-                        rx = now_rx
-                    if relay:
-                        if len(data) < RELAY_MIN_PAYLOAD:
-                            self.res.stray += 1
-                            continue
-                        magic, _v, kind, _fl, _r, _sid, peer, seq, sched = unpack_relay(data)
-                        if magic != proto.MAGIC or kind != proto.MsgType.DATA_ALL:
-                            if magic != proto.MAGIC:
-                                self.res.stray += 1
-                            continue  # keepalive/ack echoes are not traffic
-                        key = (i, peer)
-                    else:
-                        if len(data) < ECHO_MIN_PAYLOAD:
-                            self.res.stray += 1
-                            continue
-                        seq, _fl, _ln, magic, flow, sched = unpack_echo(data)
-                        if magic != ECHO_MAGIC or flow >= nflows:
-                            self.res.stray += 1
-                            continue
-                        key = (flow, 0)
-                        if len(data) >= sent_end:
-                            sent_ns = _U64.unpack_from(data, ECHO_SENT_AT)[0]
-                    if seq >= WARM_BASE:
-                        continue
-                    tr = trackers.get(key)
-                    if tr is None:
-                        tr = trackers[key] = FlowTracker()
-                    transit = rx - sched
-                    if tr.on(seq, transit):  # first arrivals only: a duplicate is counted, not timed
-                        lat.append(transit)
-                        if sent_ns:
-                            lat_sent.append(rx - sent_ns)
-                if len(got) < bs.batch:
-                    break
 
     def _finish(self) -> WorkerResult:
         h = histo.new()
-        h.record_many(self.lat)
         for chunk in self.arr.chunks():
             h.record_many(chunk)
         r = self.res
@@ -603,7 +536,6 @@ class Sender:
         r.histogram = h.encode()
         if self.rings and self.rings[0].sent is not None:
             hs = histo.new()
-            hs.record_many(self.lat_sent)
             for chunk in self.arr.chunks_sent():
                 hs.record_many(chunk)
             r.sent_histogram = hs.encode()
