@@ -57,13 +57,22 @@ class Arrivals:
         return [*self.lat_sent, np.array(self.small_sent, dtype=np.int64)]
 
 
-def _be(data: Any, offs: Any, at: int, width: int) -> Any:
-    """Big-endian unsigned fields of `width` bytes at offs + at, as int64."""
-    raw = data[offs[:, None] + (at + np.arange(width))]
-    out = np.zeros(len(offs), dtype=np.int64)
-    for b in range(width):
-        out = (out << 8) | raw[:, b]
-    return out
+_HEAD = 38  # bytes of a datagram the counters read: the echo header and send time, or the relay header
+
+
+def _heads(data: Any, offs: Any, sizes: Any) -> Any:
+    """The first _HEAD bytes of every datagram, one row each (one gather; short datagrams were dropped before,
+    and bytes past a datagram's end are the slot's leftovers, never read as fields of a shorter one)."""
+    return data[np.minimum(offs[:, None] + np.arange(_HEAD), len(data) - 1)]
+
+
+def _be(heads: Any, at: int, width: int) -> Any:
+    """Big-endian unsigned fields of `width` bytes at column `at` of the header rows, as int64."""
+    if width == 8:
+        return np.ascontiguousarray(heads[:, at : at + 8]).view(">u8").ravel().astype(np.int64)
+    if width == 4:
+        return np.ascontiguousarray(heads[:, at : at + 4]).view(">u4").ravel().astype(np.int64)
+    return np.ascontiguousarray(heads[:, at : at + 2]).view(">u2").ravel().astype(np.int64)
 
 
 SMALL = 32  # ring entries up to which a receive is parsed in Python (if they hold at most SMALL_SEGMENTS)
@@ -161,27 +170,29 @@ def take(arr: Arrivals, bs: BatchSocket, sock_index: int, relay: bool, nflows: i
         ok = sizes >= RELAY_MIN_PAYLOAD
         arr.stray += int((~ok).sum())
         offs, sizes, rx = offs[ok], sizes[ok], rx[ok]
-        magic = _be(data, offs, 0, 2)
-        kind = data[offs + 3].astype(np.int64)
+        heads = _heads(data, offs, sizes)
+        magic = _be(heads, 0, 2)
+        kind = heads[:, 3].astype(np.int64)
         arr.stray += int((magic != proto.MAGIC).sum())
         keep = (magic == proto.MAGIC) & (kind == int(proto.MsgType.DATA_ALL))  # keepalive/ack echoes: not traffic
-        offs, rx = offs[keep], rx[keep]
-        peers = _be(data, offs, _RELAY_PEER_AT, 4)
-        seq = _be(data, offs, _RELAY_SEQ_AT, 8)
-        sched = _be(data, offs, _RELAY_SCHED_AT, 8)
+        heads, rx = heads[keep], rx[keep]
+        peers = _be(heads, _RELAY_PEER_AT, 4)
+        seq = _be(heads, _RELAY_SEQ_AT, 8)
+        sched = _be(heads, _RELAY_SCHED_AT, 8)
         sent = None
     else:
         ok = sizes >= ECHO_MIN_PAYLOAD
         arr.stray += int((~ok).sum())
         offs, sizes, rx = offs[ok], sizes[ok], rx[ok]
-        magic = _be(data, offs, _ECHO_MAGIC_AT, 4)
-        peers = _be(data, offs, _ECHO_FLOW_AT, 4)
+        heads = _heads(data, offs, sizes)
+        magic = _be(heads, _ECHO_MAGIC_AT, 4)
+        peers = _be(heads, _ECHO_FLOW_AT, 4)
         keep = (magic == ECHO_MAGIC) & (peers < nflows)
         arr.stray += int((~keep).sum())
-        offs, sizes, rx, peers = offs[keep], sizes[keep], rx[keep], peers[keep]
-        seq = _be(data, offs, 0, 8)
-        sched = _be(data, offs, _ECHO_SCHED_AT, 8)
-        sent = np.where(sizes >= ECHO_SENT_END, _be(data, offs, ECHO_SENT_AT, 8), 0)
+        heads, sizes, rx, peers = heads[keep], sizes[keep], rx[keep], peers[keep]
+        seq = _be(heads, 0, 8)
+        sched = _be(heads, _ECHO_SCHED_AT, 8)
+        sent = np.where(sizes >= ECHO_SENT_END, _be(heads, ECHO_SENT_AT, 8), 0)
     counted = seq < WARM_BASE  # warm-up datagrams are reflected, never counted
     if not counted.all():
         seq, sched, rx, peers = seq[counted], sched[counted], rx[counted], peers[counted]

@@ -239,6 +239,9 @@ class BatchSocket:
             last = self.ctrl_slot - 8
 
             def field(at: Any, width: int, dtype: Any) -> Any:
+                if not (at != at[0]).any():  # the usual case: one layout for the whole batch, a column slice
+                    a = min(max(int(at[0]), 0), last)
+                    return np.ascontiguousarray(c[:, a : a + width]).view(dtype).ravel()
                 at = np.clip(at, 0, last)  # a stale length cannot index past the slot (ctrllen decides validity)
                 return c[rows, at[:, None] + np.arange(width)].copy().view(dtype).ravel()
 
