@@ -286,7 +286,8 @@ def render(d: dict[str, Any]) -> str:
     without = f"{med(relay_nogso, 'cpu_us_per_out') * 0.3:.2f} cores." if relay_nogso else "not measured."
     lines += [
         "",
-        f"Relay-mode load generator (one process, CPU 1, three-peer sessions, each datagram to two peers, GSO): offered "
+        f"Relay-mode load generator (one process, CPU 1, three-peer sessions, each datagram to two peers, GSO): "
+        f"offered "
         f"{d['relay_rate']:,.0f}/s, sent {gen:,.0f}/s (median; per round "
         f"{per_round}), received "
         f"{med(ri, 'gen_recv_pps'):,.0f}/s of the forwards, loss {med(ri, 'gen_loss_pct'):.2f}% "
