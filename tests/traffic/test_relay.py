@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -324,3 +325,23 @@ def test_busy_polling_reflector_answers_datagrams_that_come_while_it_spins_and_a
         assert [d for d, _ in drain(c, 1)] == [b"after-sleep"]
         time.sleep(0.3)  # workers publish stats every 100 ms
         assert h.stats().total["pkts_out"] == 21
+
+
+@pytest.mark.parametrize("gso", [True, False], ids=["gro", "no-gro"])
+def test_sink_counts_every_datagram_a_gso_buffer_included_and_answers_none(gso: bool) -> None:
+    with start_relay(RelaySettings(mode="sink", gso=gso, rcvbuf=1 << 21)) as h:
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            tx.connect(h.address[:2])
+            for i in range(50):
+                tx.send(b"%d" % i)
+            tx.sendmsg([b"z" * (64 * 30 + 10)], [(17, 103, (64).to_bytes(2, "little"))])  # 31 datagrams, GSO
+            deadline = time.monotonic() + 10
+            while h.stats().total["pkts_in"] < 81 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the sink publishes its counts every 0.1 s
+        finally:
+            tx.close()
+        final = h.stop()
+    assert final.total["pkts_in"] == 81
+    assert final.total["bytes_in"] == sum(len(b"%d" % i) for i in range(50)) + 64 * 30 + 10
+    assert final.total["pkts_out"] == 0

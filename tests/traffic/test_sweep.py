@@ -274,3 +274,34 @@ def test_unwritable_output_is_refused_before_any_traffic(cli) -> None:  # type: 
         with pytest.raises(BlockingIOError):
             target.recv(2048)  # not one datagram was sent: refused before the probe and the sweep
     assert r.code == 2 and "/proc/iovkit-result.json" in r.err and r.err.count("\n") == 1
+
+
+def test_one_way_at_max_into_the_local_sink_reports_sent_and_delivered(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "send.json"
+    r = cli(
+        "bench",
+        "--local",
+        "--mode",
+        "send",
+        "--rate",
+        "max",
+        "--step-seconds",
+        "0.3",
+        "--no-plots",
+        "-q",
+        "-o",
+        str(out),
+    )
+    assert r.code == 0, r.err
+    assert "NDR (no loss)" in r.out and "PDR (<= 0.5% loss)" in r.out
+    result = load_result(out)
+    assert result.settings.rate_max and result.settings.mode == "send"
+    step = result.steps[0]
+    assert step.latency_kind == "none" and step.sent > 0
+    assert step.expected == step.sent and 0 < step.received <= step.sent  # what the sink counted
+    assert step.offered_pps == step.achieved_pps  # at max, the rate reached is the rate offered
+
+
+def test_rate_max_is_the_only_word_rate_takes(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("bench", "--local", "--rate", "fast", "--no-plots")
+    assert r.code == 2 and "--rate" in r.err and r.err.count("\n") == 1
