@@ -91,6 +91,8 @@ def run_bench(
         spec(math.inf if settings.rate_max else settings.start_rate).check()
         if settings.mode == "send":
             probe_port(target)
+            if sink is not None:
+                time.sleep(SINK_SETTLE)  # the probe's datagram is counted before the first step, not in it
         if settings.mode == "echo":
             loadgen.probe_echo(target)
 

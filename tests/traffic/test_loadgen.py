@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import random
+import re
 import secrets
 import socket
 import subprocess
@@ -284,7 +285,7 @@ def test_nftables_random_drop_between_namespaces_is_measured_within_one_point(tw
     share = 10
     nft = (
         f"add table inet iovlg\nadd chain inet iovlg in {{ type filter hook input priority 0; }}\n"
-        f"add rule inet iovlg in udp dport {port} numgen random mod 100 < {share} drop\n"
+        f"add rule inet iovlg in udp dport {port} numgen random mod 100 < {share} counter drop\n"
     )
     subprocess.run(["ip", "netns", "exec", b, "nft", "-f", "-"], input=nft, text=True, check=True)
     server = subprocess.Popen(
@@ -295,6 +296,7 @@ def test_nftables_random_drop_between_namespaces_is_measured_within_one_point(tw
     try:
         time.sleep(0.5)
         out = tmp_path / "loss.json"
+        socket_drops = _rcvbuf_errors(a) + _rcvbuf_errors(b)
         r = _in_ns(
             a,
             "bench",
@@ -304,6 +306,10 @@ def test_nftables_random_drop_between_namespaces_is_measured_within_one_point(tw
             "10000",
             "--steps",
             "1",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
             "--step-seconds",
             "2.2",
             "--max-loss",
@@ -318,13 +324,27 @@ def test_nftables_random_drop_between_namespaces_is_measured_within_one_point(tw
             "-o",
             str(out),
         )
+        socket_drops = _rcvbuf_errors(a) + _rcvbuf_errors(b) - socket_drops
+        listing = subprocess.run(["ip", "netns", "exec", b, "nft", "list", "ruleset"], capture_output=True, text=True)
+        dropped = int(re.search(r"counter packets (\d+)", listing.stdout)[1])  # type: ignore[index]
     finally:
         server.terminate()
         server.wait(5)
     assert r.returncode == 0, r.stderr
     step = json.loads(out.read_text())["steps"][0]
     assert step["expected"] >= 20_000
-    assert abs(step["loss_pct"] - share) <= 1.0, step["loss_pct"]
+    assert abs(100 * dropped / step["expected"] - share) <= 1.0  # the rule dropped its share
+    # what the generator measured is what the rule dropped plus what a full socket queue dropped (a loaded machine
+    # can starve the reflector): within one point (the rule also saw the few datagrams of the reachability check)
+    actual = 100 * (dropped + socket_drops) / step["expected"]
+    assert abs(step["loss_pct"] - actual) <= 1.0, (step["loss_pct"], actual, socket_drops)
+
+
+def _rcvbuf_errors(ns: str) -> int:
+    """UDP datagrams the kernel dropped in namespace `ns` because a receive queue was full (/proc/net/snmp)."""
+    text = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"], capture_output=True, text=True).stdout
+    head, values = [line.split() for line in text.splitlines() if line.startswith("Udp:")][:2]
+    return int(values[head.index("RcvbufErrors")])
 
 
 @needs_root

@@ -33,7 +33,7 @@ from iovkit.traffic.relaycore import RelayConfig, RelayCore
 from iovkit.traffic.relayfast import HAVE_DATAPATH, FastRelay, TxPlan, plan_datagrams
 from iovkit.traffic.sockaddr import encode_sockaddr, family_of
 
-pytestmark = pytest.mark.skipif(not HAVE_DATAPATH, reason="iovkit.traffic._datapath not built")
+_NEEDS_C = pytest.mark.skipif(not HAVE_DATAPATH, reason="iovkit.traffic._datapath not built")
 
 KEY = b"relay-key-for-tests-0123456789ab"
 NOW = 1_700_000_000.0
@@ -150,6 +150,7 @@ def by_destination(out: list[tuple[bytes, Any]]) -> dict[Any, list[bytes]]:
     return dict(got)
 
 
+@_NEEDS_C
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches, st.booleans(), st.booleans())
 def test_c_data_path_forwards_and_counts_like_the_python_core(plan: Any, gro: bool, gso: bool) -> None:
@@ -190,6 +191,7 @@ def test_c_data_path_forwards_and_counts_like_the_python_core(plan: Any, gro: bo
         assert ref.table.last[peer.slot] == fast.table.last[other.slot]
 
 
+@_NEEDS_C
 def test_consecutive_forwards_to_one_member_become_one_gso_message() -> None:
     """Ten DATA_ALL from one member of a three-member session: two plan messages of ten segments each."""
     _ref, fast = cores()
@@ -211,3 +213,13 @@ def test_consecutive_forwards_to_one_member_become_one_gso_message() -> None:
     assert messages == [2]
     assert by_destination(got) == {MEMBERS[1][0]: [d for d, _ in items], MEMBERS[2][0]: [d for d, _ in items]}
     assert fast.stats["pkts_in"] - 12 == 10 and fast.stats["pkts_out"] - 12 == 20  # the joins: 12 in, 12 out
+
+
+def test_the_c_data_path_is_built_where_a_compiler_is() -> None:
+    """`pip install` builds _datapath where a compiler is; a silent fallback to Python would hide a 20x cost."""
+    import os
+    import shutil
+
+    if shutil.which("cc") is None or os.environ.get("IOVKIT_FASTPATH") == "0":
+        pytest.skip("no C compiler here, or the C paths are turned off")
+    from iovkit.traffic import _datapath  # noqa: F401  (ImportError fails the test)
