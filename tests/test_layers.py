@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("apply",),
     ("checks", "diagnose", "plan"),
     ("sources",),
-    ("snapshot", "snapshot_esxi", "fingerprint", "policy", "nics"),
+    ("snapshot", "snapshot_esxi", "snapshot_guest", "fingerprint", "policy", "nics"),
     ("errors", "fileio", "quoting"),
 ]
 # Rows whose packages must not import each other (shared queries become snapshot methods).
