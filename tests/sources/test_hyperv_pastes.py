@@ -317,3 +317,21 @@ SETswitch External   Teamed-Interface
     assert sw.net_adapters is None and sw.embedded_teaming is True and snap.is_external(sw) is True
     [f] = _one(run_checks(snap), "HV-TEAM")
     assert f.status == "unknown"
+
+
+def test_a_get_netview_command_that_printed_nothing_means_none_only_when_it_was_not_filtered() -> None:
+    from iovkit.sources.hyperv.formatlist import add_text
+    from iovkit.sources.hyperv.normalize import RawHost, build_snapshot
+
+    text = (
+        "PS C:\\> Get-NetLbfoTeam\nPS C:\\> Get-VMNetworkAdapter -VMName relay-09 | fl *\n"
+        "PS C:\\> Get-VMSwitch\n" + SWITCH_TABLE
+    )
+    raw = RawHost(kind="hyperv-netview", origin="msdbg.HV01")
+    add_text(raw, text, "Get-NetLbfoTeam.txt", complete=True)
+    snap = build_snapshot(raw)
+    assert snap.has("teams") and snap.teams == []  # ran over everything, printed nothing: no LBFO team
+    assert not snap.has("vm_adapters")  # one VM's adapters printed nothing: nothing known about the others
+    # the same lines pasted into a ticket: an empty output may just have been left out
+    pasted = snapshot_from_formatlist_text(text, "p")
+    assert not pasted.has("teams") and pasted.switches[0].name == "External"

@@ -228,9 +228,18 @@ def classify(values: dict[str, object]) -> str | None:
     return None
 
 
-def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = None, *, tables: bool = True) -> int:
+def add_text(
+    raw: RawHost,
+    text: str,
+    where: str,
+    default_cmdlet: str | None = None,
+    *,
+    tables: bool = True,
+    complete: bool = False,
+) -> int:
     """Add every known record of a Format-List text (and, with `tables`, of table views and bare reason lines)
-    to `raw`; return how many were recognised."""
+    to `raw`; return how many were recognised. `complete`: the text was written by a program (Get-NetView), so
+    a command that lists everything and printed nothing means "none"; in a paste it may just have been cut."""
     chunks, computer = split_commands(text)
     raw.computer_name = raw.computer_name or computer
     found = 0
@@ -269,7 +278,22 @@ def add_text(raw: RawHost, text: str, where: str, default_cmdlet: str | None = N
             found += _add_tables(raw, chunk, cmdlet, where)
         if found == before and tables:
             found += _add_reasons(raw, chunk)
+        empty = not any(ln.strip() for ln in chunk.lines)
+        if complete and found == before and cmdlet and chunk.status is None and empty and _unfiltered(chunk.command):
+            raw.seen.add(cmdlet)  # it ran over everything and printed nothing: none, not "not collected"
     return found
+
+
+_UNFILTERED = re.compile(
+    r"^\s*get-[a-z]+(?:\s+-(?:all|includehidden))*\s*(?:\|\s*(?:sort-object|sort|fl|format-list|ft|format-table)\b[^|]*)*$",
+    re.IGNORECASE,
+)
+
+
+def _unfiltered(command: str | None) -> bool:
+    """`Get-NetLbfoTeam` or `Get-VMSwitch | Format-List *`: a command that lists every object, so no output means
+    none. A filtered one (`-VMName relay-01`, `Where-Object`) printing nothing says nothing about the rest."""
+    return bool(command) and bool(_UNFILTERED.match(command or ""))
 
 
 def _add_tables(raw: RawHost, chunk: Chunk, cmdlet: str | None, where: str) -> int:

@@ -129,7 +129,7 @@ def snapshot_from_netview(path: Path) -> HostSnapshot:
     for rel, data in files:
         top_host = top_host or _host_from_name(rel.replace("\\", "/").split("/", 1)[0])
         base = PurePosixPath(rel.replace("\\", "/")).name.lower()
-        found += add_text(raw, decode_text(data), rel, default_cmdlet=WANTED[base], tables=False)
+        found += add_text(raw, decode_text(data), rel, default_cmdlet=WANTED[base], tables=False, complete=True)
     if found == 0:
         raise InputError(
             "no Get-NetView command output found (expected files such as Get-VMSwitch.txt or "
