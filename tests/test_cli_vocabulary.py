@@ -202,3 +202,48 @@ def test_shell_completion_offers_commands_and_choices(words: str, cword: str, ex
     r = subprocess.run([sys.executable, "-m", "iovkit"], env=env, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == expected
+
+
+# Imports a help page must not pay for: typer's own renderer (rich.markdown and markdown_it, rich.traceback and
+# pygments) and pydantic (typer coerces unset root options through it). bench/startup.py measures the time.
+_HELP_AVOIDS = ("pydantic", "markdown_it", "pygments", "rich.markdown", "rich.traceback", "typer.rich_utils")
+
+
+@pytest.mark.parametrize("words", [("check",), ("fleet", "check"), ("script", "plan"), ()])
+def test_help_does_not_import_typers_renderer_or_pydantic(words: tuple[str, ...]) -> None:
+    code = (
+        "import sys; from iovkit.cli.main import main; "
+        f"rc = main({[*words, '--help']!r}); "
+        f"print(rc, sorted(m for m in sys.modules if m.startswith({_HELP_AVOIDS!r})))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Exit codes: 0 " in r.stdout and "╭─ " in r.stdout  # the page itself, panels and all
+    assert r.stdout.splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize("words", [("check",), ("doctor",), ("fleet",), ("fleet", "plan"), ("script", "counters")])
+def test_a_command_help_is_the_same_page_as_through_the_whole_tree(  # type: ignore[no-untyped-def]
+    cli, words: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`iovkit CMD --help` builds CMD's module only; a root option before it goes through the whole tree."""
+    monkeypatch.setenv("IOVKIT_DEBUG", "0")  # --debug sets it to 1: restored after the test
+    short = cli(*words, "-h")
+    full = cli("--debug", *words, "-h")
+    assert short.code == full.code == 0
+    assert short.out == full.out and "Usage: iovkit " + " ".join(words) in short.out
+
+
+def test_the_command_module_table_matches_the_tree() -> None:
+    """main.COMMAND_MODULES says which module registers each command (the help path builds that one only)."""
+    from iovkit.cli.main import COMMAND_MODULES, build_app
+
+    names = [info.name for info in app.registered_commands] + [g.name for g in app.registered_groups]
+    assert sorted(names) == sorted(COMMAND_MODULES)
+    for name, module in COMMAND_MODULES.items():
+        alone = build_app((module,))
+        assert name in [i.name for i in alone.registered_commands] + [g.name for g in alone.registered_groups]
+
+
+def test_a_typo_under_a_command_in_a_help_request_is_an_error(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("fleet", "chekc", "--help")
+    assert r.code == 2 and r.err.startswith("iovkit: error: ") and "chekc" in r.err

@@ -3,37 +3,43 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from iovkit import __version__
-from iovkit.cli import bench, check, collect, diagnose, fleet, plan, relay, report, script
+from iovkit.cli.helpview import use_help_view
 from iovkit.cli.options import COMMAND_PANELS, exit_codes, rewrite_deprecated
 from iovkit.errors import ExitCode, IovkitError
 
-app = typer.Typer(
-    name="iovkit",
-    help="Find and remove the virtual-switch bottleneck for packet-heavy VMs (SR-IOV).",
-    epilog=exit_codes(
-        "findings (not ready, bottleneck, worse)",
-        extra={3: "unreachable host or target", 4: "an apply step failed and was rolled back"},
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-# Command modules import only typer and iovkit.cli.options at import time; the work is imported inside each
-# command, so `iovkit --version` and any `--help` do not load pydantic, the traffic stack or matplotlib.
-for _module in (collect, check, diagnose, plan, relay, bench, script, fleet, report):
-    _module.register(app)
+# Which module registers which top-level command. `iovkit CMD --help` builds only CMD's module (the whole tree
+# is built for everything else: running a command, top-level help, completion); tests check this table.
+COMMAND_MODULES: dict[str, str] = {
+    "collect": "collect",
+    "schema": "collect",
+    "check": "check",
+    "doctor": "check",
+    "diagnose": "diagnose",
+    "monitor": "diagnose",
+    "plan": "plan",
+    "apply": "plan",
+    "rollback": "plan",
+    "relay": "relay",
+    "bench": "bench",
+    "compare": "bench",
+    "script": "script",
+    "fleet": "fleet",
+    "report": "report",
+}
+MODULES = ("collect", "check", "diagnose", "plan", "relay", "bench", "script", "fleet", "report")
 
 # The order of the top-level help: panels in COMMAND_PANELS order, and within a panel this order
 # (a command not named here goes last in its panel, in the order it was registered).
@@ -67,22 +73,94 @@ def _order_commands(typer_app: typer.Typer) -> None:
     typer_app.registered_groups.sort(key=key)
 
 
-_order_commands(app)
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"iovkit {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks"),
 ) -> None:
     if debug:
         os.environ["IOVKIT_DEBUG"] = "1"
+
+
+def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
+    """The command tree with the commands of `modules` (iovkit.cli.<name>), help drawn by iovkit.cli.helpview.
+
+    Command modules import only typer and iovkit.cli.options at import time; the work is imported inside each
+    command, so `iovkit --version` and any `--help` do not load pydantic, the traffic stack or matplotlib.
+    """
+    tree = typer.Typer(
+        name="iovkit",
+        help="Find and remove the virtual-switch bottleneck for packet-heavy VMs (SR-IOV).",
+        epilog=exit_codes(
+            "findings (not ready, bottleneck, worse)",
+            extra={3: "unreachable host or target", 4: "an apply step failed and was rolled back"},
+        ),
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for name in modules:
+        importlib.import_module(f"iovkit.cli.{name}").register(tree)
+    _order_commands(tree)
+    tree.callback()(_root)
+    use_help_view(tree)
+    return tree
+
+
+_APP: list[typer.Typer] = []
+
+
+def full_app() -> typer.Typer:
+    """The whole command tree, built once on first use."""
+    if not _APP:
+        _APP.append(build_app())
+    return _APP[0]
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # `from iovkit.cli.main import app` (tests, tools) still gets the whole tree
+        return full_app()
+    raise AttributeError(name)
+
+
+def _help_only(args: list[str]) -> Callable[[], object] | None:
+    """`iovkit CMD [SUB] --help` (nothing else): print that help from CMD's module alone, else None.
+
+    The root's own options are not processed on this path: typer coerces every unset option through pydantic
+    (about 40 ms), and the help page needs none of them.
+    """
+    if len(args) < 2 or args[-1] not in ("--help", "-h") or any(w.startswith("-") for w in args[:-1]):
+        return None
+    module = COMMAND_MODULES.get(args[0])
+    if module is None or "_IOVKIT_COMPLETE" in os.environ:
+        return None
+
+    def show() -> object:
+        cmd: typer._click.Command = typer.main.get_group(build_app((module,)))
+        ctx = cmd.context_class(cmd, info_name="iovkit", **cmd.context_settings)
+        for word in args[:-2]:
+            sub = cmd.get_command(ctx, word) if isinstance(cmd, TyperGroup) else None
+            if sub is None:  # a typo below CMD: the full path says so the usual way
+                return _invoke(full_app(), args)
+            cmd, ctx = sub, sub.context_class(sub, info_name=word, parent=ctx, **sub.context_settings)
+        leaf = cmd.get_command(ctx, args[-2]) if isinstance(cmd, TyperGroup) else None
+        if leaf is None:
+            return _invoke(full_app(), args)
+        with leaf.make_context(args[-2], [args[-1]], parent=ctx):  # the help option prints and exits
+            pass
+        return 0
+
+    return show
+
+
+def _invoke(tree: typer.Typer, args: list[str]) -> object:
+    return tree(args=args, prog_name="iovkit", standalone_mode=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +212,8 @@ def _run(args: list[str], debug: bool) -> int:
     for line in dict.fromkeys(notices):
         print(f"iovkit: warning: {line}", file=sys.stderr)
     try:
-        rv = app(args=args, prog_name="iovkit", standalone_mode=False)
+        fast = _help_only(args)
+        rv = fast() if fast is not None else _invoke(full_app(), args)
         code = int(rv) if isinstance(rv, int) else 0
         if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C (and our SIGTERM) into a silent exit 130
             print("iovkit: interrupted", file=sys.stderr)
