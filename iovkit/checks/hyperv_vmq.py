@@ -128,10 +128,17 @@ def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 )
             elif snap.has("vmq_queues"):
                 used = _vm_queues(snap, n, staying)
-                ev["vmq_queues"] = used
-                if used:
+                # A SET team places each vNIC's queue on one member: the team's queues count for every member.
+                team_used = [q for m in nics if m is not n for q in _vm_queues(snap, m, staying)]
+                ev["vmq_queues"] = used or team_used
+                if used or team_used:
+                    where = "" if used else f" (on {len(nics) - 1} other team member(s) of the switch)"
                     yield Finding(
-                        rid, "pass", _nic_scope(n), f"VMQ in use: {len(used)} queue(s) serve adapters on the switch", ev
+                        rid,
+                        "pass",
+                        _nic_scope(n),
+                        f"VMQ in use: {len(used or team_used)} queue(s) serve adapters on the switch{where}",
+                        ev,
                     )
                 else:
                     why = _below_ten_gig(snap, n) if slow else "check the NIC's VMQ processors and queue count"
