@@ -11,19 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from iovkit.plan import catalog
-from iovkit.plan.model import Allocation, Alternative, PortCapacity, SwitchSpec, Unfit
+from iovkit.plan.model import Allocation, Alternative, PlanParts, PortCapacity, SwitchSpec, Unfit
 from iovkit.policy import Policy, adapters_in_scope
 from iovkit.snapshot import HostSnapshot, PhysicalNic, VmAdapter, VSwitch
 
 
 @dataclass
-class HypervAllocation:
-    capacity: list[PortCapacity] = field(default_factory=list)
-    allocations: list[Allocation] = field(default_factory=list)
-    unfit: list[Unfit] = field(default_factory=list)
-    alternatives: list[Alternative] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
+class HypervAllocation(PlanParts):
     requires_console: bool = False
     rebuild: list[tuple[SwitchSpec, SwitchSpec]] = field(default_factory=list)  # (old, new)
     create: list[SwitchSpec] = field(default_factory=list)  # second switches

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -309,6 +310,18 @@ class Alternative(_Model):
     kind: Literal["second-switch", "vmq-vrss", "more-vfs"]
     text: str
     planned: bool = False
+
+
+@dataclass
+class PlanParts:
+    """What each platform's planner hands to build_plan: the Plan's allocation fields, before the steps."""
+
+    capacity: list[PortCapacity] = field(default_factory=list)
+    allocations: list[Allocation] = field(default_factory=list)
+    unfit: list[Unfit] = field(default_factory=list)
+    alternatives: list[Alternative] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
 
 
 class Plan(_Model):

@@ -24,6 +24,7 @@ from iovkit.plan.model import (
     EsxPowerStep,
     EsxRebootStep,
     EsxVerifyVfStep,
+    PlanParts,
     PortCapacity,
     Step,
     Unfit,
@@ -44,13 +45,7 @@ MIN_HW = 10
 
 
 @dataclass
-class EsxiPlanParts:
-    capacity: list[PortCapacity] = field(default_factory=list)
-    allocations: list[Allocation] = field(default_factory=list)
-    unfit: list[Unfit] = field(default_factory=list)
-    alternatives: list[Alternative] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
+class EsxiPlanParts(PlanParts):
     steps: list[Step] = field(default_factory=list)
     reboots: bool = False
 

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from iovkit.plan.model import Allocation, Alternative, AttachHostdevStep, PortCapacity, SetNumVfsStep, Step, Unfit
+from iovkit.plan.model import (
+    Allocation,
+    Alternative,
+    AttachHostdevStep,
+    PlanParts,
+    PortCapacity,
+    SetNumVfsStep,
+    Step,
+    Unfit,
+)
 from iovkit.plan.model import VfSettingsStep as VfStep
 from iovkit.policy import Policy, adapters_in_scope
 from iovkit.snapshot import HostSnapshot, PhysicalNic
 
 
 @dataclass
-class LinuxPlanParts:
-    capacity: list[PortCapacity] = field(default_factory=list)
-    allocations: list[Allocation] = field(default_factory=list)
-    unfit: list[Unfit] = field(default_factory=list)
-    alternatives: list[Alternative] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
+class LinuxPlanParts(PlanParts):
     steps: list[Step] = field(default_factory=list)
 
 
