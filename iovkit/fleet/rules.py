@@ -219,7 +219,10 @@ def switch_names(view: GroupView) -> Iterable[FleetFinding]:
             rid,
             status,
             view,
-            f"IOV switch names differ in group {view.name!r}: most hosts have {target!r}; " + "; ".join(parts),
+            f"IOV switch names differ in group {view.name!r}: {target!r} on "
+            + ", ".join(sorted(h for h, names in known.items() if target in names))
+            + "; "
+            + "; ".join(parts),
             hosts=sorted(odd),
             fix="; ".join(fixes) or None,
             evidence=evidence,
@@ -337,7 +340,7 @@ def lbfo_straggler(view: GroupView) -> Iterable[FleetFinding]:
             rid,
             "fail",
             view,
-            f"{names} still on LBFO while {', '.join(moved)} moved",
+            f"{names} still on LBFO while {', '.join(moved)} {'is' if len(moved) == 1 else 'are'} not",
             hosts=sorted(lbfo),
             evidence={h: t for h, t in on.items()},
             fix="; ".join(view.fleet_cmd("plan", h) for h in sorted(lbfo)),

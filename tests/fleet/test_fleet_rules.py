@@ -112,3 +112,16 @@ def test_every_fleet_rule_is_documented_in_the_howto() -> None:
     for rule_id, r in FLEET_RULES.items():
         assert f"| `{rule_id}` |" in doc, rule_id
         assert r.doc == "docs/howto-fleet.md#fleet-rules"
+
+
+def test_the_messages_claim_only_what_the_hosts_show() -> None:
+    """One IOV switch among three hosts is not 'most hosts'; a host that never had a team did not 'move'."""
+    found = run_fleet_rules(
+        [host("hv1", load_example("hyperv-ready")), host("hv2", load_example("hyperv-lbfo")),
+         host("hv3", load_example("hyperv-i350-no-iov"))],
+    )  # fmt: skip
+    names = rule(found, "FLEET-SWITCH-NAME").message
+    assert "most hosts" not in names and "'SETswitch' on hv1;" in names
+    assert "hv2 has none" in names and "hv3 has none" in names
+    lbfo = rule(found, "FLEET-LBFO").message
+    assert lbfo == "hv2 (team 'Team1') still on LBFO while hv1, hv3 are not"
