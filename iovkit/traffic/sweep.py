@@ -59,7 +59,8 @@ def rates(start: float, factor: float, max_rate: float | None, max_steps: int) -
 def judge(m: StepMeasurement, objective: Objective) -> str | None:
     """None when the step met the objective, else the reason it did not (one short phrase)."""
     if m.sent == 0:
-        return "nothing was sent"
+        # open loop: a sender that cannot keep up works through the warm-up's send times first
+        return "nothing was sent in the measured window (the sender fell behind: a lower rate or more --senders)"
     achieved = m.sent / m.duration_s if m.duration_s > 0 else 0.0
     if achieved < objective.min_achieved_ratio * m.offered_pps:
         return f"sender reached only {achieved:,.0f} of {m.offered_pps:,.0f}/s"

@@ -58,6 +58,7 @@ def test_judge_names_what_broke() -> None:
     assert "loss" in (judge(_measure(1000, lost=20), obj) or "")
     assert "p99" in (judge(_measure(1000, p99=900), obj) or "")
     assert "sender reached only" in (judge(_measure(1000, sent_share=0.5), obj) or "")
+    assert "fell behind" in (judge(_measure(1000, sent_share=0.0), obj) or "")
 
 
 def test_knee_is_the_last_rate_within_objective_before_the_first_failure() -> None:
