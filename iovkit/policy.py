@@ -89,7 +89,7 @@ def in_scope(snapshot: HostSnapshot, adapter: VmAdapter, policy: Policy | None) 
         return adapter.kind == "sriov" if policy is None else policy.selector_for(adapter) is not None
     if policy is None:
         sw = snapshot.switch(adapter.switch_name) if adapter.switch_name else None
-        return sw is not None and sw.switch_type == "External"
+        return sw is not None and bool(snapshot.is_external(sw))  # the snapshot's one test (SwitchType, or a bound NIC)
     if policy.switches and adapter.switch_name not in policy.switches:
         # An adapter not on a named switch is still in scope when a selector names it explicitly.
         return any(s.vm != "*" and s.matches(adapter) for s in policy.adapters)
