@@ -14,9 +14,8 @@ from typing import Literal
 
 from iovkit.errors import InputError
 from iovkit.examples import EXAMPLES, example_path
-from iovkit.fileio import read_json
 from iovkit.snapshot import HostSnapshot, snapshot_from_dict
-from iovkit.sources.windows import RemoteTarget
+from iovkit.sources.windows import RemoteTarget, decode_text, read_json
 
 __all__ = ["EXAMPLES", "RemoteTarget", "collect_here", "collect_remote", "load_example", "load_input", "take_snapshot"]
 
@@ -44,7 +43,7 @@ def detect(path: Path) -> InputKind:
         raise InputError("truncated or corrupt .zip (no central directory); copy it again", path=str(path))
     if not head.strip():
         raise InputError("the file is empty", path=str(path))
-    text = head.decode("utf-8-sig", errors="replace").lstrip()
+    text = decode_text(head).lstrip()  # UTF-16 when 5.1's `>` wrote it
     if text.startswith("{"):
         data = read_json(path)
         if isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT:
@@ -79,7 +78,7 @@ def _is_json(path: Path) -> bool:
     import json
 
     try:
-        json.loads(path.read_bytes().decode("utf-8-sig", errors="replace"))
+        json.loads(decode_text(path.read_bytes()))
     except ValueError:
         return False
     return True

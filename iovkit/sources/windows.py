@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from iovkit.errors import InputError, UnreachableError
+from iovkit.fileio import parse_json
 from iovkit.quoting import ps_quote
 
 __all__ = ["ps_quote"]
@@ -45,6 +46,11 @@ def read_text(path: Path) -> str:
     except OSError as err:
         raise InputError(f"cannot read: {err.strerror}", path=str(path)) from err
     return decode_text(data)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file Windows wrote: `> file.json` in Windows PowerShell 5.1 writes UTF-16, Out-File UTF-8 with a BOM."""
+    return parse_json(read_text(path), str(path))
 
 
 # -- enum tables (hyperv.md §1; numbers are what PowerShell 5.1's ConvertTo-Json writes) ---------------------

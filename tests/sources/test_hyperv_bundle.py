@@ -245,3 +245,15 @@ def test_good_bundle_via_cli(tmp_path: Path, cli: Any) -> None:
     assert r.code == 0, r.err
     out = json.loads(r.out)
     assert out["host"]["name"] == "HV-RELAY-01" and len(out["vm_adapters"]) == 9
+
+
+def test_a_bundle_redirected_by_powershell_51_reads_like_the_utf8_one(tmp_path: Path, cli: Any) -> None:
+    """`.\\collect.ps1 > bundle.json` in Windows PowerShell 5.1 writes UTF-16 with a BOM: the same host comes out."""
+    text = json.dumps(B.to_ps51(B.i350_bundle()), indent=2)
+    utf8, utf16 = tmp_path / "utf8.json", tmp_path / "utf16.json"
+    utf8.write_text(text, encoding="utf-8")
+    utf16.write_bytes(text.encode("utf-16"))
+    a, b = cli("collect", "--from", str(utf8)), cli("collect", "--from", str(utf16))
+    assert a.code == b.code == 0, b.err
+    assert json.loads(a.out)["host"] == json.loads(b.out)["host"]
+    assert json.loads(a.out)["switches"] == json.loads(b.out)["switches"]

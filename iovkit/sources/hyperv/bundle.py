@@ -123,7 +123,7 @@ def snapshot_from_output(text: str, origin: str) -> HostSnapshot:
 
 
 def snapshot_from_bundle_file(path: Path) -> HostSnapshot:
-    """Read a bundle file (the collector writes UTF-8, 5.1 with a BOM)."""
-    from iovkit.fileio import read_json
+    """Read a bundle file (the collector writes UTF-8, 5.1 with a BOM; `>` in 5.1 writes UTF-16)."""
+    from iovkit.sources.windows import read_json
 
     return snapshot_from_bundle(read_json(path), str(path))
