@@ -3,10 +3,12 @@
 Run: python3 bench/startup.py [--runs N] [--before GIT-REF]. Each row runs its command N times in a fresh
 interpreter (rounds interleaved, so load on the machine hits every row alike) and reports the median and the
 minimum wall time, each also as a ratio to the `import typer, rich` row (on a shared, loaded machine the
-minimum is the steadier figure). A bare typer app's `--help` is
-shown too: it is the floor any typer CLI pays for help (typer 0.2x imports pydantic to coerce even the --help
-flag, and rich's markdown for the help page). --before REF runs the same commands against the iovkit package as
-it was at REF (extracted with `git archive`). The numbers go in bench/RESULTS.md under "CLI start-up".
+minimum is the steadier figure). Two floors are shown too: a bare typer app's `--help` (what any typer 0.2x CLI
+pays through typer's own path: pydantic to coerce the root's unset options, typer.rich_utils with rich's markdown
+and traceback modules) and the rich floor (importing the rich parts a help page is drawn with, and drawing one
+panel: what any rich-rendered help pays above `import typer, rich`). --before REF runs the same commands against
+the iovkit package as it was at REF (extracted with `git archive`). The numbers go in bench/RESULTS.md under
+"CLI start-up".
 """
 
 from __future__ import annotations
@@ -33,12 +35,24 @@ def two() -> None: pass
 app()
 """
 
+RICH_FLOOR = """
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+t = Table(box=None, show_header=False)
+t.add_row("--x", "<str>", "x")
+Console().print(Panel(t, title="Options"))
+"""
+
 
 def _rows(tree: Path, label: str) -> list[tuple[str, list[str], Path]]:
     py = sys.executable
     return [
         (f"iovkit --version{label}", [py, "-m", "iovkit", "--version"], tree),
         (f"iovkit check --help{label}", [py, "-m", "iovkit", "check", "--help"], tree),
+        (f"iovkit fleet check --help{label}", [py, "-m", "iovkit", "fleet", "check", "--help"], tree),
+        (f"iovkit --help{label}", [py, "-m", "iovkit", "--help"], tree),
     ]
 
 
@@ -61,6 +75,7 @@ def main() -> None:
         rows: list[tuple[str, list[str], Path]] = [
             ("import typer, rich (baseline)", [py, "-c", "import typer, rich"], ROOT),
             ("bare typer app: one --help (floor)", [py, str(bare), "one", "--help"], ROOT),
+            ("rich floor: console+table+panel, one panel", [py, "-c", RICH_FLOOR], ROOT),
             *_rows(ROOT, ""),
         ]
         if args.before:
@@ -79,10 +94,10 @@ def main() -> None:
                 times[name].append(_time(cmd, tree))
     base = statistics.median(times[rows[0][0]])
     base_min = min(times[rows[0][0]])
-    print(f"{'command':44} {'median s':>9} {'x base':>7} {'min s':>7} {'x base':>7}")
+    print(f"{'command':48} {'median s':>9} {'x base':>7} {'min s':>7} {'x base':>7}")
     for name, _, _ in rows:
         med, low = statistics.median(times[name]), min(times[name])
-        print(f"{name:44} {med:9.3f} {med / base:7.2f} {low:7.3f} {low / base_min:7.2f}")
+        print(f"{name:48} {med:9.3f} {med / base:7.2f} {low:7.3f} {low / base_min:7.2f}")
     print(f"({args.runs} runs each, interleaved; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
 
 

@@ -247,3 +247,32 @@ def test_the_command_module_table_matches_the_tree() -> None:
 def test_a_typo_under_a_command_in_a_help_request_is_an_error(cli) -> None:  # type: ignore[no-untyped-def]
     r = cli("fleet", "chekc", "--help")
     assert r.code == 2 and r.err.startswith("iovkit: error: ") and "chekc" in r.err
+
+
+@pytest.mark.parametrize("columns", ["200", "80", "40"])
+def test_every_help_page_is_drawn_as_typer_draws_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    """iovkit.cli.helpview draws the pages typer's renderer drew (panels, choices, defaults, wrapping, colours)."""
+    import typer
+    from typer import rich_utils
+
+    from iovkit.cli.helpview import render_help
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # colours compared too (typer read its copy when first imported)
+    monkeypatch.setattr(rich_utils, "FORCE_TERMINAL", True)
+    root = typer.main.get_group(app)
+    pages = [(root, root.context_class(root, info_name="iovkit", **root.context_settings))]
+    for cmd, ctx in pages:  # grows while walked: every group's commands
+        for name in cmd.list_commands(ctx) if isinstance(cmd, typer.core.TyperGroup) else []:
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None
+            pages.append((sub, sub.context_class(sub, info_name=name, parent=ctx)))
+    assert len(pages) > 20
+    for cmd, ctx in pages:
+        rich_utils.rich_format_help(obj=cmd, ctx=ctx, markup_mode="rich")
+        theirs = capsys.readouterr().out
+        render_help(cmd, ctx)
+        ours = capsys.readouterr().out
+        assert ours == theirs, ctx.command_path

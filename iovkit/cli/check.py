@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -167,6 +166,8 @@ def doctor_cmd(
         plan_cmd=plan_for_input(snapshot, from_path, example, host, policy),
     )
     if form == "json":
+        import json
+
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return report.exit_code
     label = {

@@ -137,10 +137,22 @@ def _param_help(param: _click.Parameter, ctx: _click.Context) -> Any:
                 items.append(Text(f"[default: {shown}]", style="dim"))
     if param.required:
         items.append(Text("[required]", style="dim red"))
-    return Columns(items)
+    return _Cell(items[0]) if len(items) == 1 else Columns(items)
 
 
-def _params_panel(name: str, params: list[Any], ctx: _click.Context, console: Any) -> None:
+class _Cell:
+    """One help text in a table cell, laid out as rich's Columns lays out a single item (same width claim, same
+    wrapping) without Columns' inner grid: most options have no default to show, and the grid per row is most of
+    the drawing time."""
+
+    def __init__(self, text: Any) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterable[Any]:
+        yield self.text
+
+
+def _params_panel(name: str, params: list[Any], ctx: _click.Context, page: list[Any]) -> None:
     if not params:
         return
     from rich.panel import Panel
@@ -179,10 +191,10 @@ def _params_panel(name: str, params: list[Any], ctx: _click.Context, console: An
     table = Table(highlight=True, show_header=False, expand=True, box=None, leading=0, pad_edge=False, padding=(0, 1))
     for mark, row in zip(required, rows, strict=True):
         table.add_row(*([mark, *row] if any(required) else row))
-    console.print(Panel(table, border_style="dim", title=name, title_align=_ALIGN))
+    page.append(Panel(table, border_style="dim", title=name, title_align=_ALIGN))
 
 
-def _commands_panel(name: str, commands: list[_click.Command], width: int, console: Any) -> None:
+def _commands_panel(name: str, commands: list[_click.Command], width: int, page: list[Any]) -> None:
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -200,7 +212,7 @@ def _commands_panel(name: str, commands: list[_click.Command], width: int, conso
             row.append(Text("(deprecated) ", style="red") if c.deprecated else None)
         table.add_row(*row)
     if table.row_count:
-        console.print(Panel(table, border_style="dim", title=name, title_align=_ALIGN))
+        page.append(Panel(table, border_style="dim", title=name, title_align=_ALIGN))
 
 
 def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
@@ -208,11 +220,11 @@ def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
     from rich.align import Align
     from rich.console import Group
     from rich.padding import Padding
+    from rich.styled import Styled
 
-    console = _console()
-    console.print(Padding(_highlighters()[0](cmd.get_usage(ctx)), 1), style="bold")
+    page: list[Any] = [Styled(Padding(_highlighters()[0](cmd.get_usage(ctx)), 1), "bold")]
     if cmd.help:
-        console.print(Padding(Align(Group(*_help_text(cmd)), pad=False), (0, 1, 1, 1)))
+        page.append(Padding(Align(Group(*_help_text(cmd)), pad=False), (0, 1, 1, 1)))
     arguments: dict[str, list[Any]] = {"Arguments": []}
     options: dict[str, list[Any]] = {"Options": []}
     for param in cmd.get_params(ctx):
@@ -224,7 +236,7 @@ def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
             options.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(param)
     for panels in (arguments, options):
         for name, params in panels.items():
-            _params_panel(name, params, ctx, console)
+            _params_panel(name, params, ctx, page)
     if isinstance(cmd, TyperGroup):
         commands: dict[str, list[_click.Command]] = {"Commands": []}
         for name in cmd.list_commands(ctx):
@@ -233,9 +245,10 @@ def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
                 commands.setdefault(getattr(sub, "rich_help_panel", None) or "Commands", []).append(sub)
         width = max((len(c.name or "") for cs in commands.values() for c in cs), default=0)
         for name, cs in commands.items():
-            _commands_panel(name, cs, width, console)
+            _commands_panel(name, cs, width, page)
     if cmd.epilog:
-        console.print(Padding(Align(_text("\n\n".join(cmd.epilog.split("\n\n"))), pad=False), 1))
+        page.append(Padding(Align(_text("\n\n".join(cmd.epilog.split("\n\n"))), pad=False), 1))
+    _console().print(Group(*page))  # one print: the width is looked up and the output written once
 
 
 class HelpCommand(TyperCommand):

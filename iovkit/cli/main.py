@@ -142,7 +142,10 @@ def _help_only(args: list[str]) -> Callable[[], object] | None:
         return None
 
     def show() -> object:
-        cmd: typer._click.Command = typer.main.get_group(build_app((module,)))
+        tree = build_app((module,))
+        tree.registered_commands = [i for i in tree.registered_commands if i.name == args[0]]
+        tree.registered_groups = [g for g in tree.registered_groups if g.name == args[0]]
+        cmd: typer._click.Command = typer.main.get_group(tree)
         ctx = cmd.context_class(cmd, info_name="iovkit", **cmd.context_settings)
         for word in args[:-2]:
             sub = cmd.get_command(ctx, word) if isinstance(cmd, TyperGroup) else None
