@@ -416,7 +416,13 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 "fail" if n.name in bound else "warn",
                 _nic_scope(n),
                 f"SriovSupport {n.sriov_support}: {info.meaning}"
-                + ("" if n.name in bound else " (NIC not under an external switch in scope)"),
+                + (
+                    ""
+                    if n.name in bound
+                    else " (NIC not under an external switch in scope)"
+                    if snap.has("switches")
+                    else " (switches not collected: whether one uses this NIC is unknown)"
+                ),
                 ev,
                 fix=info.fix.format(nic=ps(n.name)),
             )
@@ -425,13 +431,24 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         and not collect_failed
         and any(n.sriov_support is not None for n in snap.nics)
     ):
+        # A NIC Get-NetAdapterSriov lists is SR-IOV hardware: only NotSupported calls for another NIC.
+        blocked = [n for n in snap.nics if n.sriov_support not in (None, "Supported", "NotSupported")]
+        fixes = dict.fromkeys(
+            SRIOV_SUPPORT[n.sriov_support].fix.format(nic=ps(n.name))
+            for n in blocked
+            if n.sriov_support in SRIOV_SUPPORT
+        )
         yield Finding(
             rid,
             "fail",
             host_scope(snap),
-            "no NIC on this host supports SR-IOV",
+            "no NIC on this host can offer VFs now: " + ", ".join(f"{n.name} {n.sriov_support}" for n in blocked)
+            if blocked
+            else "no NIC on this host supports SR-IOV",
             {"nics": {n.name: n.sriov_support for n in snap.nics}},
-            fix="Hardware: install an SR-IOV capable NIC (e.g. Intel X710/E810, I350, Mellanox ConnectX-4+).",
+            fix=" ".join(fixes)
+            if blocked
+            else "Hardware: install an SR-IOV capable NIC (e.g. Intel X710/E810, I350, Mellanox ConnectX-4+).",
         )
 
 

@@ -220,3 +220,37 @@ def test_plan_fix_follows_the_given_input_and_policy(cli, tmp_path):
     assert next(f["fix"] for f in doc["findings"] if f["id"] == "HV-SWITCH-IOV") == (
         f"iovkit plan --from {path} -o plan.json"
     )
+
+
+HOWTO_PASTE = """PS C:\\> Get-VMHost | fl ComputerName, IovSupport, IovSupportReasons
+
+ComputerName      : HV01
+IovSupport        : False
+IovSupportReasons : {REASON}
+
+PS C:\\> Get-NetAdapterSriov | fl Name, InterfaceDescription, SriovSupport, Enabled, NumVFs
+
+Name                 : Ethernet
+InterfaceDescription : Intel(R) Ethernet Server Adapter I350-T2
+SriovSupport         : NoOscSupport
+Enabled              : True
+NumVFs               : 6
+""".replace(
+    "REASON",
+    "To use SR-IOV on this system, the system BIOS must be updated to allow Windows to control PCI Express. "
+    "Contact your system manufacturer for an update.",
+)
+
+
+def test_an_sriov_nic_blocked_by_firmware_is_not_told_to_buy_an_sriov_nic(cli, tmp_path: Path) -> None:
+    """The how-to's paste: an I350 whose BIOS withholds _OSC. The fix is firmware, and no switch was pasted."""
+    p = tmp_path / "pasted.txt"
+    p.write_text(HOWTO_PASTE, encoding="utf-8")
+    r = cli("check", str(p), "--format", "json")
+    assert r.code == 1, r.err
+    nic = [f for f in json.loads(r.out)["findings"] if f["id"] == "HV-NIC-SRIOV"]
+    host = next(f for f in nic if f["status"] == "fail")
+    assert "install an SR-IOV capable NIC" not in (host["fix"] or "")
+    assert "_OSC" in host["fix"] and "Ethernet NoOscSupport" in host["message"]
+    port = next(f for f in nic if f["status"] == "warn")
+    assert "not under an external switch" not in port["message"] and "switches not collected" in port["message"]
