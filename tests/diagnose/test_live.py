@@ -163,9 +163,11 @@ def test_monitor_serves_prometheus_metrics_over_loopback() -> None:
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         # the exporter's start-up (imports) is not what is tested: wait for it on a loaded machine, then flood
-        _scrape(url, time.monotonic() + 25, r"^iovkit_single_core_switch ")
-        with flood(CPUS[-1], seconds=8.0):
-            text = _scrape(url, time.monotonic() + 8, rf'^iovkit_cpu_packets_per_second\{{cpu="{CPUS[-1]}"\}} \d{{4,}}')
+        _scrape(url, time.monotonic() + 25, r"^iovkit_cpu_busy_percent\{")
+        with flood(CPUS[-1], seconds=15.0):
+            text = _scrape(
+                url, time.monotonic() + 15, rf'^iovkit_cpu_packets_per_second\{{cpu="{CPUS[-1]}"\}} \d{{4,}}'
+            )
     finally:
         if proc.poll() is None:
             proc.terminate()
