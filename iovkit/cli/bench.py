@@ -484,8 +484,8 @@ def bench_cmd(
             if result.knee_pps is None
             else f"{result.knee_pps:,.0f} datagrams/s"
         )
-        if result.interrupted and result.knee_pps is not None:
-            knee = f"at least {knee} (interrupted)"
+        if result.interrupted:
+            knee = f"at least {knee} (interrupted)" if result.knee_pps is not None else "none yet (interrupted)"
         out.print(f"knee: {knee}; stopped: {result.stopped_because}")
         out.print(_drop_rates(result))
         out.print("wrote " + ", ".join(str(p) for p in written))
