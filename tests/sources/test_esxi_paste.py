@@ -261,3 +261,17 @@ def test_the_dmar_signature_is_recognised_without_its_prompt(tmp_path):
     )
     snap = snapshot_from_paste(_paste(tmp_path, text))
     assert snap.esxi is not None and snap.esxi.boot_log is not None and len(snap.esxi.boot_log) == 2
+
+
+def test_the_example_pasted_without_prompts_keeps_each_vmx_its_own_vm(tmp_path):
+    """Prompt lines stripped (a ticket, a chat): three .vmx files in a row are three VMs, never one mixed VM
+    whose reservation comes from another VM's file."""
+    from iovkit.examples import example_path
+
+    text = example_path("esxi-x710").read_text()
+    bare = "\n".join(ln for ln in text.splitlines() if not ln.startswith("[root@"))
+    snap = snapshot_from_paste(_paste(tmp_path, bare))
+    assert snap.esxi is not None
+    vms = {vm.name: vm for vm in snap.esxi.vms}
+    assert {"relay-01", "relay-02", "relay-03"} <= set(vms)
+    assert vms["relay-01"].reserve_all is True and vms["relay-03"].reserve_all is False

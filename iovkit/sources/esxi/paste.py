@@ -110,11 +110,23 @@ def _content_kind(line: str, nxt: str) -> str | None:
     return None
 
 
+def _vmx_start(line: str, prev: str) -> bool:
+    """The first line of a .vmx file: `.encoding = ...`, or `config.version = ...` when no .encoding precedes it."""
+    if re.match(r"^\.encoding\s*=", line):
+        return True
+    return bool(re.match(r"^config\.version\s*=", line)) and not re.match(r"^\.encoding\s*=", prev)
+
+
 def split_sections(text: str, origin: str) -> PasteFacts:
     """Cut a paste into sections at prompt/command lines, or at recognised headers when there are none."""
     facts = PasteFacts()
     lines = text.splitlines()
-    if p.looks_like_vmx(text) and not any(_PROMPT.match(ln) or _BARE.match(ln) for ln in lines):
+    vmx_starts = [i for i, ln in enumerate(lines) if _vmx_start(ln, lines[i - 1] if i else "")]
+    if (
+        p.looks_like_vmx(text)
+        and len(vmx_starts) <= 1
+        and not any(_PROMPT.match(ln) or _BARE.match(ln) for ln in lines)
+    ):
         facts.sections.append(Section(None, "vmx", origin, text, origin))
         return facts
     cur: Section | None = None
@@ -140,6 +152,9 @@ def split_sections(text: str, origin: str) -> PasteFacts:
             continue
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         ck = None if (cur is not None and cur.command is not None) else _content_kind(line, nxt)
+        if ck is None and i in vmx_starts and (cur is None or cur.command is None):
+            close()  # .vmx files pasted one after another without their `cat` lines: one VM each
+            cur, buf = Section(None, "vmx", origin, "", origin), []
         if ck is not None and (cur is None or cur.kind != ck or ck in ("nic-list", "vf-list", "version")):
             close()
             cur, buf = Section(None, ck, None, "", origin), []
