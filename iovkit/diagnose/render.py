@@ -141,7 +141,7 @@ def render(report: DiagnoseReport, console: Console) -> None:
         ft = Table(title="Findings", title_justify="left", show_lines=False)
         ft.add_column("id")
         ft.add_column("core", justify="right")
-        ft.add_column("what")
+        ft.add_column("what", overflow="fold")
         for f in report.findings:
             ft.add_row(Text(f.id, SEV_STYLE[f.severity]), f.core or "", f.summary)
         parts.append(ft)
@@ -151,7 +151,7 @@ def render(report: DiagnoseReport, console: Console) -> None:
         rt = Table(title="Recommendations (best fit first)", title_justify="left")
         rt.add_column("#", justify="right")
         rt.add_column("remedy")
-        rt.add_column("why")
+        rt.add_column("why", overflow="fold")  # a long registry path stays whole
         for r in report.recommendations:
             cmds = "\n".join(f"  {c}" for c in r.commands)
             rt.add_row(str(r.rank), r.title, r.why + (f"\n{cmds}" if cmds else ""))

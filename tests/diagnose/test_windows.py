@@ -88,3 +88,20 @@ def test_rich_report_on_an_80_column_pipe_keeps_every_window_field(tmp_path: Pat
     assert "…" not in r.stdout.split("Per-core load")[0]
     assert "for 3,600 s" in flat
     assert "600 s" in r.stdout
+
+
+def test_remedy_commands_are_never_cut_with_an_ellipsis_on_80_columns(tmp_path: Path) -> None:
+    """A command a user copies (the VMSMP registry path of the VMQ remedy) is folded, never shortened to '…'."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.fixtures.recordings import pdh_csv
+
+    f = tmp_path / "case.csv"
+    f.write_text(pdh_csv(), encoding="utf-8")
+    env = dict(os.environ, COLUMNS="80")
+    r = subprocess.run([sys.executable, "-m", "iovkit", "diagnose", str(f)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1, r.stderr
+    tail = r.stdout.split("Findings")[1]
+    assert "BelowTenGigVmqEnabled" in tail and "…" not in tail
