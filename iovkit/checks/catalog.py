@@ -99,6 +99,12 @@ RuleFunc = Callable[[HostSnapshot, Policy | None], Iterable[Finding]]
 
 
 DOC_PAGE = "docs/checks.md"
+_RULE: ContextVar[str] = ContextVar("iovkit_rule", default="")
+
+
+def current_rule() -> str:
+    """The ID of the rule being evaluated: a rule body names its findings with this, never by spelling its ID."""
+    return _RULE.get()
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,11 @@ class Rule:
     doc: str = ""  # where the rule is documented (docs/checks.md#<id>)
 
     def evaluate(self, snap: HostSnapshot, policy: Policy | None) -> list[Finding]:
-        found = list(self.func(snap, policy))
+        token = _RULE.set(self.id)
+        try:
+            found = list(self.func(snap, policy))
+        finally:
+            _RULE.reset(token)
         for f in found:
             f.id = self.id  # the catalog's spelling wins: a rule body need not (and should not) repeat it
             f.title = self.title

@@ -13,6 +13,7 @@ from iovkit.checks.catalog import (
     Finding,
     Scope,
     adapter_key,
+    current_rule,
     host_scope,
     not_applicable,
     plan_command,
@@ -129,7 +130,7 @@ def enable_vfs_command(snap: HostSnapshot, nic: PhysicalNic, count: int) -> str:
     impact="This ESXi release cannot give a VM an SR-IOV adapter: its traffic stays on the vSwitch.",
 )
 def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-VERSION", host_scope(snap), esx_info(snap)
+    rid, scope, info = current_rule(), host_scope(snap), esx_info(snap)
     v = _vt(info)
     ev: Ev = {"esxi.version": info.version, "esxi.build": info.build, "esxi.cpu_vendor": info.cpu_vendor}
     if v is None:
@@ -175,7 +176,7 @@ def version(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Without IOMMU and SR-IOV in firmware no VF is created, whatever the driver asks for.",
 )
 def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-IOMMU", host_scope(snap), esx_info(snap)
+    rid, scope, info = current_rule(), host_scope(snap), esx_info(snap)
     bad = [ln for ln in info.boot_log or [] if "DMAR table not found" in ln or "IOV initialization failed" in ln]
     active = bool(info.vfs) or any((n.vfs_configured or 0) > 0 for n in snap.nics)
     ev: Ev = {"esxi.boot_log": info.boot_log, "esxi.sriov_nics": info.sriov_nics}
@@ -205,7 +206,7 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="The port's driver cannot create VFs: VMs on it stay on vmxnet3 through the vSwitch.",
 )
 def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-NIC-DRIVER", host_scope(snap), esx_info(snap)
+    rid, scope, info = current_rule(), host_scope(snap), esx_info(snap)
     if not snap.nics:
         yield unknown(rid, scope, ["nics"], "not collected: nics", collect=CMD_NICS)
         return
@@ -266,7 +267,7 @@ def _wanted(snap: HostSnapshot, policy: Policy | None) -> dict[str, list[tuple[E
     impact="No VFs are configured on the port the VMs use: an SR-IOV adapter there cannot power on.",
 )
 def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VFS-ENABLED"
+    rid = current_rule()
     wanted = _wanted(snap, policy)
     capable = [n for n in snap.nics if n.sriov_support == "Supported"]
     if not capable:
@@ -321,7 +322,7 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="The configured VFs do not exist until the host reboots: the VMs cannot use them yet.",
 )
 def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, info = "ESX-VFS-ACTIVE", esx_info(snap)
+    rid, info = current_rule(), esx_info(snap)
     enabled = [n for n in snap.nics if n.sriov_enabled]
     if not enabled:
         yield not_applicable(rid, host_scope(snap), "no port has VFs enabled (see ESX-VFS-ENABLED)")
@@ -394,7 +395,7 @@ def _vendor_of(snap: HostSnapshot, n: PhysicalNic) -> str:
     impact="VMs beyond the port's VFs (or interrupt vectors) fail to power on with their SR-IOV adapter.",
 )
 def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VF-CAPACITY"
+    rid = current_rule()
     if not snap.has("vm_adapters"):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
@@ -455,7 +456,7 @@ def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Changes to VFs take effect only after the reboot: the host runs the old configuration until then.",
 )
 def reboot(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, info = "ESX-REBOOT", host_scope(snap), esx_info(snap)
+    rid, scope, info = current_rule(), host_scope(snap), esx_info(snap)
     ev: Ev = {"esxi.reboot_required": info.reboot_required, "esxi.in_maintenance_mode": info.in_maintenance_mode}
     if info.reboot_required is None:
         yield unknown(rid, scope, ["esxi.reboot_required"], "not collected: esxi.reboot_required", collect=CMD_SUMMARY)

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, adapter_key, host_scope, not_applicable, rule, unknown
+from iovkit.checks.catalog import (
+    Ev,
+    Finding,
+    Scope,
+    adapter_key,
+    current_rule,
+    host_scope,
+    not_applicable,
+    rule,
+    unknown,
+)
 from iovkit.checks.esxi import (
     CMD_VMS,
     LOST,
@@ -39,7 +49,7 @@ from iovkit.snapshot import HostSnapshot
     impact="The VM's traffic stays on vmxnet3 through the vSwitch, or the VM does not power on with a stale PF.",
 )
 def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VM-ADAPTER"
+    rid = current_rule()
     if not snap.has("vm_adapters"):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
@@ -122,7 +132,7 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="A VM with an SR-IOV adapter and unreserved memory does not power on.",
 )
 def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VM-MEMORY"
+    rid = current_rule()
     if not snap.has("vm_adapters"):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
@@ -176,7 +186,7 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="The VM loses vMotion, snapshots, HA/DRS/FT and hot-add while it has an SR-IOV adapter.",
 )
 def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "ESX-VM-FEATURES"
+    rid = current_rule()
     if not snap.has("vm_adapters"):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, ps, rule, sh, skip
+from iovkit.checks.catalog import Ev, Finding, Scope, current_rule, host_scope, ps, rule, sh, skip
 from iovkit.policy import Policy
 from iovkit.snapshot import GuestInterface, GuestNic, HostSnapshot
 
@@ -43,7 +43,7 @@ def _sample_fix(i: GuestInterface, windows: bool) -> str:
 
 def _datapath_findings(snap: HostSnapshot) -> Iterator[Finding]:
     """One finding per routable interface, from the data-path verdict the guest reader made."""
-    rid = "GUEST-VF"
+    rid = current_rule()  # called from the GUEST-VF rule
     g = snap.guest
     assert g is not None
     windows = g.os == "windows"
@@ -119,7 +119,7 @@ def _pair(s: GuestNic, vfs: list[GuestNic]) -> GuestNic | None:
     ),
 )
 def guest_vf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-VF"
+    rid = current_rule()
     if snap.guest is not None and snap.guest.interfaces:
         yield from _datapath_findings(snap)
         return

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, not_applicable, rule, sh, unknown
+from iovkit.checks.catalog import Ev, Finding, Scope, current_rule, host_scope, not_applicable, rule, sh, unknown
 from iovkit.checks.guest_tuning import _guest, _linux_only, _on_hyperv, _relay, _targets
 from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot
@@ -26,7 +26,7 @@ STEAL_WARN, STEAL_FAIL = 2.0, 10.0  # % of CPU time stolen by the hypervisor dur
     impact="A relay on the far NUMA node pays cross-node memory traffic for every packet.",
 )
 def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-NUMA"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -75,7 +75,7 @@ def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="The kernel caps the relay's receive buffer: bursts overflow it and datagrams are dropped.",
 )
 def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-SOCKBUF"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -113,7 +113,7 @@ def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="UDP hashed on addresses only puts a relay's flows from one peer on one queue and one core.",
 )
 def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-UDP-HASH"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -160,7 +160,7 @@ def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="conntrack on the relay's port costs CPU per packet and can fill its table, dropping new flows.",
 )
 def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-CONNTRACK"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -204,7 +204,7 @@ def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Without GRO/GSO every datagram pays the full stack cost; fraglist GRO can break forwarded UDP.",
 )
 def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-GRO"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -250,7 +250,7 @@ def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="CPU the hypervisor steals shows up as latency and loss no guest tuning can fix.",
 )
 def steal(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-STEAL"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g

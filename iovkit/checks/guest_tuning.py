@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, Status, host_scope, not_applicable, ps, rule, sh, unknown
+from iovkit.checks.catalog import (
+    Ev,
+    Finding,
+    Scope,
+    Status,
+    current_rule,
+    host_scope,
+    not_applicable,
+    ps,
+    rule,
+    sh,
+    unknown,
+)
 from iovkit.policy import Policy, RelayExpectations
 from iovkit.snapshot import GuestFacts, GuestInterface, HostSnapshot
 
@@ -73,7 +85,7 @@ def _cpu_mask(n: int) -> str:
     impact="Without the VF driver the guest cannot use the VF the host gives it: traffic stays synthetic.",
 )
 def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-VF-DRIVER"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -126,7 +138,7 @@ def vf_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Fewer RX queues than relay workers leave cores idle while one queue's core saturates.",
 )
 def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-QUEUES"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -181,7 +193,7 @@ def queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Without RSS over every queue one core takes all receive work and saturates first.",
 )
 def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-RSS"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -239,7 +251,7 @@ def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="All NIC interrupts on one CPU make that CPU the guest's bottleneck.",
 )
 def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-IRQ"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g
@@ -291,7 +303,7 @@ def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="With fewer queues than workers and no RPS, receive work piles on the queues' cores.",
 )
 def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "GUEST-RPS"
+    rid = current_rule()
     g = _guest(snap, rid)
     if isinstance(g, Finding):
         yield g

@@ -13,6 +13,7 @@ from iovkit.checks.catalog import (
     Ev,
     Finding,
     Scope,
+    current_rule,
     host_scope,
     not_applicable,
     ps,
@@ -188,7 +189,7 @@ def _set_adapter(a: VmAdapter, args: str) -> str:
     ),
 )
 def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, h = "HV-OS-EDITION", host_scope(snap), snap.host
+    rid, scope, h = current_rule(), host_scope(snap), snap.host
     ver = _version(snap)
     ev: Ev = {"host.edition": h.edition, "host.os_caption": h.os_caption, "host.os_version": h.os_version}
     if h.edition is None and ver is None:
@@ -243,7 +244,7 @@ def os_edition(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact=("No switch on this host can be made IOV: every VM stays on the synthetic path through the virtual switch."),
 )
 def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope = "HV-HOST-IOV", host_scope(snap)
+    rid, scope = current_rule(), host_scope(snap)
     if snap.iov.supported is None:
         yield unknown(rid, scope, ["iov.supported"], collect=COLLECT_HOST)
         return
@@ -288,7 +289,7 @@ def host_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Without SLAT Hyper-V cannot assign VFs: the VMs stay on the synthetic path.",
 )
 def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope = "HV-SLAT", host_scope(snap)
+    rid, scope = current_rule(), host_scope(snap)
     hv = snap.host.hypervisor_present
     ev: Ev = {"cpu.slat": snap.cpu.slat, "host.hypervisor_present": hv, "iov.supported": snap.iov.supported}
     no_slat = [r for r in snap.iov.reasons or [] if classify_reason(r).category == "NO_SLAT"]
@@ -367,7 +368,7 @@ def slat(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="This port offers no VFs: VMs behind it stay on the virtual switch, whose packets land on a root CPU.",
 )
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-NIC-SRIOV"
+    rid = current_rule()
     if not snap.nics:
         if snap.has("nics") and snap.read("Get-NetAdapterSriov") is not False:
             yield not_applicable(rid, host_scope(snap), "no physical NIC on this host")
@@ -465,7 +466,7 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     ),
 )
 def nic_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-NIC-ENABLED"
+    rid = current_rule()
     capable = [(i, n) for i, n in enumerate(snap.nics) if n.sriov_support == "Supported"]
     if not capable:
         if not any(n.sriov_support is not None for n in snap.nics):

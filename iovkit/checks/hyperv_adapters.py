@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from iovkit.checks.catalog import (
     Ev,
     Finding,
+    current_rule,
     host_scope,
     not_applicable,
     plan_command,
@@ -46,7 +47,7 @@ from iovkit.snapshot import HostSnapshot, VmAdapter, VSwitch
     impact="An adapter with IovWeight 0 never asks for a VF: its traffic stays on the virtual switch.",
 )
 def vnic_weight(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-VNIC-WEIGHT"
+    rid = current_rule()
     adapters = adapters_in_scope(snap, policy)
     if not adapters:
         yield _no_adapter(snap, policy, rid, "no VM adapter in scope (policy, or none on an external switch)")
@@ -89,7 +90,7 @@ def _wanting(snap: HostSnapshot, policy: Policy | None, sw: VSwitch) -> list[VmA
     impact="Adapters beyond the port's VFs get none and silently stay on the synthetic path.",
 )
 def vf_capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-VF-CAPACITY"
+    rid = current_rule()
     switches = external_switches(snap, policy)
     if not switches:
         yield _no_switch(snap, rid)
@@ -171,7 +172,7 @@ _STATUS_CAUSES: dict[str, str] = {
     ),
 )
 def vf_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-VF-ACTIVE"
+    rid = current_rule()
     asking = [a for a in snap.vm_adapters if not a.is_management_os and (a.iov_weight or 0) > 0]
     if not asking:
         if not snap.has("vm_adapters"):
@@ -285,7 +286,7 @@ def _vf_cause(snap: HostSnapshot, a: VmAdapter, ev: Ev) -> tuple[str, str]:
     ),
 )
 def mgmt_os(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-MGMT-OS"
+    rid = current_rule()
     switches = external_switches(snap, policy)
     if not switches:
         yield _no_switch(snap, rid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, host_scope, not_applicable, ps, rule, unknown
+from iovkit.checks.catalog import Ev, Finding, current_rule, host_scope, not_applicable, ps, rule, unknown
 from iovkit.checks.hyperv import _a_scope, _get_adapter, _idx, _no_adapter, _set_adapter
 from iovkit.nics import default_queue_pairs, lookup
 from iovkit.policy import Policy, adapters_in_scope
@@ -37,7 +37,7 @@ def _nic_description(snap: HostSnapshot, a: VmAdapter) -> str | None:
     impact="The bottleneck moves from the host's root VP 0 into the guest: one vCPU takes every receive interrupt.",
 )
 def vf_queues(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-VF-QUEUES"
+    rid = current_rule()
     adapters = [a for a in adapters_in_scope(snap, policy) if (a.iov_weight or 0) > 0 or a.vf_data_path_active]
     if not adapters:
         if adapters_in_scope(snap, policy):

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from iovkit.checks.catalog import (
     Ev,
     Finding,
+    current_rule,
     host_scope,
     plan_command,
     ps,
@@ -45,7 +46,7 @@ from iovkit.snapshot import HostSnapshot
     impact="A switch on an LBFO team cannot pass VFs: every VM on it stays on the synthetic path.",
 )
 def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-TEAM"
+    rid = current_rule()
     switches = external_switches(snap, policy)
     if not switches:
         yield _no_switch(snap, rid)
@@ -118,7 +119,7 @@ def team(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     ),
 )
 def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-SWITCH-IOV"
+    rid = current_rule()
     switches = external_switches(snap, policy)
     if not switches:
         undecided = [s.name for s in snap.switches if snap.is_external(s) is None]

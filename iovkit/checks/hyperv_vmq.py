@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from iovkit.checks.catalog import (
     Ev,
     Finding,
+    current_rule,
     not_applicable,
     ps,
     rule,
@@ -81,7 +82,7 @@ def _below_ten_gig(snap: HostSnapshot, nic: PhysicalNic) -> str:
     impact="Without VMQ the traffic that stays on the switch is handled on one core: that core saturates first.",
 )
 def vmq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "HV-VMQ"
+    rid = current_rule()
     switches = external_switches(snap, policy)
     if not switches:
         yield _no_switch(snap, rid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iovkit.checks.catalog import Ev, Finding, Scope, host_scope, not_applicable, rule, sh, skip
+from iovkit.checks.catalog import Ev, Finding, Scope, current_rule, host_scope, not_applicable, rule, sh, skip
 from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot, PhysicalNic, VirtualFunction
 
@@ -64,7 +64,7 @@ def _sysfs_dev(n: PhysicalNic) -> str:
     impact="Without hardware virtualization KVM does not run: there are no VMs to give VFs to.",
 )
 def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope = "LX-VIRT", host_scope(snap)
+    rid, scope = current_rule(), host_scope(snap)
     if _guest(snap):
         yield not_applicable(rid, scope, IN_GUEST)
         return
@@ -114,7 +114,7 @@ def guest_vf_active(snap: HostSnapshot) -> bool:
     impact=("Host-side SR-IOV cannot be set up from inside a VM: the checks here say nothing about the hypervisor."),
 )
 def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope, h = "LX-GUEST", host_scope(snap), snap.host
+    rid, scope, h = current_rule(), host_scope(snap), snap.host
     ev: Ev = {"host.is_vm_guest": h.is_vm_guest, "host.guest_of": h.guest_of}
     if h.is_vm_guest is None:
         yield skip(rid, scope, ["host.is_vm_guest"])
@@ -152,7 +152,7 @@ def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="Without an active IOMMU a VF cannot be assigned to a VM (vfio refuses it).",
 )
 def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope = "LX-IOMMU", host_scope(snap)
+    rid, scope = current_rule(), host_scope(snap)
     if _guest(snap):
         yield not_applicable(rid, scope, IN_GUEST)
         return
@@ -193,7 +193,7 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     ),
 )
 def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope = "LX-IOMMU-CMDLINE", host_scope(snap)
+    rid, scope = current_rule(), host_scope(snap)
     if _guest(snap):
         yield not_applicable(rid, scope, IN_GUEST)
         return
@@ -261,7 +261,7 @@ def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding
     impact="No NIC offers VFs: every VM stays on virtio/vhost, whose work lands on host CPUs.",
 )
 def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid, scope = "LX-NIC-SRIOV", host_scope(snap)
+    rid, scope = current_rule(), host_scope(snap)
     if _guest(snap):
         yield not_applicable(rid, scope, IN_GUEST)
         return
@@ -312,7 +312,7 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="No VFs exist on the port: nothing can be given to a VM until they are created.",
 )
 def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "LX-VFS"
+    rid = current_rule()
     if _guest(snap):
         yield not_applicable(rid, host_scope(snap), IN_GUEST)
         return
@@ -350,7 +350,7 @@ def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="A VF without a driver can be neither used on the host nor passed to a VM until it is bound.",
 )
 def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "LX-VF-BOUND"
+    rid = current_rule()
     if _guest(snap):
         yield not_applicable(rid, host_scope(snap), IN_GUEST)
         return
@@ -388,7 +388,7 @@ def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="VFs of a bonded PF bypass the bond: a VM on one of them loses the failover the bond gives the host.",
 )
 def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "LX-BOND"
+    rid = current_rule()
     if _guest(snap):
         yield not_applicable(rid, host_scope(snap), IN_GUEST)
         return
@@ -440,7 +440,7 @@ def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     impact="A VM on a VF with spoof check off or trust on can send as any MAC address on the wire.",
 )
 def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
-    rid = "LX-VF-POLICY"
+    rid = current_rule()
     if _guest(snap):
         yield not_applicable(rid, host_scope(snap), IN_GUEST)
         return

@@ -162,3 +162,22 @@ def test_the_plan_command_the_user_gave_travels_in_the_check_context():
     assert plan_command(snap) != given  # the context ends with the run
     fixes = [f.fix for f in run_checks(snap, plan_cmd=given).findings if f.fix and "iovkit plan" in f.fix]
     assert fixes and all(given in fix for fix in fixes), fixes
+
+
+def test_no_rule_body_spells_its_own_id() -> None:
+    """The ID lives in @rule(...) only; a body names its findings with current_rule() (one spelling)."""
+    import ast
+    from pathlib import Path
+
+    bad = []
+    for mod in (Path(__file__).resolve().parents[2] / "iovkit" / "checks").glob("*.py"):
+        for fn in ast.walk(ast.parse(mod.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            ids = [d.args[0].value for d in fn.decorator_list if isinstance(d, ast.Call) and d.args]
+            ids = [i for i in ids if isinstance(i, str)]
+            for stmt in fn.body:
+                for node in ast.walk(stmt):
+                    if isinstance(node, ast.Constant) and node.value in ids:
+                        bad.append(f"{mod.name}:{node.lineno}: {node.value} (use current_rule())")
+    assert not bad, "\n".join(bad)
