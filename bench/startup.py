@@ -2,19 +2,20 @@
 
 Run: python3 bench/startup.py [--runs N] [--before GIT-REF]. Each row runs its command N times in a fresh
 interpreter (rounds interleaved, so load on the machine hits every row alike) and reports the median and the
-minimum wall time, each also as a ratio to the `import typer, rich` row (on a shared, loaded machine the
-minimum is the steadier figure). Two floors are shown too: a bare typer app's `--help` (what any typer 0.2x CLI
-pays through typer's own path: pydantic to coerce the root's unset options, typer.rich_utils with rich's markdown
-and traceback modules) and the rich floor (importing the rich parts a help page is drawn with, and drawing one
-panel: what any rich-rendered help pays above `import typer, rich`). --before REF runs the same commands against
-the iovkit package as it was at REF (extracted with `git archive`). The numbers go in bench/RESULTS.md under
-"CLI start-up".
+minimum wall time and CPU time (user + system), each also as a ratio to the `import typer, rich` row (on a
+shared, loaded machine the minimum and the CPU time are the steadier figures). Two floors are shown too: a
+bare typer app's `--help` (what any typer 0.2x CLI pays through typer's own path: pydantic to coerce the root's
+unset options, typer.rich_utils with rich's markdown and traceback modules) and the rich floor (importing the
+rich parts a help page is drawn with, and drawing one panel: what any rich-rendered help pays above
+`import typer, rich`). --before REF runs the same commands against the iovkit package as it was at REF
+(extracted with `git archive`). The numbers go in bench/RESULTS.md under "CLI start-up".
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,11 +57,15 @@ def _rows(tree: Path, label: str) -> list[tuple[str, list[str], Path]]:
     ]
 
 
-def _time(cmd: list[str], tree: Path) -> float:
+def _time(cmd: list[str], tree: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run: on a loaded machine the CPU time waits for no one."""
     env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="120")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=tree)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -87,17 +92,26 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             rows += _rows(old, f" ({args.before})")
         times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+        cpu: dict[str, list[float]] = {name: [] for name, _, _ in rows}
         for _name, cmd, tree in rows:  # one warm-up each (page cache, .pyc files)
             _time(cmd, tree)
         for _ in range(args.runs):
             for name, cmd, tree in rows:
-                times[name].append(_time(cmd, tree))
-    base = statistics.median(times[rows[0][0]])
-    base_min = min(times[rows[0][0]])
-    print(f"{'command':48} {'median s':>9} {'x base':>7} {'min s':>7} {'x base':>7}")
+                wall, used = _time(cmd, tree)
+                times[name].append(wall)
+                cpu[name].append(used)
+    first = rows[0][0]
+    base, base_min = statistics.median(times[first]), min(times[first])
+    cpu_med, cpu_min = statistics.median(cpu[first]), min(cpu[first])
+    head = f"{'median s':>9} {'x':>5} {'min s':>6} {'x':>5} {'cpu med':>8} {'x':>5} {'cpu min':>8} {'x':>5}"
+    print(f"{'command':48} {head}")
     for name, _, _ in rows:
         med, low = statistics.median(times[name]), min(times[name])
-        print(f"{name:48} {med:9.3f} {med / base:7.2f} {low:7.3f} {low / base_min:7.2f}")
+        cmed, clow = statistics.median(cpu[name]), min(cpu[name])
+        print(
+            f"{name:48} {med:9.3f} {med / base:5.2f} {low:6.3f} {low / base_min:5.2f}"
+            f" {cmed:8.3f} {cmed / cpu_med:5.2f} {clow:8.3f} {clow / cpu_min:5.2f}"
+        )
     print(f"({args.runs} runs each, interleaved; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
 
 
