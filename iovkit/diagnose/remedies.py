@@ -32,7 +32,7 @@ CATALOG: tuple[Remedy, ...] = (
         "Move the VM's vNIC to an SR-IOV virtual function",
         "the VF bypasses the virtual switch entirely, so the {core_txt} no longer carries the VM's packets; "
         "`iovkit check` and `iovkit plan` prepare the switch-over",
-        ("iovkit check", "iovkit plan --from host.json --policy policy.yaml -o plan.json"),
+        ("iovkit check host.json", "iovkit plan host.json --policy policy.yaml -o plan.json"),
     ),
     Remedy(
         "VMQ",

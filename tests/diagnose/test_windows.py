@@ -105,3 +105,14 @@ def test_remedy_commands_are_never_cut_with_an_ellipsis_on_80_columns(tmp_path: 
     assert r.returncode == 1, r.stderr
     tail = r.stdout.split("Findings")[1]
     assert "BelowTenGigVmqEnabled" in tail and "…" not in tail
+
+
+def test_the_sriov_remedy_checks_the_recorded_host_not_this_machine(cli, tmp_path: Path) -> None:
+    """A recording is read on a workstation: a bare `iovkit check` there would judge the workstation."""
+    from tests.fixtures.recordings import pdh_csv
+
+    f = tmp_path / "case.csv"
+    f.write_text(pdh_csv(), encoding="utf-8")
+    doc = json.loads(cli("diagnose", str(f), "--format", "json").out)
+    sriov = next(r for r in doc["recommendations"] if r["id"] == "SRIOV")
+    assert all(c.startswith("iovkit ") and "host.json" in c for c in sriov["commands"])
