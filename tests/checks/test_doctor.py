@@ -108,3 +108,9 @@ def test_check_on_this_machine_names_guest_and_no_vf(cli):
     assert r.code == 1 and doc["verdict"] == "not-ready"
     assert by["LX-GUEST"]["evidence"]["host.is_vm_guest"] is True
     assert by["LX-IOMMU"]["status"] == "not-applicable"  # host-side rules do not apply inside a guest
+
+
+def test_the_hidden_checks_hint_keeps_the_input(cli) -> None:
+    """Doctor on a capture hides passing checks; a bare `iovkit check` would judge this machine instead."""
+    r = cli("doctor", "--example", "esxi-x710")
+    assert "`iovkit check` with the same input lists them" in " ".join(r.out.split())
