@@ -72,8 +72,9 @@ class SimulatorExecutor:
     """Runs steps on the Hyper-V simulator; with a state file, saves after every change."""
 
     name = "simulator"
+    refusals: tuple[type[Exception], ...] = (SimError,)
 
-    def __init__(self, sim: Simulator, state_path: Path | None = None) -> None:
+    def __init__(self, sim: Simulator | EsxiSimulator, state_path: Path | None = None) -> None:
         self.sim = sim
         self.state_path = state_path
 
@@ -84,7 +85,7 @@ class SimulatorExecutor:
         try:
             out = self.sim.execute(step, phase)
             ok = True
-        except SimError as err:
+        except self.refusals as err:
             out, ok = str(err), False
         if self.state_path is not None and phase != "verify":
             self.sim.save(self.state_path)
@@ -97,35 +98,15 @@ class SimulatorExecutor:
         return self.sim.s.host
 
 
-class EsxiSimulatorExecutor:
-    """Runs ESXi steps on the ESXi simulator; with a state file, saves after every change."""
+class EsxiSimulatorExecutor(SimulatorExecutor):
+    """Runs ESXi steps on the ESXi simulator: the same loop, esxcli/API renderings and the ESXi refusals."""
 
-    name = "simulator"
-
-    def __init__(self, sim: EsxiSimulator, state_path: Path | None = None) -> None:
-        self.sim = sim
-        self.state_path = state_path
+    refusals = (EsxiSimError,)
 
     def command(self, step: Step, phase: Phase) -> str:
         from iovkit.plan.render_esxi import esx_phase
 
         return esx_phase(step, phase)
-
-    def run(self, step: Step, phase: Phase) -> Outcome:
-        try:
-            out = self.sim.execute(step, phase)
-            ok = True
-        except EsxiSimError as err:
-            out, ok = str(err), False
-        if self.state_path is not None and phase != "verify":
-            self.sim.save(self.state_path)
-        return Outcome(ok, out)
-
-    def stale_reason(self, plan: Plan) -> str | None:
-        return _compare(plan, self.sim.to_snapshot())
-
-    def host_name(self) -> str | None:
-        return self.sim.s.host
 
 
 class LocalPowerShellExecutor:
