@@ -324,3 +324,12 @@ def test_bench_rejects_negative_warmup_and_empty_sessions(cli):
     assert r.code == 2 and "--clients" in r.err
     r = cli("compare", "a.json", "--after", "b.json", "--noise", "nan")
     assert r.code == 2 and "--noise" in r.err
+
+
+def test_a_refused_choice_reads_as_one_plain_line(cli) -> None:  # type: ignore[no-untyped-def]
+    """No validator jargon ("Value error,") between the option and what was wrong with the value."""
+    r = cli("check", "--example", "hyperv-ready", "--format", "html")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "iovkit: error: Invalid value for '--format' / '-f': 'html' is not one of 'table', 'json', 'markdown', 'junit'."
+    )

@@ -234,7 +234,7 @@ def _run(args: list[str], debug: bool) -> int:
         if debug:
             raise
         fmt = getattr(ex, "format_message", None)
-        msg = (fmt() if callable(fmt) else str(ex)).replace("\n", " ").strip()
+        msg = (fmt() if callable(fmt) else str(ex)).replace("\n", " ").replace(": Value error, ", ": ").strip()
         if not msg:  # `iovkit` or `iovkit script` alone: the help above lists what to run
             msg = "missing command (the list is above)"
         print(f"iovkit: error: {msg}", file=sys.stderr)
