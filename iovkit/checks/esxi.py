@@ -242,6 +242,12 @@ def nic_driver(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         )
 
 
+def _cannot_carry_vfs(snap: HostSnapshot, n: PhysicalNic) -> bool:
+    """Seen unable: not SR-IOV capable, or its driver has no max_vfs parameter (igbn)."""
+    mod = esx_info(snap).module(n.driver)
+    return n.sriov_support == "NotSupported" or (mod is not None and mod.has_max_vfs is False)
+
+
 def _wanted(snap: HostSnapshot, policy: Policy | None) -> dict[str, list[tuple[EsxiVm, EsxiVmAdapter]]]:
     """vmnic -> the in-scope adapters whose PF it is."""
     out: dict[str, list[tuple[EsxiVm, EsxiVmAdapter]]] = {}
@@ -271,9 +277,20 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     wanted = _wanted(snap, policy)
     capable = [n for n in snap.nics if n.sriov_support == "Supported"]
     if not capable:
-        yield not_applicable(rid, host_scope(snap), "no SR-IOV capable NIC (see ESX-NIC-DRIVER)")
+        unread = [i for i, n in enumerate(snap.nics) if n.sriov_support is None]
+        if unread or not snap.nics:
+            yield unknown(
+                rid,
+                host_scope(snap),
+                [f"nics[{i}].sriov_support" for i in unread] or ["nics"],
+                "not collected: which ports can carry VFs (see ESX-NIC-DRIVER)",
+                collect="esxcli network sriovnic list" if snap.nics else CMD_NICS,
+            )
+        else:
+            yield not_applicable(rid, host_scope(snap), "no SR-IOV capable NIC (see ESX-NIC-DRIVER)")
         return
-    any_on = any(n.sriov_enabled for n in capable)
+    # "No port has VFs" is a claim about every port: each must be observed off (or unable to carry VFs).
+    none_on = all(m.sriov_enabled is False or _cannot_carry_vfs(snap, m) for m in snap.nics)
     for n in capable:
         i = _nic_i(snap, n)
         users = wanted.get(n.name, [])
@@ -292,10 +309,10 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 Scope("nic", n.name),
                 [f"nics[{i}].sriov_enabled"],
                 "not collected: whether VFs are enabled",
-                collect=f"esxcli system module parameters list -m {n.driver}",
+                collect=f"esxcli system module parameters list -m {n.driver or '<driver>'}",
             )
-        elif users or not any_on:
-            who = f" ({len(users)} VM adapter(s) use it)" if users else ""
+        elif users or none_on:
+            who = f" ({len(users)} VM adapter(s) use it)" if users else " (and on no other port)"
             yield Finding(
                 rid,
                 "fail",
@@ -304,8 +321,16 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 ev,
                 fix=enable_vfs_command(snap, n, count) + " ; then reboot in maintenance mode: " + REBOOT,
             )
-        else:
+        elif snap.has("vm_adapters"):
             yield not_applicable(rid, Scope("nic", n.name), "VFs not enabled, and no in-scope VM uses this port")
+        else:
+            yield unknown(
+                rid,
+                Scope("nic", n.name),
+                ["vm_adapters"],
+                f"VFs not enabled on {n.name}; whether a VM needs them is not known ({VMS_UNREAD})",
+                collect=CMD_VMS,
+            )
 
 
 @rule(

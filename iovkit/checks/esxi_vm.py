@@ -19,6 +19,7 @@ from iovkit.checks.catalog import (
     unknown,
 )
 from iovkit.checks.esxi import (
+    CMD_NICS,
     CMD_VMS,
     LOST,
     MIN_HW,
@@ -86,6 +87,17 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 ev,
                 fix=f"Edit the VM: choose the physical function again (.vmx {a.name}.pfId in decimal "
                 "%05d:%03d:%02d.%d)",
+            )
+            continue
+        unaddressed = [i for i, n in enumerate(snap.nics) if n.pci_address is None]
+        if a.pf is not None and snap.nics and pf_nic(snap, a) is None and unaddressed:
+            yield unknown(
+                rid,
+                scope,
+                [f"nics[{i}].pci_address" for i in unaddressed],
+                f"its PF {a.pf}: the PCI address of {', '.join(snap.nics[i].name for i in unaddressed)} "
+                "was not collected",
+                collect=CMD_NICS,
             )
             continue
         if a.pf is not None and snap.nics and pf_nic(snap, a) is None:

@@ -185,3 +185,60 @@ def test_a_paste_without_vmx_files_leaves_the_vm_rules_unknown(tmp_path):
         (f,) = _by(res.findings, rid)
         assert f.status == "unknown" and f.missing == ["vm_adapters"] and "vim-cmd vmsvc/getallvms" in (f.collect or "")
     assert not [f for f in res.findings if f.status == "fail"]  # nothing about the VMs is concluded
+
+
+def _cut(t: str, start: str, end: str) -> str:
+    """The paste without the output from the prompt line containing `start` to the one containing `end`."""
+    a = t.index(f"[root@esx01:~] {start}")
+    return t[:a] + t[t.index(f"[root@esx01:~] {end}", a) :]
+
+
+def test_an_unread_port_never_makes_another_port_fail(tmp_path):
+    """vmnic1 has no VFs and no VM uses it: that is a failure only when every port is seen without VFs. Without
+    the sriovnic list and vmnic0's driver parameters, vmnic0's state is not known, so vmnic1 does not fail."""
+    snap = _snap(tmp_path)
+    snap.nics[0].sriov_support = snap.nics[0].sriov_enabled = None
+    res = run_checks(snap)
+    (f,) = [f for f in _by(res.findings, "ESX-VFS-ENABLED") if f.scope.name == "vmnic1"]
+    assert f.status == "not-applicable"
+    snap.nics[0].sriov_support, snap.nics[0].sriov_enabled = "Supported", False  # seen off: now it is a failure
+    (f,) = [f for f in _by(run_checks(snap).findings, "ESX-VFS-ENABLED") if f.scope.name == "vmnic1"]
+    assert f.status == "fail" and "on no other port" in f.message and "max_vfs=" in (f.fix or "")
+
+
+def test_a_pf_nobody_gave_a_pci_address_is_unknown_not_a_moved_card(tmp_path):
+    snap = _snap(tmp_path)
+    snap.nics[0].pci_address = None
+    f = next(f for f in _by(run_checks(snap).findings, "ESX-VM-ADAPTER") if f.scope.name == "relay-01/pciPassthru31")
+    assert f.status == "unknown" and f.missing == ["nics[0].pci_address"]
+    assert f.collect == "esxcli network nic list"
+
+
+def test_a_grepped_lspci_counts_vfs_only_when_it_shows_all_that_were_asked_for(tmp_path):
+    """Without the VF list, lspci counts the VFs; `lspci | grep` may have dropped some, so fewer than max_vfs asks
+    for is not collected (ESX-VFS-ACTIVE unknown, naming the VF list command), not "not active"."""
+
+    def edit(t: str, grep: str) -> str:
+        t = _cut(t, "esxcli network sriovnic vf list -n vmnic0", "esxcli system module")
+        t = t.replace("] lspci\n", f"] lspci{grep}\n")
+        return t.replace("0000:3b:02.7 Network controller: Intel(R) Ethernet Virtual Function 700 Series", "")
+
+    plain = _snap(tmp_path, lambda t: edit(t, ""))
+    grepped = _snap(tmp_path, lambda t: edit(t, " | grep -i net"))
+    assert plain.nics[0].vfs_configured == 7 and grepped.nics[0].vfs_configured is None
+    (f,) = [f for f in _by(run_checks(plain).findings, "ESX-VFS-ACTIVE") if f.scope.name == "vmnic0"]
+    assert f.status == "fail" and "7 VF(s) present, 8 requested" in f.message
+    (f,) = [f for f in _by(run_checks(grepped).findings, "ESX-VFS-ACTIVE") if f.scope.name == "vmnic0"]
+    assert f.status == "unknown" and f.collect == "esxcli network sriovnic vf list -n vmnic0"
+    full = _snap(tmp_path, lambda t: t.replace("] lspci\n", "] lspci | grep -i net\n"))
+    assert full.nics[0].vfs_configured == 8  # all eight asked for are there
+
+
+def test_no_vf_for_an_adapter_is_not_concluded_without_the_vm_process_list(tmp_path):
+    """A VF list names owners by world id; without `esxcli vm process list` no VF can be tied to a VM, so an SR-IOV
+    adapter's VF data path is not collected (None), not inactive."""
+    full = {(a.vm_name, a.name): a.vf_data_path_active for a in _snap(tmp_path).vm_adapters}
+    assert full[("relay-01", "pciPassthru31")] is True and full[("relay-03", "pciPassthru31")] is False
+    snap = _snap(tmp_path, lambda t: _cut(t, "esxcli vm process list", "cat "))
+    part = {(a.vm_name, a.name): a.vf_data_path_active for a in snap.vm_adapters}
+    assert part[("relay-01", "pciPassthru31")] is None and part[("relay-03", "pciPassthru31")] is None

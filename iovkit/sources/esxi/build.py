@@ -19,6 +19,7 @@ from iovkit.snapshot import (
     CollectionError,
     CpuInfo,
     EsxiInfo,
+    EsxiVf,
     HostInfo,
     HostSnapshot,
     PhysicalNic,
@@ -119,6 +120,7 @@ def finish(
     origin: str | None,
     errors: list[CollectionError] | None = None,
     lspci: list[LspciLine] | None = None,
+    lspci_filtered: bool = False,
     collected_at: datetime | None = None,
 ) -> HostSnapshot:
     _resolve_owners(info)
@@ -163,9 +165,13 @@ def finish(
             if nic.vfs_configured is None:
                 nic.vfs_configured = len(vfs)  # "There is no SRIOV Nic with name ..." = no VF on this port now
             nic.vfs_allocated = sum(1 for v in vfs if v.active)
-        elif nic.vfs_configured is None and r.name in lspci_counts:
-            nic.vfs_configured = lspci_counts[r.name]
         snap.nics.append(nic)
+    for n in snap.nics:
+        if n.vfs_configured is None and n.name not in info.vf_lists and n.name in lspci_counts:
+            # A filtered lspci (`lspci | grep ...`) shows at least these VFs: a count only when it is all asked for.
+            want = esxi_port_max_vfs(snap, n) if lspci_filtered else None
+            if not lspci_filtered or (want is not None and lspci_counts[n.name] >= want):
+                n.vfs_configured = lspci_counts[n.name]
     for n in snap.nics:
         if n.sriov_enabled is None:
             want = esxi_port_max_vfs(snap, n)
@@ -176,6 +182,13 @@ def finish(
     for v in info.vfs:
         snap.vfs.append(VirtualFunction(pf=v.pf, index=v.index, vm=v.vm, pci_address=v.pci_address))
     running = {w.display_name for w in info.worlds or []}
+    # "This adapter has no VF" needs every VF list read and every owner resolved to a VM (`vm process list`).
+    owners_known = (
+        info.worlds is not None
+        and bool(snap.nics)
+        and all(n.name in info.vf_lists for n in snap.nics if n.sriov_enabled is not False)
+        and all(v.vm is not None for v in info.vfs if v.owner_world_id is not None)
+    )
     for vm in info.vms:
         if vm.power_state is None and info.worlds is not None:
             vm.power_state = "poweredOn" if vm.name in running else "poweredOff"
@@ -190,9 +203,7 @@ def finish(
                     switch_name=a.network,
                     connected=a.present,
                     mac=a.mac,
-                    vf_data_path_active=(vf is not None and bool(vf.active))
-                    if a.type == "sriov" and info.vf_lists
-                    else None,
+                    vf_data_path_active=_vf_active(vf, a.type == "sriov" and owners_known),
                     vf_pci_address=vf.pci_address if vf else None,
                 )
             )
@@ -203,3 +214,11 @@ def finish(
         absent += [] if info.vf_lists else ["vfs"]
         snap.mark_absent(*absent)
     return snap
+
+
+def _vf_active(vf: EsxiVf | None, none_means_no_vf: bool) -> bool | None:
+    """An SR-IOV adapter's VF in use: its VF's Active column; no VF owned by its VM is False only when every VF
+    list was read and every owner resolved, else not collected."""
+    if vf is not None:
+        return vf.active
+    return False if none_means_no_vf else None

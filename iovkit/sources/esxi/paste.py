@@ -223,6 +223,7 @@ def snapshot_from_sections(facts: PasteFacts, origin: str) -> HostSnapshot:
     host = facts.host
     lspci: list[p.LspciLine] = []
     vmx_seen: set[str] = set()
+    lspci_filtered = False
     for sec in facts.sections:
         t = sec.text
         match sec.kind:
@@ -315,6 +316,7 @@ def snapshot_from_sections(facts: PasteFacts, origin: str) -> HostSnapshot:
                     )
             case "lspci":
                 lspci.extend(p.parse_lspci(t))
+                lspci_filtered = lspci_filtered or sec.command is None or "|" in sec.command
             case "vm-process":
                 info.worlds = (info.worlds or []) + p.parse_vm_process_list(t)
             case "vmx":
@@ -339,7 +341,16 @@ def snapshot_from_sections(facts: PasteFacts, origin: str) -> HostSnapshot:
             "run the commands `iovkit script collect --esxi` prints",
             path=origin,
         )
-    return finish(info, nics, host=host, kind="esxi-paste", origin=origin, errors=errors, lspci=lspci)
+    return finish(
+        info,
+        nics,
+        host=host,
+        kind="esxi-paste",
+        origin=origin,
+        errors=errors,
+        lspci=lspci,
+        lspci_filtered=lspci_filtered,
+    )
 
 
 def _module(info: EsxiInfo, name: str) -> EsxiModule:
