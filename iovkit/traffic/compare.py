@@ -144,9 +144,11 @@ def _matched_rates(runs: list[SweepResult]) -> list[float]:
     """Offered rates present (within 1 %) in every run."""
     if not runs:
         return []
-    common = []
+    common: list[float] = []
     for s in runs[0].steps:
         r = s.offered_pps
+        if any(abs(c - r) <= RATE_MATCH_TOLERANCE * r for c in common):
+            continue  # a repeated attempt at a rate already listed (the sweep retries a missed step)
         if all(any(abs(t.offered_pps - r) <= RATE_MATCH_TOLERANCE * r for t in run.steps) for run in runs[1:]):
             common.append(r)
     return common

@@ -148,3 +148,12 @@ def test_an_interrupted_run_is_flagged_as_a_lower_bound() -> None:
     cut.interrupted = True
     assert any("interrupted" in w for w in compare([_run(4000, 100, seed=1)], [cut]).warnings)
     assert not any("interrupted" in w for w in compare([_run(4000, 100, seed=1)], [_run(2000, 100, seed=3)]).warnings)
+
+
+def test_a_repeated_attempt_at_one_rate_is_one_rate() -> None:
+    """The sweep repeats a missed step: its two attempts at 1,000/s are one matched rate, not two rows."""
+    before, after = _run(4000, 100, seed=1), _run(4000, 100, seed=2)
+    for run in (before, after):
+        run.steps.insert(1, run.steps[0].model_copy())
+    c = compare([before], [after])
+    assert [p.offered_pps for p in c.rates] == [1000.0, 2000.0, 4000.0, 8000.0]
