@@ -127,7 +127,8 @@ def render_table(
                     continue
                 seen.add(key)
                 console.print(Text.assemble((f"[{f.id}] ", STYLE[f.status]), f"{f.scope}: ", (f.fix or "", "cyan")))
-    hidden = "" if passes else " (passing and not-applicable checks not shown: `iovkit check` with the same input lists them)"
+    hidden = "" if passes else " (passing and not-applicable checks not shown: `iovkit check` with the same input "
+    hidden += "lists them)" if hidden else ""
     console.print(Text(totals(result) + hidden))
 
 

@@ -6,10 +6,14 @@ one-line error, and the fleet rules need each host's groups.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from iovkit.errors import InputError
+from iovkit.fileio import read_text
 
 IMPLICIT_GROUPS = ("all", "ungrouped")
 
@@ -24,16 +28,24 @@ def select_hosts(inventory: Path, limit: str | None) -> list[InventoryHost]:
     """Hosts of `inventory` matching `limit` (Ansible's pattern syntax), in inventory order."""
     if not inventory.exists():
         raise InputError("no such file or directory", path=str(inventory), field="-i")
+    if inventory.is_file():
+        read_text(inventory)  # binary or wrongly encoded: one line here, not Ansible's garbled warnings
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
     manager = InventoryManager(loader=DataLoader(), sources=[], parse=False)
+    said = io.StringIO()  # Ansible's multi-line parser warnings: the error below says it in one line
     try:
-        parsed = manager.parse_source(str(inventory))
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            parsed = manager.parse_source(str(inventory.resolve()))
     except Exception as err:  # ansible raises AnsibleError subclasses with multi-line text
         raise InputError(f"not an Ansible inventory: {_first_line(err)}", path=str(inventory)) from err
     if not parsed:
-        raise InputError("Ansible could not parse it as an inventory (YAML, INI or a script)", path=str(inventory))
+        why = _parser_reason(said.getvalue())
+        raise InputError(
+            "Ansible could not parse it as an inventory (YAML, INI or a script)" + (f": {why}" if why else ""),
+            path=str(inventory),
+        )
     manager._inventory.reconcile_inventory()  # what parse_sources() does after parsing (public API has no hook)
     if limit:
         manager.subset(limit)
@@ -49,3 +61,10 @@ def select_hosts(inventory: Path, limit: str | None) -> list[InventoryHost]:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def _parser_reason(said: str) -> str:
+    """The first reason Ansible's parsers gave ("Failed to parse inventory: ..."), on one line."""
+    for m in re.finditer(r"Failed to parse inventory: ([^\n]+)", said):
+        return m.group(1).strip()[:200]
+    return ""

@@ -136,3 +136,22 @@ def test_a_limit_that_matches_nothing_is_bad_input(fleet_dir: Path, capsys: pyte
 def test_version_does_not_load_ansible() -> None:
     code = "import sys; from iovkit.cli.main import main; main(['--version']); assert 'ansible' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"all:\n  hosts: [\n", "ending in ':' is not allowed"),  # a YAML typo, read by the INI parser at last
+        (bytes(range(256)) * 4, "not UTF-8 text"),  # a binary file given by mistake
+    ],
+    ids=["yaml-typo", "binary"],
+)
+def test_an_unreadable_inventory_is_one_line_not_ansible_warnings(tmp_path: Path, content: bytes, says: str) -> None:
+    inv = tmp_path / "inventory.yml"
+    inv.write_bytes(content)
+    r = subprocess.run(
+        [sys.executable, "-m", "iovkit", "fleet", "check", "-i", str(inv)], capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"iovkit: error: {inv}: ") and says in r.stderr
