@@ -229,7 +229,7 @@ HOST = "host"
 
 
 def host_scope(snap: HostSnapshot) -> Scope:
-    return Scope("host", snap.host.name or "this host")
+    return Scope("host", snap.host.name or "unnamed host")  # a paste without a name is not this machine
 
 
 def plan_command(snap: HostSnapshot) -> str:

@@ -177,7 +177,7 @@ def doctor_cmd(
         "unknown": ("UNKNOWN", "bold magenta"),
         "bottleneck": ("BOTTLENECK", "bold red"),
     }[report.verdict]
-    name = snap.host.name or "this host"
+    name = snap.host.name or "unnamed host"
     from rich.text import Text
 
     out.print(

@@ -254,3 +254,17 @@ def test_an_sriov_nic_blocked_by_firmware_is_not_told_to_buy_an_sriov_nic(cli, t
     assert "_OSC" in host["fix"] and "Ethernet NoOscSupport" in host["message"]
     port = next(f for f in nic if f["status"] == "warn")
     assert "not under an external switch" not in port["message"] and "switches not collected" in port["message"]
+
+
+def test_a_paste_without_a_host_name_is_not_called_this_host(cli, tmp_path: Path) -> None:
+    """Get-NetAdapterSriov alone names no computer: the report must not read as a verdict on this machine."""
+    p = tmp_path / "sriov.txt"
+    p.write_text(
+        "Name                 : VM NIC\nInterfaceDescription : Mellanox ConnectX-3 Pro Ethernet Adapter\n"
+        "Enabled              : True\nSriovSupport         : Supported\nNumVFs               : 32\n",
+        encoding="utf-8",
+    )
+    for cmd in ("check", "doctor"):
+        r = cli(cmd, "--from", str(p))
+        assert "unnamed host" in r.out, r.out
+        assert "host this host" not in r.out and "this host (hyperv" not in r.out
