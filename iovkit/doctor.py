@@ -199,6 +199,9 @@ def run_doctor(
     report.diagnose = diag
     report.diagnose_findings = [{"id": str(f.id), "summary": str(f.summary)} for f in getattr(diag, "findings", [])]
     report.diagnose_note = f"live sample {seconds:g} s: {diag.verdict}"
+    why: str = str(getattr(diag, "note", "") or "")
+    if diag.verdict in ("idle", "insufficient-data") and why:
+        report.diagnose_note += ": " + why.removeprefix("idle: ")  # why the sample cannot answer
     if diag.verdict == "bottleneck":
         # Not-ready stays the verdict (SR-IOV, the usual cure, is not available); the bottleneck is still said.
         if check.verdict != "not-ready":

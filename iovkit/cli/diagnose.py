@@ -128,19 +128,21 @@ def monitor_cmd(
     if not view:
         run(addr, port, interval, duration, on_bound=serving)
         return
+    from rich.console import Group
     from rich.live import Live
+    from rich.text import Text
 
     from iovkit.diagnose.detect import DiagnoseReport
     from iovkit.diagnose.model import Recording
-    from iovkit.diagnose.render import cores_table
+    from iovkit.diagnose.render import cores_table, verdict_line
 
     with Live(console=out, auto_refresh=False) as screen:
 
         def show(rec: Recording, report: DiagnoseReport) -> None:
-            table = cores_table(report)
-            hot = report.finding("SINGLE-CORE-SWITCH")
-            table.caption = hot.summary if hot else "no single-core switch bottleneck"
-            screen.update(table, refresh=True)
+            # the verdict as it is, wrapped under the table (a table caption is cut at the table's width)
+            screen.update(
+                Group(cores_table(report), Text(verdict_line(report), no_wrap=False, overflow="fold")), refresh=True
+            )
 
         run(addr, port, interval, duration, on_sample=show, on_bound=serving)
 
@@ -150,6 +152,6 @@ def register(app: typer.Typer) -> None:
     app.command(
         "diagnose",
         rich_help_panel=ASSESS,
-        epilog=exit_codes("bottleneck", ok="no bottleneck", extra={2: "bad input or insufficient data"}),
+        epilog=exit_codes("bottleneck", ok="no bottleneck", cannot_answer=True),
     )(diagnose_cmd)
     app.command("monitor", rich_help_panel=MEASURE, epilog=exit_codes())(monitor_cmd)

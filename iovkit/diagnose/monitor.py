@@ -78,7 +78,12 @@ class Metrics:
                 "iovkit_nic_packets_per_second", "Packets per second per interface", ["nic", "direction"], registry=r
             ),
             udp=Gauge("iovkit_udp_errors_per_second", "UDP error counters from /proc/net/snmp", ["kind"], registry=r),
-            single=Gauge("iovkit_single_core_switch", "1 while SINGLE-CORE-SWITCH holds over the window", registry=r),
+            single=Gauge(
+                "iovkit_single_core_switch",
+                "1 while SINGLE-CORE-SWITCH holds over the window, 0 when the verdict is ok, NaN when idle or "
+                "insufficient-data (nothing to judge)",
+                registry=r,
+            ),
             single_core=Gauge(
                 "iovkit_single_core_switch_cpu", "The hot CPU while SINGLE-CORE-SWITCH holds, else -1", registry=r
             ),
@@ -96,7 +101,8 @@ class Metrics:
             ),
             saturation=Gauge(
                 "iovkit_saturation_packets_per_second",
-                "Host packet rate (NET_RX) at which the hot CPU reaches 100% while SINGLE-CORE-SWITCH holds, else 0",
+                "Host packet rate (NET_RX) at which the hot CPU reaches 100% while SINGLE-CORE-SWITCH holds, 0 when "
+                "ok, NaN when idle or insufficient-data",
                 registry=r,
             ),
             verdict=Gauge(
@@ -138,8 +144,13 @@ class Metrics:
             if core.net_max is not None:
                 self.softirq_max.labels(cpu=core.name).set(core.net_max)
         hot = report.finding("SINGLE-CORE-SWITCH")
-        self.saturation.set(float((hot.evidence.get("saturation_pps") or 0.0) if hot else 0.0))
-        self.single.set(1 if hot else 0)
+        if report.verdict in ("idle", "insufficient-data"):
+            # unknown is not false: a window that cannot answer is NaN, not the 0 of a clear
+            self.saturation.set(math.nan)
+            self.single.set(math.nan)
+        else:
+            self.saturation.set(float((hot.evidence.get("saturation_pps") or 0.0) if hot else 0.0))
+            self.single.set(1 if hot else 0)
         for name in VERDICTS:
             self.verdict.labels(verdict=name).set(1 if report.verdict == name else 0)
         self.single_core.set(int(hot.core) if hot and hot.core and hot.core.isdigit() else -1)

@@ -37,6 +37,18 @@ def to_json(report: DiagnoseReport) -> str:
     return json.dumps(report.to_json(), indent=2, ensure_ascii=False)
 
 
+def verdict_line(report: DiagnoseReport) -> str:
+    """The verdict in one line, as every short view says it: the bottleneck's finding, a clear only when the
+    verdict is ok, and for idle / insufficient-data why the input cannot answer (never "no bottleneck")."""
+    if report.verdict == "bottleneck":
+        hot = report.finding("SINGLE-CORE-SWITCH") or report.finding("VHOST-SATURATED")
+        return f"bottleneck: {hot.summary}" if hot else "bottleneck"
+    if report.verdict == "ok":
+        return "ok: no single-core switch bottleneck"
+    note = report.note.removeprefix("idle: ")
+    return f"{report.verdict}: {note}" if note else report.verdict
+
+
 def cores_table(report: DiagnoseReport) -> Table:
     """Per core: mean and peak busy and network work, packets, and sparklines of the bucket max over the mean."""
     hot = report.finding("SINGLE-CORE-SWITCH") or report.finding("HOT-CORE")
@@ -146,7 +158,11 @@ def render(report: DiagnoseReport, console: Console) -> None:
             ft.add_row(Text(f.id, SEV_STYLE[f.severity]), f.core or "", f.summary)
         parts.append(ft)
     else:
-        parts.append(Text("No findings.", "green" if report.verdict == "ok" else ""))
+        parts.append(
+            Text("No findings.", "green")
+            if report.verdict == "ok"
+            else Text(f"No findings, and no clear: {report.verdict} (the input cannot answer).", "yellow")
+        )
     if report.recommendations:
         rt = Table(title="Recommendations (best fit first)", title_justify="left")
         rt.add_column("#", justify="right")

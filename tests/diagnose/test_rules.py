@@ -178,3 +178,50 @@ def test_live_sample_without_packets_is_idle() -> None:
         v[:] = [3.0] * len(v)
     rep = diagnose(rec)
     assert rep.verdict == "idle" and "at most 6 pkt/s" in rep.note
+
+
+def test_idle_and_insufficient_data_are_said_as_such_in_every_view() -> None:
+    """The monitor view's caption, the exporter's gauges and doctor's note name the verdict: an idle window or one
+    without the counters needed is never shown as "no single-core switch bottleneck" nor gauged 0 like a clear."""
+    from prometheus_client import generate_latest
+
+    from iovkit.diagnose.monitor import Metrics
+    from iovkit.diagnose.render import verdict_line
+    from iovkit.doctor import run_doctor
+    from tests.fixtures.snapshots import lx_ready
+
+    quiet = _ramp(hot_from=99)
+    for v in quiet.counters[key("softnet", "processed/sec")].values():
+        v[:] = [3.0] * len(v)
+    blind = _ramp(hot_from=99)
+    del blind.counters[key("softnet", "processed/sec")]
+    spread = diagnose(_ramp(hot_from=99))
+    held = diagnose(_ramp(hot_from=0))
+    idle, lacking = diagnose(quiet), diagnose(blind)
+    assert (idle.verdict, lacking.verdict, spread.verdict) == ("idle", "insufficient-data", "ok")
+    assert verdict_line(idle).startswith("idle: at most 6 pkt/s") and "nothing to judge" in verdict_line(idle)
+    assert verdict_line(lacking).startswith("insufficient-data: no packet counters")
+    assert verdict_line(spread) == "ok: no single-core switch bottleneck"
+    assert verdict_line(held).startswith("bottleneck: ") and "core 1" in verdict_line(held).lower()
+    for rep in (idle, lacking):
+        assert "no single-core" not in verdict_line(rep)
+        m = Metrics.create()
+        m.update(quiet, rep)
+        text = generate_latest(m.registry).decode()
+        assert "iovkit_single_core_switch NaN" in text and "iovkit_saturation_packets_per_second NaN" in text
+        assert f'iovkit_diagnose_verdict{{verdict="{rep.verdict}"}} 1.0' in text
+        snap = lx_ready()
+        snap.source.kind, snap.source.origin = "linux-live", "/"
+        doc = run_doctor(snap, sampler=lambda s, rep=rep: rep, seconds=0.5)
+        assert doc.diagnose_note.startswith(f"live sample 0.5 s: {rep.verdict}: ") and doc.verdict == "ready"
+    m = Metrics.create()
+    m.update(_ramp(hot_from=99), spread)
+    assert "iovkit_single_core_switch 0.0" in generate_latest(m.registry).decode()
+
+
+def test_table_of_an_idle_recording_gives_no_clear(cli, tmp_path: Path) -> None:
+    f = tmp_path / "quiet.json"
+    _linux({"0": 5.0, "1": 4.0}, {"0": 0.1, "1": 0.1}, {"0": 50.0, "1": 40.0}).save(f)
+    r = cli("diagnose", str(f))
+    assert r.code == 2 and "verdict: idle" in r.out
+    assert "No findings, and no clear: idle" in r.out and "No findings." not in r.out
