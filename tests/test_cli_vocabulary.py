@@ -276,3 +276,16 @@ def test_every_help_page_is_drawn_as_typer_draws_it(
         render_help(cmd, ctx)
         ours = capsys.readouterr().out
         assert ours == theirs, ctx.command_path
+
+
+def test_exit_2_for_an_input_that_cannot_answer_is_said_alike_in_help_and_readme(cli) -> None:  # type: ignore[no-untyped-def]
+    """diagnose exits 2 for idle and insufficient-data: its help, the root help and the README say so in one phrase."""
+    phrase = "2 bad input, or an input that cannot answer (idle, insufficient data)"
+    for command in (("diagnose",), ()):
+        r = cli(*command, "--help")
+        assert phrase in " ".join(r.out.split()), command
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        "2 bad input (a one-line error naming the file, field or value), or an input that cannot answer "
+        "(idle, insufficient data" in readme
+    )

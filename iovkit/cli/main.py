@@ -99,6 +99,7 @@ def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
         epilog=exit_codes(
             "findings (not ready, bottleneck, worse)",
             extra={3: "unreachable host or target", 4: "an apply step failed and was rolled back"},
+            cannot_answer=True,
         ),
         no_args_is_help=True,
         add_completion=True,

@@ -162,9 +162,25 @@ def duration_opt(help: str, **kw: object) -> typer.models.OptionInfo:
 
 
 # Exit codes (iovkit.errors.ExitCode, spelled here to keep this module free of imports).
-def exit_codes(findings: str | None = None, ok: str = "fine", extra: dict[int, str | None] | None = None) -> str:
-    """The epilog every command's help ends with: its exit codes in one line (an extra None drops a code)."""
-    codes: dict[int, str | None] = {0: ok, 2: "bad input", 70: "internal error", 130: "interrupted"}
+# Exit 2 is also the answer of an input that cannot answer the question (diagnose: idle, insufficient-data); the
+# README's exit-code line and every help page that can give it say it in these words.
+CANNOT_ANSWER = "bad input, or an input that cannot answer (idle, insufficient data)"
+
+
+def exit_codes(
+    findings: str | None = None,
+    ok: str = "fine",
+    extra: dict[int, str | None] | None = None,
+    cannot_answer: bool = False,
+) -> str:
+    """The epilog every command's help ends with: its exit codes in one line (an extra None drops a code);
+    `cannot_answer` for a command whose input can be unable to answer (exit 2 then too)."""
+    codes: dict[int, str | None] = {
+        0: ok,
+        2: CANNOT_ANSWER if cannot_answer else "bad input",
+        70: "internal error",
+        130: "interrupted",
+    }
     if findings:
         codes[1] = findings
     codes.update(extra or {})
