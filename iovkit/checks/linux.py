@@ -15,6 +15,15 @@ from iovkit.snapshot import HostSnapshot, PhysicalNic, VirtualFunction
 IN_GUEST = "this machine is a VM guest (LX-GUEST): host-side SR-IOV is checked on the hypervisor host"
 ZERO_MAC = "00:00:00:00:00:00"
 
+# The exact commands that collect what a rule needs (unknown names the fact and how to get it); `iovkit collect`
+# on the host reads all of them.
+COLLECT_VIRT = "grep -cE 'vmx|svm' /proc/cpuinfo; ls -l /dev/kvm"
+COLLECT_GUEST = "grep -c hypervisor /proc/cpuinfo; cat /sys/hypervisor/type"
+COLLECT_IOMMU = "ls /sys/kernel/iommu_groups | wc -l; ls /sys/class/iommu"
+COLLECT_CMDLINE = "cat /proc/cmdline"
+COLLECT_VENDOR = "grep -m1 vendor_id /proc/cpuinfo"
+COLLECT_TOTALVFS = "grep . /sys/class/net/*/device/sriov_totalvfs"
+
 
 def _guest(snap: HostSnapshot) -> bool:
     return bool(snap.host.is_vm_guest)
@@ -91,7 +100,7 @@ def virt(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     elif vx:
         yield Finding(rid, "warn", scope, "vmx/svm present; /dev/kvm not collected", ev, missing=["iommu.kvm_device"])
     else:
-        yield skip(rid, scope, ["cpu.virtualization_extensions", "iommu.kvm_device"])
+        yield skip(rid, scope, ["cpu.virtualization_extensions", "iommu.kvm_device"], collect=COLLECT_VIRT)
 
 
 def guest_vf_active(snap: HostSnapshot) -> bool:
@@ -117,7 +126,7 @@ def guest_host(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, scope, h = current_rule(), host_scope(snap), snap.host
     ev: Ev = {"host.is_vm_guest": h.is_vm_guest, "host.guest_of": h.guest_of}
     if h.is_vm_guest is None:
-        yield skip(rid, scope, ["host.is_vm_guest"])
+        yield skip(rid, scope, ["host.is_vm_guest"], collect=COLLECT_GUEST)
     elif not h.is_vm_guest:
         yield Finding(rid, "pass", scope, "bare-metal host", ev)
     elif guest_vf_active(snap):
@@ -158,7 +167,7 @@ def iommu(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         return
     io = snap.iommu
     if io is None or io.active is None:
-        yield skip(rid, scope, ["iommu.active"])
+        yield skip(rid, scope, ["iommu.active"], collect=COLLECT_IOMMU)
         return
     ev: Ev = {"iommu.active": io.active, "iommu.kind": io.kind, "iommu.groups": io.groups}
     if io.active:
@@ -199,11 +208,11 @@ def iommu_cmdline(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding
         return
     io = snap.iommu
     if io is None or io.kernel_cmdline is None:
-        yield skip(rid, scope, ["iommu.kernel_cmdline"])
+        yield skip(rid, scope, ["iommu.kernel_cmdline"], collect=COLLECT_CMDLINE)
         return
     vendor = _vendor(snap)
     if vendor is None:
-        yield skip(rid, scope, ["cpu.vendor"])
+        yield skip(rid, scope, ["cpu.vendor"], collect=COLLECT_VENDOR)
         return
     opts = io.cmdline_options
     ev: Ev = {"iommu.kernel_cmdline": io.kernel_cmdline, "iommu.cmdline_options": opts, "iommu.active": io.active}
@@ -280,10 +289,16 @@ def nic_sriov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         f"nics[{i}].vfs_total" for i, n in enumerate(snap.nics) if n.vfs_total is None and n.sriov_support is None
     ]
     if unknown:
-        yield skip(rid, scope, unknown)
+        yield skip(rid, scope, unknown, collect=COLLECT_TOTALVFS)
         return
     if not snap.nics and (snap.errors or not snap.has("nics")):
-        yield skip(rid, scope, ["nics"], "no NIC listed and the collection had errors" if snap.errors else None)
+        yield skip(
+            rid,
+            scope,
+            ["nics"],
+            "no NIC listed and the collection had errors" if snap.errors else None,
+            collect=COLLECT_TOTALVFS,
+        )
         return
     mlx = next((n for n in snap.nics if (n.driver or "").startswith("mlx5") and n.pci_address), None)
     fix = (
@@ -325,7 +340,12 @@ def vfs_created(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     for i, n in capable:
         ev: Ev = {f"nics[{i}].vfs_configured": n.vfs_configured, f"nics[{i}].vfs_total": n.vfs_total}
         if n.vfs_configured is None:
-            yield skip(rid, Scope("nic", n.name), [f"nics[{i}].vfs_configured"])
+            yield skip(
+                rid,
+                Scope("nic", n.name),
+                [f"nics[{i}].vfs_configured"],
+                collect=f"cat /sys/class/net/{sh(n.name)}/device/sriov_numvfs",
+            )
         elif n.vfs_configured > 0:
             yield Finding(rid, "pass", Scope("nic", n.name), f"{n.vfs_configured} of {n.vfs_total} VFs created", ev)
         else:
@@ -363,7 +383,12 @@ def vf_bound(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             what = "vfio-pci (ready for passthrough)" if v.driver == "vfio-pci" else f"host driver {v.driver}"
             yield Finding(rid, "pass", _vf_scope(v), f"bound to {what}", ev)
         elif v.pci_address is None:
-            yield skip(rid, _vf_scope(v), [f"vfs[{i}].driver", f"vfs[{i}].pci_address"])
+            yield skip(
+                rid,
+                _vf_scope(v),
+                [f"vfs[{i}].driver", f"vfs[{i}].pci_address"],
+                collect=f"ls -l /sys/class/net/{sh(v.pf)}/device/virtfn{v.index}/",
+            )
         else:
             dev = f"/sys/bus/pci/devices/{v.pci_address}"
             yield Finding(
@@ -401,7 +426,7 @@ def bond(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
         n_team: str | None = n.team or next((t.name for t in snap.teams if n.name in t.members), None)
         if n_team is None:
             if n.driver is None and any("bond" in e.source for e in snap.errors):
-                yield skip(rid, Scope("nic", n.name), [f"nics[{i}].team"])
+                yield skip(rid, Scope("nic", n.name), [f"nics[{i}].team"], collect=f"ip -d link show {sh(n.name)}")
             else:
                 yield Finding(rid, "pass", Scope("nic", n.name), "not in a bond", ev)
             continue
@@ -457,7 +482,12 @@ def vf_policy(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             f"vfs[{i}].vm": v.vm,
         }
         if v.spoof_check is None and v.trust is None and v.mac is None:
-            yield skip(rid, _vf_scope(v), [f"vfs[{i}].spoof_check", f"vfs[{i}].trust", f"vfs[{i}].mac"])
+            yield skip(
+                rid,
+                _vf_scope(v),
+                [f"vfs[{i}].spoof_check", f"vfs[{i}].trust", f"vfs[{i}].mac"],
+                collect=f"ip -d link show {sh(v.pf)}",
+            )
             continue
         base = f"sudo ip link set dev {sh(v.pf)} vf {v.index}"
         problems: list[tuple[str, str]] = []
