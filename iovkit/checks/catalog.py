@@ -434,7 +434,7 @@ def verdict_for(snap: HostSnapshot, policy: Policy | None, findings: list[Findin
     if host_fails:
         return result("not-ready", f"host-wide failure: {', '.join(dict.fromkeys(f.id for f in host_fails))}")
     if not fails and not unconfirmed:
-        if known_units is None and snap.host.platform == "hyperv":
+        if known_units is None and snap.host.platform in ("hyperv", "esxi"):
             return result("unknown", "no check failed, but the VM adapters were not in the input")
         return result("ready", "no check failed")
     if not fails:

@@ -180,8 +180,13 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 f"{vm.name}: {vm.reservation_mb or 0} of {vm.memory_mb} MB reserved",
                 ev,
                 fix=f"Power off {vm.name}; Edit Settings > Memory > Reserve all guest memory (All locked) "
-                f'(.vmx: sched.mem.pin = "TRUE", sched.mem.min = "{vm.memory_mb}"), or let the plan do it: '
-                + plan_line(snap),
+                f'(.vmx: sched.mem.pin = "TRUE", sched.mem.min = "{vm.memory_mb}"), '
+                + (
+                    "or let the plan do it: " + plan_line(snap)
+                    if any(n.sriov_support == "Supported" for n in snap.nics)
+                    else "or let `iovkit plan` do it once the input shows the host's SR-IOV ports (esxcli network "
+                    "nic list, esxcli network sriovnic list)"
+                ),
                 affects=units,
             )
             yield f

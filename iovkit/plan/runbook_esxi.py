@@ -54,7 +54,8 @@ def _requested(snap: HostSnapshot, n: PhysicalNic) -> int:
     pt = snap.esxi.passthru_for(n.pci_address) if snap.esxi else None
     if pt is not None and pt.sriov_capable is not None:
         return (pt.vfs_requested or 0) if pt.sriov_enabled else 0
-    return esxi_port_max_vfs(snap, n) or 0
+    want = esxi_port_max_vfs(snap, n)
+    return want if want is not None else n.vfs_configured or 0  # max_vfs not read: the VFs seen were asked for
 
 
 def _max(snap: HostSnapshot, n: PhysicalNic) -> tuple[int | None, str]:
@@ -66,6 +67,17 @@ def _max(snap: HostSnapshot, n: PhysicalNic) -> tuple[int | None, str]:
     if mod and mod.max_vfs_range:
         return int(mod.max_vfs_range.split("..")[1]), f"{n.driver} max_vfs range {mod.max_vfs_range}"
     return None, "unknown"
+
+
+def _not_a_port(snap: HostSnapshot, nic: PhysicalNic | None, pf: str | None) -> str:
+    """Why an SR-IOV adapter's PF cannot be planned, saying only what the input showed."""
+    if nic is None:
+        if any(n.pci_address is None for n in snap.nics) or not snap.has("nics"):
+            return f"its PF {pf}: the vmnics' PCI addresses were not collected (esxcli network nic list)"
+        return f"its PF {pf} is no vmnic on this host"
+    if nic.sriov_support is None:
+        return f"its PF {pf} ({nic.name}): whether it can carry VFs was not collected (esxcli network sriovnic list)"
+    return f"its PF {pf} is not an SR-IOV port"
 
 
 def _api(snap: HostSnapshot, n: PhysicalNic) -> bool:
@@ -112,7 +124,7 @@ def plan_esxi(snap: HostSnapshot, policy: Policy | None) -> EsxiPlanParts:
         if rec.type == "sriov":
             nic = next((n for n in snap.nics if rec.pf and n.pci_address == rec.pf), None)
             if nic is None or nic.name not in users:
-                res.unfit.append(Unfit(vm=vm.name, adapter=a.name, reason=f"its PF {rec.pf} is not an SR-IOV port"))
+                res.unfit.append(Unfit(vm=vm.name, adapter=a.name, reason=_not_a_port(snap, nic, rec.pf)))
                 continue
         else:
             if any(x.type == "sriov" for x in vm.adapters):
@@ -160,8 +172,15 @@ def plan_esxi(snap: HostSnapshot, policy: Policy | None) -> EsxiPlanParts:
                 )
             else:
                 module_changes.setdefault(n.driver or "", {})[n.name] = target
-        if target > (n.vfs_configured or 0) and users[n.name]:
-            need_reboot = True
+        if users[n.name] and target > want_now:
+            need_reboot = True  # a new max_vfs / SR-IOV config takes effect at the next boot
+        elif users[n.name] and n.vfs_configured is None:
+            res.warnings.append(
+                f"whether {n.name}'s VFs exist (active, or waiting for a reboot) was not collected, so the plan does "
+                f"not reboot for them: run `esxcli network sriovnic vf list -n {n.name}` and plan again with it"
+            )
+        elif users[n.name] and target > (n.vfs_configured or 0):
+            need_reboot = True  # asked for before, not yet created: the reboot is still pending
     for driver, change in module_changes.items():
         mod = info.module(driver)
         if mod is None or (mod.options is None and not mod.params):

@@ -185,6 +185,7 @@ def test_a_paste_without_vmx_files_leaves_the_vm_rules_unknown(tmp_path):
         (f,) = _by(res.findings, rid)
         assert f.status == "unknown" and f.missing == ["vm_adapters"] and "vim-cmd vmsvc/getallvms" in (f.collect or "")
     assert not [f for f in res.findings if f.status == "fail"]  # nothing about the VMs is concluded
+    assert res.verdict == "unknown" and "VM adapters were not in the input" in res.reason  # not "ready"
 
 
 def _cut(t: str, start: str, end: str) -> str:

@@ -10,13 +10,15 @@ here: the same command with `--executor simulator --sim-state FILE` appended.
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from iovkit.examples import EXAMPLES
+from iovkit.examples import EXAMPLES, example_path
 from tests.fixtures import hyperv_bundles as B
 
 
@@ -41,7 +43,31 @@ PASTES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "lbfo-switch-team": (B.lbfo_bundle(), ("Get-VMSwitch", "Get-NetLbfoTeam", "Get-NetAdapter")),
 }
 
-INPUTS = [("example", n) for n in EXAMPLES] + [("paste", n) for n in PASTES]
+
+def _esxi_paste(keep: Callable[[str], bool]) -> str:
+    """The ESXi example as pasted, keeping the commands (prompt line without the prompt) `keep` accepts."""
+    text = example_path("esxi-x710").read_text(encoding="utf-8")
+    parts = text.split("[root@esx01:~] ")
+    return "".join("[root@esx01:~] " + p for p in parts[1:] if keep(p.split("\n", 1)[0]))
+
+
+def _nic_list_fixture() -> str:
+    nics = (Path(__file__).resolve().parents[1] / "fixtures" / "esxi" / "nic_list_703.txt").read_text(encoding="utf-8")
+    return "[root@esx:~] esxcli network nic list\n" + nics
+
+
+ESXI_PASTES: dict[str, Callable[[], str]] = {
+    "esxi-no-vmx": lambda: _esxi_paste(lambda c: not c.startswith("cat ")),
+    "esxi-vmx-only": lambda: _esxi_paste(lambda c: c.startswith("cat ")),
+    "esxi-no-driver-params": lambda: _esxi_paste(
+        lambda c: not c.startswith(("esxcli system module", "esxcfg-module", "esxcli network sriovnic list"))
+    ),
+    "esxi-no-vf-lists": lambda: _esxi_paste(lambda c: not c.startswith(("esxcli network sriovnic vf", "lspci"))),
+    "esxi-relay-03-only": lambda: _esxi_paste(lambda c: not c.endswith(("relay-01.vmx", "relay-02.vmx"))),
+    "esxi-nic-list-703": _nic_list_fixture,
+}
+
+INPUTS = [("example", n) for n in EXAMPLES] + [("paste", n) for n in PASTES] + [("esxi-paste", n) for n in ESXI_PASTES]
 
 
 def _recommended(doc: dict[str, Any], doctor: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
@@ -52,6 +78,8 @@ def _recommended(doc: dict[str, Any], doctor: dict[str, Any]) -> list[tuple[dict
         for cmd in (f.get("fix"), f.get("collect")):
             if cmd and cmd.startswith("iovkit "):
                 out.append((f, cmd.split("#", 1)[0].strip()))
+            elif cmd and (m := re.search(r"[:;] (iovkit [^#;]*)$", cmd)):  # "..., or let the plan do it: iovkit ..."
+                out.append((f, m.group(1).strip()))
     return out
 
 
@@ -63,6 +91,9 @@ def test_every_recommended_iovkit_command_does_what_it_says(
     has_nics = kind == "example"
     if kind == "example":
         args = ["--example", name]
+    elif kind == "esxi-paste":
+        (tmp_path / "paste.txt").write_text(ESXI_PASTES[name](), encoding="utf-8")
+        args = ["--from", "paste.txt"]
     else:
         bundle, cmdlets = PASTES[name]
         (tmp_path / "paste.txt").write_text(_paste(bundle, cmdlets), encoding="utf-8")
@@ -103,6 +134,11 @@ def _plan_does_what_it_says(finding: dict[str, Any], plan: dict[str, Any], cmd: 
         assert not plan["blockers"], f"{cmd}: {finding['id']} says the plan rebuilds {switch!r}: {plan['blockers']}"
         assert creates and creates[0]["switch"]["iov"], f"{cmd} does not recreate {switch!r} with IOV"
         assert any(s["kind"] == "remove-switch" and s["switch"]["name"] == switch for s in steps)
+    if finding["id"] == "ESX-VM-MEMORY" and finding["status"] == "fail":
+        vm = scope["name"].split("/")[0]
+        mem = next(v for k, v in finding["evidence"].items() if k.endswith(".memory_mb"))
+        reserve = [s for s in steps if s["kind"] == "esx-memory" and s["vm"] == vm]
+        assert reserve and reserve[0]["memory_mb"] == mem, f"{cmd} does not reserve {vm}'s {mem} MB: {steps}"
     if finding["id"] == "HV-VF-CAPACITY" and finding["status"] == "fail":
         unfit = {f"{u['vm']}/{u['adapter']}" for u in plan["unfit"]}
         said = {a.strip() for a in finding["message"].split(": ", 1)[1].split(" will stay")[0].split(", ")}
@@ -127,3 +163,39 @@ def test_the_pastes_do_reach_the_plan_recommendation(tmp_path: Path, monkeypatch
             assert fixes == []
         else:
             assert len(fixes) == 1 and fixes[0].startswith("iovkit plan --from") is expect, (name, fixes)
+
+
+ESXI_INPUTS = [("example", "esxi-x710")] + [("esxi-paste", n) for n in ESXI_PASTES]
+_REBOOT_RULES = ("ESX-VFS-ENABLED", "ESX-VFS-ACTIVE", "ESX-VF-CAPACITY", "ESX-REBOOT")
+
+
+@pytest.mark.parametrize(("kind", "name"), ESXI_INPUTS, ids=[f"{k}:{n}" for k, n in ESXI_INPUTS])
+def test_esxi_doctor_check_and_plan_agree(
+    kind: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    """On the ESXi example and partial ESXi pastes: doctor's verdict and fixes are check's; the plan reboots the
+    host only where check saw a reason to (a port without its VFs, a pending reboot), never on a fact nobody
+    collected; and a plan built on an SR-IOV adapter's unread port says what to collect instead of calling it
+    "not an SR-IOV port"."""
+    monkeypatch.chdir(tmp_path)
+    if kind == "example":
+        args = ["--example", name]
+    else:
+        (tmp_path / "paste.txt").write_text(ESXI_PASTES[name](), encoding="utf-8")
+        args = ["--from", "paste.txt"]
+    doc = json.loads(cli("check", *args, "--format", "json").out)
+    doctor = json.loads(cli("doctor", *args, "--format", "json", "--no-examples").out)
+    assert doctor["check_verdict"] == doc["verdict"]
+    fixes = {(f["id"], f"{f['scope']['kind']} {f['scope']['name']}"): f.get("fix") for f in doc["findings"]}
+    for t in doctor["top_fixes"]:
+        assert fixes.get((t["id"], t["scope"])) == t["fix"], f"doctor's fix for {t['id']} is not check's"
+    r = cli("plan", *args, "-o", "plan.json")
+    assert r.code in (0, 1), r.err
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    reasons = [f for f in doc["findings"] if f["id"] in _REBOOT_RULES and f["status"] in ("fail", "warn")]
+    if plan["reboots_host"]:
+        assert reasons, f"the plan reboots the host but check saw no reason to: {plan['steps']}"
+    nics = {f["scope"]["name"] for f in doc["findings"] if f["id"] == "ESX-NIC-DRIVER" and f["status"] == "pass"}
+    for u in plan["unfit"]:
+        if "is not an SR-IOV port" in u["reason"]:
+            assert nics, f"{u}: but check did not see which ports can carry VFs"

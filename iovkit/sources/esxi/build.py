@@ -173,11 +173,13 @@ def finish(
             if not lspci_filtered or (want is not None and lspci_counts[n.name] >= want):
                 n.vfs_configured = lspci_counts[n.name]
     for n in snap.nics:
+        if n.sriov_support is None and (n.vfs_configured or 0) > 0:
+            n.sriov_support = "Supported"  # VFs seen on the port (VF list or lspci)
         if n.sriov_enabled is None:
             want = esxi_port_max_vfs(snap, n)
             if want is not None:
                 n.sriov_enabled = want > 0  # what max_vfs asks for; whether it is active is a separate fact
-            elif info.sriov_nics is not None and n.name in info.sriov_nics:
+            elif (info.sriov_nics is not None and n.name in info.sriov_nics) or (n.vfs_configured or 0) > 0:
                 n.sriov_enabled = True
     for v in info.vfs:
         snap.vfs.append(VirtualFunction(pf=v.pf, index=v.index, vm=v.vm, pci_address=v.pci_address))
