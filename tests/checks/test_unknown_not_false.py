@@ -171,14 +171,20 @@ def test_deleting_snapshot_facts_never_fails_a_rule_or_hardens_the_verdict(name:
     paths = [p for p in _leaf_paths(data) if (p[0], p[-1]) not in OBSERVED_NONE[name]]
     assert {(c,) for c in COLLECTIONS if data.get(c)} <= set(paths)
 
-    @SETTINGS
-    @given(st.sets(st.sampled_from(paths), min_size=1, max_size=6))
-    def prop(chosen: set[tuple[Any, ...]]) -> None:
+    def check(chosen: set[tuple[Any, ...]]) -> None:
         try:
             part_snap = snapshot_from_dict(_null(data, chosen), name)
         except Exception:  # a required field (a NIC's name) cannot be "not collected": not a real input
             return
         _assert_units_not_harder(snap, full, part_snap, run_checks(part_snap), f"{name} without {sorted(chosen)}")
+
+    for p in paths:  # every single fact, then sets of them
+        check({p})
+
+    @SETTINGS
+    @given(st.sets(st.sampled_from(paths), min_size=2, max_size=6))
+    def prop(chosen: set[tuple[Any, ...]]) -> None:
+        check(chosen)
 
     prop()
 
@@ -364,13 +370,23 @@ def test_deleting_esxi_command_outputs_records_or_lines_never_fails_a_rule(name:
     cuts = _esxi_cuts(blocks)
     assert len(cuts) > (40 if name.startswith("esxi-x710") else 0)
 
-    @SETTINGS
-    @given(st.sets(st.sampled_from(cuts), min_size=1, max_size=8))
-    def prop(chosen: set[tuple[int, ...]]) -> None:
+    def check(chosen: set[tuple[int, ...]]) -> None:
         try:
             snap = load(_esxi_render(blocks, chosen))
         except InputError:  # nothing iovkit reads was left: refused with one line, no verdict at all
             return
         _assert_units_not_harder(full_snap, full, snap, run_checks(snap), f"{name} paste without {sorted(chosen)}")
+
+    commands = [c for c in cuts if len(c) == 1]
+    for c in cuts:  # every single cut, every pair of command outputs, then sets of cuts
+        check({c})
+    for i, a in enumerate(commands):
+        for b in commands[i + 1 :]:
+            check({a, b})
+
+    @SETTINGS
+    @given(st.sets(st.sampled_from(cuts), min_size=2, max_size=8))
+    def prop(chosen: set[tuple[int, ...]]) -> None:
+        check(chosen)
 
     prop()
