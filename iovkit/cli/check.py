@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -107,8 +108,13 @@ def check_cmd(
     from iovkit.checks.catalog import all_rules, run_checks
 
     if list_rules:
-        for r in all_rules().values():
-            typer.echo(f"{r.id:18} {r.platform:7} {r.severity:9} {r.title}")
+        rules = all_rules().values()
+        if fmt == "json":
+            rows = [{"id": r.id, "platform": r.platform, "severity": r.severity, "title": r.title} for r in rules]
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            for r in rules:
+                typer.echo(f"{r.id:18} {r.platform:7} {r.severity:9} {r.title}")
         return int(ExitCode.OK)
     form = fmt
     pol = _policy(policy)

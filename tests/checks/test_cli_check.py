@@ -268,3 +268,10 @@ def test_a_paste_without_a_host_name_is_not_called_this_host(cli, tmp_path: Path
         r = cli(cmd, "--from", str(p))
         assert "unnamed host" in r.out, r.out
         assert "host this host" not in r.out and "this host (hyperv" not in r.out
+
+
+def test_the_check_list_follows_format_json(cli) -> None:
+    """`iovkit check --list --format json` is JSON a script can read, like every other --format json."""
+    rows = json.loads(cli("check", "--list", "--format", "json").out)
+    assert {"HV-SWITCH-IOV", "ESX-VM-MEMORY"} <= {r["id"] for r in rows}
+    assert all(set(r) == {"id", "platform", "severity", "title"} for r in rows)
