@@ -243,3 +243,23 @@ def test_no_vf_for_an_adapter_is_not_concluded_without_the_vm_process_list(tmp_p
     snap = _snap(tmp_path, lambda t: _cut(t, "esxcli vm process list", "cat "))
     part = {(a.vm_name, a.name): a.vf_data_path_active for a in snap.vm_adapters}
     assert part[("relay-01", "pciPassthru31")] is None and part[("relay-03", "pciPassthru31")] is None
+
+
+def test_a_grepped_vmx_does_not_mean_no_memory_reservation(tmp_path):
+    """`grep -i mem relay-03.vmx` shows memSize but not the absent sched.mem.* keys: the reservation is not
+    collected (ESX-VM-MEMORY unknown, naming the cat of the .vmx), where the whole file says 0 MB reserved."""
+    path = "/vmfs/volumes/5b645dbf-d27a664c-e76a-1402ec67d6e6/relay-03/relay-03.vmx"
+
+    def edit(t: str) -> str:
+        a = t.index(f"[root@esx01:~] cat {path}")
+        b = t.index("[root@esx01:~] grep -E 'DMAR|IOV'")
+        grepped = f'[root@esx01:~] grep -iE "displayName|memSize|pciPassthru31.pfId" {path}\n'
+        grepped += 'displayName = "relay-03"\nmemSize = "8192"\npciPassthru31.pfId = "00000:059:00.0"\n'
+        return t[:a] + grepped + t[b:]
+
+    snap = _snap(tmp_path, edit)
+    assert snap.esxi is not None
+    vm = next(v for v in snap.esxi.vms if v.name == "relay-03")
+    assert (vm.memory_mb, vm.reservation_mb, vm.reserve_all) == (8192, None, None)
+    (f,) = [f for f in _by(run_checks(snap).findings, "ESX-VM-MEMORY") if f.scope.name.startswith("relay-03/")]
+    assert f.status == "unknown" and "cat " in (f.collect or "")

@@ -323,13 +323,16 @@ def vm_from_vmx(text: str, path: str | None = None) -> EsxiVm:
     res = _int(kv.get("sched.mem.min"))
     pin = _truthy(kv.get("sched.mem.pin"))
     name = kv.get("displayname") or (path.rsplit("/", 1)[-1].removesuffix(".vmx") if path else "vm")
+    # An absent sched.mem.* key means "no reservation" only in a whole file (every .vmx has virtualHW.version and
+    # config.version); a `grep mem x.vmx` shows only what it matched.
+    whole = mem is not None and ("virtualhw.version" in kv or "config.version" in kv)
     return EsxiVm(
         name=name,
         vmx_path=path,
         hw_version=_int(hw) if hw else None,
         memory_mb=mem,
-        reservation_mb=res if res is not None else (0 if pin is not None or mem is not None else None),
-        reserve_all=pin if pin is not None else (False if mem is not None else None),
+        reservation_mb=res if res is not None else (0 if pin is not None or whole else None),
+        reserve_all=pin if pin is not None else (False if whole else None),
         adapters=adapters,
     )
 
