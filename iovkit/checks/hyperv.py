@@ -95,13 +95,22 @@ def _needs_rebuild(snap: HostSnapshot, sw: VSwitch) -> bool | None:
     return None if sw.iov_enabled is None else not sw.iov_enabled
 
 
+def keep_adapters(switch: str, rebuild: str) -> str:
+    """A by-hand rebuild that reconnects the VM adapters it disconnects (Remove-VMSwitch leaves them unplugged)."""
+    return (
+        f"$a = Get-VMNetworkAdapter -VMName * | Where-Object SwitchName -eq {ps(switch)}; {rebuild}; "
+        f"$a | Connect-VMNetworkAdapter -SwitchName {ps(switch)}"
+    )
+
+
 def _lbfo_fix(snap: HostSnapshot, sw: VSwitch, team: str) -> str:
     """By hand: the switch, then the team, then a SET switch with IOV over the team's members."""
     members = next((t.members for t in snap.teams if t.name == team), [])
     nics = ", ".join(ps(m) for m in members) or "<member NICs>"
-    return (
+    return keep_adapters(
+        sw.name,
         f"Remove-VMSwitch -Name {ps(sw.name)} -Force; Remove-NetLbfoTeam -Name {ps(team)} -Confirm:$false; "
-        f"New-VMSwitch -Name {ps(sw.name)} -NetAdapterName {nics} -EnableEmbeddedTeaming $true -EnableIov $true"
+        f"New-VMSwitch -Name {ps(sw.name)} -NetAdapterName {nics} -EnableEmbeddedTeaming $true -EnableIov $true",
     )
 
 

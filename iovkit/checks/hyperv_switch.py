@@ -28,6 +28,7 @@ from iovkit.checks.hyperv import (
     _sw_scope,
     external_switches,
     indexed,
+    keep_adapters,
 )
 from iovkit.checks.reasons import classify_reason
 from iovkit.policy import Policy
@@ -169,9 +170,10 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             if len(members) > 1:  # an LBFO or SET switch: rebuilt as SET, which works with SR-IOV
                 nics += " -EnableEmbeddedTeaming $true"
             lbfo = snap.lbfo_team(sw)
-            by_hand = (
+            by_hand = keep_adapters(
+                sw.name,
                 f"Remove-VMSwitch -Name {ps(sw.name)} -Force; "
-                f"New-VMSwitch -Name {ps(sw.name)} {by} {nics} -EnableIov $true"
+                f"New-VMSwitch -Name {ps(sw.name)} {by} {nics} -EnableIov $true",
             )
             if lbfo:  # iovkit plan does not dissolve a team (HV-TEAM)
                 msg, fix = (

@@ -275,3 +275,25 @@ def test_the_check_list_follows_format_json(cli) -> None:
     rows = json.loads(cli("check", "--list", "--format", "json").out)
     assert {"HV-SWITCH-IOV", "ESX-VM-MEMORY"} <= {r["id"] for r in rows}
     assert all(set(r) == {"id", "platform", "severity", "title"} for r in rows)
+
+
+@pytest.mark.parametrize(("example", "rule"), [("hyperv-lbfo", "HV-TEAM"), ("hyperv-ready", "HV-SWITCH-IOV")])
+def test_a_by_hand_rebuild_reconnects_the_vm_adapters_it_unplugs(cli, tmp_path: Path, example: str, rule: str):
+    """Remove-VMSwitch leaves every VM adapter on it disconnected: the fix a user pastes plugs them back in."""
+    from iovkit.sources import load_example
+    from tests.plan.test_render import _errors
+
+    snap = load_example(example)
+    if rule == "HV-SWITCH-IOV":  # the ready host's switch, as if it had been created without IOV
+        snap.switches[0].iov_enabled, snap.switches[0].vf_count = False, 0
+    doc = json.loads(cli("check", write(tmp_path, snap), "--format", "json").out)
+    text = " ".join(f["fix"] or "" for f in doc["findings"] if f["id"] == rule) + " ".join(
+        f["message"] for f in doc["findings"] if f["id"] == rule
+    )
+    assert "Remove-VMSwitch" in text
+    switch = snap.switches[0].name
+    assert f"Where-Object SwitchName -eq '{switch}'" in text
+    assert f"$a | Connect-VMNetworkAdapter -SwitchName '{switch}'" in text
+    if rule == "HV-TEAM":
+        fix = next(f["fix"] for f in doc["findings"] if f["id"] == rule and f["status"] == "fail")
+        assert _errors(fix) == []
