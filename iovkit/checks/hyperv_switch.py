@@ -170,10 +170,12 @@ def switch_iov(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
             if len(members) > 1:  # an LBFO or SET switch: rebuilt as SET, which works with SR-IOV
                 nics += " -EnableEmbeddedTeaming $true"
             lbfo = snap.lbfo_team(sw)
+            mgmt = sw.allow_management_os
+            mgmt_arg = "" if mgmt is None else f" -AllowManagementOS ${str(mgmt).lower()}"  # New-VMSwitch adds one
             by_hand = keep_adapters(
                 sw.name,
                 f"Remove-VMSwitch -Name {ps(sw.name)} -Force; "
-                f"New-VMSwitch -Name {ps(sw.name)} {by} {nics} -EnableIov $true",
+                f"New-VMSwitch -Name {ps(sw.name)} {by} {nics} -EnableIov $true" + mgmt_arg,
             )
             if lbfo:  # iovkit plan does not dissolve a team (HV-TEAM)
                 msg, fix = (

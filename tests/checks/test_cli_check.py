@@ -297,3 +297,15 @@ def test_a_by_hand_rebuild_reconnects_the_vm_adapters_it_unplugs(cli, tmp_path: 
     if rule == "HV-TEAM":
         fix = next(f["fix"] for f in doc["findings"] if f["id"] == rule and f["status"] == "fail")
         assert _errors(fix) == []
+
+
+def test_a_by_hand_rebuild_keeps_a_switch_without_management_os_without_it(cli, tmp_path: Path) -> None:
+    """New-VMSwitch -NetAdapterName adds a management-OS adapter unless told not to."""
+    from iovkit.sources import load_example
+
+    snap = load_example("hyperv-ready")
+    snap.switches[0].iov_enabled, snap.switches[0].vf_count = False, 0
+    snap.switches[0].allow_management_os = False
+    doc = json.loads(cli("check", write(tmp_path, snap), "--format", "json").out)
+    text = " ".join((f["fix"] or "") + f["message"] for f in doc["findings"] if f["id"] == "HV-SWITCH-IOV")
+    assert "-EnableIov $true -AllowManagementOS $false" in text
