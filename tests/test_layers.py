@@ -170,3 +170,10 @@ def test_the_checker_sees_a_circle_and_an_upward_import() -> None:
         assert ["iovkit.errors", "iovkit.fileio"] in _cycles()
     finally:
         GRAPH["iovkit.errors"].discard("iovkit.fileio")
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """The house rule (small modules named for what they do), for the whole package, not just traffic/."""
+    root = Path(__file__).resolve().parents[1] / "iovkit"
+    sizes = {str(p.relative_to(root)): len(p.read_text().splitlines()) for p in root.rglob("*.py")}
+    assert {m: n for m, n in sizes.items() if n > 600} == {}

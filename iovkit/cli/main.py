@@ -34,12 +34,12 @@ COMMAND_MODULES: dict[str, str] = {
     "rollback": "plan",
     "relay": "relay",
     "bench": "bench",
-    "compare": "bench",
+    "compare": "compare",
     "script": "script",
     "fleet": "fleet",
     "report": "report",
 }
-MODULES = ("collect", "check", "diagnose", "plan", "relay", "bench", "script", "fleet", "report")
+MODULES = ("collect", "check", "diagnose", "plan", "relay", "bench", "compare", "script", "fleet", "report")
 
 # The order of the top-level help: panels in COMMAND_PANELS order, and within a panel this order
 # (a command not named here goes last in its panel, in the order it was registered).
