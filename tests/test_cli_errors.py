@@ -333,3 +333,14 @@ def test_a_refused_choice_reads_as_one_plain_line(cli) -> None:  # type: ignore[
     assert r.err.strip() == (
         "iovkit: error: Invalid value for '--format' / '-f': 'html' is not one of 'table', 'json', 'markdown', 'junit'."
     )
+
+
+def test_rollback_given_the_plan_names_the_journal_it_wants(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`iovkit rollback plan.json` is an easy slip: the error names plan.journal.jsonl, the file apply wrote."""
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--example", "hyperv-i350-no-iov", "-o", str(plan)).code == 0
+    sim = str(tmp_path / "sim.json")
+    assert cli("apply", str(plan), "--executor", "simulator", "--sim-state", sim).code == 0  # a dry run
+    r = cli("rollback", str(plan), "--executor", "simulator", "--sim-state", sim)
+    assert r.code == 2
+    assert "this is a plan, not its journal" in r.err and "plan.journal.jsonl" in r.err

@@ -44,6 +44,14 @@ class Journal:
             raise InputError(f"cannot write the journal: {err.strerror}", path=str(self.path)) from err
 
 
+def _is_plan(text: str) -> bool:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and doc.get("format") == "iovkit-plan"
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
     """All complete events; a torn last line (crash mid-write) is ignored."""
     try:
@@ -54,6 +62,11 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"cannot read the journal: {err.strerror}", path=str(path)) from err
     except UnicodeDecodeError as err:
         raise InputError(f"not an iovkit apply journal (not UTF-8 text at byte {err.start})", path=str(path)) from err
+    if text.lstrip().startswith("{\n") and _is_plan(text):  # the plan itself, given where its journal belongs
+        raise InputError(
+            f"this is a plan, not its journal; rollback reads the journal apply wrote ({path.stem}.journal.jsonl)",
+            path=str(path),
+        )
     events = []
     lines = text.splitlines()
     for no, line in enumerate(lines, start=1):
