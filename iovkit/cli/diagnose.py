@@ -94,7 +94,7 @@ def diagnose_cmd(
         err.print(f"recording saved to {output}")
     report = dg.diagnose(rec, min_window=min_window)
     if fmt == "json":
-        out.print(to_json(report), markup=False, highlight=False)
+        typer.echo(to_json(report))  # plain stdout: no rich console for a JSON document
     else:
         render(report, out)
     if report.verdict == "insufficient-data":

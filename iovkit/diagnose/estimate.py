@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from iovkit.diagnose.model import median
 from iovkit.diagnose.view import CoreSeries, View
 
 MIN_LOAD = 0.05  # below 5% load a core's packet cost says nothing
@@ -55,7 +56,7 @@ def share_of(view: View, hot: CoreSeries, sl: slice) -> tuple[float | None, floa
     if hot.name not in nets or nets[hot.name] is None or len(nets) < 2:
         return None, None, "no per-processor packet or network-time counters"
     others = [v for k, v in nets.items() if k != hot.name and v is not None]
-    base = float(np.median(others)) if others else 0.0
+    base = median(others) if others else 0.0
     excess = {k: max((v or 0.0) - base, 0.0) for k, v in nets.items()}
     allx = sum(excess.values())
     share = excess[hot.name] / allx if allx > 0 else None

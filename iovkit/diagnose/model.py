@@ -27,6 +27,20 @@ Values = list[float | None]
 Series = np.ndarray | Values
 
 
+def median(values: Any) -> float:
+    """np.median's value (NaN if any value is NaN) without its check for masked arrays, which imports numpy.ma:
+    a fifth of numpy's import time on every diagnose run."""
+    a = np.asarray(values, dtype=float).ravel()
+    n = a.size
+    if n == 0 or np.isnan(a).any():
+        return math.nan
+    k = n // 2
+    if n % 2:
+        return float(np.partition(a, k)[k])
+    p = np.partition(a, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2.0)
+
+
 def key(obj: str, counter: str) -> str:
     """The normalised counter key: `processor\\% interrupt time`."""
     return f"{obj.strip().lower()}\\{counter.strip().lower()}"

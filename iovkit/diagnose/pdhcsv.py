@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from iovkit.diagnose import names
-from iovkit.diagnose.model import ClockEvent, Recording, key
+from iovkit.diagnose.model import ClockEvent, Recording, key, median
 from iovkit.errors import InputError
 
 HEADER_RE = re.compile(r"^\(PDH-CSV (?P<ver>[\d.]+)\)\s*(?:\((?P<tz>.*)\)\s*\((?P<bias>[+-]?\d+)\))?\s*$")
@@ -422,7 +422,7 @@ def clock(local: np.ndarray) -> tuple[np.ndarray, list[ClockEvent]]:
     pos = steps[steps > 0]
     if not len(pos):
         return shift, events
-    step = float(np.median(pos))
+    step = median(pos)
     tol = max(5.0 * step, 10.0)
     for i in np.nonzero(np.abs(steps - step) > tol)[0]:
         extra = float(steps[i] - step)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from iovkit.diagnose.detect import DiagnoseReport
 from iovkit.diagnose.windows import iso
+
+if TYPE_CHECKING:  # rich is imported where a table is drawn: `--format json` on a day-long file need not pay it
+    from rich.console import Console
+    from rich.table import Table
 
 BARS = "▁▂▃▄▅▆▇█"
 VERDICT_STYLE = {"bottleneck": "bold red", "ok": "bold green", "idle": "bold cyan", "insufficient-data": "bold yellow"}
@@ -51,6 +51,8 @@ def verdict_line(report: DiagnoseReport) -> str:
 
 def cores_table(report: DiagnoseReport) -> Table:
     """Per core: mean and peak busy and network work, packets, and sparklines of the bucket max over the mean."""
+    from rich.table import Table
+
     hot = report.finding("SINGLE-CORE-SWITCH") or report.finding("HOT-CORE")
     t = Table(title="Per-core load (mean / peak)", title_justify="left", expand=False)
     t.add_column("core", justify="right")
@@ -81,6 +83,8 @@ def _hms(t: str | None) -> str:
 def windows_table(report: DiagnoseReport) -> Table | None:
     if not report.windows:
         return None
+    from rich.table import Table
+
     zone = f"; local = {report.timezone}" if report.timezone else ""
     t = Table(
         title=f"Sustained single-core windows: at least {report.min_window_s:.0f} s, "
@@ -110,6 +114,11 @@ def windows_table(report: DiagnoseReport) -> Table | None:
 
 def render(report: DiagnoseReport, console: Console) -> None:
     """The human report: verdict, windows, per-core table with peaks, findings, remedies, missing counters."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     head = Text.assemble(
         ("verdict: ", "bold"),
         (report.verdict, VERDICT_STYLE[report.verdict]),

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from iovkit.diagnose.model import Recording, Series, arr, key
+from iovkit.diagnose.model import Recording, Series, arr, key, median
 
 # Counter keys (lower-case English; see model.key)
 ROOT_VP_RUN = key("hyper-v hypervisor root virtual processor", "% total run time")
@@ -129,7 +129,7 @@ def intervals_of(times: np.ndarray) -> np.ndarray:
         return np.ones(1)
     steps = np.diff(times)
     pos = steps[steps > 0]
-    step = float(np.median(pos)) if len(pos) else 1.0
+    step = median(pos) if len(pos) else 1.0
     out = np.empty(n)
     out[0] = step
     bad = (steps <= 0) | (np.abs(steps - step) > max(5.0 * step, 10.0))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from iovkit.diagnose.model import median
 from iovkit.diagnose.view import View
 
 HOT_PCT = 90.0  # a core this busy in network work (interrupt/DPC/softirq) is saturated
@@ -181,7 +182,7 @@ def find(view: View, min_s: float, offsets: np.ndarray | None, utc_known: bool =
     out: list[Window] = []
     if n == 0 or len(view.cores) < 2:
         return out
-    step = float(np.median(view.intervals))
+    step = median(view.intervals)
     room = others_room(view)
     for c in view.cores:
         hot, evidence = saturated(c.busy, c.net, n)
