@@ -115,9 +115,66 @@ def make(path: Path, rows: int, counters: int, cores: int = 16) -> None:
             f.write(f'"{ts}","' + '","'.join(f"{v:.6f}" for v in vals[i]) + '"\r\n')
 
 
+# Whole processes, timed from outside (interpreter start-up included), by a small launcher so that the peak RSS
+# os.wait4 reports is the child's own (Linux carries ru_maxrss over exec; the launcher is ~10 MB, the benchmark
+# itself much more).
+LAUNCH = r"""
+import os, subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, ru = os.wait4(p.pid, 0)
+dt = time.perf_counter() - t0
+code = os.waitstatus_to_exitcode(status)
+assert code in (0, 1), f"exit {code}"
+print(f"{dt:.4f} {ru.ru_utime + ru.ru_stime:.4f} {ru.ru_maxrss // 1024}")
+"""
+CSV_PASS = (
+    "import csv, sys\n"
+    "with open(sys.argv[1], newline='', encoding='utf-8') as f:\n"
+    "    for row in csv.reader(f):\n"
+    "        pass\n"
+)
+DIAGNOSE_NO_CLI = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from iovkit.diagnose import diagnose\n"
+    "from iovkit.diagnose.inputs import load\n"
+    "print(json.dumps(diagnose(load(Path(sys.argv[1]))).to_json(), indent=2, ensure_ascii=False))\n"
+)
+WHOLE = {
+    "csv, whole process": lambda path: [sys.executable, "-c", CSV_PASS, str(path)],
+    "python3 -c pass, whole process": lambda path: [sys.executable, "-c", "pass"],
+    "diagnose + JSON without the CLI, whole process": lambda path: [sys.executable, "-c", DIAGNOSE_NO_CLI, str(path)],
+    "iovkit diagnose --format json on 60 samples, whole process": lambda path: [
+        sys.executable,
+        "-m",
+        "iovkit",
+        "diagnose",
+        str(path.with_name("minute74.csv")),
+        "--format",
+        "json",
+    ],
+    "iovkit diagnose --format json, whole process": lambda path: [
+        sys.executable,
+        "-m",
+        "iovkit",
+        "diagnose",
+        str(path),
+        "--format",
+        "json",
+    ],
+}
+
+
 def run(what: str, path: Path) -> tuple[float, float, int]:
-    """(wall s, CPU s, peak RSS MB) of one step in a fresh process; imports count (a user pays them)."""
+    """(wall s, CPU s, peak RSS MB) of one step in a fresh process. In-process steps are timed from after the
+    interpreter started (their imports count); whole-process steps include the interpreter's start-up."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if what in WHOLE:
+        out = subprocess.run(
+            [sys.executable, "-c", LAUNCH, *WHOLE[what](path)], capture_output=True, text=True, env=env, check=True
+        ).stdout.split()
+        return float(out[0]), float(out[1]), int(out[2])
     out = subprocess.run(
         [sys.executable, "-c", STEP, what, str(path)], capture_output=True, text=True, env=env, check=True
     ).stdout.split()
@@ -139,10 +196,12 @@ def main() -> None:
         }
         for path, rows, counters in files.values():
             make(path, rows, counters)
+        make(d / "minute74.csv", 60, 74)  # the CLI's fixed cost: a file that costs nothing to read
         day = files["day, 74 counters"][0]
         size_mb = day.stat().st_size / 1e6
         res: dict[str, list[tuple[float, float, int]]] = {}
-        steps = ["csv", "imports", "read", "diagnose", "diagnose, imports excluded"]
+        steps = ["csv", "imports", "read", "diagnose", "diagnose, imports excluded", *WHOLE]
+        load_before = os.getloadavg()
         for r in range(args.rounds):
             for what in steps if r % 2 == 0 else steps[::-1]:
                 res.setdefault(what, []).append(run(what, day))
@@ -162,6 +221,7 @@ def main() -> None:
                 statistics.median(t for t, _, _ in cs),
                 statistics.median(c for _, c, _ in cs),
             )
+        load_after = os.getloadavg()
     base = statistics.median(t for t, _, _ in res["csv"])
     base_cpu = statistics.median(c for _, c, _ in res["csv"])
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -172,17 +232,35 @@ def main() -> None:
         f"Run {when} on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; the machine is shared, so these are upper bounds). Command: "
         f"`python3 bench/diagnose_size.py --rounds {args.rounds} --write`. The file: 86,400 samples x 74 counters, "
-        f"{size_mb:.0f} MB, written by the benchmark (not committed). Each step in a fresh process; peak RSS is "
-        "that process's maximum resident set.",
+        f"{size_mb:.0f} MB, written by the benchmark (not committed). Each step in a fresh process, the steps "
+        "alternating in order round by round; peak RSS is that process's maximum resident set. Load average "
+        f"(1/5/15 min) {'/'.join(f'{x:.1f}' for x in load_before)} at the start of the day rounds, "
+        f"{'/'.join(f'{x:.1f}' for x in load_after)} at their end.",
         "",
-        "| step (day, 74 counters) | wall, median | ratio to one csv pass | CPU, median | CPU ratio | peak RSS |",
+        "In-process steps are timed inside the process from after the interpreter started (their imports count) "
+        "and compare with `csv` timed the same way; the `whole process` rows are timed from outside, "
+        "interpreter start-up included, and compare with `csv, whole process`.",
+        "",
+        "| step (day, 74 counters) | wall min / median | ratio (median) | CPU min / median | CPU ratio "
+        "(min, median) | peak RSS |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for what in ("csv", "imports", "read", "diagnose", "diagnose, imports excluded", "line reader"):
+    base_whole = statistics.median(t for t, _, _ in res["csv, whole process"])
+    base_whole_cpu = statistics.median(c for _, c, _ in res["csv, whole process"])
+    base_whole_cpu_min = min(c for _, c, _ in res["csv, whole process"])
+    base_cpu_min = min(c for _, c, _ in res["csv"])
+    for what in ("csv", "imports", "read", "diagnose", "diagnose, imports excluded", "line reader", *WHOLE):
+        whole = what in WHOLE
+        bt, bc, bcm = (base_whole, base_whole_cpu, base_whole_cpu_min) if whole else (base, base_cpu, base_cpu_min)
         t = statistics.median(x for x, _, _ in res[what])
         c = statistics.median(x for _, x, _ in res[what])
+        tm = min(x for x, _, _ in res[what])
+        cm = min(x for _, x, _ in res[what])
         m = max(x for _, _, x in res[what])
-        lines.append(f"| {what} | {t:.2f} s | {t / base:.2f}x | {c:.2f} s | {c / base_cpu:.2f}x | {m} MB |")
+        lines.append(
+            f"| {what} | {tm:.2f} / {t:.2f} s | {t / bt:.2f}x | {cm:.2f} / {c:.2f} s | {cm / bcm:.2f}x, "
+            f"{c / bc:.2f}x | {m} MB |"
+        )
     lines += [
         "",
         "| linearity: `diagnose` | wall | one csv pass | ratio | CPU | csv CPU | CPU ratio | peak RSS |",
@@ -194,16 +272,24 @@ def main() -> None:
         )
     lines += [
         "",
-        "Times include the interpreter and its imports (numpy, pyarrow, iovkit), as a user pays them; "
-        "`diagnose, imports excluded` is the part that grows with the file. Targets: `diagnose` on the day "
-        "within the time of one csv pass (ratio <= 1.0) and under 300 MB; cost linear in samples and counters. "
+        "Targets: `diagnose` on the day within the time of one csv pass (ratio <= 1.0) and under 300 MB; cost "
+        "linear in samples and counters. `diagnose, imports excluded` is the part that grows with the file. "
         "Before issue 14 the same day took 16.7 s and 511 MB (15.8x). The reader was chosen by measurement on "
         "this file (one process each, this machine, 2026-11-29): numpy blocks (split, join, `np.fromstring`) "
         "~2.3x one csv pass; pyarrow's streaming reader with 2 threads ~1.2x CPU and slower wall time under "
         "load, single-threaded ~0.8x CPU at ~210 MB (what iovkit uses). `line reader` is the fallback for files "
-        "pyarrow refuses (decimal commas, a malformed cell, whose line it names). Of the imports, measured "
-        "apart: numpy ~0.08 s CPU, pyarrow ~0.05 s; iovkit.sources (the snapshot model and pydantic, ~0.12 s) is "
-        "imported only for a non-ASCII header or a non-CSV input.",
+        "pyarrow refuses (decimal commas, a malformed cell, whose line it names). iovkit.sources (the snapshot "
+        "model and pydantic) is imported only for a non-ASCII header or a non-CSV input; rich only for the "
+        "table; numpy.ma not at all (iovkit's own median).",
+        "",
+        "Why the target is still missed (measured apart, in-process CPU, this machine, 2026-11-29): "
+        "the part that grows with the file (read plus analysis, `imports excluded`) is ~0.8x of one csv pass; "
+        "what is over is fixed start-up cost, paid once whatever the file: numpy's import ~0.08 s, pyarrow's "
+        "~0.05 s, iovkit.diagnose's own modules ~0.02 s; and for the command, typer ~0.025 s, the command tree "
+        "(every command's click object, built for any run but `CMD --help`) ~0.035 s, and the pydantic import "
+        "typer 0.29 makes to coerce parameters (typer._adapters) ~0.065 s. The row `on 60 samples` is that fixed "
+        "cost alone: as much as one csv pass over the 76 MB day. So `iovkit diagnose` misses 1.0x on this file "
+        "by its start-up, not by per-row work, and the ratio falls as files grow (the day of 148 counters).",
         END,
     ]
     text = "\n".join(lines)
