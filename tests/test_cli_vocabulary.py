@@ -289,3 +289,13 @@ def test_exit_2_for_an_input_that_cannot_answer_is_said_alike_in_help_and_readme
         "2 bad input (a one-line error naming the file, field or value), or an input that cannot answer "
         "(idle, insufficient data" in readme
     )
+
+
+@pytest.mark.parametrize("command", ["diagnose", "compare", "apply", "rollback", "check", "report"])
+def test_every_argument_is_shown_in_capitals(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    """Usage lines name their arguments alike (SNAPSHOT, PLAN, ...), never a lower-case parameter name."""
+    import re
+
+    usage = next(line for line in cli(command, "--help").out.splitlines() if "Usage:" in line)
+    args = re.findall(r"[\[{]([^\]}]+)[\]}]", usage.split("[OPTIONS]", 1)[1])
+    assert args and all(a.isupper() for a in args), usage

@@ -25,7 +25,7 @@ The verdict is set against the guide's SR-IOV figures (up to 50% less CPU, 50% l
 
 
 def compare_cmd(
-    before: Annotated[list[Path], typer.Argument(help="BEFORE result JSON(s)", show_default=False)],
+    before: Annotated[list[Path], typer.Argument(help="BEFORE result JSON(s)", show_default=False, metavar="BEFORE")],
     after: Annotated[
         list[Path] | None, typer.Option("--after", "-a", help="AFTER result JSON (repeat)", show_default=False)
     ] = None,

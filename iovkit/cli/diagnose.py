@@ -32,6 +32,7 @@ def diagnose_cmd(
         typer.Argument(
             help="typeperf/logman/relog CSV, Get-NetView output, Get-Counter JSON or an iovkit recording",
             show_default=False,
+            metavar="RECORDING",
         ),
     ] = None,
     live: Annotated[
