@@ -6,11 +6,22 @@ everywhere in the snapshot. Kept apart only for size: this module imports nothin
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidatorFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
+    "ESXI_COLLECTIONS",
     "EsxiInfo",
     "EsxiModule",
     "EsxiPassthru",
@@ -121,8 +132,15 @@ class EsxiVm(_Model):
     adapters: list[EsxiVmAdapter] = Field(default_factory=list)
 
 
+# EsxiInfo's lists that may be "not collected" (null in the JSON) as a whole, like HostSnapshot's COLLECTIONS.
+ESXI_COLLECTIONS: tuple[str, ...] = ("modules", "vf_lists", "vfs", "vms")
+
+
 class EsxiInfo(_Model):
-    """ESXi facts a rule or a step reads that have no place in the shared fields. None = not collected."""
+    """ESXi facts a rule or a step reads that have no place in the shared fields. None = not collected.
+
+    The lists in ESXI_COLLECTIONS work like the snapshot's record lists: null in the JSON when the input did not
+    contain them (`has(name)` False), an empty list in Python so iteration needs no guard."""
 
     product: str | None = None
     version: str | None = Field(None, description="e.g. '8.0.3'")
@@ -143,6 +161,40 @@ class EsxiInfo(_Model):
     vfs: list[EsxiVf] = Field(default_factory=list)
     worlds: list[EsxiWorld] | None = None
     vms: list[EsxiVm] = Field(default_factory=list)
+
+    _absent: set[str] = PrivateAttr(default_factory=set)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _null_lists(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> EsxiInfo:
+        """A list given as None (null in JSON) was not collected: remember it, hold []."""
+        absent: set[str] = set()
+        if isinstance(data, dict):
+            data = dict(data)
+            for name in ESXI_COLLECTIONS:
+                if name in data and data[name] is None:
+                    data[name] = []
+                    absent.add(name)
+        info = handler(data)
+        if absent:
+            info._absent = absent
+        return info
+
+    @model_serializer(mode="wrap")
+    def _write_nulls(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for name in self._absent:
+            if name in out and not getattr(self, name):
+                out[name] = None
+        return out
+
+    def has(self, name: str) -> bool:
+        """Was this list collected? (An empty list that was collected means "none".)"""
+        return name not in self._absent or bool(getattr(self, name))
+
+    def mark_absent(self, *names: str) -> None:
+        """Record that these lists were not in the input (sources use it; rules never do)."""
+        self._absent.update(n for n in names if n in ESXI_COLLECTIONS)
 
     def version_tuple(self) -> tuple[int, ...] | None:
         """(8, 0, 3) from '8.0.3'; None when the version was not collected or does not parse."""

@@ -373,7 +373,9 @@ def _units(snap: HostSnapshot, policy: Policy | None) -> list[str] | None:
             not snap.has("vm_adapters") or (policy is None and not snap.has("switches"))
         ):
             return None
-        if snap.host.platform == "esxi" and not snap.has("vm_adapters"):
+        if snap.host.platform == "esxi" and (
+            not snap.has("vm_adapters") or (snap.esxi is not None and not snap.esxi.has("vms"))
+        ):
             return None
         return [adapter_key(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)]
     if not snap.has("nics"):

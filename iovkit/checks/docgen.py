@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Iterable
 
-from iovkit.checks.catalog import Rule, all_rules
+from iovkit.checks.catalog import Rule, all_rules, applicable
 from iovkit.snapshot import HostSnapshot
 
 PLATFORM_TEXT = {
@@ -41,6 +41,18 @@ def _probe_snapshots() -> list[HostSnapshot]:
         {"platform": "esxi"},
     ):
         snaps.append(HostSnapshot.model_validate({"source": {"kind": "example"}, "host": host}))
+    # An ESXi paste of only `esxcli network nic list` (drivers' parameters, SR-IOV state and VMs not collected).
+    snaps.append(
+        HostSnapshot.model_validate(
+            {
+                "source": {"kind": "example"},
+                "host": {"platform": "esxi"},
+                "nics": [{"name": "vmnic0", "driver": "i40en", "pci_address": "0000:3b:00.0"}],
+                "vm_adapters": None,
+                "esxi": {"modules": None, "vms": None, "vf_lists": None, "vfs": None},
+            }
+        )
+    )
     # A Linux guest on Hyper-V with a netvsc adapter and its VF (counters not collected).
     guest_nics = [
         {"name": "eth0", "driver": "hv_netvsc", "paired_with": "enP1s1"},
@@ -72,6 +84,8 @@ def reads(rule: Rule, snaps: Iterable[HostSnapshot]) -> list[str]:
     """The snapshot fields a rule's findings cite, over the probe snapshots, in a stable order."""
     found: set[str] = set()
     for snap in snaps:
+        if not applicable(rule, snap):  # as `iovkit check` runs it: never a Hyper-V rule on an ESXi host
+            continue
         for f in rule.evaluate(snap, None):
             for key in [*f.evidence, *f.missing]:
                 path = _field_path(key)

@@ -37,6 +37,7 @@ CMD_VERSION = "esxcli system version get"
 CMD_VMS = "vim-cmd vmsvc/getallvms   # then cat each VM's .vmx (iovkit script collect --esxi does both)"
 VMS_UNREAD = "not collected: the VMs (no .vmx file or vSphere API VM list in the input)"
 CMD_NICS = "esxcli network nic list"
+CMD_SRIOV_NICS = "esxcli network sriovnic list"
 CMD_SUMMARY = "vim-cmd hostsvc/hostsummary | grep -E 'rebootRequired|inMaintenanceMode'"
 CMD_BOOTLOG = "grep -E 'DMAR|IOV' /var/log/vmkernel.log"
 REBOOT = (
@@ -63,6 +64,11 @@ def vm_adapters(snap: HostSnapshot, policy: Policy | None) -> list[tuple[EsxiVm,
     """In-scope adapters (policy scope) as the ESXi records that hold their type, PF and VM settings."""
     keys = {(a.vm_name, a.name) for a in adapters_in_scope(snap, policy)}
     return [(vm, a) for vm in esx_info(snap).vms for a in vm.adapters if (vm.name, a.name) in keys]
+
+
+def vms_unread(snap: HostSnapshot) -> bool:
+    """The VMs (their adapters, or ESXi's VM records holding type, PF and memory) were not in the input."""
+    return not snap.has("vm_adapters") or not esx_info(snap).has("vms")
 
 
 def ascope(vm: EsxiVm, a: EsxiVmAdapter) -> Scope:
@@ -284,7 +290,7 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 host_scope(snap),
                 [f"nics[{i}].sriov_support" for i in unread] or ["nics"],
                 "not collected: which ports can carry VFs (see ESX-NIC-DRIVER)",
-                collect="esxcli network sriovnic list" if snap.nics else CMD_NICS,
+                collect=CMD_SRIOV_NICS if snap.nics else CMD_NICS,
             )
         else:
             yield not_applicable(rid, host_scope(snap), "no SR-IOV capable NIC (see ESX-NIC-DRIVER)")
@@ -321,7 +327,7 @@ def vfs_enabled(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 ev,
                 fix=enable_vfs_command(snap, n, count) + " ; then reboot in maintenance mode: " + REBOOT,
             )
-        elif snap.has("vm_adapters"):
+        elif not vms_unread(snap):
             yield not_applicable(rid, Scope("nic", n.name), "VFs not enabled, and no in-scope VM uses this port")
         else:
             yield unknown(
@@ -350,7 +356,17 @@ def vfs_active(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid, info = current_rule(), esx_info(snap)
     enabled = [n for n in snap.nics if n.sriov_enabled]
     if not enabled:
-        yield not_applicable(rid, host_scope(snap), "no port has VFs enabled (see ESX-VFS-ENABLED)")
+        unread = [i for i, n in enumerate(snap.nics) if n.sriov_enabled is None and not _cannot_carry_vfs(snap, n)]
+        if not snap.has("nics") or unread:  # "no port has VFs enabled" is a claim about every port
+            yield unknown(
+                rid,
+                host_scope(snap),
+                [f"nics[{i}].sriov_enabled" for i in unread] or ["nics"],
+                "not collected: which ports have VFs enabled (see ESX-VFS-ENABLED)",
+                collect=CMD_SRIOV_NICS if snap.nics else CMD_NICS,
+            )
+        else:
+            yield not_applicable(rid, host_scope(snap), "no port has VFs enabled (see ESX-VFS-ENABLED)")
         return
     for n in enabled:
         i = _nic_i(snap, n)
@@ -421,11 +437,21 @@ def _vendor_of(snap: HostSnapshot, n: PhysicalNic) -> str:
 )
 def capacity(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    if not snap.has("vm_adapters"):
+    if vms_unread(snap):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
     wanted = _wanted(snap, policy)
-    if not wanted:
+    named = [(vm, a) for vm, a in vm_adapters(snap, policy) if a.pf is not None]
+    if not wanted and named and not snap.has("nics"):  # which vmnic each PF is: not observed
+        yield unknown(
+            rid,
+            host_scope(snap),
+            ["nics"],
+            f"not collected: the host's NICs, so the PFs {', '.join(sorted({str(a.pf) for _, a in named}))} "
+            "the VMs name",
+            collect=CMD_NICS,
+        )
+    elif not wanted:
         yield not_applicable(rid, host_scope(snap), "no in-scope VM adapter names a PF on this host")
     for name, users in wanted.items():
         n = snap.nic(name)

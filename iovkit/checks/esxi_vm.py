@@ -20,6 +20,7 @@ from iovkit.checks.catalog import (
 )
 from iovkit.checks.esxi import (
     CMD_NICS,
+    CMD_SRIOV_NICS,
     CMD_VMS,
     LOST,
     MIN_HW,
@@ -30,6 +31,7 @@ from iovkit.checks.esxi import (
     plan_line,
     vm_adapters,
     vmi,
+    vms_unread,
     vmx_cmd,
 )
 from iovkit.policy import Policy
@@ -51,7 +53,7 @@ from iovkit.snapshot import HostSnapshot
 )
 def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    if not snap.has("vm_adapters"):
+    if vms_unread(snap):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
     pairs = vm_adapters(snap, policy)
@@ -89,6 +91,28 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
                 "%05d:%03d:%02d.%d)",
             )
             continue
+        if not snap.has("nics"):  # the pass names a PF that exists on this host: the host's NICs are needed
+            yield unknown(
+                rid,
+                scope,
+                ["nics"],
+                f"not collected: the host's NICs, so whether its PF {a.pf or '(automatic)'} exists and can carry VFs",
+                collect=CMD_NICS,
+            )
+            continue
+        nic = pf_nic(snap, a)
+        carriers = [nic] if nic is not None else ([] if a.pf is not None else snap.nics)
+        if carriers and not any(n.sriov_support == "Supported" for n in carriers):
+            unread = [snap.nics.index(n) for n in carriers if n.sriov_support is None]
+            if unread:  # "SR-IOV passthrough on X" also says X can carry VFs: seen, or not claimed
+                yield unknown(
+                    rid,
+                    scope,
+                    [f"nics[{i}].sriov_support" for i in unread],
+                    f"not collected: whether {', '.join(snap.nics[i].name for i in unread)} can carry VFs",
+                    collect=CMD_SRIOV_NICS,
+                )
+                continue
         unaddressed = [i for i, n in enumerate(snap.nics) if n.pci_address is None]
         if a.pf is not None and snap.nics and pf_nic(snap, a) is None and unaddressed:
             yield unknown(
@@ -145,7 +169,7 @@ def vm_adapter(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    if not snap.has("vm_adapters"):
+    if vms_unread(snap):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
     vms = list(dict.fromkeys(vm.name for vm, _ in vm_adapters(snap, policy)))
@@ -204,7 +228,7 @@ def vm_memory(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def vm_features(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    if not snap.has("vm_adapters"):
+    if vms_unread(snap):
         yield unknown(rid, host_scope(snap), ["vm_adapters"], VMS_UNREAD, collect=CMD_VMS)
         return
     vms = list(dict.fromkeys(vm.name for vm, _ in vm_adapters(snap, policy)))

@@ -263,3 +263,72 @@ def test_a_grepped_vmx_does_not_mean_no_memory_reservation(tmp_path):
     assert (vm.memory_mb, vm.reservation_mb, vm.reserve_all) == (8192, None, None)
     (f,) = [f for f in _by(run_checks(snap).findings, "ESX-VM-MEMORY") if f.scope.name.startswith("relay-03/")]
     assert f.status == "unknown" and "cat " in (f.collect or "")
+
+
+def test_a_paste_without_the_nic_list_never_passes_an_adapter_on_its_pf(tmp_path):
+    """The .vmx names pfId 00000:059:00.0; without `esxcli network nic list` nobody saw that PF on this host, so
+    ESX-VM-ADAPTER is unknown (naming `nics` and the command), not "SR-IOV passthrough on 0000:3b:00.0"."""
+    snap = _snap(tmp_path, lambda t: _cut(t, "esxcli network nic list", "esxcli network sriovnic list"))
+    assert not snap.has("nics") and snap.has("vm_adapters")
+    res = run_checks(snap)
+    adapters = _by(res.findings, "ESX-VM-ADAPTER")
+    sriov = [f for f in adapters if f.scope.name.endswith("/pciPassthru31")]
+    assert len(sriov) >= 2 and not [f for f in adapters if f.status == "pass"]
+    for f in sriov:
+        assert f.status == "unknown" and f.missing == ["nics"] and f.collect == "esxcli network nic list"
+    (cap,) = _by(res.findings, "ESX-VF-CAPACITY")  # which vmnic each PF is was not seen either
+    assert cap.status == "unknown" and cap.collect == "esxcli network nic list"
+    (act,) = _by(res.findings, "ESX-VFS-ACTIVE")  # "no port has VFs enabled" is not known without the ports
+    assert act.status == "unknown" and act.collect == "esxcli network nic list"
+    full = [f for f in _by(run_checks(_snap(tmp_path)).findings, "ESX-VM-ADAPTER") if f.status == "pass"]
+    assert full and "SR-IOV passthrough on 0000:3b:00.0" in full[0].message  # the whole paste does pass
+
+
+def test_an_adapter_on_a_port_not_seen_sr_iov_capable_is_unknown_naming_the_sriovnic_list(tmp_path):
+    """With the nic list but nothing that shows vmnic0 can carry VFs (no sriovnic list, VF list, driver parameters
+    or lspci), "SR-IOV passthrough on vmnic0" is not claimed: unknown, naming `esxcli network sriovnic list`."""
+
+    def edit(t: str) -> str:
+        t = _cut(t, "esxcli network sriovnic list", "esxcli hardware pci pcipassthru list")
+        return _cut(t, "lspci", "esxcli vm process list")
+
+    snap = _snap(tmp_path, edit)
+    assert snap.nics[0].name == "vmnic0" and snap.nics[0].sriov_support is None
+    f = next(f for f in _by(run_checks(snap).findings, "ESX-VM-ADAPTER") if f.scope.name == "relay-01/pciPassthru31")
+    assert f.status == "unknown" and f.missing == ["nics[0].sriov_support"]
+    assert f.collect == "esxcli network sriovnic list" and "vmnic0" in f.message
+
+
+def test_esxi_lists_not_pasted_are_null_and_their_rules_unknown(tmp_path):
+    """A paste of the nic list and system version only: ESXi's VMs, VF lists, VFs and driver modules are null in
+    the snapshot JSON (not collected), like switches and teams (never read on ESXi); a round trip keeps it."""
+    from iovkit.snapshot import snapshot_from_dict
+
+    snap = _snap(tmp_path, lambda t: t[: t.index("[root@esx01:~] esxcli network sriovnic list")])
+    data = snap.model_dump(mode="json")
+    assert [data["esxi"][k] for k in ("modules", "vf_lists", "vfs", "vms")] == [None] * 4
+    assert data["switches"] is None and data["teams"] is None and data["nics"]
+    assert snap.esxi is not None and snap.esxi.vms == [] and not snap.esxi.has("vms")  # a list for callers
+    again = snapshot_from_dict(data, "again")
+    assert again.esxi is not None and not again.esxi.has("modules") and again.model_dump(mode="json") == data
+    res = run_checks(again)
+    (drv,) = _by(res.findings, "ESX-NIC-DRIVER")
+    assert drv.status == "unknown" and "esxi.modules" in drv.missing
+    assert "esxcli system module parameters list -m i40en" in (drv.collect or "")
+    assert not [f for f in res.findings if f.status == "fail"] and res.verdict == "unknown"
+    # the full paste: every one of them read (a VF list read and empty is "no VF", not null)
+    full = _snap(tmp_path).model_dump(mode="json")
+    assert all(full["esxi"][k] is not None for k in ("modules", "vf_lists", "vfs", "vms"))
+
+
+def test_a_snapshot_whose_esxi_vms_are_null_leaves_the_vm_rules_unknown(tmp_path):
+    """A saved snapshot with `esxi.vms: null` (VM records not collected) but adapters: the VM rules cannot read
+    type, PF or memory, so they are unknown, not "no VM adapter in scope"."""
+    from iovkit.snapshot import snapshot_from_dict
+
+    data = _snap(tmp_path).model_dump(mode="json")
+    data["esxi"]["vms"] = None
+    res = run_checks(snapshot_from_dict(data, "edited"))
+    for rid in ("ESX-VM-ADAPTER", "ESX-VM-MEMORY", "ESX-VM-FEATURES", "ESX-VF-CAPACITY"):
+        (f,) = _by(res.findings, rid)
+        assert f.status == "unknown" and "vim-cmd vmsvc/getallvms" in (f.collect or ""), rid

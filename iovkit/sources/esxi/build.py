@@ -209,12 +209,17 @@ def finish(
                     vf_pci_address=vf.pci_address if vf else None,
                 )
             )
+    # iovkit reads no vSwitch or NIC team on ESXi (the rules need none): never collected, not "none".
+    snap.mark_absent("switches", "teams")
     if kind != "esxi-live":
         # A paste holds only what was pasted: a list nobody pasted is "not collected", not "none".
         absent = [] if rows else ["nics"]
         absent += [] if info.vms else ["vms", "vm_adapters"]
         absent += [] if info.vf_lists else ["vfs"]
         snap.mark_absent(*absent)
+        # The same for ESXi's own lists (a VF list read and empty is "no VF": `vfs` follows `vf_lists`).
+        info.mark_absent(*(n for n in ("modules", "vms") if not getattr(info, n)))
+        info.mark_absent(*([] if info.vf_lists else ["vf_lists", "vfs"]))
     return snap
 
 
