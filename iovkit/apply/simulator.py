@@ -7,7 +7,10 @@
   vNIC; New-VMSwitch -AllowManagementOS $true creates one named after the switch.
 - VF capacity per port is its NumVFs. An adapter gets a VF (IovUsage > 0, VFDataPathActive True) only with
   IovWeight > 0, on an IOV switch with IovSupport, with a free VF, in a running VM with a guest VF driver
-  (per-VM flag). VFs go to adapters in the order they were connected.
+  (per-VM flag). An adapter keeps the VF it holds (port, FunctionID) while it stays eligible; free VFs go to
+  the others in the order they were connected. A VF's MAC is its vNIC's (Get-NetAdapterSriovVf
+  CurrentMacAddress, hyperv.md §1.6). Seeded from a snapshot, the VFs it lists stay where it lists them, so an
+  untouched simulated host re-collects to the same facts.
 - Deleting a VM adapter is counted (`deleted_adapters`): a runbook must never do it.
 
 It consumes the same typed steps the executors do (`execute(step, phase)`), and exports its state as a
@@ -18,6 +21,7 @@ model, saved as JSON for the CLI (`--sim-state`). Fault injection: `fail_step`/`
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +73,11 @@ class SimSwitch(_M):
     embedded_teaming: bool | None = False
 
 
+class SimVf(_M):
+    pf: str
+    index: int
+
+
 class SimAdapter(_M):
     vm: str | None
     name: str
@@ -79,6 +88,7 @@ class SimAdapter(_M):
     queue_pairs: int | None = None
     mac: str | None = None
     seq: int = 0
+    vf: SimVf | None = Field(None, description="The VF this adapter holds (kept while it stays eligible)")
 
 
 class SimVm(_M):
@@ -124,6 +134,10 @@ class Simulator:
             )
             for i, a in enumerate(snap.vm_adapters)
         ]
+        for v in snap.vfs:
+            owner = _vf_owner(v, adapters)
+            if owner is not None and owner.vf is None:
+                owner.vf = SimVf(pf=v.pf, index=v.index)
         state = SimState(
             host=snap.host.name,
             iov_supported=snap.iov.supported,
@@ -274,33 +288,58 @@ class Simulator:
         self.s.adapters.remove(self.adapter(vm, name))
         self.s.deleted_adapters += 1
 
-    def vf_assignments(self) -> dict[tuple[str, str], tuple[str, int]]:
-        """(vm, adapter) -> (port, VF index), recomputed from the rules above."""
-        out: dict[tuple[str, str], tuple[str, int]] = {}
-        vms = {v.name: v for v in self.s.vms}
-        for sw in sorted(self.s.switches, key=lambda s: s.name):
-            if not (sw.iov_enabled and sw.iov_support):
+    def _eligible(self, a: SimAdapter, sw: SimSwitch) -> bool:
+        vm = next((v for v in self.s.vms if v.name == a.vm), None)
+        return bool(
+            a.vm
+            and a.switch == sw.name
+            and a.connected
+            and (a.iov_weight or 0) > 0
+            and vm is not None
+            and vm.state == "Running"
+            and vm.guest_driver
+        )
+
+    def settle(self) -> None:
+        """Release the VFs of adapters no longer eligible (or whose VF is gone), then hand free VFs out in
+        connection order. Idempotent: called after every step and before every read."""
+        switches = {s.name: s for s in self.s.switches if s.iov_enabled and s.iov_support}
+        taken: set[tuple[str, int]] = set()
+        for a in sorted(self.s.adapters, key=lambda a: a.seq):
+            sw = switches.get(a.switch or "")
+            vf = a.vf
+            if vf is None:
                 continue
-            slots = [
-                (n, i) for n in self.switch_nic_names(sw) for i in range((self.nic(n) or SimNic(name=n)).num_vfs or 0)
-            ]
-            wants = sorted(
-                (
-                    a
-                    for a in self.s.adapters
-                    if a.vm
-                    and a.switch == sw.name
-                    and a.connected
-                    and (a.iov_weight or 0) > 0
-                    and (v := vms.get(a.vm)) is not None
-                    and v.state == "Running"
-                    and v.guest_driver
-                ),
-                key=lambda a: a.seq,
+            ok = (
+                sw is not None
+                and self._eligible(a, sw)
+                and vf.pf in self.switch_nic_names(sw)
+                and vf.index < ((self.nic(vf.pf) or SimNic(name=vf.pf)).num_vfs or 0)
+                and (vf.pf, vf.index) not in taken
             )
-            for a, slot in zip(wants, slots, strict=False):
-                out[(a.vm or "", a.name)] = slot
-        return out
+            if ok:
+                taken.add((vf.pf, vf.index))
+            else:
+                a.vf = None
+        for sw in sorted(switches.values(), key=lambda s: s.name):
+            free = (
+                (n, i)
+                for n in self.switch_nic_names(sw)
+                for i in range((self.nic(n) or SimNic(name=n)).num_vfs or 0)
+                if (n, i) not in taken
+            )
+            for a in sorted(self.s.adapters, key=lambda a: a.seq):
+                if a.vf is None and self._eligible(a, sw):
+                    slot = next(free, None)
+                    if slot is None:
+                        break
+                    taken.add(slot)
+                    a.vf = SimVf(pf=slot[0], index=slot[1])
+
+    def vf_assignments(self) -> dict[tuple[str, str], tuple[str, int]]:
+        """(vm, adapter) -> (port, VF index), after applying the rules above."""
+        self.settle()
+        return {(a.vm or "", a.name): (a.vf.pf, a.vf.index) for a in self.s.adapters if a.vf is not None}
 
     def sriov_vfs(self, switch: str) -> list[VirtualFunction]:
         """Get-NetAdapterSriovVf on the switch's NICs."""
@@ -318,11 +357,15 @@ class Simulator:
         if self.s.fail_step == step.id and phase == self.s.fail_phase:
             raise SimError(f"injected failure at step {step.id} ({phase})")
         if phase == "action":
-            return self._action(step)
+            out = self._action(step)
+            self.settle()
+            return out
         if phase == "verify":
             self._verify(step)
             return "verified"
-        return self._undo(step)
+        out = self._undo(step)
+        self.settle()
+        return out
 
     def _action(self, step: Step) -> str:
         match step:
@@ -497,7 +540,17 @@ class Simulator:
             else:
                 adapters.append(VmAdapter(vm_name=sa.vm, name=sa.name, is_management_os=sa.is_management_os, **upd))
         snap.vm_adapters = adapters
-        snap.vfs = [VirtualFunction(pf=pf, index=i, vm=vm) for (vm, _), (pf, i) in sorted(vfs.items())]
+        base_vf = {(v.pf, v.index, v.vm): v for v in base.vfs}
+        macs = {(a.vm or "", a.name): a.mac for a in self.s.adapters}
+        out_vfs: list[VirtualFunction] = []
+        for key, (pf, i) in vfs.items():
+            mac = macs.get(key)
+            old_vf = base_vf.get((pf, i, key[0]))
+            if old_vf is not None and old_vf.mac == mac:
+                out_vfs.append(old_vf.model_copy())
+            else:
+                out_vfs.append(VirtualFunction(pf=pf, index=i, vm=key[0], mac=mac))
+        snap.vfs = sorted(out_vfs, key=lambda v: (_natural(v.pf), v.index))
         return snap
 
     def signature(self) -> dict[str, Any]:
@@ -522,3 +575,17 @@ class Simulator:
             "nics": sorted((n.name, n.sriov_enabled, n.num_vfs) for n in self.s.nics),
             "deleted_adapters": self.s.deleted_adapters,
         }
+
+
+def _natural(text: str) -> list[Any]:
+    """'Port 10' after 'Port 2', like the collector's order."""
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text)]
+
+
+def _vf_owner(vf: VirtualFunction, adapters: list[SimAdapter]) -> SimAdapter | None:
+    """The VM adapter a listed VF belongs to: same VM and MAC, else the VM's only adapter."""
+    mine = [a for a in adapters if a.vm is not None and a.vm == vf.vm]
+    by_mac = [a for a in mine if vf.mac is not None and a.mac == vf.mac]
+    if len(by_mac) == 1:
+        return by_mac[0]
+    return mine[0] if len(mine) == 1 else None

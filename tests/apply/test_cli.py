@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from iovkit.apply.simulator import Simulator
+from iovkit.fingerprint import fingerprint
+from iovkit.sources import load_example
 from tests.fixtures.hosts import i350_host
 
 
@@ -107,3 +109,24 @@ def test_unknown_executor_and_missing_plan(cli, files) -> None:  # type: ignore[
     _one_line_error(cli("apply", str(files["plan"]), "--executor", "ssh"))
     _one_line_error(cli("apply", str(files["plan"].with_name("nope.json"))))
     _one_line_error(cli("rollback", str(files["journal"]), "--executor", "simulator", "--sim-state", str(files["sim"])))
+
+
+def test_apply_on_the_ready_example_then_rollback_restores_the_start(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan, state, journal = tmp_path / "plan.json", tmp_path / "sim.json", tmp_path / "plan.journal.jsonl"
+    r = cli("plan", "--example", "hyperv-ready", "-o", str(plan))
+    assert r.code == 0, r.err
+    sim = ["--executor", "simulator", "--sim-state", str(state)]
+    r = cli("apply", str(plan), *sim, "--yes")
+    assert r.code == 0, r.err  # was exit 2: "stale snapshot ... vfs 'SLOT 3 Port 1/0' mac"
+    assert "Completed 7 step(s), every one verified" in r.out
+    after = Simulator.load(state).to_snapshot()
+    assert {(v.pf, v.index, v.vm) for v in after.vfs} == {
+        ("SLOT 3 Port 1", 0, "fast-01"),
+        ("SLOT 3 Port 1", 1, "fast-02"),
+        ("SLOT 3 Port 2", 0, "fast-03"),
+    }
+    assert {a.iov_queue_pairs_requested for a in after.vm_adapters if a.vm_name} == {4}
+    r = cli("rollback", str(journal), *sim, "--yes")
+    assert r.code == 0 and "Rolled back" in r.out, r.err
+    start = load_example("hyperv-ready")
+    assert fingerprint(Simulator.load(state).to_snapshot()) == fingerprint(start)

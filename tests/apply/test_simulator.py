@@ -4,15 +4,68 @@ from __future__ import annotations
 
 import pytest
 
+import tests.fixtures.hyperv_bundles as B
 from iovkit.apply.simulator import SimError, Simulator
-from iovkit.fingerprint import fingerprint
-from iovkit.plan.model import SwitchSpec
+from iovkit.examples import EXAMPLES
+from iovkit.fingerprint import fingerprint, first_difference
+from iovkit.plan.model import SetIovStep, SwitchSpec
+from iovkit.snapshot import HostSnapshot
+from iovkit.sources import load_example
+from iovkit.sources.hyperv.bundle import snapshot_from_bundle
 from tests.fixtures.hosts import i350_host, lbfo_host
 
 
-def test_export_of_an_untouched_host_matches_its_snapshot() -> None:
-    snap = i350_host()
-    assert fingerprint(Simulator.from_snapshot(snap).to_snapshot()) == fingerprint(snap)
+def _seeds() -> dict[str, HostSnapshot]:
+    """Every shipped Hyper-V example and every fixture bundle, in both PowerShell shapes."""
+    out = {name: load_example(name) for name in EXAMPLES if name.startswith("hyperv-")}
+    for build in (B.i350_bundle, B.firmware_blocked_bundle, B.ready_bundle, B.lbfo_bundle):
+        out[f"{build.__name__} (ps7)"] = snapshot_from_bundle(build(), build.__name__)
+        out[f"{build.__name__} (ps5.1)"] = snapshot_from_bundle(B.to_ps51(build()), build.__name__)
+    out["i350_host"], out["lbfo_host"] = i350_host(), lbfo_host()
+    return out
+
+
+SEEDS = _seeds()
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_untouched_simulated_host_recollects_to_its_snapshot(name: str) -> None:
+    snap = SEEDS[name]
+    again = Simulator.from_snapshot(snap).to_snapshot()
+    assert first_difference(snap, again) is None
+    assert fingerprint(again) == fingerprint(snap)
+
+
+def test_seeded_vfs_keep_their_port_index_and_mac() -> None:
+    sim = Simulator.from_snapshot(load_example("hyperv-ready"))
+    vfs = {(v.pf, v.index): (v.vm, v.mac) for v in sim.to_snapshot().vfs}
+    # fast-03's VF is on the second SET member in the capture; a re-allocation would put it on Port 1 index 2
+    assert vfs == {
+        ("SLOT 3 Port 1", 0): ("fast-01", "00155D020101"),
+        ("SLOT 3 Port 1", 1): ("fast-02", "00155D020102"),
+        ("SLOT 3 Port 2", 0): ("fast-03", "00155D020103"),
+    }
+
+
+def test_a_vf_is_released_when_its_adapter_stops_asking_and_handed_out_again() -> None:
+    sim = Simulator.from_snapshot(load_example("hyperv-ready"))
+    step = SetIovStep(
+        id=1,
+        vm="fast-01",
+        adapter="Network Adapter",
+        iov_weight=0,
+        queue_pairs=1,
+        old_iov_weight=100,
+        old_queue_pairs=1,
+    )
+    sim.execute(step, "action")
+    snap = sim.to_snapshot()
+    assert {v.vm for v in snap.vfs} == {"fast-02", "fast-03"}
+    fast01 = next(a for a in snap.vm_adapters if a.vm_name == "fast-01")
+    assert fast01.vf_data_path_active is False and fast01.iov_usage == 0
+    sim.execute(step, "undo")  # back to the old weight: it gets the first free VF, with its own MAC
+    vfs = {(v.pf, v.index): (v.vm, v.mac) for v in sim.to_snapshot().vfs}
+    assert vfs[("SLOT 3 Port 1", 0)] == ("fast-01", "00155D020101") and len(vfs) == 3
 
 
 def test_iov_is_fixed_at_creation_and_needs_sriov_on_the_nic() -> None:
