@@ -23,14 +23,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("checks", "diagnose", "plan"),
     ("sources",),
     ("snapshot", "snapshot_esxi", "snapshot_guest", "fingerprint", "policy", "nics"),
-    ("errors", "fileio", "quoting"),
+    ("errors", "fileio", "quoting", "hostport"),
 ]
 # Rows whose packages must not import each other (shared queries become snapshot methods).
 SIBLINGS: set[tuple[str, ...]] = {("checks", "diagnose", "plan")}
 # Packages outside the stack: what they may import, and which rows may import them.
 BESIDE: dict[str, dict[str, set[str]]] = {
     "traffic": {
-        "imports": {"errors", "fileio"},
+        "imports": {"errors", "fileio", "hostport"},
         "imported_by": {"cli", "__main__", "report", "fleet"},
     },
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
@@ -320,7 +321,16 @@ def _silence_stdout() -> None:
 
 
 def run() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a Ctrl-C in the instant between the command's end and here
+        print("iovkit: interrupted", file=sys.stderr)
+        code = int(ExitCode.INTERRUPTED)
+    # The run has ended and said how: a Ctrl-C from here on (interpreter shutdown, multiprocessing joining its
+    # children) must not turn that into a traceback or a death by SIGINT (exit -2 instead of the code above).
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

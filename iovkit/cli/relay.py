@@ -18,6 +18,7 @@ import typer
 
 from iovkit.cli.options import MEASURE, FormatTableJson, duration_opt, exit_codes
 from iovkit.errors import InputError
+from iovkit.hostport import parse_hostport
 
 if TYPE_CHECKING:
     from iovkit.traffic.relay import RelayHandle
@@ -25,13 +26,9 @@ if TYPE_CHECKING:
 RelayMode = Literal["relay", "echo", "sockperf", "sink"]
 
 
-def parse_hostport(text: str, field: str) -> tuple[str, int]:
-    """'127.0.0.1:7777', '[::1]:7777' or ':7777' -> (host, port); a one-line InputError otherwise."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError(f"expected HOST:PORT, got {text!r}", field=field)
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+def parse_listen(text: str, field: str) -> tuple[str, int]:
+    """'127.0.0.1:7777', '[::1]:7777' or ':7777' (all addresses) -> (host, port); port 0: any free one."""
+    return parse_hostport(text, field, any_port=True, any_host="0.0.0.0")
 
 
 def parse_cpus(text: str | None) -> list[int] | None:
@@ -134,7 +131,7 @@ def relay(
     from iovkit.traffic.relay import RelaySettings, load_key, serve_metrics, start_relay
     from iovkit.traffic.relaystats import final_lines
 
-    host, port = parse_hostport(listen, "--listen")
+    host, port = parse_listen(listen, "--listen")
     for value, name in ((duration, "--duration"), (log_interval, "--log-interval")):
         if not (math.isfinite(value) and value >= 0):
             raise InputError(f"must be 0 (none) or a number of seconds above 0, not {value:g}", field=name)
@@ -161,7 +158,7 @@ def relay(
         if mode == "relay"
         else None,
     )
-    metrics_at = parse_hostport(metrics, "--metrics") if metrics else None
+    metrics_at = parse_listen(metrics, "--metrics") if metrics else None
     done = [False]
 
     def on_signal(signum: int, frame: object) -> None:

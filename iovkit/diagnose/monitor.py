@@ -28,6 +28,7 @@ from iovkit.diagnose.view import (
     NIC_TX,
 )
 from iovkit.errors import InputError
+from iovkit.hostport import parse_hostport
 
 WINDOW_SECONDS = 10.0
 VERDICTS = ("bottleneck", "ok", "idle", "insufficient-data")
@@ -35,11 +36,7 @@ VERDICTS = ("bottleneck", "ok", "idle", "insufficient-data")
 
 def parse_listen(value: str) -> tuple[str, int]:
     """`127.0.0.1:9464`, `[::1]:9464` or `:9464` (all addresses) -> (addr, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError(f"expected HOST:PORT, got {value!r}", field="--listen")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+    return parse_hostport(value, "--listen", any_port=True, any_host="0.0.0.0")
 
 
 @dataclass

@@ -201,12 +201,13 @@ def run_distributed(
     """A whole distributed sweep (echo mode): agents started by Ansible, steps in lock-step, results merged."""
     from iovkit.fleet.inventory import select_hosts
     from iovkit.fleet.runner import PlaybookRun, clean_message, run_playbook
-    from iovkit.traffic.sweep import parse_target, rates, run_sweep
+    from iovkit.hostport import parse_hostport
+    from iovkit.traffic.sweep import rates, run_sweep
 
     if settings.mode != "echo":
         raise InputError("--agents runs echo mode (relay sessions need one clock for one-way latency)", field="--mode")
     list(rates(settings.start_rate, settings.step_factor, settings.max_rate, settings.max_steps))  # validate early
-    target = parse_target(settings.target)
+    target = parse_hostport(settings.target, "--target")
     names = [h.name for h in select_hosts(inventory, limit)]
     coord = Coordinator(names, target, bind=listen)
     failures: dict[str, str] = {}
@@ -277,7 +278,11 @@ def run_distributed(
 
         from iovkit.traffic import pathwatch
 
-        query = pathwatch.target_query(parse_target(settings.target_stats)) if settings.target_stats else None
+        query = (
+            pathwatch.target_query(parse_hostport(settings.target_stats, "--target-stats"))
+            if settings.target_stats
+            else None
+        )
         result = run_sweep(settings, step, on_step=judged, host=host_facts(), target_stats=query)
         result.agents = infos
         return result

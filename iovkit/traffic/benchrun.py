@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
+from iovkit.hostport import parse_hostport
 from iovkit.traffic import loadgen, pathwatch
 from iovkit.traffic.relay import PUBLISH_EVERY, RelayHandle, RelaySettings, start_relay
 from iovkit.traffic.results import BenchSettings, StepMeasurement, StepResult, SweepResult
 from iovkit.traffic.sender import probe_port
-from iovkit.traffic.sweep import parse_target, rates, run_sweep
+from iovkit.traffic.sweep import rates, run_sweep
 
 
 def run_bench(
@@ -64,7 +65,7 @@ def run_bench(
             pids = list(handle.pids)
             sink = handle if settings.mode == "send" else None
             settings = settings.model_copy(update={"target": f"127.0.0.1:{handle.address[1]}"})
-        target = parse_target(settings.target)
+        target = parse_hostport(settings.target, "--target")
 
         def spec(rate: float) -> loadgen.LoadSpec:
             return loadgen.LoadSpec(
@@ -111,7 +112,7 @@ def run_bench(
 
         query = None
         if settings.target_stats:  # the target relay's stats query: its data path, steal and CPU per step
-            query = pathwatch.target_query(parse_target(settings.target_stats))
+            query = pathwatch.target_query(parse_hostport(settings.target_stats, "--target-stats"))
         return run_sweep(settings, step, on_step=on_step, pids=pids, target_stats=query)
 
 

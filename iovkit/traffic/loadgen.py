@@ -38,6 +38,7 @@ import time
 from typing import Any
 
 from iovkit.errors import InputError, IovkitError, UnreachableError
+from iovkit.traffic.forking import sigint_held
 from iovkit.traffic.loadcore import LoadSpec, Progress, merge
 from iovkit.traffic.results import StepMeasurement
 from iovkit.traffic.sender import Sender, probe_echo
@@ -92,9 +93,10 @@ def run_load(spec: LoadSpec, progress: Progress | None = None, start_ns: int | N
         for index in range(1, spec.senders):
             parent_end, child_end = ctx.Pipe()
             proc = ctx.Process(target=_child, args=(child_end, spec, index), daemon=True)
-            proc.start()
-            child_end.close()
-            children.append((proc, parent_end))
+            with sigint_held():  # not lost in the at-fork hooks; raised once the child is in `children`
+                proc.start()
+                child_end.close()
+                children.append((proc, parent_end))
         main.prepare()
         for _proc, conn in children:
             kind, payload = _recv_child(conn, spec.join_timeout + 5.0)

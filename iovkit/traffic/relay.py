@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from iovkit.errors import InputError
 from iovkit.traffic import pathwatch
+from iovkit.traffic.forking import sigint_held
 from iovkit.traffic.mmsg import HAVE_FASTPATH, BatchSocket, open_udp
 from iovkit.traffic.pathwatch import PathWatcher
 from iovkit.traffic.reflector import SOCKPERF_MATCH, Reflector, echo_loop
@@ -270,8 +271,9 @@ def start_relay(settings: RelaySettings) -> RelayHandle:
             daemon=True,
             args=(i, socks, settings, salt, array, stop_flag, ready),
         )
-        proc.start()
-        procs.append(proc)
+        with sigint_held():  # a Ctrl-C now is raised after the fork, not dropped in its hooks
+            proc.start()
+            procs.append(proc)
     for s in socks:
         s.close()  # the workers hold their own copies
     handle = RelayHandle(settings, address, procs, array, stop_flag)

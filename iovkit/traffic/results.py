@@ -19,7 +19,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iovkit.errors import InputError
-from iovkit.fileio import write_text
+from iovkit.fileio import validation_line, write_text
 
 RESULT_SCHEMA = "iovkit.bench/1"
 
@@ -291,6 +291,5 @@ def load_result(path: Path) -> SweepResult:
     try:
         return SweepResult.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise InputError(first["msg"], path=str(path), field=loc) from err
+        loc, msg = validation_line(err)
+        raise InputError(msg, path=str(path), field=loc or None) from err

@@ -266,15 +266,3 @@ def finish(result: SweepResult) -> None:
     result.ndr_pps = drop_rate(result.steps, 0.0, ratio)
     result.pdr_pps = drop_rate(result.steps, PDR_LOSS_PCT, ratio)
     result.rates = summarize(result.steps, rate_max)
-
-
-def parse_target(text: str) -> tuple[str, int]:
-    """'host:port' or '[v6]:port' -> (host, port); anything else is an InputError naming --target."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise InputError(f"expected HOST:PORT (or [IPv6]:PORT), got {text!r}", field="--target")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    p = int(port)
-    if not 0 < p < 65536:
-        raise InputError(f"port must be 1..65535, got {p}", field="--target")
-    return host, p

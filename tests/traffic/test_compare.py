@@ -88,6 +88,13 @@ def test_cli_compare_two_files_and_bad_file(cli, tmp_path: Path) -> None:
     bad.write_text(json.dumps({"schema": "iovkit.bench/1", "steps": "x"}))
     r = cli("compare", str(b), "--after", str(bad))
     assert r.code == 2 and r.err.count("\n") == 1 and str(bad) in r.err
+    # a wrong value is named by its field and shown cut short, the way every loader shows it
+    doc = json.loads(b.read_text())
+    doc["steps"][0]["sent"] = {"whole": ["object"] * 100}
+    bad.write_text(json.dumps(doc))
+    r = cli("compare", str(b), "--after", str(bad))
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert "steps.0.sent" in r.err and "(value {...})" in r.err and "whole" not in r.err
     r = cli("compare", str(b), "--after", str(tmp_path / "missing.json"))
     assert r.code == 2 and "no such file" in r.err
 
