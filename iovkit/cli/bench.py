@@ -13,6 +13,7 @@ import typer
 from iovkit.cli.common import err, out
 from iovkit.cli.options import MEASURE, OUTPUT_PANEL, FormatTableJson, exit_codes, output_opt
 from iovkit.errors import ExitCode, InputError
+from iovkit.hostport import parse_hostport
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -83,15 +84,6 @@ def _step_table(result: SweepResult) -> Table:
     return t
 
 
-def _listen_address(text: str) -> tuple[str, int]:
-    """HOST:PORT (port 0: any free one) for --agent-listen."""
-    host, sep, port = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise InputError(f"expected HOST:PORT (port 0 for any), got {text!r}", field="--agent-listen")
-    return host, int(port)
-
-
 def _agent_table(result: SweepResult) -> Table:
     """Each agent's share of each step, with how late it started against the common start time."""
     from rich.table import Table
@@ -142,11 +134,10 @@ def _us(v: float | None) -> str:
 def default_senders(target: str | None, mode: str, sessions: int) -> int:
     """One sender per CPU against another host; 1 on loopback, where the target shares these CPUs."""
     from iovkit.traffic.loadgen import cpu_count, is_local_target
-    from iovkit.traffic.sweep import parse_target
 
     if target is None:
         return 1
-    host, _port = parse_target(target)
+    host, _port = parse_hostport(target, "--target")
     if is_local_target(host):
         return 1
     n = cpu_count()
@@ -308,7 +299,6 @@ def bench_cmd(
     from iovkit.traffic.benchrun import run_bench
     from iovkit.traffic.relay import load_key
     from iovkit.traffic.results import BenchSettings, Objective
-    from iovkit.traffic.sweep import parse_target
 
     if agents is not None:
         if target is None:
@@ -319,15 +309,12 @@ def bench_cmd(
             senders = 1  # per agent: each agent host is its own machine
     elif limit is not None:
         raise InputError("--limit selects load agents: give --agents INVENTORY too", field="--limit")
-    listen = _listen_address(agent_listen)
+    listen = parse_hostport(agent_listen, "--agent-listen", any_port=True)
 
     if local and target:
         raise InputError("give either --local or --target, not both", field="--target")
     if target_stats is not None:
-        try:
-            parse_target(target_stats)
-        except InputError as e:
-            raise InputError(str(e).split(": ", 1)[-1], field="--target-stats") from e
+        parse_hostport(target_stats, "--target-stats")
     if not math.isfinite(max_steal) or max_steal < 0:
         raise InputError(f"--max-steal cannot be negative (got {max_steal:g})", field="--max-steal")
     if not math.isfinite(warmup) or warmup < 0:
