@@ -132,7 +132,9 @@ def test_slow_target_moves_the_knee_and_compare_calls_it_worse(cli, tmp_path: Pa
     fast, slow = tmp_path / "fast.json", tmp_path / "slow.json"
     with start_forwarder() as fw:
         _sweep(cli, fw.address, fast)
-    with start_forwarder(delay_us=1500) as fw:  # at most ~650 datagrams/s
+    # 3 ms of busy wait per datagram: at most ~330 datagrams/s, under the first step's 500/s whatever the load, so
+    # the slow run's queue grows from its first step on and both its knee and its p99 are worse by construction
+    with start_forwarder(delay_us=3000) as fw:
         _sweep(cli, fw.address, slow)
     r = cli("compare", str(fast), "--after", str(slow), "-o", str(tmp_path / "cmp"))
     assert r.code == 1, r.out + r.err
