@@ -203,7 +203,12 @@ def doctor_cmd(
             out.print(Text.assemble(f"{i}. ", (f"[{f.id}] ", "bold"), f"{f.scope}: {f.message}"))
             out.print(Text.assemble("   ", (f.fix or "", "cyan")))
     if report.to_collect:
-        out.print(Text("\nCollect (not in this input; run on the host and paste the output)", "bold"))
+        heading = (
+            "Not collected (iovkit could not read these here: run them to see, or re-run with the rights they need)"
+            if snap.source.kind == "linux-live"
+            else "Collect (not in this input; run on the host and paste the output)"
+        )
+        out.print(Text("\n" + heading, "bold"))
         for row in report.to_collect[:6]:
             out.print(Text.assemble(f"  [{row['ids']}] ", (row["command"], "cyan")))
     if report.diagnose_note:

@@ -114,3 +114,22 @@ def test_the_hidden_checks_hint_keeps_the_input(cli) -> None:
     """Doctor on a capture hides passing checks; a bare `iovkit check` would judge this machine instead."""
     r = cli("doctor", "--example", "esxi-x710")
     assert "`iovkit check` with the same input lists them" in " ".join(r.out.split())
+
+
+def test_unknowns_are_headed_by_where_the_input_came_from(cli, tmp_path) -> None:
+    """A paste is told to collect and paste; a live run on this host is told iovkit could not read it here."""
+    import json
+
+    snap = tmp_path / "lx.json"
+    assert cli("collect", "--example", "linux-cx5", "-o", str(snap)).code == 0
+    doc = json.loads(snap.read_text())
+    doc["nics"] = None  # the NIC list was not collected
+    pasted, live_here = tmp_path / "pasted.json", tmp_path / "live.json"
+    pasted.write_text(json.dumps(doc))
+    doc["source"]["kind"], doc["source"]["origin"] = "linux-live", str(tmp_path)  # not "/": no live sample
+    live_here.write_text(json.dumps(doc))
+    r = cli("doctor", "--from", str(pasted))
+    assert "Collect (not in this input; run on the host and paste the output)" in r.out, r.out
+    assert "grep . /sys/class/net/*/device/sriov_totalvfs" in r.out
+    r = cli("doctor", "--from", str(live_here))
+    assert "Not collected (iovkit could not read these here" in r.out and "paste the output" not in r.out, r.out
