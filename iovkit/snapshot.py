@@ -15,20 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    PrivateAttr,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     ValidationError,
-    ValidatorFunctionWrapHandler,
-    model_serializer,
-    model_validator,
 )
 
 from iovkit.errors import InputError
 from iovkit.fileio import validation_line
+from iovkit.snapshot_base import NullableLists
+from iovkit.snapshot_base import StrictModel as _Model
 from iovkit.snapshot_esxi import (  # ESXi's own records, kept beside this module; re-exported here
     EsxiInfo as EsxiInfo,
 )
@@ -80,12 +74,6 @@ from iovkit.snapshot_guest import (
 SCHEMA_VERSION = "1.3"
 
 Platform = Literal["hyperv", "linux", "esxi"]
-
-
-class _Model(BaseModel):
-    """Strict base: unknown fields are an error, so a typo in a hand-edited snapshot is caught."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class SourceInfo(_Model):
@@ -323,7 +311,7 @@ class CollectionError(_Model):
 COLLECTIONS: tuple[str, ...] = ("nics", "teams", "switches", "vms", "vm_adapters", "vfs", "vmq_queues", "guest_nics")
 
 
-class HostSnapshot(_Model):
+class HostSnapshot(NullableLists):
     """The snapshot. A record list the input did not contain (a paste without Get-VMSwitch) is null in the JSON
     and `has(name)` is False; in Python it still reads as an empty list, so iteration needs no guard, and a
     rule that would conclude from the absence asks `has()` first."""
@@ -348,39 +336,7 @@ class HostSnapshot(_Model):
     errors: list[CollectionError] = Field(default_factory=list)
     esxi: EsxiInfo | None = Field(None, description="ESXi only (platform esxi)")
 
-    _absent: set[str] = PrivateAttr(default_factory=set)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _null_lists(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> HostSnapshot:
-        """A collection given as None (or null in JSON) was not collected: remember it, hold []."""
-        absent: set[str] = set()
-        if isinstance(data, dict):
-            data = dict(data)
-            for name in COLLECTIONS:
-                if name in data and data[name] is None:
-                    data[name] = []
-                    absent.add(name)
-        snap = handler(data)
-        if absent:
-            snap._absent = absent
-        return snap
-
-    @model_serializer(mode="wrap")
-    def _write_nulls(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        for name in self._absent:
-            if name in out and not getattr(self, name):
-                out[name] = None
-        return out
-
-    def has(self, name: str) -> bool:
-        """Was this record list collected? (An empty list that was collected means "none".)"""
-        return name not in self._absent or bool(getattr(self, name))
-
-    def mark_absent(self, *names: str) -> None:
-        """Record that these lists were not in the input (sources use it; rules never do)."""
-        self._absent.update(n for n in names if n in COLLECTIONS)
+    COLLECTIONS = COLLECTIONS
 
     def read(self, source: str) -> bool | None:
         """Was this cmdlet's output in the input? None when the input does not say (a full collection)."""

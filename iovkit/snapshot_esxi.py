@@ -1,24 +1,19 @@
 """ESXi's records in the host snapshot (platform "esxi"): facts with no Hyper-V/Linux equivalent (esxi.md).
 
 `iovkit.snapshot` re-exports them; `HostSnapshot.esxi` holds an EsxiInfo. None means "not collected", as
-everywhere in the snapshot. Kept apart only for size: this module imports nothing from iovkit.
+everywhere in the snapshot. Kept apart only for size: it imports only snapshot_base.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    PrivateAttr,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    ValidatorFunctionWrapHandler,
-    model_serializer,
-    model_validator,
 )
+
+from iovkit.snapshot_base import NullableLists
+from iovkit.snapshot_base import StrictModel as _Model
 
 __all__ = [
     "ESXI_COLLECTIONS",
@@ -33,12 +28,6 @@ __all__ = [
     "esxi_max_vfs_vector",
     "esxi_options_with_max_vfs",
 ]
-
-
-class _Model(BaseModel):
-    """Strict, like the snapshot's base: unknown fields are an error."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class EsxiModule(_Model):
@@ -136,7 +125,7 @@ class EsxiVm(_Model):
 ESXI_COLLECTIONS: tuple[str, ...] = ("modules", "vf_lists", "vfs", "vms")
 
 
-class EsxiInfo(_Model):
+class EsxiInfo(NullableLists):
     """ESXi facts a rule or a step reads that have no place in the shared fields. None = not collected.
 
     The lists in ESXI_COLLECTIONS work like the snapshot's record lists: null in the JSON when the input did not
@@ -162,39 +151,7 @@ class EsxiInfo(_Model):
     worlds: list[EsxiWorld] | None = None
     vms: list[EsxiVm] = Field(default_factory=list)
 
-    _absent: set[str] = PrivateAttr(default_factory=set)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _null_lists(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> EsxiInfo:
-        """A list given as None (null in JSON) was not collected: remember it, hold []."""
-        absent: set[str] = set()
-        if isinstance(data, dict):
-            data = dict(data)
-            for name in ESXI_COLLECTIONS:
-                if name in data and data[name] is None:
-                    data[name] = []
-                    absent.add(name)
-        info = handler(data)
-        if absent:
-            info._absent = absent
-        return info
-
-    @model_serializer(mode="wrap")
-    def _write_nulls(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        for name in self._absent:
-            if name in out and not getattr(self, name):
-                out[name] = None
-        return out
-
-    def has(self, name: str) -> bool:
-        """Was this list collected? (An empty list that was collected means "none".)"""
-        return name not in self._absent or bool(getattr(self, name))
-
-    def mark_absent(self, *names: str) -> None:
-        """Record that these lists were not in the input (sources use it; rules never do)."""
-        self._absent.update(n for n in names if n in ESXI_COLLECTIONS)
+    COLLECTIONS = ESXI_COLLECTIONS
 
     def version_tuple(self) -> tuple[int, ...] | None:
         """(8, 0, 3) from '8.0.3'; None when the version was not collected or does not parse."""

@@ -9,14 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Model(BaseModel):
-    """Strict base: unknown fields are an error, so a typo in a hand-edited snapshot is caught."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
+from iovkit.snapshot_base import StrictModel as _Model
 
 DataPath = Literal["vf", "synthetic", "paravirtual", "emulated", "unknown"]
 

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("checks", "diagnose", "plan"),
     ("sources",),
     ("snapshot", "snapshot_esxi", "snapshot_guest", "fingerprint", "policy", "nics"),
+    ("snapshot_base",),
     ("errors", "fileio", "quoting", "hostport"),
 ]
 # Rows whose packages must not import each other (shared queries become snapshot methods).
