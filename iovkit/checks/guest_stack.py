@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from iovkit.checks.catalog import Ev, Finding, Scope, current_rule, host_scope, not_applicable, rule, sh, unknown
-from iovkit.checks.guest_tuning import _guest, _linux_only, _on_hyperv, _relay, _targets
+from iovkit.checks.guest_tuning import _guest, _linux_guest, _on_hyperv, _relay, _targets
 from iovkit.policy import Policy
 from iovkit.snapshot import HostSnapshot
 
@@ -27,12 +27,9 @@ STEAL_WARN, STEAL_FAIL = 2.0, 10.0  # % of CPU time stolen by the hypervisor dur
 )
 def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     if g.numa_nodes is None:
         yield unknown(rid, host_scope(snap), ["guest.numa_nodes"], collect="ls -d /sys/devices/system/node/node*")
@@ -76,12 +73,9 @@ def numa(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     want = _relay(policy).rcvbuf
     raw = g.sysctl.get("net.core.rmem_max")
@@ -114,12 +108,9 @@ def sockbuf(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     for k, i in _targets(g):
         scope = Scope("guest-nic", i.name)
@@ -161,12 +152,9 @@ def udp_hash(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     port = _relay(policy).port
     scope = host_scope(snap)
@@ -205,12 +193,9 @@ def conntrack(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def gro(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     for k, i in _targets(g):
         scope = Scope("guest-nic", i.name)

@@ -66,6 +66,14 @@ def _linux_only(snap: HostSnapshot, rid: str, g: GuestFacts) -> Finding | None:
     return None
 
 
+def _linux_guest(snap: HostSnapshot, rid: str) -> GuestFacts | Finding:
+    """The guest's facts for a Linux-only rule, or the finding that ends the rule (no guest, a Windows guest)."""
+    g = _guest(snap, rid)
+    if isinstance(g, Finding):
+        return g
+    return _linux_only(snap, rid, g) or g
+
+
 def _want_queues(g: GuestFacts, policy: Policy | None) -> int | None:
     return _relay(policy).workers or g.vcpus
 
@@ -252,12 +260,9 @@ def rss(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     for k, i in _targets(g):
         scope = Scope("guest-nic", i.name)
@@ -304,12 +309,9 @@ def irq(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
 )
 def rps(snap: HostSnapshot, policy: Policy | None) -> Iterator[Finding]:
     rid = current_rule()
-    g = _guest(snap, rid)
+    g = _linux_guest(snap, rid)
     if isinstance(g, Finding):
         yield g
-        return
-    if (na := _linux_only(snap, rid, g)) is not None:
-        yield na
         return
     want = _want_queues(g, policy)
     for k, i in _targets(g):
