@@ -80,18 +80,24 @@ def _run(
     pol = load_policy(policy) if policy is not None else None
     started = datetime.now(UTC)
     rdir = results_dir or Path(started.astimezone().strftime("iovkit-fleet-%Y%m%d-%H%M%S"))
+    if command == "collect" and policy is not None:
+        raise InputError("collect takes no policy (check, doctor and plan do)", field="--policy")
     if rdir.exists() and not rdir.is_dir():
         raise InputError("cannot write results: not a directory", path=str(rdir), field="--results-dir")
+    created = not rdir.exists()
     try:
         rdir.mkdir(parents=True, exist_ok=True)
     except OSError as ex:
         raise InputError(f"cannot create: {ex.strerror or ex}", path=str(rdir), field="--results-dir") from ex
-    ensure_writable(rdir / "fleet.json")
-    if output is not None and str(output) != "-":
-        ensure_writable(output)
-    if command == "collect" and policy is not None:
-        raise InputError("collect takes no policy (check, doctor and plan do)", field="--policy")
-    collected = collect_fleet(inventory, limit, forks=forks, timeout=timeout, on_event=None if quiet else _progress)
+    try:
+        ensure_writable(rdir / "fleet.json")
+        if output is not None and str(output) != "-":
+            ensure_writable(output)
+        collected = collect_fleet(inventory, limit, forks=forks, timeout=timeout, on_event=None if quiet else _progress)
+    except BaseException:
+        if created and not any(rdir.iterdir()):  # a run that ended before any result leaves no empty folder behind
+            rdir.rmdir()
+        raise
     result = judge_fleet(
         collected,
         command,

@@ -127,10 +127,14 @@ def test_plan_writes_a_plan_per_host(fleet_dir: Path, tmp_path: Path) -> None:
     assert "<table>" in (tmp_path / "plan.html").read_text()
 
 
-def test_a_limit_that_matches_nothing_is_bad_input(fleet_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_limit_that_matches_nothing_is_bad_input(
+    fleet_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where the default ./iovkit-fleet-<time> results folder would go
     code = run_fleet("check", "-i", str(fleet_dir / "inventory.yml"), "--limit", "nosuchhost")
     assert code == 2
     assert "no host matches --limit 'nosuchhost'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # a run that ended before any result leaves no empty folder behind
 
 
 def test_version_does_not_load_ansible() -> None:
