@@ -1,27 +1,48 @@
-"""Help pages drawn with rich directly, in typer's layout, without importing typer.rich_utils.
+"""Help pages in typer's rich layout, laid out by iovkit.cli.helplayout without importing rich or typer.rich_utils.
 
 Why: typer.rich_utils imports rich.markdown (with markdown_it) and rich.traceback (with pygments) when it loads,
-about 60 ms of a `--help` that otherwise needs only rich's console, table and panel (bench/startup.py). iovkit
-writes its help in rich markup, never markdown, so those modules are never used for a help page. The page keeps
-typer's look: usage, the help text, one panel per `rich_help_panel` (arguments, options, commands), the epilog
-(each command's exit codes), typer's styles and its environment switches (TERMINAL_WIDTH, FORCE_COLOR...).
-Commands built with another markup mode fall back to typer's own renderer.
+and drawing a page through rich's console, table and panel costs about 30 ms more; a `--help` is mostly that
+(bench/startup.py). The page keeps typer's look: usage, the help text, one panel per `rich_help_panel`
+(arguments, options, commands), the epilog (each command's exit codes), typer's styles and its environment
+switches (TERMINAL_WIDTH, FORCE_COLOR...). What helplayout cannot draw as rich would (markup tags, emoji codes,
+wide characters, a Windows or non-UTF-8 console, under 20 columns) and commands built with another markup mode
+are drawn by typer's own renderer.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
-from collections.abc import Iterable
-from typing import Any, Literal
+import re
+import sys
+from typing import Any
 
 import typer
 from typer import _click
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import DefaultPlaceholder
 
+from iovkit.cli.helplayout import (
+    NULL,
+    Cell,
+    Column,
+    FlowCell,
+    Line,
+    Style,
+    Text,
+    TextCell,
+    Unsupported,
+    padded,
+    panel,
+    parse_style,
+    table_lines,
+    terminal,
+    text_lines,
+    under,
+    write,
+)
+
 # typer's help styles (typer/rich_utils.py), so a page looks as it did.
-_THEME = {
+_THEME_SPECS = {
     "option": "bold cyan",
     "switch": "bold green",
     "negative_option": "bold magenta",
@@ -30,91 +51,74 @@ _THEME = {
     "types_sep": "dim",
     "usage": "yellow",
 }
-_ALIGN: Literal["left"] = "left"
+# typer's highlighters: options and usage, negative options, the type column.
+_OPTIONS = (
+    r"(^|\W)(?P<switch>\-\w+)(?![a-zA-Z0-9])",
+    r"(^|\W)(?P<option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
+    r"(?P<types>\<[^\>]+\>)",
+    r"(?P<usage>Usage: )",
+)
+_NEGATIVES = (
+    r"(^|\W)(?P<negative_switch>\-\w+)(?![a-zA-Z0-9])",
+    r"(^|\W)(?P<negative_option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
+)
+_TYPES = (r"^(?P<types_sep>(\[|<))", r"(?P<types_sep>\|)", r"(?P<types_sep>(\]|>))(\.\.\.)?$")
 
 
-def _console() -> Any:
-    from rich.console import Console
-    from rich.theme import Theme
+class _Look:
+    """Styles and compiled highlighters, made on the first page drawn."""
 
-    width = os.environ.get("TERMINAL_WIDTH")
-    force = (
-        True
-        if os.environ.get("GITHUB_ACTIONS") or os.environ.get("FORCE_COLOR") or os.environ.get("PY_COLORS")
-        else None
-    )
-    if os.environ.get("_TYPER_FORCE_DISABLE_TERMINAL"):
-        force = False
-    return Console(
-        theme=Theme(_THEME),
-        highlighter=_highlighters()[0],
-        color_system="auto",
-        force_terminal=force,
-        width=int(width) if width else None,
-    )
+    def __init__(self) -> None:
+        self.theme = {name: parse_style(spec) for name, spec in _THEME_SPECS.items()}
+        self.options = [re.compile(p) for p in _OPTIONS]
+        self.negatives = [re.compile(p) for p in _NEGATIVES]
+        self.types = [re.compile(p) for p in _TYPES]
+        self.red, self.dim = parse_style("red"), parse_style("dim")
+        self.dim_red, self.dim_yellow = parse_style("dim red"), parse_style("dim yellow")
+        self.bold, self.bold_yellow, self.bold_cyan = (
+            parse_style("bold"),
+            parse_style("bold yellow"),
+            parse_style("bold cyan"),
+        )
 
+    def opts(self, text: str | Text) -> Text:
+        return (Text(text) if isinstance(text, str) else text).highlight(self.options, self.theme)
 
-_HIGHLIGHTERS: list[Any] = []
-
-
-def _highlighters() -> list[Any]:
-    """The option, negative-option and type highlighters (rich imported on first help page only)."""
-    if not _HIGHLIGHTERS:
-        from rich.highlighter import RegexHighlighter
-
-        class Options(RegexHighlighter):
-            highlights = [  # noqa: RUF012  (rich declares a list)
-                r"(^|\W)(?P<switch>\-\w+)(?![a-zA-Z0-9])",
-                r"(^|\W)(?P<option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
-                r"(?P<types>\<[^\>]+\>)",
-                r"(?P<usage>Usage: )",
-            ]
-
-        class Negatives(RegexHighlighter):
-            highlights = [  # noqa: RUF012  (rich declares a list)
-                r"(^|\W)(?P<negative_switch>\-\w+)(?![a-zA-Z0-9])",
-                r"(^|\W)(?P<negative_option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
-            ]
-
-        class Types(RegexHighlighter):
-            highlights = [  # noqa: RUF012  (rich declares a list)
-                r"^(?P<types_sep>(\[|<))",
-                r"(?P<types_sep>\|)",
-                r"(?P<types_sep>(\]|>))(\.\.\.)?$",
-            ]
-
-        _HIGHLIGHTERS.extend((Options(), Negatives(), Types()))
-    return _HIGHLIGHTERS
+    def negs(self, text: str) -> Text:
+        return Text(text).highlight(self.negatives, self.theme)
 
 
-def _text(text: str, style: str = "") -> Any:
-    """Help prose in rich markup (ANSI passed through), options highlighted."""
-    from rich.text import Text
-
-    text = inspect.cleandoc(text)
-    made = Text.from_ansi(text, style=style) if "\033[" in text else Text.from_markup(text, style=style)
-    return _highlighters()[0](made)
+_LOOK: list[_Look] = []
 
 
-def _help_text(cmd: _click.Command) -> Iterable[Any]:
-    from rich.text import Text
+def _look() -> _Look:
+    if not _LOOK:
+        _LOOK.append(_Look())
+    return _LOOK[0]
 
-    if cmd.deprecated:
-        yield Text("(deprecated) ", style="red")
+
+def _text(text: str, style: Style = NULL) -> Text:
+    """Help prose (rich markup in typer's reading, which this layout draws only when it has no tags), options
+    highlighted."""
+    return _look().opts(Text.markup(inspect.cleandoc(text), style))
+
+
+def _help_text(cmd: _click.Command) -> list[Text]:
+    look = _look()
+    texts = [Text("(deprecated) ", look.red)] if cmd.deprecated else []
     first, *rest = inspect.cleandoc(cmd.help or "").partition("\f")[0].split("\n\n")
     if not first.startswith("\b"):
         first = first.replace("\n", " ")
-    yield _text(first.strip())
+    texts.append(_text(first.strip()))
     if rest:
-        yield Text("")
-        yield _text("\n\n".join(rest), style="dim")
+        texts.append(Text(""))
+        texts.append(_text("\n\n".join(rest), style=look.dim))
+    return texts
 
 
-def _param_help(param: _click.Parameter, ctx: _click.Context) -> Any:
-    from rich.columns import Columns
-    from rich.text import Text
-
-    items: list[Any] = []
+def _param_help(param: _click.Parameter, ctx: _click.Context) -> Cell:
+    look = _look()
+    items: list[Text] = []
     envvar = getattr(param, "envvar", None)
     if envvar is None and getattr(param, "allow_from_autoenv", None) and ctx.auto_envvar_prefix and param.name:
         envvar = f"{ctx.auto_envvar_prefix}_{param.name.upper()}"
@@ -127,41 +131,25 @@ def _param_help(param: _click.Parameter, ctx: _click.Context) -> Any:
         items.append(_text("\n".join(paragraphs).strip()))
     if envvar and getattr(param, "show_envvar", None):
         shown = envvar if isinstance(envvar, str) else ", ".join(str(d) for d in envvar)
-        items.append(Text(f"[env var: {shown}]", style="dim yellow"))
+        items.append(Text(f"[env var: {shown}]", look.dim_yellow))
     if isinstance(param, (TyperOption, TyperArgument)):
         default = param._extract_default_help_str(ctx=ctx)
         as_str = isinstance(param.show_default, str)
         if as_str or (default is not None and (param.show_default or ctx.show_default)):
             shown = param._get_default_string(ctx=ctx, show_default_is_str=as_str, default_value=default)
             if shown:
-                items.append(Text(f"[default: {shown}]", style="dim"))
+                items.append(Text(f"[default: {shown}]", look.dim))
     if param.required:
-        items.append(Text("[required]", style="dim red"))
-    return _Cell(items[0]) if len(items) == 1 else Columns(items)
+        items.append(Text("[required]", look.dim_red))
+    return FlowCell(items)
 
 
-class _Cell:
-    """One help text in a table cell, laid out as rich's Columns lays out a single item (same width claim, same
-    wrapping) without Columns' inner grid: most options have no default to show, and the grid per row is most of
-    the drawing time."""
-
-    def __init__(self, text: Any) -> None:
-        self.text = text
-
-    def __rich_console__(self, console: Any, options: Any) -> Iterable[Any]:
-        yield self.text
-
-
-def _params_panel(name: str, params: list[Any], ctx: _click.Context, page: list[Any]) -> None:
+def _params_panel(name: str, params: list[Any], ctx: _click.Context, page: list[Line], width: int) -> None:
     if not params:
         return
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    options, negatives, types = _highlighters()
-    rows: list[list[Any]] = []
-    required: list[Any] = []
+    look = _look()
+    rows: list[list[Cell]] = []
+    required: list[Text] = []
     for param in params:
         label = None
         if isinstance(param, TyperArgument):
@@ -170,61 +158,67 @@ def _params_panel(name: str, params: list[Any], ctx: _click.Context, page: list[
         short = [label or o for o in param.opts if "--" not in o]
         neg_long = [o for o in param.secondary_opts if "--" in o]
         neg_short = [label or o for o in param.secondary_opts if "--" not in o]
-        kind = Text(style="bold yellow", overflow="fold")
-        shown = param.display_type_rich(ctx=ctx)
-        if shown is not None:
-            kind.append(shown)
+        kind = param.display_type_rich(ctx=ctx) or ""
         span = param._get_number_range_help_str()
         if span:
-            kind.append(f" [{span}]")
-        required.append(Text("*", style="red") if param.required else "")
+            kind += f" [{span}]"
+        required.append(Text("*", look.red) if param.required else Text(""))
         rows.append(
             [
-                options(",".join(long)),
-                options(",".join(short)),
-                negatives(",".join(neg_long)),
-                negatives(",".join(neg_short)),
-                types(kind),
+                TextCell(look.opts(",".join(long))),
+                TextCell(look.opts(",".join(short))),
+                TextCell(look.negs(",".join(neg_long))),
+                TextCell(look.negs(",".join(neg_short))),
+                TextCell(Text(kind, look.bold_yellow, overflow="fold").highlight(look.types, look.theme)),
                 _param_help(param, ctx),
             ]
         )
-    table = Table(highlight=True, show_header=False, expand=True, box=None, leading=0, pad_edge=False, padding=(0, 1))
-    for mark, row in zip(required, rows, strict=True):
-        table.add_row(*([mark, *row] if any(required) else row))
-    page.append(Panel(table, border_style="dim", title=name, title_align=_ALIGN))
+    if any(r.plain for r in required):
+        rows = [[TextCell(mark), *row] for mark, row in zip(required, rows, strict=True)]
+    columns = [Column() for _ in rows[0]]
+    page += panel(
+        Text.markup(name).plain,
+        lambda inner: table_lines(rows, columns, inner, expand=True, collapse=False),
+        width,
+        look.dim,
+    )
 
 
-def _commands_panel(name: str, commands: list[_click.Command], width: int, page: list[Any]) -> None:
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(highlight=False, show_header=False, expand=True, box=None, leading=0, pad_edge=False, padding=(0, 1))
-    table.add_column(style="bold cyan", no_wrap=True, width=width)
-    table.add_column("Description", justify="left", no_wrap=False, ratio=10)
+def _commands_panel(name: str, commands: list[_click.Command], first_width: int, page: list[Line], width: int) -> None:
+    look = _look()
+    columns = [Column(style=look.bold_cyan, no_wrap=True, width=first_width), Column(ratio=10)]
     deprecated = any(c.deprecated for c in commands)
+    if deprecated:
+        columns.append(Column())
+    rows: list[list[Cell]] = []
     for c in commands:
         first = inspect.cleandoc(c.short_help or c.help or "").split("\n\n")[0]
         if first.startswith("\b"):
             first = first.replace("\b\n", "")
-        row = [Text(c.name or "", style="dim" if c.deprecated else ""), _text(first.strip())]
+        row: list[Cell] = [
+            TextCell(Text(c.name or "", look.dim if c.deprecated else NULL)),
+            TextCell(_text(first.strip())),
+        ]
         if deprecated:
-            row.append(Text("(deprecated) ", style="red") if c.deprecated else None)
-        table.add_row(*row)
-    if table.row_count:
-        page.append(Panel(table, border_style="dim", title=name, title_align=_ALIGN))
+            row.append(TextCell(Text("(deprecated) ", look.red) if c.deprecated else Text("")))
+        rows.append(row)
+    if rows:
+        page += panel(
+            Text.markup(name).plain,
+            lambda inner: table_lines(rows, columns, inner, expand=True, collapse=False),
+            width,
+            look.dim,
+        )
 
 
-def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
-    """Print `cmd`'s help page (typer's rich layout, rich markup) to standard output."""
-    from rich.align import Align
-    from rich.console import Group
-    from rich.padding import Padding
-    from rich.styled import Styled
-
-    page: list[Any] = [Styled(Padding(_highlighters()[0](cmd.get_usage(ctx)), 1), "bold")]
+def _page(cmd: _click.Command, ctx: _click.Context, width: int) -> list[Line]:
+    """The page's lines: usage, help text, argument/option/command panels, epilog (typer's rich layout)."""
+    look = _look()
+    usage = text_lines(look.opts(cmd.get_usage(ctx)), width - 2)
+    page = under(padded(usage, width, 1, 1, 1, 1), look.bold)
     if cmd.help:
-        page.append(Padding(Align(Group(*_help_text(cmd)), pad=False), (0, 1, 1, 1)))
+        texts = [line for t in _help_text(cmd) for line in text_lines(t, width - 2)]
+        page += padded(texts, width, 0, 1, 1, 1)
     arguments: dict[str, list[Any]] = {"Arguments": []}
     options: dict[str, list[Any]] = {"Options": []}
     for param in cmd.get_params(ctx):
@@ -236,19 +230,33 @@ def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
             options.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(param)
     for panels in (arguments, options):
         for name, params in panels.items():
-            _params_panel(name, params, ctx, page)
+            _params_panel(name, params, ctx, page, width)
     if isinstance(cmd, TyperGroup):
         commands: dict[str, list[_click.Command]] = {"Commands": []}
         for name in cmd.list_commands(ctx):
             sub = cmd.get_command(ctx, name)
             if sub is not None and not sub.hidden:
                 commands.setdefault(getattr(sub, "rich_help_panel", None) or "Commands", []).append(sub)
-        width = max((len(c.name or "") for cs in commands.values() for c in cs), default=0)
+        first = max((len(c.name or "") for cs in commands.values() for c in cs), default=0)
         for name, cs in commands.items():
-            _commands_panel(name, cs, width, page)
+            _commands_panel(name, cs, first, page, width)
     if cmd.epilog:
-        page.append(Padding(Align(_text("\n\n".join(cmd.epilog.split("\n\n"))), pad=False), 1))
-    _console().print(Group(*page))  # one print: the width is looked up and the output written once
+        page += padded(text_lines(_text("\n\n".join(cmd.epilog.split("\n\n"))), width - 2), width, 1, 1, 1, 1)
+    return page
+
+
+def render_help(cmd: _click.Command, ctx: _click.Context) -> None:
+    """Print `cmd`'s help page (typer's rich layout) to standard output; typer's renderer draws what
+    helplayout cannot draw the way rich would (see its docstring)."""
+    try:
+        term = terminal()
+        lines = _page(cmd, ctx, term.width)
+    except Unsupported:
+        from typer import rich_utils
+
+        rich_utils.rich_format_help(obj=cmd, ctx=ctx, markup_mode="rich")
+        return
+    write(lines, term, sys.stdout.write)
 
 
 class HelpCommand(TyperCommand):
