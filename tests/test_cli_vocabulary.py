@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 
 from iovkit.cli.main import app
 from iovkit.cli.options import rewrite_deprecated
@@ -271,3 +272,67 @@ def test_every_argument_is_shown_in_capitals(cli, command: str) -> None:  # type
     usage = next(line for line in cli(command, "--help").out.splitlines() if "Usage:" in line)
     args = re.findall(r"[\[{]([^\]}]+)[\]}]", usage.split("[OPTIONS]", 1)[1])
     assert args and all(a.isupper() for a in args), usage
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("diagnose", "{csv}", "--format", "json"),
+        ("diagnose", "{csv}", "-f", "TABLE", "--min-window", "5"),
+        ("--debug", "diagnose", "{csv}", "-f", "json"),
+        ("diagnose", "{csv}", "--format", "xml"),
+        ("diagnose", "{csv}", "--min-window", "0"),
+        ("diagnose", "{csv}", "--min-window", "1_0x"),
+        ("diagnose", "{csv}", "--interval", "inf"),
+        ("diagnose", "{csv}", "--fromm", "x"),
+        ("diagnose", "{csv}", "extra"),
+        ("diagnose",),
+        ("diagnose", "{missing}"),
+        ("check", "--example", "hyperv-i350-no-iov", "-f", "json", "--only", "IOMMU,SRIOV-NIC"),
+        ("check", "--example", "hyperv-i350-no-iov", "--port", "70000"),
+        ("check", "--example", "hyperv-i350-no-iov", "--auth", "NTLM", "-f", "junit"),
+        ("check", "--list"),
+        ("doctor", "--example", "hyperv-i350-no-iov", "--format", "markdown"),
+        ("collect", "--list-examples"),
+        ("collect", "--example", "nope"),
+        ("plan", "--example", "nope"),
+        ("apply", "{missing}", "--executor", "nope"),
+        ("rollback", "{missing}"),
+        ("compare", "{missing}", "--noise", "abc"),
+        ("bench", "--rate", "-5"),
+        ("relay", "--mode", "nope"),
+        ("script", "counters", "--duration", "60"),
+        ("script", "nope"),
+        ("script",),
+        ("fleet", "chekc"),
+        ("report", "--example", "hyperv-i350-no-iov", "-f", "pdf"),
+        ("schema",),
+    ],
+)
+def test_a_run_through_its_command_alone_is_the_same_as_through_the_whole_tree(  # type: ignore[no-untyped-def]
+    cli, words: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`iovkit [--debug] CMD ...` builds CMD's module alone: its output, errors and exit code are the whole tree's."""
+    from iovkit.cli import main as cli_main
+    from tests.fixtures import recordings
+
+    csv = tmp_path / "typeperf.csv"
+    csv.write_text(recordings.pdh_csv(), newline="")
+    args = [w.format(csv=csv, missing=tmp_path / "missing.json") for w in words]
+    monkeypatch.setenv("IOVKIT_DEBUG", "0")  # --debug sets it to 1: restored after the test
+    module = cli_main.COMMAND_MODULES[args[1] if args[0] == "--debug" else args[0]]
+    built: list[tuple[str, ...]] = []
+    build_app = cli_main.build_app
+
+    def counted(modules: tuple[str, ...] = cli_main.MODULES) -> typer.Typer:
+        built.append(modules)
+        return build_app(modules)
+
+    monkeypatch.setattr(cli_main, "build_app", counted)
+    monkeypatch.setattr(cli_main, "_APP", [])
+    short = cli(*args)
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", {})  # every run through the whole tree, as before
+    full = cli(*args)
+    assert built == [(module,), cli_main.MODULES]
+    assert (short.code, short.out, short.err) == (full.code, full.out, full.err)
+    assert "Traceback" not in short.err

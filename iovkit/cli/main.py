@@ -21,8 +21,9 @@ from iovkit.cli.helpview import use_help_view
 from iovkit.cli.options import COMMAND_PANELS, exit_codes, rewrite_deprecated
 from iovkit.errors import ExitCode, IovkitError
 
-# Which module registers which top-level command. `iovkit CMD --help` builds only CMD's module (the whole tree
-# is built for everything else: running a command, top-level help, completion); tests check this table.
+# Which module registers which top-level command. `iovkit [--debug] CMD ...` builds only CMD's module and CMD in
+# it (the whole tree is built for everything else: top-level help, completion, an unknown command or a typo, any
+# other root option); tests check this table and that pages and errors are the same both ways.
 COMMAND_MODULES: dict[str, str] = {
     "collect": "collect",
     "schema": "collect",
@@ -164,8 +165,28 @@ def _help_only(args: list[str]) -> Callable[[], object] | None:
     return show
 
 
+def _one_command(args: list[str]) -> typer.Typer | None:
+    """The tree of `iovkit [--debug]... CMD ...` holding CMD alone; None where the whole tree must answer."""
+    at = 0
+    while at < len(args) and args[at] == "--debug":
+        at += 1
+    name = args[at] if at < len(args) else None
+    module = COMMAND_MODULES.get(name) if name is not None else None
+    if module is None or "_IOVKIT_COMPLETE" in os.environ:
+        return None
+    tree = build_app((module,))
+    tree.registered_commands = [i for i in tree.registered_commands if i.name == name]
+    tree.registered_groups = [g for g in tree.registered_groups if g.name == name]
+    return tree
+
+
 def _invoke(tree: typer.Typer, args: list[str]) -> object:
-    return tree(args=args, prog_name="iovkit", standalone_mode=False)
+    """What `tree(args=...)` does, with plain parameter values converted without pydantic (iovkit.cli.coerce)."""
+    from iovkit.cli.coerce import use_plain_coercion
+
+    cmd = typer.main.get_command(tree)
+    use_plain_coercion(cmd)
+    return cmd.main(args=args, prog_name="iovkit", standalone_mode=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +239,7 @@ def _run(args: list[str], debug: bool) -> int:
         print(f"iovkit: warning: {line}", file=sys.stderr)
     try:
         fast = _help_only(args)
-        rv = fast() if fast is not None else _invoke(full_app(), args)
+        rv = fast() if fast is not None else _invoke(_one_command(args) or full_app(), args)
         code = int(rv) if isinstance(rv, int) else 0
         if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C (and our SIGTERM) into a silent exit 130
             print("iovkit: interrupted", file=sys.stderr)
