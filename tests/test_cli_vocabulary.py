@@ -223,11 +223,12 @@ def test_help_does_not_import_rich_typers_renderer_or_pydantic(words: tuple[str,
     assert r.stdout.splitlines()[-1] == "0 []"
 
 
-@pytest.mark.parametrize("words", [("check",), ("doctor",), ("fleet",), ("fleet", "plan"), ("script", "counters")])
+@pytest.mark.parametrize("words", [(), ("check",), ("doctor",), ("fleet",), ("fleet", "plan"), ("script", "counters")])
 def test_a_command_help_is_the_same_page_as_through_the_whole_tree(  # type: ignore[no-untyped-def]
     cli, words: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`iovkit CMD --help` builds CMD's module only; a root option before it goes through the whole tree."""
+    """`iovkit CMD --help` builds CMD's module only, `iovkit --help` lists commands without their parameters; a root
+    option before either goes through the whole tree."""
     monkeypatch.setenv("IOVKIT_DEBUG", "0")  # --debug sets it to 1: restored after the test
     short = cli(*words, "-h")
     full = cli("--debug", *words, "-h")

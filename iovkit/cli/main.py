@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import importlib
 import os
@@ -132,12 +133,48 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
+def _listing(tree: typer.Typer) -> typer.Typer:
+    """A copy of `tree` whose commands take no parameters, for the top-level help, which lists commands only:
+    converting every command's parameters (typer evaluates each annotation) is most of that page's cost."""
+    out = copy.copy(tree)
+    out.registered_commands = [copy.copy(info) for info in tree.registered_commands]
+    for info in out.registered_commands:
+        info.callback = _stub(info.callback)
+    out.registered_groups = [copy.copy(group) for group in tree.registered_groups]
+    for group in out.registered_groups:
+        if group.typer_instance is not None:
+            group.typer_instance = _listing(group.typer_instance)
+    return out
+
+
+def _stub(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """A callback with `callback`'s name and docstring (what the listing shows) and no parameters."""
+    if callback is None:
+        return None
+
+    def stub() -> None:
+        raise AssertionError("a listing is never invoked")  # pragma: no cover
+
+    stub.__name__, stub.__doc__ = callback.__name__, callback.__doc__
+    return stub
+
+
 def _help_only(args: list[str]) -> Callable[[], object] | None:
-    """`iovkit CMD [SUB] --help` (nothing else): print that help from CMD's module alone, else None.
+    """`iovkit CMD [SUB] --help` (nothing else): print that help from CMD's module alone, else None; `iovkit
+    --help`: the command list without building each command's parameters.
 
     The root's own options are not processed on this path: typer coerces every unset option through pydantic
     (about 40 ms), and the help page needs none of them.
     """
+    if args in (["--help"], ["-h"]) and "_IOVKIT_COMPLETE" not in os.environ:
+
+        def top() -> object:
+            cmd: typer._click.Command = typer.main.get_command(_listing(build_app()))  # with completion options
+            with cmd.make_context("iovkit", list(args), **cmd.context_settings):  # the help option prints and exits
+                pass
+            return 0
+
+        return top
     if len(args) < 2 or args[-1] not in ("--help", "-h") or any(w.startswith("-") for w in args[:-1]):
         return None
     module = COMMAND_MODULES.get(args[0])
