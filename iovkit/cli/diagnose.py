@@ -8,6 +8,7 @@ must not look like a clean bill of health to a script.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -112,22 +113,25 @@ def monitor_cmd(
     ] = "127.0.0.1:9464",
     interval: Annotated[float, typer.Option("--interval", help="Seconds between samples", min=0.05)] = 1.0,
     view: Annotated[bool, typer.Option("--view", help="Also show a live per-core view in the terminal")] = False,
-    duration: Annotated[
-        float | None,
-        duration_opt("Stop after this many seconds (default: run until Ctrl-C)", min=0.1, show_default=False),
-    ] = None,
+    duration: Annotated[float, duration_opt("Stop after this many seconds; 0: run until Ctrl-C or SIGTERM")] = 0.0,
 ) -> None:
     """Serve live per-CPU, per-NIC and UDP counters and a SINGLE-CORE-SWITCH gauge to Prometheus."""
     from iovkit.diagnose.monitor import parse_listen, run
 
     addr, port = parse_listen(listen)
+    if not (math.isfinite(duration) and duration >= 0):  # as relay says it
+        raise InputError(f"must be 0 (none) or a number of seconds above 0, not {duration:g}", field="--duration")
+    until = duration or None
 
     def serving(host: str, bound: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         err.print(f"serving metrics on http://{shown}:{bound}/metrics (interval {interval:g} s)")
 
+    def stopped(samples: int) -> None:
+        err.print(f"monitor stopped after {samples} sample{'s' * (samples != 1)}")
+
     if not view:
-        run(addr, port, interval, duration, on_bound=serving)
+        stopped(run(addr, port, interval, until, on_bound=serving))
         return
     from rich.console import Group
     from rich.live import Live
@@ -145,7 +149,8 @@ def monitor_cmd(
                 Group(cores_table(report), Text(verdict_line(report), no_wrap=False, overflow="fold")), refresh=True
             )
 
-        run(addr, port, interval, duration, on_sample=show, on_bound=serving)
+        samples = run(addr, port, interval, until, on_sample=show, on_bound=serving)
+    stopped(samples)
 
 
 def register(app: typer.Typer) -> None:
@@ -155,4 +160,8 @@ def register(app: typer.Typer) -> None:
         rich_help_panel=ASSESS,
         epilog=exit_codes("bottleneck", ok="no bottleneck", cannot_answer=True),
     )(diagnose_cmd)
-    app.command("monitor", rich_help_panel=MEASURE, epilog=exit_codes())(monitor_cmd)
+    app.command(
+        "monitor",
+        rich_help_panel=MEASURE,
+        epilog=exit_codes(ok="stopped by --duration, Ctrl-C or SIGTERM", extra={130: None}),
+    )(monitor_cmd)

@@ -163,8 +163,9 @@ def run(
 ) -> int:
     """Serve metrics on addr:port, sampling every `interval` s until `duration` (None = until interrupted).
 
-    `on_bound` hears the address actually bound (port 0 picks one), once the endpoint is up.
-    Returns the number of samples taken.
+    `on_bound` hears the address actually bound (port 0 picks one), once the endpoint is up. An exporter's normal
+    end is Ctrl-C or SIGTERM (systemd's stop; iovkit's CLI raises KeyboardInterrupt for it): the sampling ends
+    there as it ends at `duration`. Returns the number of samples taken.
     """
     if not procfs.available():
         raise InputError("no live counters here (needs Linux /proc/stat and /proc/net/softnet_stat)")
@@ -173,14 +174,14 @@ def run(
         server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
     except OSError as e:
         raise InputError(f"cannot listen on {addr}:{port}: {e.strerror or e}", field="--listen") from None
-    if on_bound is not None:
-        bound = server.server_address
-        on_bound(str(bound[0]), int(bound[1]))
     keep = max(2, round(WINDOW_SECONDS / interval))
     rec = Recording(source="procfs")
     n = 0
     end = None if duration is None else time.monotonic() + duration
     try:
+        if on_bound is not None:  # inside the try: a signal right after the announcement still ends cleanly
+            bound = server.server_address
+            on_bound(str(bound[0]), int(bound[1]))
         prev = procfs.read_raw()
         while end is None or time.monotonic() < end:
             time.sleep(interval if end is None else max(0.0, min(interval, end - time.monotonic())))
@@ -193,6 +194,8 @@ def run(
             n += 1
             if on_sample is not None:
                 on_sample(rec, report)
+    except KeyboardInterrupt:
+        pass
     finally:
         server.shutdown()
         server.server_close()
