@@ -79,7 +79,7 @@ def build_report(inputs: Inputs) -> Report:
     report = Report(inputs=inputs, generated=datetime.now(UTC))
     for path, snap in inputs.hosts:
         # a report never samples the machine it runs on: only what was given is judged
-        doc = run_doctor(snap, None, use_default_sampler=False, with_examples=False)
+        doc = run_doctor(snap, None, use_default_sampler=False, with_examples=False, plan_cmd=inputs.plan_for.get(path))
         report.hosts.append(HostPart(path, snap, doc))
     for path, rec in inputs.recordings:
         report.diagnoses.append(DiagnosisPart(path, rec, diagnose(rec)))

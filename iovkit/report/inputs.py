@@ -8,6 +8,7 @@ is read as both. A file that is none of them is a one-line InputError naming it 
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ class Inputs:
     before: list[tuple[str, Any]] = field(default_factory=list)
     after: list[tuple[str, Any]] = field(default_factory=list)
     fleets: list[tuple[str, Any]] = field(default_factory=list)  # (path, FleetResult)
+    # The `iovkit plan` command for each host input, as given: fixes in the page point at the input itself
+    # (a snapshot saved from an example is planned from the file, not from the example).
+    plan_for: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -128,17 +132,17 @@ def add(inputs: Inputs, path: Path) -> None:
     from iovkit.sources import load_input
 
     if head[:2] == b"\x1f\x8b":  # a Linux archive
-        inputs.hosts.append((name, load_input(path)))
+        _host(inputs, name, load_input(path))
         return
     # JSON: a snapshot or collector bundle, else Get-Counter JSON; text: PDH-CSV counters, else Format-List text
     # or a paste (a capture). The first reader's error is the one shown when neither reads it.
-    as_host = (inputs.hosts, load_input)
-    as_counters = (inputs.recordings, load_recording)
+    as_host = (lambda got: _host(inputs, name, got), load_input)
+    as_counters = (lambda got: inputs.recordings.append((name, got)), load_recording)
     order = (as_host, as_counters) if text.startswith(("{", "[")) else (as_counters, as_host)
     first_err: InputError | None = None
-    for target, loader in order:
+    for keep, loader in order:
         try:
-            target.append((name, loader(path)))
+            keep(loader(path))
             return
         except InputError as err:
             first_err = first_err or err
@@ -152,13 +156,22 @@ def _capture_and_counters(inputs: Inputs, path: Path) -> None:
     from iovkit.sources import load_input
 
     errors: list[str] = []
-    for target, loader in ((inputs.hosts, load_input), (inputs.recordings, load_recording)):
-        try:
-            target.append((str(path), loader(path)))
-        except InputError as err:
-            errors.append(str(err).removeprefix(f"{path}: "))
+    try:
+        _host(inputs, str(path), load_input(path))
+    except InputError as err:
+        errors.append(str(err).removeprefix(f"{path}: "))
+    try:
+        inputs.recordings.append((str(path), load_recording(path)))
+    except InputError as err:
+        errors.append(str(err).removeprefix(f"{path}: "))
     if len(errors) == 2:
         raise InputError(f"neither a capture nor counters ({errors[0]}; {errors[1]})", path=str(path))
+
+
+def _host(inputs: Inputs, name: str, snap: Any, plan: str | None = None) -> None:
+    """A host input, with the plan command that reads that same input (`plan --from` reads all collect reads)."""
+    inputs.hosts.append((name, snap))
+    inputs.plan_for[name] = plan or f"iovkit plan --from {shlex.quote(name)} -o plan.json"
 
 
 def load_inputs(paths: list[Path], before: list[Path], after: list[Path], examples: list[str] | None = None) -> Inputs:
@@ -167,7 +180,7 @@ def load_inputs(paths: list[Path], before: list[Path], after: list[Path], exampl
     for name in examples or []:
         from iovkit.sources import load_example
 
-        inputs.hosts.append((f"example {name}", load_example(name)))
+        _host(inputs, f"example {name}", load_example(name), f"iovkit plan --example {shlex.quote(name)} -o plan.json")
     for p in paths:
         add(inputs, p)
     for side, given in ((inputs.before, before), (inputs.after, after)):

@@ -469,3 +469,14 @@ def test_examples_report_without_any_file(tmp_path: Path) -> None:
     html = out.read_text()
     assert html.count('class="filters"') == 2 and "example hyperv-lbfo" in html
     assert _iovkit("report", "--example", "no-such-host") == 2
+
+
+def test_fixes_point_at_the_input_given_not_where_it_came_from(tmp_path: Path) -> None:
+    """A snapshot saved from an example and given as a file is planned from that file; --example from the example."""
+    snap, out = tmp_path / "saved host.json", tmp_path / "report.html"
+    assert _iovkit("collect", "--example", "hyperv-i350-no-iov", "-q", "-o", str(snap)) == 0
+    assert _iovkit("report", str(snap), "-o", str(out)) == 0
+    plans = re.compile(r"iovkit plan --[a-z]+ (?:'[^']*'|\S+)")
+    assert set(plans.findall(out.read_text().replace("&#x27;", "'"))) == {f"iovkit plan --from '{snap}'"}
+    assert _iovkit("report", "--example", "hyperv-i350-no-iov", "-o", str(out)) == 0
+    assert set(plans.findall(out.read_text())) == {"iovkit plan --example hyperv-i350-no-iov"}
