@@ -6,6 +6,7 @@ A host that could not be reached or collected is a row with its error, never a m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -139,3 +140,9 @@ def load_fleet_result(path: Path) -> FleetResult:
     except ValidationError as err:
         loc, msg = validation_line(err)
         raise InputError(msg, path=str(path), field=loc) from err
+
+
+def finding_text(message: str, missing: Sequence[str] | None) -> str:
+    """A fleet finding and, when it could not see everything, each missing fact with the command that collects it
+    (each entry says "not collected" itself)."""
+    return message + (" — " + "; ".join(missing) if missing else "")

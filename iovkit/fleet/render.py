@@ -7,7 +7,7 @@ import html
 from rich.console import Console
 from rich.table import Table
 
-from iovkit.fleet.model import FleetHost, FleetResult
+from iovkit.fleet.model import FleetHost, FleetResult, finding_text
 
 FORMATS = ("table", "json", "markdown", "html")
 COLUMNS = ("host", "platform", "verdict", "top finding", "VFs free", "VFs used")
@@ -49,8 +49,7 @@ def render_table(r: FleetResult, console: Console) -> None:
         for col in ("id", "group", "status", "finding", "fix"):
             ft.add_column(col, overflow="fold")
         for f in shown:
-            msg = f.message + (f" (not collected: {'; '.join(f.missing)})" if f.missing else "")
-            ft.add_row(f.id, f.group, f.status, msg, f.fix or "")
+            ft.add_row(f.id, f.group, f.status, finding_text(f.message, f.missing), f.fix or "")
         console.print(ft)
     elif r.findings:
         console.print(f"fleet rules: {len(r.findings)} evaluated, none failed")
@@ -69,7 +68,8 @@ def to_markdown(r: FleetResult) -> str:
     if r.findings:
         lines += ["", "### Fleet rules", "", "| id | group | status | finding | fix |", "|---|---|---|---|---|"]
         for f in r.findings:
-            lines.append(f"| {f.id} | {_md(f.group)} | {f.status} | {_md(f.message)} | {_md(f.fix or '')} |")
+            text = _md(finding_text(f.message, f.missing))
+            lines.append(f"| {f.id} | {_md(f.group)} | {f.status} | {text} | {_md(f.fix or '')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -87,7 +87,7 @@ def to_html(r: FleetResult) -> str:
         )
         rules += "".join(
             f'<tr class="{e(f.status)}"><td>{e(f.id)}</td><td>{e(f.group)}</td><td>{e(f.status)}</td>'
-            f"<td>{e(f.message)}</td><td><code>{e(f.fix or '')}</code></td></tr>"
+            f"<td>{e(finding_text(f.message, f.missing))}</td><td><code>{e(f.fix or '')}</code></td></tr>"
             for f in r.findings
         )
         rules += "</table>"

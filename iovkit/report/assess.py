@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iovkit.fleet.model import finding_text
 from iovkit.report.build import HostPart, Report
 from iovkit.report.markup import absent, badge, code, e, kv, num, section, table
 
@@ -196,7 +197,7 @@ def fleet_section(report: Report) -> str:
                     badge(str(f.get("status")), "s-" + str(f.get("status"))),
                     f"<b>{e(f.get('id'))}</b>",
                     e(", ".join(f.get("hosts") or [])),
-                    e(f.get("message")),
+                    e(finding_text(str(f.get("message") or ""), f.get("missing"))),
                     code(f.get("fix")),
                 ]
                 for f in findings

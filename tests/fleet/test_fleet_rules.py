@@ -125,3 +125,29 @@ def test_the_messages_claim_only_what_the_hosts_show() -> None:
     assert "hv2 has none" in names and "hv3 has none" in names
     lbfo = rule(found, "FLEET-LBFO").message
     assert lbfo == "hv2 (team 'Team1') still on LBFO while hv1, hv3 are not"
+
+
+def test_every_fleet_view_names_each_missing_fact_once_with_its_command() -> None:
+    """Table, markdown and the standalone HTML (the report's fleet section uses the same text): the unknown rule
+    shows what it could not see and how to collect it, each said once (no "not collected: h: not collected")."""
+    import io
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from iovkit.fleet.model import FleetResult
+    from iovkit.fleet.render import render_table, to_html, to_markdown
+
+    findings = run_fleet_rules([host("hv1", load_example("hyperv-ready")), host("hv3", None)], "fleet.yml")
+    f = rule(findings, "FLEET-SWITCH-NAME")
+    assert f.status == "unknown" and len(f.missing) == 1
+    result = FleetResult(
+        tool_version="0", command="check", inventory="fleet.yml", started=datetime.now(UTC), findings=[f]
+    )
+    buf = io.StringIO()
+    render_table(result, Console(file=buf, width=400, color_system=None))
+    views = {"table": buf.getvalue(), "markdown": to_markdown(result), "html": to_html(result)}
+    for name, text in views.items():
+        flat = " ".join(text.replace("│", " ").split())
+        assert "hv3: not collected (unreachable)" in flat and "--limit hv3" in flat, name
+        assert flat.count("not collected") == f.message.count("not collected") + 1, name
