@@ -9,6 +9,7 @@ must not look like a clean bill of health to a script.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -67,6 +68,9 @@ def diagnose_cmd(
     that lacks the counters needed gives the verdict insufficient-data, one that carried almost no packets the
     verdict idle (exit 2 for both; stderr says which in one line).
     """
+    # numpy's OpenBLAS starts a busy-waiting thread per CPU when imported; diagnose does no linear algebra, and on
+    # two CPUs those threads take the core the CSV reader's second half runs on (bench/diagnose_size.py)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from iovkit import diagnose as dg
     from iovkit.diagnose.render import render, to_json
 

@@ -7,8 +7,9 @@ clock; values are quoted decimals, `" "` is a missing sample. Lines that are not
 status lines (`Exiting, please wait...`) and the `user @ HOST:` / `PS ...>` prompt lines Get-NetView appends.
 relog's `-f tsv` is read too (tab between cells).
 
-Reading streams the file through pyarrow's CSV reader into one float matrix (a day of 1 s samples of 74
-counters in well under a second and ~50 MB; bench/diagnose_size.py measures it against one csv-module pass).
+Reading streams the file through pyarrow's CSV reader into one float matrix, a file over 8 MB as two halves
+at once on two CPUs (a day of 1 s samples of 74 counters in about a tenth of a second and ~50 MB;
+bench/diagnose_size.py measures it against one csv-module pass).
 Anything the fast reader refuses (a malformed cell, a decimal comma, a row of the wrong length) is read again
 by the line-by-line reader, which either reads it (decimal comma: a value with one `,` and no `.`) or names
 the line and column in a one-line error.
@@ -20,9 +21,13 @@ interval is a clock jump; both are kept as `ClockEvent`s and durations count sam
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import math
+import os
 import re
+import threading
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -147,7 +152,14 @@ def read(data: bytes, path: str | None = None, sidecar: dict[str, str] | None = 
         data = data.decode("utf-16").encode("utf-8")
     head = header_of(data, path)
     body = memoryview(data)[head.data_offset :]
-    return _read(head, lambda: _buffer(body), bytes(body[: 1 << 16]), body.nbytes, lambda: data, path, sidecar)
+
+    def cut(at: int) -> int | None:
+        nl = data.find(b"\n", head.data_offset + at, head.data_offset + at + (1 << 16))
+        return None if nl == -1 else nl + 1 - head.data_offset
+
+    return _read(
+        head, lambda a, b: _buffer(body[a:b]), cut, bytes(body[: 1 << 16]), body.nbytes, lambda: data, path, sidecar
+    )
 
 
 def read_file(file: Path, path: str | None = None, sidecar: dict[str, str] | None = None) -> Recording:
@@ -163,9 +175,17 @@ def read_file(file: Path, path: str | None = None, sidecar: dict[str, str] | Non
         return read(file.read_bytes(), path, sidecar)
     head = header_of(first, path)
     size = file.stat().st_size - head.data_offset
+
+    def cut(at: int) -> int | None:
+        with file.open("rb") as f:
+            f.seek(head.data_offset + at)
+            nl = f.read(1 << 16).find(b"\n")
+        return None if nl == -1 else at + nl + 1
+
     return _read(
         head,
-        lambda: _file_at(file, head.data_offset),
+        lambda a, b: _Slice(file, head.data_offset + a, head.data_offset + b),
+        cut,
         first[head.data_offset : head.data_offset + (1 << 16)],
         size,
         file.read_bytes,
@@ -180,17 +200,34 @@ def _buffer(body: memoryview) -> object:
     return pa.py_buffer(body)
 
 
-def _file_at(file: Path, offset: int) -> object:
-    import pyarrow as pa
+class _Slice(io.RawIOBase):
+    """Bytes [start, stop) of a file, read as a stream (one piece of a file read in pieces at once)."""
 
-    f = pa.OSFile(str(file))
-    f.seek(offset)
-    return f
+    def __init__(self, file: Path, start: int, stop: int) -> None:
+        super().__init__()
+        self._f = file.open("rb", buffering=0)
+        self._f.seek(start)
+        self._left = stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0 or n > self._left:
+            n = self._left
+        got = self._f.read(n) or b""
+        self._left -= len(got)
+        return got
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 def _read(
     head: Header,
-    source: Callable[[], object],
+    piece: Callable[[int, int], object],
+    cut: Callable[[int], int | None],
     sample: bytes,
     size: int,
     whole: Callable[[], bytes],
@@ -199,7 +236,7 @@ def _read(
 ) -> Recording:
     ncols = len(head.cells)
     columns = [_column(c, n, head, path) for n, c in enumerate(head.cells[1:], start=2)]
-    got = _fast(source, sample, size, head, ncols) if size > 0 else (np.empty(0), np.empty((0, ncols - 1)))
+    got = _fast(piece, cut, sample, size, head, ncols) if size > 0 else (np.empty(0), np.empty((0, ncols - 1)))
     if got is None:
         local, matrix = _slow(whole(), head, path)
     else:
@@ -217,15 +254,80 @@ def _column(cell: str, n: int, head: Header, path: str | None) -> tuple[str | No
 
 
 def _fast(
-    source: Callable[[], object], sample: bytes, size: int, head: Header, ncols: int
+    piece: Callable[[int, int], object],
+    cut: Callable[[int], int | None],
+    sample: bytes,
+    size: int,
+    head: Header,
+    ncols: int,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """pyarrow's streaming reader into one column-major float matrix; None when the line reader must decide
-    (a cell that is not a number, a row of the wrong length, a time stamp in another shape)."""
+    (a cell that is not a number, a row of the wrong length, a time stamp in another shape).
+
+    A large file on a machine with two or more CPUs is read as two halves at once, split at a line end: pyarrow
+    parses without the GIL, so the halves overlap (the wall time of a day's file nearly halves; the second half
+    costs its own rows' matrix until it is copied after the first).
+    """
     try:
         import pyarrow as pa
-        import pyarrow.csv as pc
     except ImportError:  # pragma: no cover - pyarrow is a dependency; the line reader still works
         return None
+    lines = max(1, sample.count(b"\n"))
+    per_line = max(1.0, len(sample) / lines) if sample else float(size)
+    est = int(size / per_line * 1.02) + 16
+    mid = cut(size // 2) if size >= SPLIT_BYTES and _cpus() >= 2 else None
+    try:
+        if mid is None or not 0 < mid < size:
+            got = _fill(piece(0, size), est, head, ncols)
+            return None if got is None else (got[0], got[1][: got[2]])
+        second: list[object] = []
+
+        def read_second() -> None:
+            try:
+                second.append(_fill(piece(mid, size), int((size - mid) / per_line * 1.02) + 16, head, ncols))
+            except BaseException as e:  # handed to the caller's thread below
+                second.append(e)
+
+        worker = threading.Thread(target=read_second, name="iovkit-csv-half", daemon=False)
+        worker.start()
+        try:
+            first = _fill(piece(0, mid), est, head, ncols)
+        finally:
+            worker.join()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    other = second[0]
+    if isinstance(other, (pa.ArrowInvalid, pa.ArrowTypeError, ValueError)):
+        return None
+    if isinstance(other, BaseException):
+        raise other
+    if first is None or other is None:
+        return None
+    assert isinstance(other, tuple)
+    (t0, m0, n0), (t1, m1, n1) = first, other
+    if m0.shape[0] < n0 + n1:
+        grown = np.empty((n0 + n1, ncols - 1), order="F")
+        grown[:n0] = m0[:n0]
+        m0 = grown
+    m0[n0 : n0 + n1] = m1[:n1]
+    return np.concatenate([t0, t1]), m0[: n0 + n1]
+
+
+SPLIT_BYTES = 8 << 20  # smaller files: one reader (a second thread costs more than it saves)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _fill(source: object, est: int, head: Header, ncols: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """One stream of rows into a matrix of about `est` rows (grown as needed): (stamps, matrix, rows)."""
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
     colnames = [f"c{i}" for i in range(ncols)]
 
     def invalid(row: pc.InvalidRow) -> str:
@@ -236,20 +338,20 @@ def _fast(
 
     types = {c: pa.float64() for c in colnames[1:]}
     types["c0"] = pa.string()
-    lines = max(1, sample.count(b"\n"))
-    est = int(size / max(1.0, len(sample) / lines) * 1.02) + 16 if len(sample) else 16
     matrix = np.empty((est, ncols - 1), order="F")
     stamps: list[np.ndarray] = []
     n = 0
-    try:
-        reader = pc.open_csv(
-            source(),
+    with (
+        contextlib.closing(source) if isinstance(source, _Slice) else contextlib.nullcontext(),
+        pc.open_csv(
+            source,
             read_options=pc.ReadOptions(column_names=colnames, block_size=1 << 20, use_threads=False),
             parse_options=pc.ParseOptions(delimiter=head.delimiter, invalid_row_handler=invalid),
             convert_options=pc.ConvertOptions(
                 column_types=types, null_values=[" ", "", "  "], strings_can_be_null=False
             ),
-        )
+        ) as reader,
+    ):
         for batch in reader:
             k = batch.num_rows
             if n + k > matrix.shape[0]:
@@ -263,9 +365,7 @@ def _fast(
                 return None
             stamps.append(t)
             n += k
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-        return None
-    return (np.concatenate(stamps) if stamps else np.empty(0)), matrix[:n]
+    return (np.concatenate(stamps) if stamps else np.empty(0)), matrix, n
 
 
 def _batch_times(col: object) -> np.ndarray | None:
