@@ -110,9 +110,9 @@ def load(path: Path) -> Recording:
             start = f.read(4096)
         if start.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith((b'"(PDH-CSV', b"(PDH-CSV")):
             return pdhcsv.read_file(path, str(path), sidecar_for(path))  # streamed: a day of samples is 76 MB
+    data, name = read_bytes(path)  # a missing or unreadable file is said before sources.windows is imported
     from iovkit.sources.windows import decode_text
 
-    data, name = read_bytes(path)
     binary = b"\x00" in data[:64] and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
     if path.suffix.lower() == ".blg" or binary:
         raise InputError(

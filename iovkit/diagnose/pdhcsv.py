@@ -7,12 +7,11 @@ clock; values are quoted decimals, `" "` is a missing sample. Lines that are not
 status lines (`Exiting, please wait...`) and the `user @ HOST:` / `PS ...>` prompt lines Get-NetView appends.
 relog's `-f tsv` is read too (tab between cells).
 
-Reading streams the file through pyarrow's CSV reader into one float matrix, a file over 8 MB as two halves
-at once on two CPUs (a day of 1 s samples of 74 counters in about a tenth of a second and ~50 MB;
-bench/diagnose_size.py measures it against one csv-module pass).
-Anything the fast reader refuses (a malformed cell, a decimal comma, a row of the wrong length) is read again
-by the line-by-line reader, which either reads it (decimal comma: a value with one `,` and no `.`) or names
-the line and column in a one-line error.
+Reading streams the rows through pyarrow's CSV reader into one float matrix (iovkit.diagnose.pdhfast; a day of
+1 s samples of 74 counters in about a tenth of a second and ~50 MB; bench/diagnose_size.py measures it against
+one csv-module pass). Anything the fast reader refuses (a malformed cell, a decimal comma, a row of the wrong
+length) is read again by the line-by-line reader, which either reads it (decimal comma: a value with one `,` and
+no `.`) or names the line and column in a one-line error.
 
 Time: the header's bias applies to the first row. A step of about an hour forwards or back between rows is a
 DST change: later rows move to the new offset, so UTC stays continuous. Any other step far from the sample
@@ -21,13 +20,9 @@ interval is a clock jump; both are kept as `ClockEvent`s and durations count sam
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import math
-import os
 import re
-import threading
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iovkit.diagnose import names
+from iovkit.diagnose import names, pdhfast
 from iovkit.diagnose.model import ClockEvent, Recording, key, median
 from iovkit.errors import InputError
 
@@ -157,9 +152,8 @@ def read(data: bytes, path: str | None = None, sidecar: dict[str, str] | None = 
         nl = data.find(b"\n", head.data_offset + at, head.data_offset + at + (1 << 16))
         return None if nl == -1 else nl + 1 - head.data_offset
 
-    return _read(
-        head, lambda a, b: _buffer(body[a:b]), cut, bytes(body[: 1 << 16]), body.nbytes, lambda: data, path, sidecar
-    )
+    sample = bytes(body[: 1 << 16])
+    return _read(head, lambda a, b: pdhfast.buffer(body[a:b]), cut, sample, body.nbytes, lambda: data, path, sidecar)
 
 
 def read_file(file: Path, path: str | None = None, sidecar: dict[str, str] | None = None) -> Recording:
@@ -184,7 +178,7 @@ def read_file(file: Path, path: str | None = None, sidecar: dict[str, str] | Non
 
     return _read(
         head,
-        lambda a, b: _Slice(file, head.data_offset + a, head.data_offset + b),
+        lambda a, b: pdhfast.file_piece(file, head.data_offset + a, head.data_offset + b),
         cut,
         first[head.data_offset : head.data_offset + (1 << 16)],
         size,
@@ -192,36 +186,6 @@ def read_file(file: Path, path: str | None = None, sidecar: dict[str, str] | Non
         path,
         sidecar,
     )
-
-
-def _buffer(body: memoryview) -> object:
-    import pyarrow as pa
-
-    return pa.py_buffer(body)
-
-
-class _Slice(io.RawIOBase):
-    """Bytes [start, stop) of a file, read as a stream (one piece of a file read in pieces at once)."""
-
-    def __init__(self, file: Path, start: int, stop: int) -> None:
-        super().__init__()
-        self._f = file.open("rb", buffering=0)
-        self._f.seek(start)
-        self._left = stop - start
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int | None = -1) -> bytes:
-        if n is None or n < 0 or n > self._left:
-            n = self._left
-        got = self._f.read(n) or b""
-        self._left -= len(got)
-        return got
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
 
 
 def _read(
@@ -236,7 +200,11 @@ def _read(
 ) -> Recording:
     ncols = len(head.cells)
     columns = [_column(c, n, head, path) for n, c in enumerate(head.cells[1:], start=2)]
-    got = _fast(piece, cut, sample, size, head, ncols) if size > 0 else (np.empty(0), np.empty((0, ncols - 1)))
+    got = (
+        pdhfast.read_rows(piece, cut, sample, size, head.delimiter, ncols)
+        if size > 0
+        else (np.empty(0), np.empty((0, ncols - 1)))
+    )
     if got is None:
         local, matrix = _slow(whole(), head, path)
     else:
@@ -251,163 +219,6 @@ def _column(cell: str, n: int, head: Header, path: str | None) -> tuple[str | No
         return split_path(cell)
     except ValueError:
         raise InputError(f"line {head.line}, column {n}: not a counter path: {cell!r}", path=path) from None
-
-
-def _fast(
-    piece: Callable[[int, int], object],
-    cut: Callable[[int], int | None],
-    sample: bytes,
-    size: int,
-    head: Header,
-    ncols: int,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """pyarrow's streaming reader into one column-major float matrix; None when the line reader must decide
-    (a cell that is not a number, a row of the wrong length, a time stamp in another shape).
-
-    A large file on a machine with two or more CPUs is read as two halves at once, split at a line end: pyarrow
-    parses without the GIL, so the halves overlap (the wall time of a day's file nearly halves; the second half
-    costs its own rows' matrix until it is copied after the first).
-    """
-    try:
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover - pyarrow is a dependency; the line reader still works
-        return None
-    lines = max(1, sample.count(b"\n"))
-    per_line = max(1.0, len(sample) / lines) if sample else float(size)
-    est = int(size / per_line * 1.02) + 16
-    mid = cut(size // 2) if size >= SPLIT_BYTES and _cpus() >= 2 else None
-    try:
-        if mid is None or not 0 < mid < size:
-            got = _fill(piece(0, size), est, head, ncols)
-            return None if got is None else (got[0], got[1][: got[2]])
-        second: list[object] = []
-
-        def read_second() -> None:
-            try:
-                second.append(_fill(piece(mid, size), int((size - mid) / per_line * 1.02) + 16, head, ncols))
-            except BaseException as e:  # handed to the caller's thread below
-                second.append(e)
-
-        worker = threading.Thread(target=read_second, name="iovkit-csv-half", daemon=False)
-        worker.start()
-        try:
-            first = _fill(piece(0, mid), est, head, ncols)
-        finally:
-            worker.join()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-        return None
-    other = second[0]
-    if isinstance(other, (pa.ArrowInvalid, pa.ArrowTypeError, ValueError)):
-        return None
-    if isinstance(other, BaseException):
-        raise other
-    if first is None or other is None:
-        return None
-    assert isinstance(other, tuple)
-    (t0, m0, n0), (t1, m1, n1) = first, other
-    if m0.shape[0] < n0 + n1:
-        grown = np.empty((n0 + n1, ncols - 1), order="F")
-        grown[:n0] = m0[:n0]
-        m0 = grown
-    m0[n0 : n0 + n1] = m1[:n1]
-    return np.concatenate([t0, t1]), m0[: n0 + n1]
-
-
-SPLIT_BYTES = 8 << 20  # smaller files: one reader (a second thread costs more than it saves)
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def _fill(source: object, est: int, head: Header, ncols: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """One stream of rows into a matrix of about `est` rows (grown as needed): (stamps, matrix, rows)."""
-    import pyarrow as pa
-    import pyarrow.csv as pc
-
-    colnames = [f"c{i}" for i in range(ncols)]
-
-    def invalid(row: pc.InvalidRow) -> str:
-        text = (row.text or "").lstrip()
-        if (text[:1] == '"' and text[1:2].isdigit()) or text[:1].isdigit():
-            return "error"  # a data row with too few/many cells: the line reader names it
-        return "skip"  # typeperf status lines, Get-NetView prompt lines
-
-    types = {c: pa.float64() for c in colnames[1:]}
-    types["c0"] = pa.string()
-    matrix = np.empty((est, ncols - 1), order="F")
-    stamps: list[np.ndarray] = []
-    n = 0
-    with (
-        contextlib.closing(source) if isinstance(source, _Slice) else contextlib.nullcontext(),
-        pc.open_csv(
-            source,
-            read_options=pc.ReadOptions(column_names=colnames, block_size=1 << 20, use_threads=False),
-            parse_options=pc.ParseOptions(delimiter=head.delimiter, invalid_row_handler=invalid),
-            convert_options=pc.ConvertOptions(
-                column_types=types, null_values=[" ", "", "  "], strings_can_be_null=False
-            ),
-        ) as reader,
-    ):
-        for batch in reader:
-            k = batch.num_rows
-            if n + k > matrix.shape[0]:
-                grown = np.empty((max(int(1.25 * matrix.shape[0]), n + k), ncols - 1), order="F")
-                grown[:n] = matrix[:n]
-                matrix = grown
-            for j in range(1, ncols):
-                matrix[n : n + k, j - 1] = batch.column(j).to_numpy(zero_copy_only=False)
-            t = _batch_times(batch.column(0))
-            if t is None:
-                return None
-            stamps.append(t)
-            n += k
-    return (np.concatenate(stamps) if stamps else np.empty(0)), matrix, n
-
-
-def _batch_times(col: object) -> np.ndarray | None:
-    """A string column of `MM/dd/yyyy HH:mm:ss.fff` cells, read from Arrow's buffers without Python strings."""
-    import pyarrow as pa
-
-    assert isinstance(col, pa.StringArray)
-    if len(col) == 0:
-        return np.empty(0)
-    offs = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset : col.offset + len(col) + 1]
-    if not (np.diff(offs) == 23).all():
-        return None
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]
-    return _times(data.reshape(-1, 23))
-
-
-def _times(u: np.ndarray) -> np.ndarray | None:
-    """Rows of 23 ASCII bytes `MM/dd/yyyy HH:mm:ss.fff` -> wall-clock seconds (as if UTC); None if any row has
-    another shape."""
-    if not ((u[:, 2] == 47) & (u[:, 5] == 47) & (u[:, 10] == 32) & (u[:, 13] == 58) & (u[:, 19] == 46)).all():
-        return None
-    d = u.astype(np.int64) - 48
-    digits = np.r_[0, 1, 3, 4, 6:10, 11, 12, 14, 15, 17, 18, 20:23]
-    if ((d[:, digits] < 0) | (d[:, digits] > 9)).any():
-        return None
-    mon, day = d[:, 0] * 10 + d[:, 1], d[:, 3] * 10 + d[:, 4]
-    year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
-    secs = (d[:, 11] * 10 + d[:, 12]) * 3600 + (d[:, 14] * 10 + d[:, 15]) * 60 + d[:, 17] * 10 + d[:, 18]
-    if ((mon < 1) | (mon > 12) | (day < 1) | (day > 31) | (secs >= 86400 + 60)).any():
-        return None
-    ms = d[:, 20] * 100 + d[:, 21] * 10 + d[:, 22]
-    return _days_from_civil(year, mon, day) * 86400.0 + secs + ms / 1000.0
-
-
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), vectorised."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
 
 
 def _slow(data: bytes, head: Header, path: str | None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""A large PDH-CSV is read as two halves at once (iovkit.diagnose.pdhcsv): the result must be the file read whole.
+"""A large PDH-CSV is read as two halves at once (iovkit.diagnose.pdhfast): the result must be the file read whole.
 
 The size above which a file is split is lowered here so that small files take the same path a day-long recording
 takes; each case is read both ways and compared sample for sample.
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iovkit.diagnose import pdhcsv
+from iovkit.diagnose import pdhcsv, pdhfast
 from iovkit.diagnose.model import Recording
 from iovkit.errors import InputError
 from tests.fixtures.recordings import pdh_csv
@@ -20,7 +20,7 @@ from tests.fixtures.recordings import pdh_csv
 def _read(path: Path, halves: bool, monkeypatch: pytest.MonkeyPatch, in_memory: bool = False) -> tuple[Recording, int]:
     """The recording (from the file, or from its bytes) and how many pieces pyarrow read (0: the line reader)."""
     calls: list[str] = []
-    fill, slow = pdhcsv._fill, pdhcsv._slow
+    fill, slow = pdhfast._fill, pdhcsv._slow
 
     def counted_fill(*args: object) -> object:
         calls.append("piece")
@@ -31,9 +31,9 @@ def _read(path: Path, halves: bool, monkeypatch: pytest.MonkeyPatch, in_memory: 
         return slow(*args)  # type: ignore[arg-type]
 
     with monkeypatch.context() as m:
-        m.setattr(pdhcsv, "SPLIT_BYTES", 0 if halves else 1 << 62)
-        m.setattr(pdhcsv, "_cpus", lambda: 2)
-        m.setattr(pdhcsv, "_fill", counted_fill)
+        m.setattr(pdhfast, "SPLIT_BYTES", 0 if halves else 1 << 62)
+        m.setattr(pdhfast, "_cpus", lambda: 2)
+        m.setattr(pdhfast, "_fill", counted_fill)
         m.setattr(pdhcsv, "_slow", counted_slow)
         rec = pdhcsv.read(path.read_bytes(), str(path)) if in_memory else pdhcsv.read_file(path, str(path))
     return rec, 0 if "line reader" in calls else len(calls)
@@ -72,14 +72,16 @@ def test_a_file_read_in_halves_is_the_file_read_whole(
     _same(in_memory, whole)
 
 
-def test_halves_whose_rows_are_shorter_than_the_first_rows_grow_the_matrix(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("short_from", "short_to"), [(2000, 20_000), (10_000, 20_000), (2000, 7000), (0, 0)])
+def test_halves_whose_rows_are_shorter_than_the_first_rows_grow_their_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_from: int, short_to: int
 ) -> None:
-    """The row count is estimated from the first 64 KB; a file whose later rows are shorter has more rows."""
+    """The row count is estimated from the first 64 KB; where rows are shorter than those there are more rows:
+    both halves, the second half alone or the first half alone outgrow their part of the matrix (or none)."""
     head = '"(PDH-CSV 4.0) (UTC)(0)","\\\\H\\Processor(0)\\% DPC Time","\\\\H\\Processor(1)\\% DPC Time"'
     rows = [
         f'"09/22/2026 {i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000",'
-        + ('"123456789.123456","987654321.654321"' if i < 2000 else '"1","2"')
+        + ('"1","2"' if short_from <= i < short_to else '"123456789.123456","987654321.654321"')
         for i in range(20_000)
     ]
     f = tmp_path / "short-rows.csv"
@@ -88,7 +90,7 @@ def test_halves_whose_rows_are_shorter_than_the_first_rows_grow_the_matrix(
     halves, two = _read(f, True, monkeypatch)
     assert two == 2 and len(halves.timestamps) == 20_000
     _same(halves, whole)
-    assert halves.series("processor\\% dpc time")["1"][-1] == 2.0
+    assert halves.series("processor\\% dpc time")["1"][-1] == (2.0 if short_to == 20_000 else 987654321.654321)
 
 
 def test_a_bad_cell_in_the_second_half_is_named_by_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
