@@ -227,12 +227,29 @@ def worst(windows: list[Window]) -> Window | None:
 
 
 def buckets(values: np.ndarray | None, n: int = BUCKETS) -> tuple[list[float | None], list[float | None]]:
-    """Mean and max of each of n equal slices of the samples (fewer when there are fewer samples)."""
+    """Mean and max of each of n equal slices of the samples (fewer when there are fewer samples).
+
+    The slices of np.array_split, summed a block of equal slices at a time (one reduction per block instead of
+    four per slice: a day of samples, per core and series); each slice's sum is the one numpy gives that slice
+    alone, and a slice with a missing sample is averaged on its own."""
     if values is None or not len(values):
         return [], []
+    parts = min(n, len(values))
+    size, extra = divmod(len(values), parts)
+    cut = extra * (size + 1)  # np.array_split: the first `extra` slices hold one sample more
+    blocks = [b for b in (values[:cut].reshape(extra, size + 1), values[cut:].reshape(parts - extra, size)) if len(b)]
+    sums = np.concatenate([b.sum(axis=1) for b in blocks])
+    tops = np.concatenate([np.fmax.reduce(b, axis=1) for b in blocks])  # NaN only where every sample is missing
+    missing = np.concatenate([np.isnan(b).sum(axis=1) for b in blocks])
+    lengths = [size + 1] * extra + [size] * (parts - extra)
     means: list[float | None] = []
     maxes: list[float | None] = []
-    for part in np.array_split(values, min(n, len(values))):
-        means.append(_nanmean(part))
-        maxes.append(_nanmax(part))
+    start = 0
+    for i, length in enumerate(lengths):
+        if not missing[i]:
+            means.append(float(sums[i] / length))
+        else:
+            means.append(_nanmean(values[start : start + length]))
+        maxes.append(None if missing[i] == length else float(tops[i]))
+        start += length
     return means, maxes

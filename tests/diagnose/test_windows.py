@@ -116,3 +116,30 @@ def test_the_sriov_remedy_checks_the_recorded_host_not_this_machine(cli, tmp_pat
     doc = json.loads(cli("diagnose", str(f), "--format", "json").out)
     sriov = next(r for r in doc["recommendations"] if r["id"] == "SRIOV")
     assert all(c.startswith("iovkit ") and "host.json" in c for c in sriov["commands"])
+
+
+@pytest.mark.parametrize("length", [1, 2, 29, 30, 31, 61, 1000, 2881, 14_400, 86_399])
+@pytest.mark.parametrize("gaps", ["none", "few", "half", "all", "first half"])
+def test_buckets_are_the_mean_and_max_of_each_slice_of_the_samples(length: int, gaps: str) -> None:
+    """The sparkline and JSON buckets: numpy's mean and max of each np.array_split slice, missing samples left
+    out, None where a slice has none; exactly (bucket means are computed a block of slices at a time)."""
+    import numpy as np
+
+    from iovkit.diagnose import windows
+
+    rng = np.random.default_rng(length)
+    values = rng.uniform(0.0, 100.0, length) * rng.choice([1e-6, 1.0, 3e5])
+    missing = {
+        "none": np.zeros(length, dtype=bool),
+        "few": rng.random(length) < 0.01,
+        "half": rng.random(length) < 0.5,
+        "all": np.ones(length, dtype=bool),
+        "first half": np.arange(length) < length // 2,
+    }[gaps]
+    values[missing] = np.nan
+    means, maxes = [], []
+    for part in np.array_split(values, min(windows.BUCKETS, length)):
+        present = part[~np.isnan(part)]
+        means.append(float(present.mean()) if len(present) else None)
+        maxes.append(float(present.max()) if len(present) else None)
+    assert windows.buckets(values) == (means, maxes)
