@@ -11,6 +11,9 @@ peak resident memory is that step's alone, and in alternating order each round:
   - `line reader`: the fallback reader iovkit uses when pyarrow refuses a file (decimal commas, bad cells), once;
 and, for linearity, `diagnose` on a quarter, half and whole day of 74 counters and on a day of 148 counters.
 Medians over rounds; `--write` replaces the section between the diagnose-size markers in bench/RESULTS.md.
+iovkit is byte-compiled first, as an installed package is (bench/startup.py does the same); one row runs the
+command from a copy compiled on every run instead (this machine sets PYTHONDONTWRITEBYTECODE, so an uncompiled
+tree pays that on each run). `--before REF` adds the command's rows for iovkit as it was at REF (`git archive`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -141,11 +145,15 @@ DIAGNOSE_NO_CLI = (
     "from iovkit.diagnose.inputs import load\n"
     "print(json.dumps(diagnose(load(Path(sys.argv[1]))).to_json(), indent=2, ensure_ascii=False))\n"
 )
+CLI = "iovkit diagnose --format json, whole process"
+CLI_MINUTE = "iovkit diagnose --format json on 60 samples, whole process"
+NO_BYTECODE = "iovkit diagnose --format json, whole process, iovkit compiled on every run"
+TREES: dict[str, Path] = {}  # rows run against another iovkit tree: label -> the folder holding its iovkit/
 WHOLE = {
     "csv, whole process": lambda path: [sys.executable, "-c", CSV_PASS, str(path)],
     "python3 -c pass, whole process": lambda path: [sys.executable, "-c", "pass"],
     "diagnose + JSON without the CLI, whole process": lambda path: [sys.executable, "-c", DIAGNOSE_NO_CLI, str(path)],
-    "iovkit diagnose --format json on 60 samples, whole process": lambda path: [
+    CLI_MINUTE: lambda path: [
         sys.executable,
         "-m",
         "iovkit",
@@ -154,7 +162,7 @@ WHOLE = {
         "--format",
         "json",
     ],
-    "iovkit diagnose --format json, whole process": lambda path: [
+    CLI: lambda path: [
         sys.executable,
         "-m",
         "iovkit",
@@ -168,26 +176,61 @@ WHOLE = {
 
 def run(what: str, path: Path) -> tuple[float, float, int]:
     """(wall s, CPU s, peak RSS MB) of one step in a fresh process. In-process steps are timed from after the
-    interpreter started (their imports count); whole-process steps include the interpreter's start-up."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    interpreter started (their imports count); whole-process steps include the interpreter's start-up. They run
+    in the recording's folder: `python3 -m` and `-c` put the current folder first on sys.path."""
+    env = dict(os.environ, PYTHONPATH=str(TREES.get(what, ROOT)))
+    if what == NO_BYTECODE:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     if what in WHOLE:
         out = subprocess.run(
-            [sys.executable, "-c", LAUNCH, *WHOLE[what](path)], capture_output=True, text=True, env=env, check=True
+            [sys.executable, "-c", LAUNCH, *WHOLE[what](path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=path.parent,
         ).stdout.split()
         return float(out[0]), float(out[1]), int(out[2])
     out = subprocess.run(
-        [sys.executable, "-c", STEP, what, str(path)], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", STEP, what, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=path.parent,
     ).stdout.split()
     return float(out[0]), float(out[1]), int(out[2])
+
+
+def _trees(tmp: Path, before: str | None) -> None:
+    """Byte-compile iovkit; make the copy compiled on every run; extract iovkit at `before`."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "iovkit")], check=True)
+    plain = tmp / "compiled-each-run"
+    shutil.copytree(ROOT / "iovkit", plain / "iovkit", ignore=shutil.ignore_patterns("__pycache__"))
+    WHOLE[NO_BYTECODE] = WHOLE[CLI]
+    TREES[NO_BYTECODE] = plain
+    if before:
+        old = tmp / "before"
+        old.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", before, "iovkit"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(old / "iovkit")], check=True)
+        for label in (CLI_MINUTE, CLI):
+            WHOLE[f"{label} ({before})"] = WHOLE[label]
+            TREES[f"{label} ({before})"] = old
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--before", metavar="REF", help="also run the command rows against iovkit at this git ref")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="iovkit-size-") as tmp:
         d = Path(tmp)
+        _trees(d, args.before)
         files = {
             "day, 74 counters": (d / "day74.csv", 86_400, 74),
             "half day, 74 counters": (d / "half74.csv", 43_200, 74),
@@ -201,6 +244,8 @@ def main() -> None:
         size_mb = day.stat().st_size / 1e6
         res: dict[str, list[tuple[float, float, int]]] = {}
         steps = ["csv", "imports", "read", "diagnose", "diagnose, imports excluded", *WHOLE]
+        for what in steps:  # one warm-up each: page cache, and any .pyc a copy still lacks
+            run(what, day)
         load_before = os.getloadavg()
         for r in range(args.rounds):
             for what in steps if r % 2 == 0 else steps[::-1]:
@@ -231,9 +276,11 @@ def main() -> None:
         "",
         f"Run {when} on {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; the machine is shared, so these are upper bounds). Command: "
-        f"`python3 bench/diagnose_size.py --rounds {args.rounds} --write`. The file: 86,400 samples x 74 counters, "
+        f"`python3 bench/diagnose_size.py --rounds {args.rounds}{f' --before {args.before}' if args.before else ''} "
+        "--write`. The file: 86,400 samples x 74 counters, "
         f"{size_mb:.0f} MB, written by the benchmark (not committed). Each step in a fresh process, the steps "
-        "alternating in order round by round; peak RSS is that process's maximum resident set. Load average "
+        "alternating in order round by round, after one warm-up run each; peak RSS is that process's maximum "
+        "resident set. Load average "
         f"(1/5/15 min) {'/'.join(f'{x:.1f}' for x in load_before)} at the start of the day rounds, "
         f"{'/'.join(f'{x:.1f}' for x in load_after)} at their end.",
         "",
@@ -273,23 +320,46 @@ def main() -> None:
     lines += [
         "",
         "Targets: `diagnose` on the day within the time of one csv pass (ratio <= 1.0) and under 300 MB; cost "
-        "linear in samples and counters. `diagnose, imports excluded` is the part that grows with the file. "
-        "Before issue 14 the same day took 16.7 s and 511 MB (15.8x). The reader was chosen by measurement on "
-        "this file (one process each, this machine, 2026-11-29): numpy blocks (split, join, `np.fromstring`) "
-        "~2.3x one csv pass; pyarrow's streaming reader with 2 threads ~1.2x CPU and slower wall time under "
-        "load, single-threaded ~0.8x CPU at ~210 MB (what iovkit uses). `line reader` is the fallback for files "
-        "pyarrow refuses (decimal commas, a malformed cell, whose line it names). iovkit.sources (the snapshot "
-        "model and pydantic) is imported only for a non-ASCII header or a non-CSV input; rich only for the "
-        "table; numpy.ma not at all (iovkit's own median).",
+        "linear in samples and counters; and (issue 14's last) the row a user runs, `iovkit diagnose --format "
+        "json, whole process`, within one `csv, whole process`. `diagnose, imports excluded` is the part that "
+        "grows with the file. Before issue 14 the same day took 16.7 s and 511 MB (15.8x). The whole-process "
+        "rows run iovkit byte-compiled, as `pip install` leaves it (bench/startup.py does the same); this machine "
+        "sets PYTHONDONTWRITEBYTECODE=1, so an uncompiled tree compiles the ~4,900 lines of iovkit a run imports "
+        "on every run: the row `compiled on every run` is that cost, and earlier runs of this section were "
+        "measured that way.",
         "",
-        "Why the target is still missed (measured apart, in-process CPU, this machine, 2026-11-29): "
-        "the part that grows with the file (read plus analysis, `imports excluded`) is ~0.8x of one csv pass; "
-        "what is over is fixed start-up cost, paid once whatever the file: numpy's import ~0.08 s, pyarrow's "
-        "~0.05 s, iovkit.diagnose's own modules ~0.02 s; and for the command, typer ~0.025 s, the command tree "
-        "(every command's click object, built for any run but `CMD --help`) ~0.035 s, and the pydantic import "
-        "typer 0.29 makes to coerce parameters (typer._adapters) ~0.065 s. The row `on 60 samples` is that fixed "
-        "cost alone: as much as one csv pass over the 76 MB day. So `iovkit diagnose` misses 1.0x on this file "
-        "by its start-up, not by per-row work, and the ratio falls as files grow (the day of 148 counters).",
+        "The reader (iovkit/diagnose/pdhfast.py), chosen by measurement on this file (in-process, this machine, "
+        "2026-11-29): pyarrow's streaming reader, a file over 8 MB read as two halves at once on two CPUs (pyarrow "
+        "parses without the GIL): 0.11-0.14 s wall against 0.17-0.20 s for one reader, at ~10% more CPU. Both "
+        "halves write into one matrix (the second from where the first is estimated to end, moved up after it), "
+        "as native pyarrow streams (a Python file object made the readers wait for the GIL: 0.14-0.15 s); all "
+        "counters of a batch in one call (`RecordBatch.to_tensor`); 512 KB blocks (pyarrow keeps a few dozen in "
+        "flight per reader: 1 MB blocks cost ~25 MB more at the same speed). pyarrow's `use_threads=True` on the "
+        "streaming reader gains nothing (one block at a time); numpy blocks (split, join, `np.fromstring`) "
+        "~2.3x one csv pass. `line reader` is the fallback for files pyarrow refuses (decimal commas, a malformed "
+        "cell, whose line it names). iovkit.sources (the snapshot model and pydantic) is imported only for a "
+        "non-ASCII header or a non-CSV input; rich only for the table; numpy.ma not at all (iovkit's own median).",
+        "",
+        "What each change gave the command (measured apart, side by side, 11 alternating rounds, iovkit "
+        "byte-compiled, load 0.4 rising to 0.9, 2026-11-29 12:02 UTC; `csv, whole process` 0.42 s): median wall "
+        "on the day (ratio) / on 60 samples, CPU on the day. Before (5f5dc0f): 0.60 s (1.44x) / 0.33 s, 0.74 s. "
+        "Building only the command's module and command for a run (`main._one_command`, as `CMD --help` did), "
+        "alone: within noise (0.60 / 0.33 s), typer still imported pydantic. Converting plain parameter values "
+        "without pydantic (iovkit/cli/coerce.py; typer's own runtime param for every other value, tested "
+        "parameter by parameter against typer's), alone: 0.51 s (1.22x) / 0.25 s. Both (35f963e): 0.47 s "
+        "(1.14x) / 0.23 s, 0.58 s. The CSV read as two halves, numpy's OpenBLAS kept to one thread in `diagnose` "
+        "(its threads spin on the second core at import: 0.1 s of CPU) (a632d56): 0.43 s (1.04x) / 0.21 s. "
+        "Native streams, one matrix, one call per batch, 512 KB blocks (50d5705): 0.38 s (0.92x) / 0.21 s, "
+        "0.49 s. Bucket means a block of slices at a time (the analysis of the day 45 -> 33 ms) (5116f6b): "
+        "0.37 s (0.89x) / 0.20 s, 0.48 s.",
+        "",
+        "Where the time goes now (one run traced, quiet): interpreter 0.03 s; typer and iovkit.cli 0.025 s; "
+        "numpy and iovkit.diagnose 0.045 s; pyarrow 0.025 s; the command built and its options parsed 0.005 s; "
+        "the read 0.13 s; the analysis 0.03 s; the JSON 0.003 s. The row `on 60 samples` is the fixed part, under "
+        "half of a csv pass over the 76 MB day; the read and the analysis grow with the file. The read's halves "
+        "need the second CPU: while another process holds it they run one after the other, the read takes about "
+        "as long as one reader's (~0.07 s more) and the command's ratio rises toward 1.0; the ratio falls as "
+        "files grow (the day of 148 counters).",
         END,
     ]
     text = "\n".join(lines)
