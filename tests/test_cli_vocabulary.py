@@ -227,13 +227,17 @@ def test_help_does_not_import_rich_typers_renderer_or_pydantic(words: tuple[str,
 def test_a_command_help_is_the_same_page_as_through_the_whole_tree(  # type: ignore[no-untyped-def]
     cli, words: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`iovkit CMD --help` builds CMD's module only, `iovkit --help` lists commands without their parameters; a root
-    option before either goes through the whole tree."""
+    """`iovkit CMD --help` builds CMD's module only, `iovkit --help` lists commands without their parameters;
+    `iovkit --debug CMD --help` is a run of CMD alone: the same page as through the whole tree."""
+    from iovkit.cli import main as cli_main
+
     monkeypatch.setenv("IOVKIT_DEBUG", "0")  # --debug sets it to 1: restored after the test
     short = cli(*words, "-h")
+    run = cli("--debug", *words, "-h")
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", {})  # the whole tree, as before
     full = cli("--debug", *words, "-h")
-    assert short.code == full.code == 0
-    assert short.out == full.out and "Usage: iovkit " + " ".join(words) in short.out
+    assert short.code == run.code == full.code == 0
+    assert short.out == run.out == full.out and "Usage: iovkit " + " ".join(words) in short.out
 
 
 def test_the_command_module_table_matches_the_tree() -> None:
