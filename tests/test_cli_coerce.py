@@ -186,3 +186,30 @@ def test_diagnose_as_a_user_runs_it_does_not_import_pydantic(tmp_path: Path) -> 
         "as a number\n"
     )
     assert bad.stdout.splitlines()[-1].startswith("2 ['pydantic', ")  # typer judged it, through pydantic
+
+
+def test_a_typer_without_these_internals_still_runs_every_command(tmp_path: Path) -> None:
+    """typer>=0.15 is allowed and older typers have no runtime params: where iovkit.cli.coerce cannot be imported,
+    a run converts through typer alone, with the same output and exit code."""
+    from tests.fixtures import recordings
+
+    csv = tmp_path / "typeperf.csv"
+    csv.write_text(recordings.pdh_csv(), newline="")
+    code = (
+        "import sys\n"
+        "if sys.argv[1] == 'without':\n"
+        "    sys.modules['iovkit.cli.coerce'] = None  # importing it raises ImportError\n"
+        "from iovkit.cli.main import main\n"
+        "raise SystemExit(main(sys.argv[2:]))\n"
+    )
+    without, with_ = (
+        subprocess.run(
+            [sys.executable, "-c", code, how, "diagnose", str(csv), "-f", "JSON", "--min-window", "5"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for how in ("without", "with")
+    )
+    assert (without.returncode, without.stdout, without.stderr) == (with_.returncode, with_.stdout, with_.stderr)
+    assert without.returncode == 1 and '"verdict": "bottleneck"' in without.stdout
