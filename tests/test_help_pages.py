@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer import rich_utils
 
-from iovkit.cli import helpview
+from iovkit.cli import helppage, helpview
 from iovkit.cli.helplayout import Text, Unsupported, terminal, text_lines
 from iovkit.cli.main import app
 
@@ -76,7 +76,7 @@ def test_every_page_looks_as_typers_renderer_draws_it(
     assert len(pages) > 20
     for cmd, ctx in pages:
         theirs = _typers(capsys, cmd, ctx)
-        helpview._page(cmd, ctx, terminal().width)  # raises Unsupported if a page would take the slow path
+        helppage.page(cmd, ctx, terminal().width)  # raises Unsupported if a page would take the slow path
         ours = _ours(capsys, cmd, ctx)
         assert _cells(ours) == _cells(theirs), ctx.command_path
 
@@ -139,7 +139,7 @@ def test_what_helplayout_cannot_draw_is_drawn_by_typers_renderer(
     monkeypatch.setenv("COLUMNS", columns)
     cmd, ctx = _tiny(help_text)
     with pytest.raises(Unsupported):
-        helpview._page(cmd, ctx, terminal().width)
+        helppage.page(cmd, ctx, terminal().width)
     theirs, ours = _typers(capsys, cmd, ctx), _ours(capsys, cmd, ctx)
     assert ours == theirs
     assert shown in _SGR.sub("", ours)
@@ -173,3 +173,15 @@ def test_wrapping_matches_rich(
     ours = text_lines(Text(plain), width, justify, overflow, no_wrap)
     assert [line[0].rstrip() for line in ours] == [t.plain.rstrip() for t in theirs]
     assert all(len(line[0]) == width for line in ours)
+
+
+def test_a_run_that_prints_no_help_does_not_load_the_layout() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from iovkit.cli.main import main; rc = main(['collect', '--list-examples']); "
+        "print(rc, sorted(m for m in sys.modules if m.startswith(('iovkit.cli.help', 'rich.table'))))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "hyperv-ready" in r.stdout and r.stdout.splitlines()[-1] == "0 ['iovkit.cli.helpview']"
