@@ -140,7 +140,6 @@ def sockperf_ul(port: int, seconds: float, rate: int) -> dict[str, float]:
     c0, t0 = _cpu_children(), time.monotonic()
     out: Any = subprocess.run(
         [
-            *CLIENT_PIN,
             "sockperf",
             "ul",
             "-i",
@@ -168,18 +167,19 @@ def sockperf_ul(port: int, seconds: float, rate: int) -> dict[str, float]:
 
 def iovkit_latency(port: int, seconds: float, rate: int, spin: bool | None, kernel_ts: bool) -> dict[str, float]:
     c0, t0 = _cpu_self(), time.monotonic()
-    spec = LoadSpec(
-        target=("127.0.0.1", port),
-        rate=rate,
-        seconds=seconds,
-        warmup=0.4,
-        drain=0.2,
-        flows=1,
-        payload=PAYLOAD,
-        spin=spin,
-        kernel_timestamps=kernel_ts,
+    m = run_load(
+        LoadSpec(
+            target=("127.0.0.1", port),
+            rate=rate,
+            seconds=seconds,
+            warmup=0.4,
+            drain=0.2,
+            flows=1,
+            payload=PAYLOAD,
+            spin=spin,
+            kernel_timestamps=kernel_ts,
+        )
     )
-    m = pinned(lambda: run_load(spec), CLIENT_CPUS)  # the client CPU, as sockperf's client: not the server's
     cpu = 100.0 * (_cpu_self() - c0) / (time.monotonic() - t0)
     sent = m.latency_from_send_us or {}
     return {
@@ -313,9 +313,8 @@ def render(
         "the machine was shared with other jobs, so absolute numbers are noisy.",
         f"Command: `flock /tmp/iovkit-bench.lock python3 bench/loadgen/run.py --rounds {args.rounds} --seconds "
         f"{args.seconds} --rate {args.rate} --write`; one `sockperf server -i 127.0.0.1 -m 1472` on CPU 0, every "
-        "one-process sender of the rate runs (C loop, sockperf, iovkit) and every latency client on CPU 1, the "
-        "two-process iovkit row on any CPU (a latency client on the server's CPU wakes it without an IPI: p50 ~10 us "
-        "here against ~20-40 us across CPUs, so unpinned clients made the scheduler's placement the comparison); "
+        "one-process sender of the rate runs (C loop, sockperf, iovkit) on CPU 1, the two-process iovkit row and the "
+        "latency clients on any CPU; "
         f"{PAYLOAD}-byte payloads for every tool; tests alternate order each round; medians over rounds.",
         "",
         "| max send rate (no replies) | msg/s (median) | all rounds |",
