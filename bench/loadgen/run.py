@@ -314,7 +314,10 @@ def render(
         f"Command: `flock /tmp/iovkit-bench.lock python3 bench/loadgen/run.py --rounds {args.rounds} --seconds "
         f"{args.seconds} --rate {args.rate} --write`; one `sockperf server -i 127.0.0.1 -m 1472` on CPU 0, every "
         "one-process sender of the rate runs (C loop, sockperf, iovkit) on CPU 1, the two-process iovkit row and the "
-        "latency clients on any CPU; "
+        "latency clients on any CPU, as users run them (measured 2026-11-29: `taskset` on a `sockperf ul` client "
+        "made its p99 1-3 ms on either CPU, against 50-160 us unpinned, while iovkit's p99 was the same pinned or "
+        "not, 46-182 us over 4 rounds each; a client on the server's CPU has about a third of the p50 of one on the "
+        "other CPU, ~10 us against ~30-40 us, for both tools); "
         f"{PAYLOAD}-byte payloads for every tool; tests alternate order each round; medians over rounds.",
         "",
         "| max send rate (no replies) | msg/s (median) | all rounds |",
