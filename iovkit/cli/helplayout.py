@@ -4,8 +4,9 @@ Why: a `--help` that imports rich's console, table and panel modules and lays th
 about 30 ms there, more than the rest of the start-up (bench/startup.py). A help page needs a small part of that
 machinery: plain text with styled spans, word wrapping, tables without borders, rounded panels with a title,
 padding, and SGR colour codes. This module does that part with rich's layout rules (its wrapping, column widths
-and panel geometry, as rich 13-15 implements them), so a page looks exactly as typer's renderer drew it
-(tests/test_cli_vocabulary.py compares every page, character by character and style by style, at many widths).
+and panel geometry), so a page looks exactly as typer's renderer draws it: tests/test_help_pages.py compares every
+page with the installed typer and rich, character by character and style by style, at many widths, so a rich or
+typer upgrade that lays pages out differently fails there.
 
 Anything outside that part raises `Unsupported` (markup tags, emoji codes, ANSI text, wide or control
 characters, an unknown style word, a non-UTF-8 or Windows console), and the caller draws the page with typer's
@@ -67,7 +68,7 @@ def _check(plain: str) -> None:
     for ch in plain:
         if ch == "\n" or " " <= ch <= "~":
             continue
-        if (unicodedata.category(ch)[0] in "CMZ" and ch != " ") or unicodedata.east_asian_width(ch) in "WF":
+        if unicodedata.category(ch)[0] in "CMZ" or unicodedata.east_asian_width(ch) in "WF":
             raise Unsupported(f"character {ch!r}")
 
 
