@@ -344,3 +344,14 @@ def test_rollback_given_the_plan_names_the_journal_it_wants(cli, tmp_path: Path)
     r = cli("rollback", str(plan), "--executor", "simulator", "--sim-state", sim)
     assert r.code == 2
     assert "this is a plan, not its journal" in r.err and "plan.journal.jsonl" in r.err
+
+
+def test_bare_iovkit_shows_the_same_list_as_the_whole_tree(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """`iovkit` alone is drawn from the parameterless listing (start-up); page, error and code are the whole tree's."""
+    from iovkit.cli import main
+
+    fast = cli()
+    monkeypatch.setattr(main, "_help_only", lambda args: None)  # every run through the whole tree
+    slow = cli()
+    assert (fast.code, fast.out, fast.err) == (slow.code, slow.out, slow.err)
+    assert fast.code == 2 and "Assess" in fast.out

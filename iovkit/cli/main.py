@@ -161,12 +161,12 @@ def _stub(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
 
 def _help_only(args: list[str]) -> Callable[[], object] | None:
     """`iovkit CMD [SUB] --help` (nothing else): print that help from CMD's module alone, else None; `iovkit
-    --help`: the command list without building each command's parameters.
+    --help` and `iovkit` alone: the command list without building each command's parameters.
 
     The root's own options are not processed on this path: typer coerces every unset option through pydantic
     (about 40 ms), and the help page needs none of them.
     """
-    if args in (["--help"], ["-h"]) and "_IOVKIT_COMPLETE" not in os.environ:
+    if args in ([], ["--help"], ["-h"]) and "_IOVKIT_COMPLETE" not in os.environ:
 
         def top() -> object:
             cmd: typer._click.Command = typer.main.get_command(_listing(build_app()))  # with completion options
