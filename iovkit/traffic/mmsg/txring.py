@@ -117,20 +117,8 @@ class TxRing:
             start = self._send_gso(m)
             if self.gso:
                 return start
-        while start < m:
-            r: int = libc_sendmmsg(self.fd, self.at + start * HDR_SIZE, m - start, 0)
-            if r > 0:
-                start += r
-                continue
-            e = ctypes.get_errno()
-            if e == errno.EINTR:
-                continue
-            if e == errno.ECONNREFUSED:
-                raise ConnectionRefusedError(e, "connection refused")
-            if e in (errno.EAGAIN, errno.EWOULDBLOCK):
-                break
-            raise OSError(e, f"sendmmsg: {errno.errorcode.get(e, e)}")
-        return start
+        went, _ = _send_all(self.fd, self.at, start, m)
+        return went
 
     def _send_gso(self, m: int) -> int:
         """Datagrams [0, m) as GSO messages of `per` datagrams; the count the kernel took. Turns GSO off (and
@@ -139,25 +127,36 @@ class TxRing:
         nmsg = -(-m // per)
         last = self.giovs[nmsg - 1]
         last.iov_len = (m - (nmsg - 1) * per) * size
-        start = 0
         try:
-            while start < nmsg:
-                r: int = libc_sendmmsg(self.fd, self.gat + start * HDR_SIZE, nmsg - start, 0)
-                if r > 0:
-                    start += r
-                    continue
-                e = ctypes.get_errno()
-                if e == errno.EINTR:
-                    continue
-                if e == errno.ECONNREFUSED:
-                    raise ConnectionRefusedError(e, "connection refused")
-                if e in (errno.EAGAIN, errno.EWOULDBLOCK):
-                    break
-                if e in (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP):
-                    self.gso = False
-                    set_gso(self.sock, 0)
-                    break
-                raise OSError(e, f"sendmmsg: {errno.errorcode.get(e, e)}")
+            start, refused = _send_all(self.fd, self.gat, 0, nmsg, _GSO_REFUSED)
         finally:
             last.iov_len = per * size
+        if refused:
+            self.gso = False
+            set_gso(self.sock, 0)
         return min(m, start * per)
+
+
+# What sendmmsg answers when the kernel or the device will not segment a GSO message.
+_GSO_REFUSED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
+
+
+def _send_all(fd: int, base: int, start: int, end: int, refusals: tuple[int, ...] = ()) -> tuple[int, bool]:
+    """sendmmsg of headers [start, end) at `base` until all went or the socket is full; (where it stopped, whether
+    it stopped on one of `refusals`). A refused connection and any other error raise."""
+    while start < end:
+        r: int = libc_sendmmsg(fd, base + start * HDR_SIZE, end - start, 0)
+        if r > 0:
+            start += r
+            continue
+        e = ctypes.get_errno()
+        if e == errno.EINTR:
+            continue
+        if e == errno.ECONNREFUSED:
+            raise ConnectionRefusedError(e, "connection refused")
+        if e in (errno.EAGAIN, errno.EWOULDBLOCK):
+            break
+        if e in refusals:
+            return start, True
+        raise OSError(e, f"sendmmsg: {errno.errorcode.get(e, e)}")
+    return start, False
