@@ -18,6 +18,7 @@ from typing import Any
 
 from iovkit.traffic.mmsg import HAVE_FASTPATH, BatchSocket
 from iovkit.traffic.mmsg.abi import MSG_DONTWAIT, fastpath_c
+from iovkit.traffic.mmsg.batch import SinglesPolicy
 from iovkit.traffic.relaystats import INDEX
 from iovkit.traffic.sockaddr import Address
 
@@ -29,15 +30,9 @@ SOCKPERF_MATCH = (9, 2, 1)
 _now_ns = time.perf_counter_ns
 
 
-class Reflector:
-    """Echo over one BatchSocket: `echo()` picks one-by-one or batches; `echo_plain()` is the one-by-one loop."""
-
-    # After a batch of at most one datagram, the next SINGLES calls of echo() answer one datagram with the stdlib
-    # calls (about half the cost of a ctypes recvmmsg for one); every SINGLES+1-th is batched again, so a queue
-    # that builds up is drained in batches. A run of BatchSocket.QUICK_RUN datagrams found already queued ends
-    # the singles at once (see BatchSocket).
-    SINGLES = BatchSocket.SINGLES
-    QUICK_RUN = BatchSocket.QUICK_RUN
+class Reflector(SinglesPolicy):
+    """Echo over one BatchSocket: `echo()` picks one-by-one or batches (SinglesPolicy, as BatchSocket.recv does);
+    `echo_plain()` is the one-by-one loop."""
 
     def __init__(self, bs: BatchSocket, fastpath: bool | None = None, gso: bool | None = None) -> None:
         self.bs = bs
@@ -51,8 +46,6 @@ class Reflector:
         if bs.gro and not self.fastpath:
             raise ValueError("a GRO socket needs the C echo loops (iovkit.traffic._fastpath)")
         self.gso = bs.gro if gso is None else gso and bs.gro
-        self._singles = 0
-        self._quick = 0
         self._one_buf = bytearray(bs.bufsize + 1)  # bufsize + 1: a longer datagram shows up as truncated
         self._one_mv = memoryview(self._one_buf)
 
@@ -89,8 +82,7 @@ class Reflector:
         """One batched step (BatchSocket.echo_batch); after a batch of at most one datagram, echo() goes back to
         single datagrams."""
         n, sent, nbytes = self.bs.echo_batch(timeout, match, fastpath=self.fastpath)
-        if n <= 1:
-            self._singles = self.SINGLES
+        self._batched(n)
         return n, sent, nbytes
 
     def echo_plain(self, match: Match, until_ns: int, spin_ns: int = 0) -> tuple[int, int, int, bool]:
@@ -160,12 +152,7 @@ class Reflector:
             except (BlockingIOError, InterruptedError, TimeoutError):
                 return 0, 0, 0
             queued = False
-        if queued:
-            self._quick += 1
-            if self._quick >= self.QUICK_RUN:
-                self._singles = self._quick = 0
-        else:
-            self._quick = 0
+        self._saw_queue(queued)
         return 1, self._answer_one(n, addr, match), n
 
     def _answer_one(self, n: int, addr: Address, match: Match) -> int:

@@ -43,20 +43,43 @@ from iovkit.traffic.mmsg.abi import (
 from iovkit.traffic.sockaddr import Address, decode_sockaddr, encode_sockaddr
 
 
-class BatchSocket:
+class SinglesPolicy:
+    """When to receive one datagram with the stdlib calls instead of a batch (BatchSocket.recv, Reflector.echo).
+
+    After a receive that found at most one datagram, the next SINGLES receives use plain recvfrom/sendto: for one
+    datagram the stdlib call costs about half of a ctypes recvmmsg, which is what ping-pong latency sees. Every
+    SINGLES+1-th receive is batched again, so a queue that builds up is drained in batches; 256 keeps that slower
+    probe out of the p99 of a ping-pong run. ...unless QUICK_RUN plain receives in a row each found a datagram
+    already queued (a receive that does not wait found it): then a backlog stands, and the next receive is
+    batched at once. One queued datagram proves little (a fast ping-pong client's next request can beat the server
+    back into recvfrom); a run of them is a queue. Queued is decided by MSG_DONTWAIT, not by timing the call: a
+    loaded machine slows a queued receive.
+    """
+
+    SINGLES = 256
+    QUICK_RUN = 8
+    _singles = 0  # plain receives left before the next batch
+    _quick = 0  # plain receives in a row that found a datagram already queued
+
+    def _batched(self, n: int) -> None:
+        """A batched receive found n datagrams: at most one sends the next receives back to single ones."""
+        if n <= 1:
+            self._singles = self.SINGLES
+
+    def _saw_queue(self, queued: bool) -> None:
+        """Count plain receives in a row that found a datagram already queued; a run of QUICK_RUN ends singles."""
+        if queued:
+            self._quick += 1
+            if self._quick >= self.QUICK_RUN:
+                self._singles = self._quick = 0
+        else:
+            self._quick = 0
+
+
+class BatchSocket(SinglesPolicy):
     """recvmmsg/sendmmsg over one UDP socket; see the module docstring for the contract."""
 
     _ADDR_CACHE_MAX = 65536
-    # After a receive that found at most one datagram, the next SINGLES receives use plain recvfrom/sendto: for
-    # one datagram the stdlib call costs about half of a ctypes recvmmsg, which is what ping-pong latency sees.
-    # Every SINGLES+1-th receive is batched again, so a queue that builds up is drained in batches; 256 keeps
-    # that slower probe out of the p99 of a ping-pong run.
-    SINGLES = 256
-    # ...unless QUICK_RUN plain receives in a row each found a datagram already queued (a receive that does not
-    # wait found it): then a backlog stands, and the next receive is batched at once. One queued datagram proves
-    # little (a fast ping-pong client's next request can beat the server back into recvfrom); a run of them is a
-    # queue. Queued is decided by MSG_DONTWAIT, not by timing the call: a loaded machine slows a queued receive.
-    QUICK_RUN = 8
 
     def __init__(
         self,
@@ -80,8 +103,6 @@ class BatchSocket:
         self.fastpath = HAVE_FASTPATH if fastpath is None else (fastpath and HAVE_FASTPATH)
         self.truncated = 0
         self.send_errors = 0
-        self._singles = 0
-        self._quick = 0  # plain receives in a row that found a datagram already queued
         self._tables: dict[int, bytes] = {}
         self._rx_names: dict[bytes, Address] = {}
         self._tx_names: dict[Address, bytes] = {}
@@ -290,8 +311,7 @@ class BatchSocket:
                 one = self._recv_one(timeout)
                 return [] if one is None else [one]
             n = self._recv_native(timeout)
-            if n <= 1:
-                self._singles = self.SINGLES
+            self._batched(n)
             return self._collect(n, False) if n else []
         return [(d, a) for d, a, _ in self._recv_fallback(timeout, False)]
 
@@ -308,15 +328,6 @@ class BatchSocket:
         """The stdlib calls match recvmmsg semantics only when Python adds no timeout polling of its own."""
         t = self.sock.gettimeout()
         return (t is None or t == 0.0) and not self.timestamps
-
-    def _saw_queue(self, queued: bool) -> None:
-        """Count plain receives in a row that found a datagram already queued; a run of QUICK_RUN ends singles."""
-        if queued:
-            self._quick += 1
-            if self._quick >= self.QUICK_RUN:
-                self._singles = self._quick = 0
-        else:
-            self._quick = 0
 
     def _recv_one(self, timeout: float | None) -> tuple[bytes, Address] | None:
         """One datagram with recvfrom; notes whether it was queued already (see QUICK_RUN)."""
