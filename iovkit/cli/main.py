@@ -177,14 +177,11 @@ def _help_only(args: list[str]) -> Callable[[], object] | None:
         return top
     if len(args) < 2 or args[-1] not in ("--help", "-h") or any(w.startswith("-") for w in args[:-1]):
         return None
-    module = COMMAND_MODULES.get(args[0])
-    if module is None or "_IOVKIT_COMPLETE" in os.environ:
+    tree = _command_tree(args[0])
+    if tree is None:
         return None
 
     def show() -> object:
-        tree = build_app((module,))
-        tree.registered_commands = [i for i in tree.registered_commands if i.name == args[0]]
-        tree.registered_groups = [g for g in tree.registered_groups if g.name == args[0]]
         cmd: typer._click.Command = typer.main.get_group(tree)
         ctx = cmd.context_class(cmd, info_name="iovkit", **cmd.context_settings)
         for word in args[:-2]:
@@ -207,8 +204,13 @@ def _one_command(args: list[str]) -> typer.Typer | None:
     at = 0
     while at < len(args) and args[at] == "--debug":
         at += 1
-    name = args[at] if at < len(args) else None
-    module = COMMAND_MODULES.get(name) if name is not None else None
+    return _command_tree(args[at]) if at < len(args) else None
+
+
+def _command_tree(name: str) -> typer.Typer | None:
+    """The tree holding top-level command `name` alone, built from its module only; None for an unknown name or
+    a shell-completion request (the whole tree answers those)."""
+    module = COMMAND_MODULES.get(name)
     if module is None or "_IOVKIT_COMPLETE" in os.environ:
         return None
     tree = build_app((module,))
